@@ -1,0 +1,121 @@
+// A typed client for the Flotilla / OSCAR HTTP API, used by the CLI, the demo and tests.
+
+export interface ClientOptions {
+  endpoint: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  timeoutMs?: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Raw bytes sent as application/octet-stream. */
+  raw?: Uint8Array | string;
+  query?: Record<string, string | undefined>;
+  headers?: Record<string, string>;
+  /** Bearer token for this request only (e.g. a service token). */
+  token?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export class FlotillaClient {
+  readonly endpoint: string;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.endpoint = opts.endpoint.replace(/\/+$/, '');
+  }
+
+  private authHeader(token?: string): Record<string, string> {
+    const t = token ?? this.opts.token;
+    if (t) return { authorization: `Bearer ${t}` };
+    if (this.opts.password !== undefined) {
+      const basic = Buffer.from(`${this.opts.user ?? 'oscar'}:${this.opts.password}`).toString('base64');
+      return { authorization: `Basic ${basic}` };
+    }
+    return {};
+  }
+
+  /** Sends a request; returns the response (any status) for callers that read it raw. */
+  async send(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
+    const url = new URL(this.endpoint + path);
+    for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const headers: Record<string, string> = { ...this.authHeader(o.token), ...(o.headers ?? {}) };
+    let body: BodyInit | undefined;
+    if (o.raw !== undefined) {
+      body = typeof o.raw === 'string' ? o.raw : Buffer.from(o.raw);
+      headers['content-type'] ??= 'application/octet-stream';
+    } else if (o.body !== undefined) {
+      body = JSON.stringify(o.body);
+      headers['content-type'] = 'application/json';
+    }
+    const timeout = AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs ?? 60_000);
+    const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
+    try {
+      return await fetch(url, { method, headers, body, signal });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code;
+      const why = (e as Error).name === 'TimeoutError' ? 'timed out' : (cause ?? (e as Error).message);
+      throw new ApiError(0, 'UNREACHABLE', `cannot reach ${this.endpoint}: ${why}`, undefined);
+    }
+  }
+
+  /** Sends and decodes JSON; throws ApiError for a non-2xx answer. */
+  async request<T = unknown>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    const res = await this.send(method, path, o);
+    const text = await res.text();
+    let parsed: unknown = text;
+    if (text && (res.headers.get('content-type') ?? '').includes('json')) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = text;
+      }
+    }
+    if (!res.ok) {
+      const b = parsed as { code?: string; message?: string } | string;
+      const message = typeof b === 'object' && b?.message ? b.message : String(text || res.statusText);
+      const code = typeof b === 'object' && b?.code ? b.code : `HTTP_${res.status}`;
+      throw new ApiError(res.status, code, message, parsed);
+    }
+    return parsed as T;
+  }
+
+  // ---- services
+  listServices = () => this.request<Service[]>('GET', '/system/services');
+  getService = (name: string) => this.request<Service>('GET', `/system/services/${encodeURIComponent(name)}`);
+  createService = (svc: unknown) => this.request<unknown>('POST', '/system/services', { body: svc });
+  updateService = (svc: unknown) => this.request<unknown>('PUT', '/system/services', { body: svc });
+  deleteService = (name: string, opts: { cascade?: boolean } = {}) =>
+    this.request<unknown>('DELETE', `/system/services/${encodeURIComponent(name)}`, {
+      query: { cascade: opts.cascade === false ? 'false' : undefined },
+    });
+
+  // ---- system
+  info = () => this.request<Record<string, unknown>>('GET', '/system/info');
+  config = () => this.request<Record<string, any>>('GET', '/system/config');
+  status = () => this.request<Record<string, any>>('GET', '/system/status');
+  health = async () => (await this.send('GET', '/health')).ok;
+}
+
+export interface Service {
+  name: string;
+  token?: string;
+  owner?: string;
+  cpu?: string;
+  memory?: string;
+  [k: string]: unknown;
+}

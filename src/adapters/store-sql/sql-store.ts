@@ -1,0 +1,234 @@
+// The Store port over a Drizzle Postgres database. PGlite and node-postgres give the same
+// query API, so both adapters share this code and differ only in how they connect.
+import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import type { PgDatabase } from 'drizzle-orm/pg-core';
+import { FlotillaError } from '../../core/errors.ts';
+import type { Service } from '../../core/fdl/service.ts';
+import type { JobPage, JobRecord, JobStatus, NewJob, Store } from '../../core/ports.ts';
+import { jobs, services, settings } from './schema.ts';
+
+// Both drivers' query-result types differ, so the database type stays open.
+export type AnyPgDatabase = PgDatabase<any, any, any>;
+
+const UNIQUE_VIOLATION = '23505';
+
+const isUniqueViolation = (e: unknown): boolean => {
+  const err = e as { code?: string; cause?: { code?: string } };
+  return err?.code === UNIQUE_VIOLATION || err?.cause?.code === UNIQUE_VIOLATION;
+};
+
+type JobRow = typeof jobs.$inferSelect;
+
+const toJob = (r: JobRow): JobRecord => ({
+  id: r.id,
+  service: r.service,
+  status: r.status as JobStatus,
+  event: r.event instanceof Uint8Array ? r.event : new Uint8Array(r.event as ArrayBuffer),
+  owner: r.owner,
+  cpuMillis: r.cpuMillis,
+  memoryBytes: Number(r.memoryBytes),
+  createdAt: r.createdAt,
+  startedAt: r.startedAt,
+  finishedAt: r.finishedAt,
+  exitCode: r.exitCode,
+  reason: r.reason,
+  log: r.log,
+  delegatedTo: r.delegatedTo,
+  delegatedId: r.delegatedId,
+  attempts: r.attempts,
+});
+
+const encodeCursor = (seq: number): string => Buffer.from(String(seq)).toString('base64url');
+const decodeCursor = (cursor: string): number | undefined => {
+  const n = Number(Buffer.from(cursor, 'base64url').toString());
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+};
+
+export abstract class SqlStore implements Store {
+  abstract readonly kind: 'pglite' | 'postgres';
+  protected constructor(protected readonly db: AnyPgDatabase) {}
+  abstract close(): Promise<void>;
+
+  // ------------------------------------------------------------ services
+
+  async createService(service: Service): Promise<void> {
+    try {
+      await this.db
+        .insert(services)
+        .values({ name: service.name, owner: service.owner, definition: service });
+    } catch (e) {
+      if (isUniqueViolation(e))
+        throw new FlotillaError('SERVICE_EXISTS', `service "${service.name}" already exists`);
+      throw e;
+    }
+  }
+
+  async updateService(service: Service): Promise<void> {
+    const rows = await this.db
+      .update(services)
+      .set({ owner: service.owner, definition: service, updatedAt: new Date() })
+      .where(eq(services.name, service.name))
+      .returning({ name: services.name });
+    if (rows.length === 0)
+      throw new FlotillaError('SERVICE_NOT_FOUND', `service "${service.name}" not found`);
+  }
+
+  async getService(name: string): Promise<Service | undefined> {
+    const rows = await this.db.select().from(services).where(eq(services.name, name));
+    return rows[0]?.definition as Service | undefined;
+  }
+
+  async listServices(): Promise<Service[]> {
+    const rows = await this.db.select().from(services).orderBy(asc(services.name));
+    return rows.map((r) => r.definition as Service);
+  }
+
+  async deleteService(name: string): Promise<boolean> {
+    const rows = await this.db
+      .delete(services)
+      .where(eq(services.name, name))
+      .returning({ name: services.name });
+    return rows.length > 0;
+  }
+
+  // ------------------------------------------------------------ settings
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const rows = await this.db.select().from(settings).where(eq(settings.key, key));
+    return rows[0]?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.db
+      .insert(settings)
+      .values({ key, value })
+      .onConflictDoUpdate({ target: settings.key, set: { value } });
+  }
+
+  async setSettingIfAbsent(key: string, value: string): Promise<string> {
+    await this.db.insert(settings).values({ key, value }).onConflictDoNothing({ target: settings.key });
+    return (await this.getSetting(key)) as string;
+  }
+
+  // ------------------------------------------------------------ jobs
+
+  async insertJobs(newJobs: NewJob[]): Promise<string[]> {
+    if (newJobs.length === 0) return [];
+    const values = newJobs.map((j) => ({
+      id: j.id,
+      service: j.service,
+      status: j.status ?? 'Pending',
+      event: j.event,
+      owner: j.owner,
+      cpuMillis: j.cpuMillis,
+      memoryBytes: j.memoryBytes,
+      createdAt: j.createdAt ?? new Date(),
+      delegatedId: j.delegatedId ?? null,
+      delegatedTo: j.delegatedTo ?? null,
+    }));
+    const inserted = await this.db
+      .insert(jobs)
+      .values(values)
+      .onConflictDoNothing()
+      .returning({ id: jobs.id, delegatedId: jobs.delegatedId });
+    if (inserted.length === newJobs.length) return newJobs.map((j) => j.id);
+    // Some delegated ids were seen before: answer with the job that already holds each.
+    const dedupeIds = newJobs.map((j) => j.delegatedId).filter((d): d is string => !!d);
+    const held = dedupeIds.length
+      ? await this.db
+          .select({ id: jobs.id, delegatedId: jobs.delegatedId })
+          .from(jobs)
+          .where(inArray(jobs.delegatedId, dedupeIds))
+      : [];
+    const byDelegated = new Map(held.map((h) => [h.delegatedId, h.id]));
+    return newJobs.map((j) => (j.delegatedId ? (byDelegated.get(j.delegatedId) ?? j.id) : j.id));
+  }
+
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    const rows = await this.db.select().from(jobs).where(eq(jobs.id, id));
+    return rows[0] ? toJob(rows[0]) : undefined;
+  }
+
+  async listJobs(service: string, opts: { cursor?: string | null; limit: number }): Promise<JobPage> {
+    const before = opts.cursor ? decodeCursor(opts.cursor) : undefined;
+    const where = before ? and(eq(jobs.service, service), lt(jobs.seq, before)) : eq(jobs.service, service);
+    const rows = await this.db
+      .select()
+      .from(jobs)
+      .where(where)
+      .orderBy(desc(jobs.seq))
+      .limit(opts.limit + 1);
+    const page = rows.slice(0, opts.limit);
+    if (rows.length <= opts.limit) return { jobs: page.map(toJob), next: null, remaining: 0 };
+    const last = page[page.length - 1].seq;
+    const [{ n }] = await this.db
+      .select({ n: count() })
+      .from(jobs)
+      .where(and(eq(jobs.service, service), lt(jobs.seq, last)));
+    return { jobs: page.map(toJob), next: encodeCursor(last), remaining: Number(n) };
+  }
+
+  async claimJob(id: string, at: Date): Promise<boolean> {
+    const rows = await this.db
+      .update(jobs)
+      .set({ status: 'Running', startedAt: at, attempts: sql`${jobs.attempts} + 1` })
+      .where(and(eq(jobs.id, id), eq(jobs.status, 'Pending')))
+      .returning({ id: jobs.id });
+    return rows.length > 0;
+  }
+
+  async finishJob(
+    id: string,
+    r: {
+      status: 'Succeeded' | 'Failed';
+      at: Date;
+      exitCode: number | null;
+      reason: string | null;
+      log: string;
+    },
+  ): Promise<void> {
+    await this.db
+      .update(jobs)
+      .set({ status: r.status, finishedAt: r.at, exitCode: r.exitCode, reason: r.reason, log: r.log })
+      .where(eq(jobs.id, id));
+  }
+
+  async pendingJobs(limit: number): Promise<JobRecord[]> {
+    const rows = await this.db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.status, 'Pending'))
+      .orderBy(asc(jobs.seq))
+      .limit(limit);
+    return rows.map(toJob);
+  }
+
+  async failRunningJobs(reason: string, at: Date): Promise<string[]> {
+    const rows = await this.db
+      .update(jobs)
+      .set({ status: 'Failed', finishedAt: at, reason })
+      .where(eq(jobs.status, 'Running'))
+      .returning({ id: jobs.id });
+    return rows.map((r) => r.id);
+  }
+
+  async deleteJob(id: string): Promise<boolean> {
+    const rows = await this.db.delete(jobs).where(eq(jobs.id, id)).returning({ id: jobs.id });
+    return rows.length > 0;
+  }
+
+  async deleteJobs(service: string, opts: { all: boolean }): Promise<number> {
+    const where = opts.all
+      ? eq(jobs.service, service)
+      : and(eq(jobs.service, service), inArray(jobs.status, ['Succeeded', 'Failed']));
+    const rows = await this.db.delete(jobs).where(where).returning({ id: jobs.id });
+    return rows.length;
+  }
+
+  async countJobs(): Promise<Record<JobStatus, number>> {
+    const rows = await this.db.select({ status: jobs.status, n: count() }).from(jobs).groupBy(jobs.status);
+    const out: Record<JobStatus, number> = { Pending: 0, Running: 0, Succeeded: 0, Failed: 0 };
+    for (const r of rows) out[r.status as JobStatus] = Number(r.n);
+    return out;
+  }
+}

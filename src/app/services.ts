@@ -1,0 +1,107 @@
+// Service use cases: create, read, update, delete with OSCAR's rules on ownership and
+// visibility. Decides with core, acts through the Store port.
+import { randomBytes } from 'node:crypto';
+import { canManage, canUse, ownerOf, type Principal } from '../core/auth/principal.ts';
+import { FlotillaError, fail } from '../core/errors.ts';
+import { restoreMaskedSecrets } from '../core/fdl/secrets.ts';
+import { applyDefaults, parseServiceInput, type Service, type ServiceInput } from '../core/fdl/service.ts';
+import type { Store } from '../core/ports.ts';
+
+export const newServiceToken = (): string => randomBytes(32).toString('hex');
+
+/** Hooks other use cases attach to the service lifecycle (buckets, federation). */
+export interface ServiceHooks {
+  /** Runs before the service is stored; throwing refuses the create. */
+  beforeCreate?(service: Service, principal: Principal): Promise<void>;
+  afterCreate?(service: Service, principal: Principal): Promise<void>;
+  afterUpdate?(service: Service, previous: Service, principal: Principal): Promise<void>;
+  afterDelete?(service: Service, principal: Principal, opts: { cascade: boolean }): Promise<void>;
+}
+
+export interface ServiceDeps {
+  store: Store;
+  clusterId: string;
+  hooks?: ServiceHooks[];
+}
+
+export class ServiceUseCases {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private get hooks(): ServiceHooks[] {
+    return this.deps.hooks ?? [];
+  }
+
+  /** Validates, applies defaults and stores a new service. */
+  async create(principal: Principal, raw: unknown): Promise<Service> {
+    this.refuseServiceToken(principal);
+    const input = parseServiceInput(raw);
+    const service = applyDefaults(this.stripMasks(input, undefined), {
+      token: newServiceToken(),
+      owner: ownerOf(principal),
+    });
+    if (!service.cluster_id) service.cluster_id = this.deps.clusterId;
+    if (await this.deps.store.getService(service.name)) {
+      fail('SERVICE_EXISTS', `service "${service.name}" already exists`);
+    }
+    for (const h of this.hooks) await h.beforeCreate?.(service, principal);
+    await this.deps.store.createService(service);
+    for (const h of this.hooks) await h.afterCreate?.(service, principal);
+    return service;
+  }
+
+  /** Replaces a service's definition; token and owner stay the server's. */
+  async update(principal: Principal, raw: unknown): Promise<Service> {
+    this.refuseServiceToken(principal);
+    const input = parseServiceInput(raw);
+    const previous = await this.getManageable(principal, input.name);
+    const merged = this.stripMasks(input, previous);
+    const service = applyDefaults(merged, { token: previous.token, owner: previous.owner });
+    if (!service.cluster_id) service.cluster_id = previous.cluster_id ?? this.deps.clusterId;
+    await this.deps.store.updateService(service);
+    for (const h of this.hooks) await h.afterUpdate?.(service, previous, principal);
+    return service;
+  }
+
+  async get(principal: Principal, name: string): Promise<Service> {
+    const service = await this.deps.store.getService(name);
+    if (!service) return fail('SERVICE_NOT_FOUND', `service "${name}" not found`);
+    if (!canUse(principal, service)) fail('FORBIDDEN', `you may not access service "${name}"`);
+    return service;
+  }
+
+  async list(principal: Principal): Promise<Service[]> {
+    const all = await this.deps.store.listServices();
+    return all.filter((s) => canUse(principal, s));
+  }
+
+  async delete(
+    principal: Principal,
+    name: string,
+    opts: { cascade: boolean } = { cascade: true },
+  ): Promise<Service> {
+    this.refuseServiceToken(principal);
+    const service = await this.getManageable(principal, name);
+    const removed = await this.deps.store.deleteService(name);
+    if (!removed) fail('SERVICE_NOT_FOUND', `service "${name}" not found`);
+    for (const h of this.hooks) await h.afterDelete?.(service, principal, opts);
+    return service;
+  }
+
+  private async getManageable(principal: Principal, name: string): Promise<Service> {
+    const service = await this.deps.store.getService(name);
+    if (!service) return fail('SERVICE_NOT_FOUND', `service "${name}" not found`);
+    if (!canUse(principal, service)) fail('FORBIDDEN', `you may not access service "${name}"`);
+    if (!canManage(principal, service)) fail('FORBIDDEN', `only the owner may change service "${name}"`);
+    return service;
+  }
+
+  private stripMasks(input: ServiceInput, previous: Service | undefined): ServiceInput {
+    return restoreMaskedSecrets(input as Record<string, any>, previous) as ServiceInput;
+  }
+
+  private refuseServiceToken(principal: Principal): void {
+    if (principal.kind === 'service-token') {
+      throw new FlotillaError('FORBIDDEN', 'a service token may only invoke its service');
+    }
+  }
+}

@@ -1,0 +1,83 @@
+// `flotilla apply -f FDL [-c CLUSTER]`: creates each service of an oscar-cli FDL, or
+// updates it when it exists.
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { ApiError } from '../../../client/api-client.ts';
+import { parseFdl } from '../../core/fdl/fdl-file.ts';
+import { type ClientFlags, clientFrom, printJson, progress, run, withClientOptions } from '../common.ts';
+
+interface ApplyResult {
+  name: string;
+  cluster: string | undefined;
+  action: 'created' | 'updated';
+  token?: string;
+  report?: unknown;
+}
+
+/** Reads the FDL and inlines each service's script (a path relative to the FDL). */
+export const loadFdlServices = async (file: string, cluster?: string) => {
+  const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  });
+  const fdl = parseFdl(text);
+  const entries = cluster
+    ? fdl.entries.filter((e) => e.clusterId === cluster || e.clusterId === undefined)
+    : fdl.entries;
+  if (entries.length === 0) throw new Error(`${file} has no service for cluster "${cluster}"`);
+  const base = dirname(resolve(file));
+  return Promise.all(
+    entries.map(async (e) => {
+      const service = { ...e.service };
+      if (e.scriptPath) {
+        const path = resolve(base, e.scriptPath);
+        service.script = await readFile(path, 'utf8').catch(() => {
+          throw new Error(
+            `cannot read script ${e.scriptPath} (resolved to ${path}) for service ${String(service.name)}`,
+          );
+        });
+      }
+      return { clusterId: e.clusterId, service };
+    }),
+  );
+};
+
+export const registerApply = (program: Command): void => {
+  withClientOptions(
+    program
+      .command('apply')
+      .description('create or update the services of an FDL file (oscar-cli layout)')
+      .requiredOption('-f, --file <fdl>', 'FDL file')
+      .option('-c, --cluster <id>', 'only the services of this cluster id'),
+  ).action(
+    run(async (opts: ClientFlags & { file: string; cluster?: string }) => {
+      const client = clientFrom(opts);
+      const services = await loadFdlServices(opts.file, opts.cluster);
+      const results: ApplyResult[] = [];
+      for (const { clusterId, service } of services) {
+        const name = String(service.name);
+        if (!opts.json)
+          progress(`applying ${name}${clusterId ? ` (cluster ${clusterId})` : ''} to ${client.endpoint} ...`);
+        let exists = true;
+        try {
+          await client.getService(name);
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 404) exists = false;
+          else throw e;
+        }
+        const report = exists ? await client.updateService(service) : await client.createService(service);
+        const stored = await client.getService(name);
+        results.push({
+          name,
+          cluster: clusterId,
+          action: exists ? 'updated' : 'created',
+          token: stored.token,
+          ...(report ? { report } : {}),
+        });
+        if (!opts.json) progress(`  ${exists ? 'updated' : 'created'} ${name}`);
+      }
+      if (opts.json) printJson(results);
+      else for (const r of results) process.stdout.write(`${r.action} ${r.name} token=${r.token ?? '-'}\n`);
+    }),
+  );
+};

@@ -1,0 +1,17 @@
+// The `flotilla` command line.
+import { Command } from 'commander';
+import { readBuildInfo } from '../main/build-info.ts';
+import { registerApply } from './commands/apply.ts';
+import { registerServices } from './commands/services.ts';
+import { registerUp } from './commands/up.ts';
+
+const program = new Command('flotilla')
+  .description('Flotilla: an OSCAR-compatible serverless manager that federates services across clusters')
+  .version(readBuildInfo().version)
+  .showHelpAfterError();
+
+registerUp(program);
+registerApply(program);
+registerServices(program);
+
+await program.parseAsync(process.argv);

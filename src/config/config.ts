@@ -1,0 +1,219 @@
+// The only reader of flags and environment. Every setting is validated here, so a bad
+// value stops start-up with a message naming the flag (and its environment twin).
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { parseCpuMillis, parseMemoryBytes } from '../core/fdl/quantity.ts';
+
+export const TIERS = ['local', 'standalone', 'federated'] as const;
+export type Tier = (typeof TIERS)[number];
+
+export interface Config {
+  port: number;
+  host: string;
+  clusterId: string;
+  dataDir: string;
+  /** undefined: generated at first start and kept (hashed) in the store. */
+  adminPassword: string | undefined;
+  cpusMillis: number;
+  memoryBytes: number;
+  nodes: number;
+  tier: Tier;
+  publicUrl: string;
+  databaseUrl: string | undefined;
+  valkeyUrl: string | undefined;
+  oidcIssuers: string[];
+  secretKey: string | undefined;
+  s3: { endpoint: string; accessKey: string; secretKey: string; region: string } | undefined;
+  jobTimeoutMs: number;
+  bodyLimitBytes: number;
+  logLevel: string;
+}
+
+/** Raw values as commander hands them over (strings), keyed by flag name. */
+export type FlagValues = Partial<Record<keyof typeof FLAGS, string | undefined>>;
+
+/** Each setting: its flag, its environment twins (first wins), its default. */
+export const FLAGS = {
+  port: { flag: '--port', env: ['FLOTILLA_PORT'], default: '8080' },
+  host: { flag: '--host', env: ['FLOTILLA_HOST'], default: '127.0.0.1' },
+  clusterId: { flag: '--cluster-id', env: ['FLOTILLA_CLUSTER_ID'], default: 'local' },
+  dataDir: { flag: '--data-dir', env: ['FLOTILLA_DATA_DIR'], default: './.flotilla' },
+  adminPassword: {
+    flag: '--admin-password',
+    env: ['FLOTILLA_ADMIN_PASSWORD', 'OSCAR_PASSWORD'],
+    default: undefined,
+  },
+  cpus: { flag: '--cpus', env: ['FLOTILLA_CPUS'], default: '4' },
+  memory: { flag: '--memory', env: ['FLOTILLA_MEMORY'], default: '4Gi' },
+  nodes: { flag: '--nodes', env: ['FLOTILLA_NODES'], default: '1' },
+  tier: { flag: '--tier', env: ['FLOTILLA_TIER'], default: undefined },
+  publicUrl: { flag: '--public-url', env: ['FLOTILLA_PUBLIC_URL'], default: undefined },
+  databaseUrl: { flag: '--database-url', env: ['DATABASE_URL'], default: undefined },
+  valkeyUrl: { flag: '--valkey-url', env: ['VALKEY_URL', 'REDIS_URL'], default: undefined },
+  oidcIssuers: { flag: '--oidc-issuers', env: ['FLOTILLA_OIDC_ISSUERS'], default: '' },
+  secretKey: { flag: '--secret-key', env: ['FLOTILLA_SECRET_KEY'], default: undefined },
+  s3Endpoint: { flag: '--s3-endpoint', env: ['FLOTILLA_S3_ENDPOINT'], default: undefined },
+  s3AccessKey: { flag: '--s3-access-key', env: ['FLOTILLA_S3_ACCESS_KEY'], default: undefined },
+  s3SecretKey: { flag: '--s3-secret-key', env: ['FLOTILLA_S3_SECRET_KEY'], default: undefined },
+  s3Region: { flag: '--s3-region', env: ['FLOTILLA_S3_REGION'], default: 'us-east-1' },
+  jobTimeout: { flag: '--job-timeout', env: ['FLOTILLA_JOB_TIMEOUT'], default: '300' },
+  bodyLimit: { flag: '--body-limit', env: ['FLOTILLA_BODY_LIMIT'], default: '50Mi' },
+  logLevel: { flag: '--log-level', env: ['FLOTILLA_LOG_LEVEL'], default: 'info' },
+} as const;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const name = (key: keyof typeof FLAGS): string => `${FLAGS[key].flag} (${FLAGS[key].env.join(' or ')})`;
+
+const pick = (key: keyof typeof FLAGS, flags: FlagValues, env: NodeJS.ProcessEnv): string | undefined => {
+  const fromFlag = flags[key];
+  if (fromFlag !== undefined) return fromFlag;
+  for (const e of FLAGS[key].env) if (env[e] !== undefined && env[e] !== '') return env[e];
+  return FLAGS[key].default;
+};
+
+const int = (key: keyof typeof FLAGS, raw: string, min: number, max: number): number => {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name(key)} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return n;
+};
+
+const url = (key: keyof typeof FLAGS, raw: string, protocols: string[]): string => {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    // Never echo a URL that may carry credentials.
+    throw new ConfigError(`${name(key)} is not a valid URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name(key)} must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+  }
+  return raw;
+};
+
+const clusterIdSchema = z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/);
+
+/** Reads and validates the configuration; throws ConfigError naming the first bad setting. */
+export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.env): Config => {
+  const get = (key: keyof typeof FLAGS) => pick(key, flags, env);
+
+  const port = int('port', get('port')!, 0, 65535);
+  const host = get('host')!;
+  const clusterId = get('clusterId')!;
+  if (!clusterIdSchema.safeParse(clusterId).success) {
+    throw new ConfigError(
+      `${name('clusterId')} must be 1-63 letters, digits, "-", "_" or ".", got "${clusterId}"`,
+    );
+  }
+  const dataDir = resolve(get('dataDir')!);
+
+  const adminPassword = get('adminPassword');
+  if (adminPassword !== undefined && adminPassword.length < 2) {
+    throw new ConfigError(`${name('adminPassword')} must have at least 2 characters`);
+  }
+
+  const cpusRaw = get('cpus')!;
+  const cpusMillis = parseCpuMillis(cpusRaw);
+  if (!cpusMillis || cpusMillis <= 0)
+    throw new ConfigError(`${name('cpus')} must be a positive number of cores, got "${cpusRaw}"`);
+  const memRaw = get('memory')!;
+  const memoryBytes = parseMemoryBytes(memRaw);
+  if (!memoryBytes || memoryBytes <= 0)
+    throw new ConfigError(`${name('memory')} must be a quantity such as 4Gi, got "${memRaw}"`);
+  const nodes = int('nodes', get('nodes')!, 1, 1000);
+
+  const databaseUrl = get('databaseUrl');
+  if (databaseUrl) url('databaseUrl', databaseUrl, ['postgres:', 'postgresql:']);
+  const valkeyUrl = get('valkeyUrl');
+  if (valkeyUrl) url('valkeyUrl', valkeyUrl, ['redis:', 'rediss:', 'valkey:', 'valkeys:']);
+
+  const tierRaw = get('tier');
+  let tier: Tier;
+  if (tierRaw !== undefined) {
+    if (!(TIERS as readonly string[]).includes(tierRaw)) {
+      throw new ConfigError(`${name('tier')} must be one of ${TIERS.join(', ')}, got "${tierRaw}"`);
+    }
+    tier = tierRaw as Tier;
+  } else tier = databaseUrl ? (valkeyUrl ? 'federated' : 'standalone') : 'local';
+  if (tier !== 'local' && !databaseUrl) {
+    throw new ConfigError(`tier "${tier}" needs a PostgreSQL URL: set ${name('databaseUrl')}`);
+  }
+  if (tier === 'federated' && !valkeyUrl) {
+    throw new ConfigError(`tier "federated" needs Valkey/Redis: set ${name('valkeyUrl')}`);
+  }
+
+  const publicUrlRaw = get('publicUrl');
+  const publicUrl = publicUrlRaw
+    ? url('publicUrl', publicUrlRaw, ['http:', 'https:']).replace(/\/+$/, '')
+    : `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
+
+  const oidcIssuers = (get('oidcIssuers') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => url('oidcIssuers', s, ['http:', 'https:']).replace(/\/+$/, ''));
+
+  const secretKey = get('secretKey');
+  if (
+    secretKey !== undefined &&
+    !/^[0-9a-fA-F]{64}$/.test(secretKey) &&
+    !/^[A-Za-z0-9+/]{43}=$/.test(secretKey)
+  ) {
+    throw new ConfigError(`${name('secretKey')} must be 32 bytes as 64 hex characters or base64`);
+  }
+
+  const s3Endpoint = get('s3Endpoint');
+  let s3: Config['s3'];
+  if (s3Endpoint) {
+    url('s3Endpoint', s3Endpoint, ['http:', 'https:']);
+    const accessKey = get('s3AccessKey');
+    const secret = get('s3SecretKey');
+    if (!accessKey) throw new ConfigError(`${name('s3AccessKey')} is required with ${FLAGS.s3Endpoint.flag}`);
+    if (!secret) throw new ConfigError(`${name('s3SecretKey')} is required with ${FLAGS.s3Endpoint.flag}`);
+    s3 = { endpoint: s3Endpoint.replace(/\/+$/, ''), accessKey, secretKey: secret, region: get('s3Region')! };
+  }
+  // Without an S3 endpoint every tier uses the embedded store in the data dir (the start-up
+  // log says so); production deployments set one.
+
+  const jobTimeoutMs = int('jobTimeout', get('jobTimeout')!, 1, 7 * 24 * 3600) * 1000;
+  const bodyRaw = get('bodyLimit')!;
+  const bodyLimitBytes = parseMemoryBytes(bodyRaw);
+  if (!bodyLimitBytes || bodyLimitBytes < 1024) {
+    throw new ConfigError(`${name('bodyLimit')} must be a size of at least 1Ki, got "${bodyRaw}"`);
+  }
+  const logLevel = get('logLevel')!;
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(
+      `${name('logLevel')} must be one of fatal, error, warn, info, debug, trace, silent`,
+    );
+  }
+
+  return {
+    port,
+    host,
+    clusterId,
+    dataDir,
+    adminPassword,
+    cpusMillis,
+    memoryBytes,
+    nodes,
+    tier,
+    publicUrl,
+    databaseUrl,
+    valkeyUrl,
+    oidcIssuers,
+    secretKey,
+    s3,
+    jobTimeoutMs,
+    bodyLimitBytes,
+    logLevel,
+  };
+};

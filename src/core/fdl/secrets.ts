@@ -1,0 +1,80 @@
+// Secret values in a service definition: shown as "***" on read, and kept when a client
+// sends "***" back (OSCAR clients GET, edit and PUT a whole service).
+
+export const MASK = '***';
+
+const PROVIDER_SECRET_KEYS = new Set([
+  'secret_key',
+  'password',
+  'token',
+  'refresh_token',
+  'access_key_secret',
+]);
+
+type Obj = Record<string, any>;
+
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** Visits every secret slot of a service: (container, key). */
+const eachSecretSlot = (svc: Obj, visit: (container: Obj, key: string) => void): void => {
+  const secrets = svc.environment?.secrets;
+  if (isObj(secrets)) for (const k of Object.keys(secrets)) visit(secrets, k);
+  if (isObj(svc.clusters)) {
+    for (const c of Object.values(svc.clusters)) {
+      if (isObj(c) && 'auth_password' in c) visit(c, 'auth_password');
+    }
+  }
+  if (isObj(svc.storage_providers)) {
+    for (const kind of Object.values(svc.storage_providers)) {
+      if (!isObj(kind)) continue;
+      for (const provider of Object.values(kind)) {
+        if (!isObj(provider)) continue;
+        for (const k of Object.keys(provider)) if (PROVIDER_SECRET_KEYS.has(k)) visit(provider, k);
+      }
+    }
+  }
+};
+
+/** A deep copy of the service with every secret value replaced by "***". */
+export const redactService = <T extends Obj>(svc: T): T => {
+  const copy = structuredClone(svc);
+  eachSecretSlot(copy, (container, key) => {
+    if (container[key] !== undefined && container[key] !== null && container[key] !== '')
+      container[key] = MASK;
+  });
+  return copy;
+};
+
+const getPath = (root: Obj, path: string[]): unknown =>
+  path.reduce<unknown>((acc, k) => (isObj(acc) ? acc[k] : undefined), root);
+
+/**
+ * Replaces every "***" in `incoming` with the stored value at the same place. A mask with
+ * no stored value behind it is dropped rather than stored as a literal "***".
+ */
+export const restoreMaskedSecrets = <T extends Obj>(incoming: T, stored: Obj | undefined): T => {
+  const walk = (node: unknown, path: string[]): void => {
+    if (!isObj(node)) return;
+    for (const [k, v] of Object.entries(node)) {
+      if (v === MASK) {
+        const prev = stored ? getPath(stored, [...path, k]) : undefined;
+        if (typeof prev === 'string' && prev !== MASK) node[k] = prev;
+        else delete node[k];
+      } else if (isObj(v)) walk(v, [...path, k]);
+    }
+  };
+  const copy = structuredClone(incoming);
+  for (const top of ['environment', 'clusters', 'storage_providers']) {
+    if (isObj(copy[top])) walk(copy[top], [top]);
+  }
+  return copy;
+};
+
+/** Every secret value of a service, for checks that none of them leaks. */
+export const secretValues = (svc: Obj): string[] => {
+  const out: string[] = [];
+  eachSecretSlot(svc, (c, k) => {
+    if (typeof c[k] === 'string' && c[k] && c[k] !== MASK) out.push(c[k]);
+  });
+  return out;
+};

@@ -1,0 +1,195 @@
+// The OSCAR service model: schema, defaults and normalisation. Unknown fields are kept
+// (loose objects) so that a client's FDL round-trips unchanged.
+import { z } from 'zod';
+import { fail } from '../errors.ts';
+import { formatCpu, parseCpuMillis, parseMemoryBytes } from './quantity.ts';
+
+export const SERVICE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const LOG_LEVELS = ['CRITICAL', 'ERROR', 'WARNING', 'INFO', 'DEBUG', 'NOTSET'] as const;
+export const VISIBILITIES = ['private', 'public', 'restricted'] as const;
+export const DEFAULT_CPU = '0.2';
+export const DEFAULT_MEMORY = '256Mi';
+export const DEFAULT_LOG_LEVEL = 'INFO';
+export const DEFAULT_STORAGE_PROVIDER = 'minio.default';
+
+/** Scalars in YAML (numbers, booleans) become the strings OSCAR expects. */
+const scalarString = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
+const stringMap = z.record(z.string(), scalarString);
+
+export const serviceNameSchema = z
+  .string()
+  .min(1, 'must be 1 to 39 characters')
+  .max(39, 'must be 1 to 39 characters')
+  .regex(
+    SERVICE_NAME_RE,
+    'must be a DNS label: lowercase letters, digits and "-", starting and ending with a letter or digit',
+  );
+
+const storageProviderRef = z
+  .string()
+  .regex(
+    /^(minio|s3|onedata|webdav|rucio)\.[A-Za-z0-9_.-]+$/,
+    'must be "<provider>.<id>", e.g. "minio.default"',
+  );
+
+export const storageIoSchema = z.looseObject({
+  storage_provider: storageProviderRef.default(DEFAULT_STORAGE_PROVIDER),
+  path: z
+    .string()
+    .min(1, 'is required')
+    .refine((p) => p.replace(/^\/+/, '').length > 0, 'must name a bucket'),
+  prefix: z.array(z.string()).optional(),
+  suffix: z.array(z.string()).optional(),
+});
+
+export const clusterSchema = z.looseObject({
+  endpoint: z.string().url('must be a URL'),
+  auth_user: z.string().optional(),
+  auth_password: z.string().optional(),
+  ssl_verify: z.boolean().optional(),
+});
+
+const cpuSchema = z
+  .union([z.string(), z.number()])
+  .refine((v) => {
+    const m = parseCpuMillis(v);
+    return m !== undefined && m > 0;
+  }, 'must be a positive number of cores ("0.5") or millicores ("500m")')
+  .transform((v) => formatCpu(parseCpuMillis(v)!));
+
+const memorySchema = z
+  .union([z.string(), z.number()])
+  .refine((v) => {
+    const b = parseMemoryBytes(v);
+    return b !== undefined && b > 0;
+  }, 'must be a positive quantity such as "256Mi" or "1Gi"')
+  .transform((v) => String(v).trim());
+
+export const replicaSchema = z.looseObject({
+  type: z.enum(['oscar', 'endpoint'], 'must be "oscar" or "endpoint"').default('oscar'),
+  cluster_id: z.string().optional(),
+  service_name: z.string().optional(),
+  url: z.string().optional(),
+  ssl_verify: z.boolean().optional(),
+  priority: z.number().int('must be an integer').min(0, 'must be 0 or more').optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  get members() {
+    return z.array(replicaSchema).optional();
+  },
+});
+
+export const federationSchema = z.looseObject({
+  group_id: z.string().optional(),
+  topology: z.string().optional(),
+  delegation: z.string().optional(),
+  rescheduler_threshold: z.number().int().min(0).optional(),
+  deployment: z.string().optional(),
+  members: z.array(replicaSchema).optional(),
+  revision: z.number().int().min(0).optional(),
+});
+
+/** Fields the client sends. token and owner are the server's and are overwritten. */
+export const serviceInputSchema = z.looseObject({
+  name: serviceNameSchema,
+  cluster_id: z.string().optional(),
+  image: z.string().optional(),
+  script: z.string().min(1, 'is required'),
+  cpu: cpuSchema.optional(),
+  memory: memorySchema.optional(),
+  log_level: z
+    .string()
+    .transform((v) => v.toUpperCase())
+    .pipe(z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`))
+    .optional(),
+  input: z.array(storageIoSchema).optional(),
+  output: z.array(storageIoSchema).optional(),
+  storage_providers: z.record(z.string(), z.record(z.string(), z.looseObject({}))).optional(),
+  clusters: z.record(z.string(), clusterSchema).optional(),
+  environment: z
+    .looseObject({
+      variables: stringMap.optional(),
+      secrets: stringMap.optional(),
+    })
+    .optional(),
+  annotations: stringMap.optional(),
+  labels: stringMap.optional(),
+  vo: z.string().optional(),
+  visibility: z.enum(VISIBILITIES, `must be one of ${VISIBILITIES.join(', ')}`).optional(),
+  allowed_users: z.array(z.string()).optional(),
+  isolation_level: z.string().optional(),
+  timeout: z.number().int('must be an integer').positive('must be positive').optional(),
+  federation: federationSchema.optional(),
+  token: z.string().optional(),
+  owner: z.string().optional(),
+});
+
+export type ServiceInput = z.infer<typeof serviceInputSchema>;
+export type StorageIO = z.infer<typeof storageIoSchema>;
+export type Replica = z.infer<typeof replicaSchema>;
+export type Federation = z.infer<typeof federationSchema>;
+export type ClusterRef = z.infer<typeof clusterSchema>;
+
+/** A stored service: the input with defaults applied and the server's fields set. */
+export type Service = ServiceInput & {
+  cpu: string;
+  memory: string;
+  log_level: string;
+  visibility: (typeof VISIBILITIES)[number];
+  token: string;
+  owner: string;
+  environment: { variables: Record<string, string>; secrets: Record<string, string> };
+};
+
+/** "a.b[2].c" from a zod path, so a message names the field at fault. */
+export const formatPath = (path: readonly PropertyKey[]): string =>
+  path.reduce<string>((acc, key) => {
+    if (typeof key === 'number') return `${acc}[${key}]`;
+    return acc ? `${acc}.${String(key)}` : String(key);
+  }, '');
+
+/** Turns zod issues into one readable sentence naming every field at fault. */
+export const describeIssues = (error: z.ZodError): string =>
+  error.issues
+    .slice(0, 5)
+    .map((i) => {
+      const where = formatPath(i.path);
+      const msg = i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message;
+      return where ? `${where}: ${msg}` : msg;
+    })
+    .join('; ');
+
+/** Validates a client's service definition; throws VALIDATION_FAILED naming the field. */
+export const parseServiceInput = (raw: unknown): ServiceInput => {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    fail('VALIDATION_FAILED', 'service definition must be a JSON object');
+  }
+  const result = serviceInputSchema.safeParse(raw);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    const code = first && first.path[0] === 'name' ? 'INVALID_NAME' : 'VALIDATION_FAILED';
+    fail(code, `invalid service: ${describeIssues(result.error)}`, {
+      fields: result.error.issues.map((i) => formatPath(i.path)),
+    });
+  }
+  return result.data as ServiceInput;
+};
+
+/** Defaults that OSCAR applies on create (cpu 0.2, memory 256Mi, log_level INFO, private). */
+export const applyDefaults = (input: ServiceInput, server: { token: string; owner: string }): Service => ({
+  ...input,
+  cpu: input.cpu ?? DEFAULT_CPU,
+  memory: input.memory ?? DEFAULT_MEMORY,
+  log_level: input.log_level ?? DEFAULT_LOG_LEVEL,
+  visibility: input.visibility ?? 'private',
+  environment: {
+    ...(input.environment ?? {}),
+    variables: input.environment?.variables ?? {},
+    secrets: input.environment?.secrets ?? {},
+  },
+  token: server.token,
+  owner: server.owner,
+});
+
+export const serviceCpuMillis = (s: Pick<Service, 'cpu'>): number => parseCpuMillis(s.cpu) ?? 200;
+export const serviceMemoryBytes = (s: Pick<Service, 'memory'>): number =>
+  parseMemoryBytes(s.memory) ?? 256 * 1024 ** 2;

@@ -1,0 +1,214 @@
+// Ports: what the use cases need from the outside world. Adapters in src/adapters
+// implement them; every port has one contract suite in test/contract run against each.
+import type { Service } from './fdl/service.ts';
+
+// ---------------------------------------------------------------- store
+
+export interface ServiceStore {
+  /** Inserts; throws FlotillaError SERVICE_EXISTS when the name is taken. */
+  createService(service: Service): Promise<void>;
+  /** Replaces; throws FlotillaError SERVICE_NOT_FOUND when absent. */
+  updateService(service: Service): Promise<void>;
+  getService(name: string): Promise<Service | undefined>;
+  listServices(): Promise<Service[]>;
+  /** true when a row was removed. */
+  deleteService(name: string): Promise<boolean>;
+}
+
+export interface SettingsStore {
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+  /** Sets only when absent; returns the value now stored (first writer wins). */
+  setSettingIfAbsent(key: string, value: string): Promise<string>;
+}
+
+export type JobStatus = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+
+export interface JobRecord {
+  id: string;
+  service: string;
+  status: JobStatus;
+  /** The raw event body as received (bytes). */
+  event: Uint8Array;
+  owner: string;
+  cpuMillis: number;
+  memoryBytes: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  exitCode: number | null;
+  reason: string | null;
+  /** Combined stdout/stderr, written when the job ends. */
+  log: string | null;
+  /** cluster_id the job was sent to, when delegated. */
+  delegatedTo: string | null;
+  /** id given by the cluster that delegated the job here (dedupe key). */
+  delegatedId: string | null;
+  attempts: number;
+}
+
+export type NewJob = Pick<JobRecord, 'id' | 'service' | 'event' | 'owner' | 'cpuMillis' | 'memoryBytes'> &
+  Partial<Pick<JobRecord, 'delegatedId' | 'delegatedTo' | 'status' | 'createdAt'>>;
+
+export interface JobPage {
+  jobs: JobRecord[];
+  /** Opaque cursor for the next page, or null. */
+  next: string | null;
+  remaining: number;
+}
+
+export interface JobStore {
+  /**
+   * Stores jobs in one transaction. A job whose delegatedId is already stored is not
+   * inserted again; the result lists, per input, the id of the job that holds it.
+   */
+  insertJobs(jobs: NewJob[]): Promise<string[]>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  listJobs(service: string, opts: { cursor?: string | null; limit: number }): Promise<JobPage>;
+  /** Atomically moves Pending → Running; false when another worker took it. */
+  claimJob(id: string, at: Date): Promise<boolean>;
+  finishJob(
+    id: string,
+    result: {
+      status: 'Succeeded' | 'Failed';
+      at: Date;
+      exitCode: number | null;
+      reason: string | null;
+      log: string;
+    },
+  ): Promise<void>;
+  /** Pending jobs, oldest first. */
+  pendingJobs(limit: number): Promise<JobRecord[]>;
+  /** Jobs left Running by a previous process: marked Failed with the reason; returns their ids. */
+  failRunningJobs(reason: string, at: Date): Promise<string[]>;
+  deleteJob(id: string): Promise<boolean>;
+  /** Deletes the service's finished jobs, or every job with all=true; returns the count. */
+  deleteJobs(service: string, opts: { all: boolean }): Promise<number>;
+  countJobs(): Promise<Record<JobStatus, number>>;
+}
+
+export interface Store extends ServiceStore, SettingsStore, JobStore {
+  readonly kind: 'pglite' | 'postgres';
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- auth
+
+export interface VerifiedToken {
+  sub: string;
+  issuer: string;
+  /** The raw claims, for group checks. */
+  claims: Record<string, unknown>;
+}
+
+/** Verifies OIDC bearer tokens against the configured issuers' JWKS. */
+export interface TokenVerifier {
+  readonly issuers: readonly string[];
+  /** Returns the identity, or undefined when the token is not valid for any issuer. */
+  verify(token: string): Promise<VerifiedToken | undefined>;
+}
+
+// ---------------------------------------------------------------- executor
+
+export interface ExecutionInput {
+  /** File name placed in TMP_INPUT_DIR. */
+  fileName: string;
+  /** Bytes, or a stream of them (an object download). */
+  body: Uint8Array | AsyncIterable<Uint8Array>;
+}
+
+export interface ExecutionRequest {
+  jobId: string;
+  serviceName: string;
+  script: string;
+  /** The raw event as text (EVENT). */
+  event: string;
+  /** Service variables and secrets (refresh_token already removed); the executor adds the faas-supervisor ones. */
+  env: Record<string, string>;
+  input?: ExecutionInput;
+  /** Extra environment describing the input (STORAGE_OBJECT_KEY ...). */
+  extraEnv?: Record<string, string>;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Called with log text as it is produced (for `logs --follow`). */
+  onLog?: (chunk: string) => void;
+}
+
+export interface ExecutionOutput {
+  /** Path relative to TMP_OUTPUT_DIR, with "/" separators. */
+  relPath: string;
+  absPath: string;
+  size: number;
+}
+
+export interface ExecutionResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  stdout: string;
+  stderr: string;
+  /** true when stdout or stderr went over the capture limit and were cut. */
+  truncated: boolean;
+  outputs: ExecutionOutput[];
+  durationMs: number;
+  /** Removes the work dir; call after the outputs are uploaded. */
+  dispose(): Promise<void>;
+}
+
+export interface Executor {
+  readonly kind: string;
+  /** How scripts are isolated, e.g. "bubblewrap", "separate-user", "none". Shown in /system/info. */
+  readonly isolation: string;
+  run(req: ExecutionRequest): Promise<ExecutionResult>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- object storage
+
+export interface StorageCredentials {
+  endpoint: string;
+  verify: boolean;
+  access_key: string;
+  secret_key: string;
+  region: string;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface ObjectStore {
+  readonly credentials: StorageCredentials;
+  ensureBucket(bucket: string): Promise<void>;
+  bucketExists(bucket: string): Promise<boolean>;
+  /** Removes the bucket and, when force, every object in it. */
+  deleteBucket(bucket: string, opts: { force: boolean }): Promise<void>;
+  listBuckets(): Promise<{ name: string; createdAt: Date | null }[]>;
+  listObjects(
+    bucket: string,
+    opts: { prefix?: string; cursor?: string | null; limit?: number },
+  ): Promise<{ objects: ObjectInfo[]; next: string | null }>;
+  putObject(
+    bucket: string,
+    key: string,
+    body: Uint8Array | AsyncIterable<Uint8Array>,
+    size?: number,
+  ): Promise<void>;
+  /** Throws FlotillaError OBJECT_NOT_FOUND when absent. */
+  getObject(bucket: string, key: string): Promise<AsyncIterable<Uint8Array>>;
+  headObject(bucket: string, key: string): Promise<ObjectInfo | undefined>;
+  deleteObject(bucket: string, key: string): Promise<void>;
+  presign(bucket: string, key: string, op: 'upload' | 'download', expiresInSeconds: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- time and ids
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

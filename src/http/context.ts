@@ -1,0 +1,18 @@
+// What the routes need from the application. Routes stay thin: parse, call, answer.
+import type { FastifyRequest } from 'fastify';
+import type { Authenticator } from '../app/authenticate.ts';
+import type { ServiceUseCases } from '../app/services.ts';
+import type { SystemUseCases } from '../app/system.ts';
+import type { Principal } from '../core/auth/principal.ts';
+
+export interface HttpContext {
+  services: ServiceUseCases;
+  system: SystemUseCases;
+  auth: Authenticator;
+  bodyLimitBytes: number;
+  /** Route groups added by later capabilities (jobs, storage, federation). */
+  plugins?: Array<(app: import('fastify').FastifyInstance, ctx: HttpContext) => Promise<void>>;
+}
+
+export const principalOf = (ctx: HttpContext, req: FastifyRequest): Promise<Principal> =>
+  ctx.auth.authenticate(req.headers.authorization);

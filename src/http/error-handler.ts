@@ -1,0 +1,72 @@
+// Maps every error to the one JSON shape {code, message, statusCode}. Known errors keep
+// their status; anything unexpected is a 500 with a generic message (details only logged).
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CODES, type ErrorCode, isFlotillaError } from '../core/errors.ts';
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  statusCode: number;
+  details?: Record<string, unknown>;
+}
+
+export const errorBody = (
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+): ErrorBody => ({
+  code,
+  message,
+  statusCode: ERROR_CODES[code].status,
+  ...(details ? { details } : {}),
+});
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
+};
+
+const describeValidation = (err: FastifyError): string => {
+  const part = (err as { validationContext?: string }).validationContext ?? 'request';
+  const items = (err.validation ?? []).slice(0, 5).map((v) => {
+    const where = v.instancePath ? v.instancePath.replace(/^\//, '').replaceAll('/', '.') : '';
+    return where ? `${where}: ${v.message}` : String(v.message);
+  });
+  return `invalid ${part}: ${items.join('; ')}`;
+};
+
+export const toErrorBody = (err: unknown): ErrorBody => {
+  if (isFlotillaError(err)) return errorBody(err.code, err.message, err.details);
+  const fe = err as FastifyError;
+  if (fe?.validation) return errorBody('VALIDATION_FAILED', describeValidation(fe));
+  const mapped = fe?.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (mapped === 'PAYLOAD_TOO_LARGE') return errorBody(mapped, 'request body is larger than the limit');
+  if (mapped === 'INVALID_JSON') return errorBody(mapped, `malformed JSON body: ${fe.message}`);
+  if (mapped) return errorBody(mapped, fe.message);
+  if (fe instanceof SyntaxError || fe?.statusCode === 400) return errorBody('BAD_REQUEST', fe.message);
+  if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code = (Object.keys(ERROR_CODES) as ErrorCode[]).find(
+      (c) => ERROR_CODES[c].status === fe.statusCode,
+    );
+    return errorBody(code ?? 'BAD_REQUEST', fe.message);
+  }
+  return errorBody('INTERNAL', 'internal error; see the manager log');
+};
+
+export const installErrorHandling = (app: FastifyInstance): void => {
+  app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    const body = toErrorBody(err);
+    if (body.statusCode >= 500)
+      req.log.error({ err: { message: err.message, code: err.code, stack: err.stack } }, 'request failed');
+    if (body.statusCode === 401) reply.header('www-authenticate', 'Basic realm="flotilla", Bearer');
+    reply.status(body.statusCode).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+  });
+};

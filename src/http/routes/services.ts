@@ -1,0 +1,90 @@
+// OSCAR's service routes: POST/GET/PUT /system/services, GET/DELETE /system/services/{name}.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { redactService } from '../../core/fdl/secrets.ts';
+import { serviceInputSchema } from '../../core/fdl/service.ts';
+import { type HttpContext, principalOf } from '../context.ts';
+import { docsOnly } from '../schemas.ts';
+
+const nameParams = z.object({ serviceName: z.string().min(1).max(253) });
+const deleteQuery = z.object({
+  cascade: z.enum(['true', 'false']).optional(),
+  namespace: z.string().optional(),
+});
+const auth: Array<Record<string, string[]>> = [{ basic: [] }, { bearer: [] }];
+
+export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise<void> => {
+  app.get(
+    '/system/services',
+    { schema: { tags: ['services'], summary: 'List services', security: auth } },
+    async (req) => {
+      const principal = await principalOf(ctx, req);
+      return (await ctx.services.list(principal)).map(redactService);
+    },
+  );
+
+  app.post(
+    '/system/services',
+    {
+      schema: {
+        tags: ['services'],
+        summary: 'Create a service',
+        security: auth,
+        body: docsOnly(serviceInputSchema),
+      },
+    },
+    async (req, reply) => {
+      const principal = await principalOf(ctx, req);
+      await ctx.services.create(principal, req.body);
+      // OSCAR answers 201 with an empty body; clients GET the service for its token.
+      reply.status(201).send();
+    },
+  );
+
+  app.put(
+    '/system/services',
+    {
+      schema: {
+        tags: ['services'],
+        summary: 'Update a service',
+        security: auth,
+        body: docsOnly(serviceInputSchema),
+      },
+    },
+    async (req, reply) => {
+      const principal = await principalOf(ctx, req);
+      await ctx.services.update(principal, req.body);
+      reply.status(204).send();
+    },
+  );
+
+  app.get(
+    '/system/services/:serviceName',
+    { schema: { tags: ['services'], summary: 'Read a service', security: auth, params: nameParams } },
+    async (req) => {
+      const principal = await principalOf(ctx, req);
+      const { serviceName } = req.params as z.infer<typeof nameParams>;
+      return redactService(await ctx.services.get(principal, serviceName));
+    },
+  );
+
+  app.delete(
+    '/system/services/:serviceName',
+    {
+      schema: {
+        tags: ['services'],
+        summary: 'Delete a service',
+        security: auth,
+        params: nameParams,
+        querystring: deleteQuery,
+      },
+    },
+    async (req, reply) => {
+      const principal = await principalOf(ctx, req);
+      const { serviceName } = req.params as z.infer<typeof nameParams>;
+      const { cascade } = req.query as z.infer<typeof deleteQuery>;
+      await ctx.services.delete(principal, serviceName, { cascade: cascade !== 'false' });
+      reply.status(204).send();
+    },
+  );
+};

@@ -1,0 +1,54 @@
+// Builds the Fastify app: parsers, error mapping, OpenAPI at /docs, and the route groups.
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { addYamlParser } from './body-parsers.ts';
+import type { HttpContext } from './context.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { serviceRoutes } from './routes/services.ts';
+import { systemRoutes } from './routes/system.ts';
+import { flotillaValidatorCompiler } from './schemas.ts';
+
+export const buildHttpServer = async (
+  ctx: HttpContext,
+  opts: { logger?: Logger | false; version: string },
+): Promise<FastifyInstance> => {
+  const app: FastifyInstance = Fastify({
+    // pino's Logger and Fastify's base logger type differ only in generics.
+    loggerInstance: (opts.logger || undefined) as FastifyBaseLogger | undefined,
+    bodyLimit: ctx.bodyLimitBytes,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    logController: new LogController({ disableRequestLogging: true }),
+    forceCloseConnections: true,
+  });
+  app.setValidatorCompiler(flotillaValidatorCompiler);
+  // Responses are plain JSON; route response schemas exist for the OpenAPI document only.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  installErrorHandling(app);
+  addYamlParser(app);
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Flotilla API',
+        description: 'OSCAR-compatible manager with federation',
+        version: opts.version,
+      },
+      components: {
+        securitySchemes: {
+          basic: { type: 'http', scheme: 'basic' },
+          bearer: { type: 'http', scheme: 'bearer', description: 'OIDC access token or a service token' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await systemRoutes(app, ctx);
+  await serviceRoutes(app, ctx);
+  for (const plugin of ctx.plugins ?? []) await app.register(async (scoped) => plugin(scoped, ctx));
+  return app;
+};

@@ -1,0 +1,179 @@
+// One contract suite for the Store port, run against every adapter: PGlite in memory,
+// PGlite on disk (with reopen), and the machine's real PostgreSQL in a throwaway database.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
+import { PostgresStore } from '../../src/adapters/store-postgres/postgres-store.ts';
+import { isFlotillaError } from '../../src/core/errors.ts';
+import type { Service } from '../../src/core/fdl/service.ts';
+import type { NewJob, Store } from '../../src/core/ports.ts';
+import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
+
+const svc = (name: string, extra: Partial<Service> = {}): Service => ({
+  name,
+  script: 'echo hi',
+  cpu: '0.2',
+  memory: '256Mi',
+  log_level: 'INFO',
+  visibility: 'private',
+  token: 'a'.repeat(64),
+  owner: 'cluster_admin',
+  environment: { variables: {}, secrets: {} },
+  ...extra,
+});
+
+let seq = 0;
+const job = (service: string, extra: Partial<NewJob> = {}): NewJob => ({
+  id: `job-${++seq}-${Math.random().toString(36).slice(2, 8)}`,
+  service,
+  event: new TextEncoder().encode(`{"n":${seq}}`),
+  owner: 'cluster_admin',
+  cpuMillis: 200,
+  memoryBytes: 256 * 1024 * 1024,
+  ...extra,
+});
+
+interface Harness {
+  open(): Promise<Store>;
+  /** Opens the same database again (durability), when the adapter has one. */
+  reopen?(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+const storeContract = (name: string, makeHarness: () => Promise<Harness>, durable = true) => {
+  describe(`Store contract: ${name}`, () => {
+    let h: Harness;
+    let store: Store;
+    beforeAll(async () => {
+      h = await makeHarness();
+      store = await h.open();
+    });
+    afterAll(async () => {
+      await store?.close();
+      await h?.cleanup();
+    });
+
+    it('creates, reads, lists, updates and deletes services, keeping unknown fields', async () => {
+      await store.createService(svc('alpha', { custom_field: { nested: [1, 2] } } as Partial<Service>));
+      await store.createService(svc('beta'));
+      const got = await store.getService('alpha');
+      expect(got?.name).toBe('alpha');
+      expect((got as Record<string, unknown>).custom_field).toEqual({ nested: [1, 2] });
+      expect((await store.listServices()).map((s) => s.name)).toEqual(['alpha', 'beta']);
+      await store.updateService(svc('alpha', { cpu: '1' }));
+      expect((await store.getService('alpha'))?.cpu).toBe('1');
+      expect(await store.deleteService('beta')).toBe(true);
+      expect(await store.deleteService('beta')).toBe(false);
+      expect(await store.getService('beta')).toBeUndefined();
+    });
+
+    it('refuses a duplicate create with SERVICE_EXISTS and an update of a missing service with SERVICE_NOT_FOUND', async () => {
+      await store.createService(svc('dup'));
+      const dup = await store.createService(svc('dup')).catch((e) => e);
+      expect(isFlotillaError(dup) && dup.code).toBe('SERVICE_EXISTS');
+      const missing = await store.updateService(svc('nope')).catch((e) => e);
+      expect(isFlotillaError(missing) && missing.code).toBe('SERVICE_NOT_FOUND');
+    });
+
+    it('keeps settings, first writer wins with setSettingIfAbsent', async () => {
+      expect(await store.getSetting('k')).toBeUndefined();
+      expect(await store.setSettingIfAbsent('k', 'one')).toBe('one');
+      expect(await store.setSettingIfAbsent('k', 'two')).toBe('one');
+      await store.setSetting('k', 'three');
+      expect(await store.getSetting('k')).toBe('three');
+    });
+
+    it('stores jobs with their event bytes and moves them through their states', async () => {
+      const bytes = new Uint8Array([0, 255, 1, 254, 10]);
+      const [id] = await store.insertJobs([job('alpha', { event: bytes })]);
+      const stored = await store.getJob(id);
+      expect(stored?.status).toBe('Pending');
+      expect(Array.from(stored!.event)).toEqual(Array.from(bytes));
+      expect(await store.claimJob(id, new Date())).toBe(true);
+      expect(await store.claimJob(id, new Date())).toBe(false);
+      await store.finishJob(id, {
+        status: 'Succeeded',
+        at: new Date(),
+        exitCode: 0,
+        reason: null,
+        log: 'out',
+      });
+      const done = await store.getJob(id);
+      expect(done).toMatchObject({ status: 'Succeeded', exitCode: 0, log: 'out', attempts: 1 });
+      expect(done?.finishedAt).toBeInstanceOf(Date);
+    });
+
+    it('dedupes delegated jobs on their delegated id', async () => {
+      const first = job('alpha', { delegatedId: 'remote-1' });
+      const again = job('alpha', { delegatedId: 'remote-1' });
+      const fresh = job('alpha');
+      expect(await store.insertJobs([first])).toEqual([first.id]);
+      expect(await store.insertJobs([again, fresh])).toEqual([first.id, fresh.id]);
+      expect(await store.getJob(again.id)).toBeUndefined();
+    });
+
+    it('pages a service job listing newest first with a cursor and a remaining count', async () => {
+      const ids = await store.insertJobs(Array.from({ length: 7 }, () => job('paged')));
+      const p1 = await store.listJobs('paged', { limit: 3 });
+      expect(p1.jobs.map((j) => j.id)).toEqual(ids.slice(-3).reverse());
+      expect(p1.remaining).toBe(4);
+      const p2 = await store.listJobs('paged', { limit: 3, cursor: p1.next });
+      const p3 = await store.listJobs('paged', { limit: 3, cursor: p2.next });
+      expect([...p1.jobs, ...p2.jobs, ...p3.jobs].map((j) => j.id)).toEqual([...ids].reverse());
+      expect(p3.next).toBeNull();
+      expect((await store.listJobs('paged', { limit: 3, cursor: 'garbage' })).jobs.length).toBe(3);
+    });
+
+    it('returns pending jobs oldest first, fails interrupted ones, deletes finished or all', async () => {
+      const ids = await store.insertJobs([job('q'), job('q'), job('q')]);
+      const pending = (await store.pendingJobs(100)).filter((j) => j.service === 'q');
+      expect(pending.map((j) => j.id)).toEqual(ids);
+      await store.claimJob(ids[0], new Date());
+      const failed = await store.failRunningJobs('manager restarted', new Date());
+      expect(failed).toContain(ids[0]);
+      expect((await store.getJob(ids[0]))?.reason).toBe('manager restarted');
+      expect(await store.deleteJobs('q', { all: false })).toBe(1);
+      expect(await store.deleteJobs('q', { all: true })).toBe(2);
+      expect(await store.deleteJob(ids[1])).toBe(false);
+      const counts = await store.countJobs();
+      expect(Object.keys(counts).sort()).toEqual(['Failed', 'Pending', 'Running', 'Succeeded']);
+    });
+
+    // In-memory PGlite has nothing to reopen: durability is checked on the adapters with storage.
+    if (!durable) return;
+    it('survives a reopen with everything it stored', async () => {
+      await store.createService(svc('durable'));
+      const [id] = await store.insertJobs([job('durable')]);
+      await store.close();
+      store = await h.reopen!();
+      expect((await store.getService('durable'))?.name).toBe('durable');
+      expect((await store.getJob(id))?.status).toBe('Pending');
+    });
+  });
+};
+
+storeContract(
+  'pglite (memory)',
+  async () => ({ open: () => PgliteStore.open(undefined), cleanup: async () => {} }),
+  false,
+);
+
+storeContract('pglite (data dir)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-store-'));
+  return {
+    open: () => PgliteStore.open(join(dir, 'db')),
+    reopen: () => PgliteStore.open(join(dir, 'db')),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+storeContract('postgres', async () => {
+  const db: TempDatabase = await createTempDatabase();
+  return {
+    open: () => PostgresStore.open(db.url),
+    reopen: () => PostgresStore.open(db.url),
+    cleanup: () => db.drop(),
+  };
+});
