@@ -1,0 +1,141 @@
+// The embedded S3 server of the local tier: s3rver storing under dataDir, served from our own
+// http.Server so every request passes a SigV4 check first (s3rver never checks V4 signatures).
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import S3rver, { type S3rverEvent } from 's3rver';
+import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
+import { type SigV4Verdict, verifySigV4 } from './sigv4-verifier.ts';
+
+export interface EmbeddedS3Options {
+  dataDir: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** Generated when absent; the manager persists them and passes them back on restart. */
+  accessKey?: string;
+  secretKey?: string;
+}
+
+export interface ObjectCreatedEvent {
+  bucket: string;
+  key: string;
+  size: number;
+}
+
+export type ObjectCreatedListener = (event: ObjectCreatedEvent) => void;
+
+export interface EmbeddedS3 {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  /** Called after an object is stored (PUT, browser POST, COPY, multipart complete). Returns an unsubscribe. */
+  onObjectCreated(listener: ObjectCreatedListener): () => void;
+  stop(): Promise<void>;
+}
+
+const REGION = 'us-east-1';
+
+/** 20 upper-case hex characters, the shape of an AWS access key id. */
+export const generateAccessKey = (): string => randomBytes(10).toString('hex').toUpperCase();
+/** 40 characters, 240 bits. */
+export const generateSecretKey = (): string => randomBytes(30).toString('base64url');
+
+export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<EmbeddedS3> {
+  const host = options.host ?? '127.0.0.1';
+  const accessKey = options.accessKey ?? generateAccessKey();
+  const secretKey = options.secretKey ?? generateSecretKey();
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+
+  const s3rver = new S3rver({ directory: options.dataDir, silent: true, vhostBuckets: false });
+  s3rver.silent = true;
+  // s3rver refuses access key ids missing from its (process-wide) registry before routing.
+  DUMMY_ACCOUNT.createKeyPair(accessKey, secretKey);
+
+  const listeners = new Set<ObjectCreatedListener>();
+  s3rver.on('event', (event: S3rverEvent) => notifyCreated(listeners, event));
+
+  const secretFor = (key: string) => (key === accessKey ? secretKey : undefined);
+  const handle = s3rver.callback();
+  const server = createServer((req, res) => {
+    const verdict = verifySigV4(req, secretFor);
+    if (verdict.ok) handle(req, res);
+    else refuse(req, res, verdict);
+  });
+  const port = await listen(server, options.port ?? 0, host);
+
+  return {
+    endpoint: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    accessKey,
+    secretKey,
+    region: REGION,
+    onObjectCreated(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async stop() {
+      listeners.clear();
+      await closeServer(server);
+      s3rver.logger.close();
+    },
+  };
+}
+
+/** s3rver emits one 'event' per object change; only creations are passed on. */
+function notifyCreated(listeners: ReadonlySet<ObjectCreatedListener>, event: S3rverEvent): void {
+  for (const record of event.Records) {
+    if (!record.eventName.startsWith('ObjectCreated:')) continue;
+    const created = {
+      bucket: record.s3.bucket.name,
+      key: record.s3.object.key,
+      size: Number(record.s3.object.size ?? 0),
+    };
+    for (const listener of listeners) {
+      // The emit runs inside s3rver's request handler: a throwing listener must not turn a
+      // stored object into a 500 for the uploader.
+      try {
+        listener(created);
+      } catch (err) {
+        process.emitWarning(`embedded S3 object-created listener failed: ${String(err)}`);
+      }
+    }
+  }
+}
+
+const xmlEscape = (s: string): string => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** Answers like S3 does. Closes the connection: the unread request body is not drained. */
+function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  verdict: Extract<SigV4Verdict, { ok: false }>,
+): void {
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${verdict.code}</Code><Message>${xmlEscape(verdict.message)}</Message></Error>`;
+  res.writeHead(verdict.status, {
+    'content-type': 'application/xml',
+    'content-length': req.method === 'HEAD' ? 0 : Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+const listen = (server: Server, port: number, host: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+
+const closeServer = (server: Server): Promise<void> =>
+  new Promise((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    // Keep-alive sockets of S3 clients would otherwise hold close() open.
+    server.closeAllConnections();
+  });
