@@ -9,5 +9,6 @@ export default defineConfig({
     // Two cores: end-to-end files start real processes, so keep parallelism modest.
     maxWorkers: 2,
     typecheck: { enabled: false },
+    setupFiles: ['./vitest.setup.ts'],
   },
 });

@@ -14,6 +14,8 @@ export interface ServiceHooks {
   /** Runs before the service is stored; throwing refuses the create. */
   beforeCreate?(service: Service, principal: Principal): Promise<void>;
   afterCreate?(service: Service, principal: Principal): Promise<void>;
+  /** Runs before the new definition is stored; throwing refuses the update. */
+  beforeUpdate?(service: Service, previous: Service, principal: Principal): Promise<void>;
   afterUpdate?(service: Service, previous: Service, principal: Principal): Promise<void>;
   afterDelete?(service: Service, principal: Principal, opts: { cascade: boolean }): Promise<void>;
 }
@@ -57,6 +59,7 @@ export class ServiceUseCases {
     const merged = this.stripMasks(input, previous);
     const service = applyDefaults(merged, { token: previous.token, owner: previous.owner });
     if (!service.cluster_id) service.cluster_id = previous.cluster_id ?? this.deps.clusterId;
+    for (const h of this.hooks) await h.beforeUpdate?.(service, previous, principal);
     await this.deps.store.updateService(service);
     for (const h of this.hooks) await h.afterUpdate?.(service, previous, principal);
     return service;

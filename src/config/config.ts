@@ -1,6 +1,8 @@
 // The only reader of flags and environment. Every setting is validated here, so a bad
 // value stops start-up with a message naming the flag (and its environment twin).
-import { resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseCpuMillis, parseMemoryBytes } from '../core/fdl/quantity.ts';
 
@@ -12,6 +14,10 @@ export interface Config {
   host: string;
   clusterId: string;
   dataDir: string;
+  /** Where job work dirs live: outside the data dir, reachable by the sandbox user. */
+  workDir: string;
+  /** Port of the embedded S3 server (0: any free port). */
+  s3Port: number;
   /** undefined: generated at first start and kept (hashed) in the store. */
   adminPassword: string | undefined;
   cpusMillis: number;
@@ -38,6 +44,8 @@ export const FLAGS = {
   host: { flag: '--host', env: ['FLOTILLA_HOST'], default: '127.0.0.1' },
   clusterId: { flag: '--cluster-id', env: ['FLOTILLA_CLUSTER_ID'], default: 'local' },
   dataDir: { flag: '--data-dir', env: ['FLOTILLA_DATA_DIR'], default: './.flotilla' },
+  workDir: { flag: '--work-dir', env: ['FLOTILLA_WORK_DIR'], default: undefined },
+  s3Port: { flag: '--s3-port', env: ['FLOTILLA_S3_PORT'], default: '0' },
   adminPassword: {
     flag: '--admin-password',
     env: ['FLOTILLA_ADMIN_PASSWORD', 'OSCAR_PASSWORD'],
@@ -114,6 +122,16 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     );
   }
   const dataDir = resolve(get('dataDir')!);
+  const workDirRaw = get('workDir');
+  // Default: a folder per data dir under the system temp dir (the data dir is 0700, so a
+  // sandboxed job could not reach a work dir inside it).
+  const workDir = workDirRaw
+    ? resolve(workDirRaw)
+    : join(tmpdir(), 'flotilla-work', createHash('sha256').update(dataDir).digest('hex').slice(0, 12));
+  if (workDir === dataDir || workDir.startsWith(`${dataDir}/`)) {
+    throw new ConfigError(`${name('workDir')} must be outside the data dir ${dataDir}`);
+  }
+  const s3Port = int('s3Port', get('s3Port')!, 0, 65535);
 
   const adminPassword = get('adminPassword');
   if (adminPassword !== undefined && adminPassword.length < 2) {
@@ -201,6 +219,8 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     host,
     clusterId,
     dataDir,
+    workDir,
+    s3Port,
     adminPassword,
     cpusMillis,
     memoryBytes,

@@ -1,6 +1,10 @@
 // What the routes need from the application. Routes stay thin: parse, call, answer.
 import type { FastifyRequest } from 'fastify';
 import type { Authenticator } from '../app/authenticate.ts';
+import type { BucketUseCases } from '../app/buckets.ts';
+import type { JobIntake } from '../app/jobs/job-intake.ts';
+import type { JobLogs } from '../app/jobs/job-logs.ts';
+import type { SyncRunDeps } from '../app/jobs/sync-run.ts';
 import type { ServiceUseCases } from '../app/services.ts';
 import type { SystemUseCases } from '../app/system.ts';
 import type { Principal } from '../core/auth/principal.ts';
@@ -10,6 +14,10 @@ export interface HttpContext {
   system: SystemUseCases;
   auth: Authenticator;
   bodyLimitBytes: number;
+  intake: JobIntake;
+  logs: JobLogs;
+  sync: SyncRunDeps;
+  buckets: BucketUseCases;
   /** Route groups added by later capabilities (jobs, storage, federation). */
   plugins?: Array<(app: import('fastify').FastifyInstance, ctx: HttpContext) => Promise<void>>;
 }

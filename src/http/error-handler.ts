@@ -28,6 +28,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
   FST_ERR_BAD_URL: 'BAD_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'BAD_REQUEST',
   FST_ERR_ASYNC_CONSTRAINT: 'BAD_REQUEST',
 };
 
@@ -58,14 +59,30 @@ export const toErrorBody = (err: unknown): ErrorBody => {
   return errorBody('INTERNAL', 'internal error; see the manager log');
 };
 
+/** Database errors quote the query's parameters (service definitions, tokens, secrets): never log them. */
+export const scrubForLog = (text: string | undefined): string | undefined =>
+  text?.replace(/\nparams: [\s\S]*?(?=\n\s+at |$)/g, '\nparams: [redacted]');
+
+const sendError = (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+  const body = toErrorBody(err);
+  if (body.statusCode >= 500) {
+    const logged = { message: scrubForLog(err.message), code: err.code, stack: scrubForLog(err.stack) };
+    req.log.error({ err: logged }, 'request failed');
+  }
+  if (body.code === 'UNSUPPORTED_MEDIA_TYPE') {
+    const type = String(req.headers['content-type'] ?? '').slice(0, 100);
+    body.message = `unsupported Content-Type "${type}": send application/json or application/yaml`;
+  }
+  if (body.statusCode === 401) reply.header('www-authenticate', 'Basic realm="flotilla", Bearer');
+  reply.status(body.statusCode).send(body);
+};
+
+/** Fastify's `frameworkErrors` option: errors raised before routing (bad URL encoding, long params). */
+export const frameworkErrorHandler = (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void =>
+  sendError(err, req, reply);
+
 export const installErrorHandling = (app: FastifyInstance): void => {
-  app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    const body = toErrorBody(err);
-    if (body.statusCode >= 500)
-      req.log.error({ err: { message: err.message, code: err.code, stack: err.stack } }, 'request failed');
-    if (body.statusCode === 401) reply.header('www-authenticate', 'Basic realm="flotilla", Bearer');
-    reply.status(body.statusCode).send(body);
-  });
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((req, reply) => {
     reply.status(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });

@@ -4,9 +4,12 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { addYamlParser } from './body-parsers.ts';
+import { addJsonParser, addYamlParser } from './body-parsers.ts';
 import type { HttpContext } from './context.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
+import { bucketRoutes } from './routes/buckets.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { logRoutes } from './routes/logs.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { systemRoutes } from './routes/system.ts';
 import { flotillaValidatorCompiler } from './schemas.ts';
@@ -22,11 +25,14 @@ export const buildHttpServer = async (
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
+    // Malformed URLs and over-long path parameters answer in the one JSON error shape.
+    frameworkErrors: frameworkErrorHandler,
   });
   app.setValidatorCompiler(flotillaValidatorCompiler);
   // Responses are plain JSON; route response schemas exist for the OpenAPI document only.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app);
+  addJsonParser(app);
   addYamlParser(app);
 
   await app.register(swagger, {
@@ -49,6 +55,10 @@ export const buildHttpServer = async (
 
   await systemRoutes(app, ctx);
   await serviceRoutes(app, ctx);
+  await logRoutes(app, ctx);
+  await bucketRoutes(app, ctx);
+  // Raw bodies for invocations only: an encapsulated plugin keeps its own parsers.
+  await app.register(async (scoped) => jobRoutes(scoped, ctx));
   for (const plugin of ctx.plugins ?? []) await app.register(async (scoped) => plugin(scoped, ctx));
   return app;
 };

@@ -11,9 +11,12 @@ export const DEFAULT_CPU = '0.2';
 export const DEFAULT_MEMORY = '256Mi';
 export const DEFAULT_LOG_LEVEL = 'INFO';
 export const DEFAULT_STORAGE_PROVIDER = 'minio.default';
+const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Scalars in YAML (numbers, booleans) become the strings OSCAR expects. */
-const scalarString = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
+const scalarString = z
+  .union([z.string(), z.number(), z.boolean()], 'must be a string, number or boolean')
+  .transform((v) => String(v));
 const stringMap = z.record(z.string(), scalarString);
 
 export const serviceNameSchema = z
@@ -37,7 +40,10 @@ export const storageIoSchema = z.looseObject({
   path: z
     .string()
     .min(1, 'is required')
-    .refine((p) => p.replace(/^\/+/, '').length > 0, 'must name a bucket'),
+    .refine(
+      (p) => BUCKET_RE.test(p.replace(/^\/+/, '').split('/')[0]),
+      'must start with a bucket name (3-63 lowercase letters, digits, "." or "-"), e.g. "mybucket/in"',
+    ),
   prefix: z.array(z.string()).optional(),
   suffix: z.array(z.string()).optional(),
 });
@@ -49,20 +55,23 @@ export const clusterSchema = z.looseObject({
   ssl_verify: z.boolean().optional(),
 });
 
+const CPU_MESSAGE = 'must be a positive number of cores ("0.5") or millicores ("500m")';
+const MEMORY_MESSAGE = 'must be a positive quantity such as "256Mi" or "1Gi"';
+
 const cpuSchema = z
-  .union([z.string(), z.number()])
+  .union([z.string(), z.number()], CPU_MESSAGE)
   .refine((v) => {
     const m = parseCpuMillis(v);
     return m !== undefined && m > 0;
-  }, 'must be a positive number of cores ("0.5") or millicores ("500m")')
+  }, CPU_MESSAGE)
   .transform((v) => formatCpu(parseCpuMillis(v)!));
 
 const memorySchema = z
-  .union([z.string(), z.number()])
+  .union([z.string(), z.number()], MEMORY_MESSAGE)
   .refine((v) => {
     const b = parseMemoryBytes(v);
     return b !== undefined && b > 0;
-  }, 'must be a positive quantity such as "256Mi" or "1Gi"')
+  }, MEMORY_MESSAGE)
   .transform((v) => String(v).trim());
 
 export const replicaSchema = z.looseObject({
@@ -158,12 +167,57 @@ export const describeIssues = (error: z.ZodError): string =>
     })
     .join('; ');
 
+/** Deeper definitions are refused: OSCAR's model nests a few levels (a federation tree 8). */
+export const MAX_DEFINITION_DEPTH = 64;
+
+// NUL characters and lone UTF-16 surrogates cannot be stored (PostgreSQL jsonb refuses them)
+// and are never meaningful in a service definition.
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const kindOf = (v: unknown): string =>
+  v === undefined ? 'an empty body' : v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+
+/** Refuses what no schema can: nesting beyond MAX_DEFINITION_DEPTH and unstorable text, naming where. */
+const checkStorable = (raw: unknown): void => {
+  const stack: Array<{ node: unknown; path: PropertyKey[] }> = [{ node: raw, path: [] }];
+  while (stack.length > 0) {
+    const { node, path } = stack.pop()!;
+    const where = () => formatPath(path) || 'service definition';
+    if (typeof node === 'string') {
+      if (UNSTORABLE_TEXT.test(node)) {
+        fail('VALIDATION_FAILED', `invalid service: ${where()}: must not contain NUL characters or invalid Unicode`, {
+          fields: [formatPath(path)],
+        });
+      }
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    if (path.length >= MAX_DEFINITION_DEPTH) {
+      const field = formatPath(path.slice(0, 4));
+      fail('VALIDATION_FAILED', `invalid service: ${field}…: nested more than ${MAX_DEFINITION_DEPTH} levels deep`, {
+        fields: [field],
+      });
+    }
+    for (const [k, v] of Object.entries(node)) {
+      const key = Array.isArray(node) ? Number(k) : k;
+      if (typeof key === 'string' && UNSTORABLE_TEXT.test(key)) {
+        fail('VALIDATION_FAILED', `invalid service: ${where()}: a key contains NUL characters or invalid Unicode`, {
+          fields: [formatPath(path)],
+        });
+      }
+      stack.push({ node: v, path: [...path, key] });
+    }
+  }
+};
+
 /** Validates a client's service definition; throws VALIDATION_FAILED naming the field. */
 export const parseServiceInput = (raw: unknown): ServiceInput => {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    fail('VALIDATION_FAILED', 'service definition must be a JSON object');
+    fail('VALIDATION_FAILED', `service definition must be a JSON object, got ${kindOf(raw)}`);
   }
-  const result = serviceInputSchema.safeParse(raw);
+  checkStorable(raw);
+  // reportInput: a wrong type is told apart from a missing field ("is required").
+  const result = serviceInputSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     const first = result.error.issues[0];
     const code = first && first.path[0] === 'name' ? 'INVALID_NAME' : 'VALIDATION_FAILED';

@@ -1,0 +1,139 @@
+// Running one invocation: stage the input (payload or object download), run the script
+// through the Executor, upload every output file to each output path. Shared by async jobs
+// and synchronous runs.
+import { createReadStream } from 'node:fs';
+import { isFlotillaError } from '../../core/errors.ts';
+import type { Service, StorageIO } from '../../core/fdl/service.ts';
+import { inputFileName, type ParsedEvent, parseEvent } from '../../core/jobs/event.ts';
+import type { ExecutionResult, Executor, ObjectStore } from '../../core/ports.ts';
+import { outputKey } from '../../core/storage/paths.ts';
+
+/** Finds the object store behind a storage provider reference ("minio.default", "s3.x"). */
+export interface StorageResolver {
+  resolve(provider: string, service: Service): Promise<ObjectStore | undefined>;
+}
+
+export interface InvocationOutcome {
+  result: ExecutionResult;
+  event: ParsedEvent;
+  /** Lines about uploads, appended to the job log. */
+  notes: string[];
+  uploadFailed: boolean;
+}
+
+export class InputMissingError extends Error {}
+
+/** The environment a script sees from its service: variables and secrets, never the refresh token. */
+export const serviceEnvironment = (service: Service): Record<string, string> => {
+  const env: Record<string, string> = { ...(service.environment?.variables ?? {}) };
+  for (const [k, v] of Object.entries(service.environment?.secrets ?? {})) {
+    if (k === 'refresh_token') continue;
+    env[k] = v;
+  }
+  return env;
+};
+
+const uploadOutputs = async (
+  storage: StorageResolver,
+  service: Service,
+  result: ExecutionResult,
+  notes: string[],
+): Promise<boolean> => {
+  let failed = false;
+  for (const io of (service.output ?? []) as StorageIO[]) {
+    const store = await storage.resolve(io.storage_provider, service);
+    if (!store) {
+      notes.push(`output ${io.storage_provider}:${io.path} skipped: storage provider not configured`);
+      failed = true;
+      continue;
+    }
+    for (const out of result.outputs) {
+      const target = outputKey(io, out.relPath);
+      if (!target) continue;
+      try {
+        await store.putObject(target.bucket, target.key, createReadStream(out.absPath), out.size);
+        notes.push(`uploaded ${out.relPath} to ${io.storage_provider}:${target.bucket}/${target.key}`);
+      } catch (e) {
+        failed = true;
+        notes.push(`upload of ${out.relPath} to ${target.bucket}/${target.key} failed: ${(e as Error).message}`);
+      }
+    }
+  }
+  return failed;
+};
+
+export interface InvokeRequest {
+  jobId: string;
+  service: Service;
+  event: Uint8Array;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onLog?: (chunk: string) => void;
+  /** Upload outputs to the service's output paths (sync runs do too, as faas-supervisor). */
+  uploadOutputs: boolean;
+}
+
+/** Runs one invocation to its end. Throws InputMissingError when the input object is gone. */
+export const invoke = async (
+  deps: { executor: Executor; storage: StorageResolver },
+  req: InvokeRequest,
+): Promise<InvocationOutcome> => {
+  const event = parseEvent(req.event);
+  const notes: string[] = [];
+  let input: { fileName: string; body: Uint8Array | AsyncIterable<Uint8Array> };
+  const extraEnv: Record<string, string> = {};
+  if (event.kind === 'storage') {
+    const store = await deps.storage.resolve(event.provider, req.service);
+    if (!store) throw new InputMissingError(`input storage provider ${event.provider} is not configured`);
+    try {
+      input = { fileName: inputFileName(event, req.jobId), body: await store.getObject(event.bucket, event.key) };
+    } catch (e) {
+      if (isFlotillaError(e) && (e.code === 'OBJECT_NOT_FOUND' || e.code === 'BUCKET_NOT_FOUND')) {
+        throw new InputMissingError(`input object ${event.bucket}/${event.key} no longer exists`);
+      }
+      throw e;
+    }
+    extraEnv.STORAGE_OBJECT_KEY = event.key.split('/').pop() ?? event.key;
+    extraEnv.STORAGE_BUCKET = event.bucket;
+  } else {
+    input = { fileName: inputFileName(event, req.jobId), body: event.fileBytes };
+  }
+  const result = await deps.executor.run({
+    jobId: req.jobId,
+    serviceName: req.service.name,
+    script: req.service.script,
+    event: event.eventText,
+    env: serviceEnvironment(req.service),
+    extraEnv,
+    input,
+    timeoutMs: req.timeoutMs,
+    signal: req.signal,
+    onLog: req.onLog,
+  });
+  let uploadFailed = false;
+  if (req.uploadOutputs && !result.timedOut && !result.cancelled) {
+    uploadFailed = await uploadOutputs(deps.storage, req.service, result, notes);
+  }
+  return { result, event, notes, uploadFailed };
+};
+
+/** The log text stored for a job: stdout, then stderr, then the manager's notes. */
+export const jobLog = (o: Pick<InvocationOutcome, 'result' | 'notes'>): string => {
+  const parts = [o.result.stdout, o.result.stderr];
+  if (o.result.truncated) parts.push('[flotilla] output was longer than the log limit and was cut');
+  for (const n of o.notes) parts.push(`[flotilla] ${n}`);
+  return parts
+    .filter(Boolean)
+    .map((p) => (p.endsWith('\n') ? p : `${p}\n`))
+    .join('');
+};
+
+/** Why a finished invocation failed, or null when it succeeded. */
+export const failureReason = (o: Pick<InvocationOutcome, 'result' | 'uploadFailed'>, timeoutMs: number): string | null => {
+  const r = o.result;
+  if (r.timedOut) return `timed out after ${Math.round(timeoutMs / 1000)} s and was killed`;
+  if (r.cancelled) return 'cancelled';
+  if (r.exitCode !== 0) return r.signal ? `killed by ${r.signal}` : `exit code ${r.exitCode}`;
+  if (o.uploadFailed) return 'output upload failed';
+  return null;
+};

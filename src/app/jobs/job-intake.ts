@@ -1,0 +1,78 @@
+// Accepting asynchronous jobs: authenticate against the service, store the job (accepted
+// means stored), wake the runner. Storage triggers enqueue through the same path.
+import { randomUUID } from 'node:crypto';
+import { type Principal, canUse, ownerOf } from '../../core/auth/principal.ts';
+import { fail } from '../../core/errors.ts';
+import { type Service, serviceCpuMillis, serviceMemoryBytes } from '../../core/fdl/service.ts';
+import type { JobStore, NewJob } from '../../core/ports.ts';
+import type { Authenticator } from '../authenticate.ts';
+import type { ServiceCache } from '../service-cache.ts';
+import { GroupCommitter } from './group-commit.ts';
+
+export interface JobAccepted {
+  job_id: string;
+  cluster_id: string;
+  delegated_to: string | null;
+}
+
+export interface IntakeDeps {
+  store: JobStore;
+  services: ServiceCache;
+  auth: Authenticator;
+  clusterId: string;
+  /** Called after jobs are stored, so the runner looks for work. */
+  onStored: () => void;
+}
+
+export interface IntakeHeaders {
+  authorization?: string;
+  /** X-Delegated-Job-ID: the sender's id; the same id is accepted once. */
+  delegatedId?: string;
+}
+
+const DELEGATED_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export class JobIntake {
+  private readonly committer: GroupCommitter<NewJob, string>;
+
+  constructor(private readonly deps: IntakeDeps) {
+    this.committer = new GroupCommitter((jobs) => deps.store.insertJobs(jobs));
+  }
+
+  /** Resolves the service and the caller; a service token of that service is accepted. */
+  async authorize(serviceName: string, authorization: string | undefined): Promise<{ service: Service; principal: Principal }> {
+    const service = await this.deps.services.get(serviceName);
+    if (!service) return fail('SERVICE_NOT_FOUND', `service "${serviceName}" not found`);
+    const principal = await this.deps.auth.authenticate(authorization, {
+      serviceTokenFor: { name: service.name, token: service.token },
+    });
+    if (!canUse(principal, service)) fail('FORBIDDEN', `you may not invoke service "${serviceName}"`);
+    return { service, principal };
+  }
+
+  /** POST /job/{service}: stores the job and answers once it is durable. */
+  async submit(serviceName: string, body: Uint8Array, headers: IntakeHeaders): Promise<JobAccepted> {
+    const { service, principal } = await this.authorize(serviceName, headers.authorization);
+    if (headers.delegatedId !== undefined && !DELEGATED_ID_RE.test(headers.delegatedId)) {
+      fail('BAD_REQUEST', 'X-Delegated-Job-ID must be 1-128 letters, digits, ".", "_", ":" or "-"');
+    }
+    const id = await this.enqueue(service, body, ownerOf(principal), headers.delegatedId);
+    return { job_id: id, cluster_id: this.deps.clusterId, delegated_to: null };
+  }
+
+  /** Stores a job for a service without caller checks (storage triggers, internal use). */
+  async enqueue(service: Service, body: Uint8Array, owner: string, delegatedId?: string): Promise<string> {
+    const job: NewJob = {
+      id: randomUUID(),
+      service: service.name,
+      event: body,
+      owner,
+      cpuMillis: serviceCpuMillis(service),
+      memoryBytes: serviceMemoryBytes(service),
+      delegatedId: delegatedId ?? null,
+    };
+    const id = await this.committer.submit(job);
+    this.deps.onStored();
+    return id;
+  }
+}

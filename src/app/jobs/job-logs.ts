@@ -1,0 +1,80 @@
+// Job listings and logs: GET/DELETE /system/logs/{service}[/{job}].
+import type { Principal } from '../../core/auth/principal.ts';
+import { fail } from '../../core/errors.ts';
+import type { JobRecord, JobStore, ServiceStore } from '../../core/ports.ts';
+import { ServiceUseCases } from '../services.ts';
+import type { JobRunner } from './job-runner.ts';
+
+export interface JobInfo {
+  status: string;
+  creation_time: string;
+  start_time: string | null;
+  finish_time: string | null;
+  // Flotilla's additions: where it ran, why it failed.
+  delegated_to?: string | null;
+  reason?: string | null;
+  exit_code?: number | null;
+}
+
+const toInfo = (j: JobRecord): JobInfo => ({
+  status: j.status,
+  creation_time: j.createdAt.toISOString(),
+  start_time: j.startedAt?.toISOString() ?? null,
+  finish_time: j.finishedAt?.toISOString() ?? null,
+  delegated_to: j.delegatedTo,
+  reason: j.reason,
+  exit_code: j.exitCode,
+});
+
+export const JOBS_PAGE_SIZE = 100;
+
+export class JobLogs {
+  constructor(
+    private readonly deps: {
+      store: JobStore & ServiceStore;
+      services: ServiceUseCases;
+      runner: JobRunner;
+    },
+  ) {}
+
+  async list(principal: Principal, service: string, page: string | undefined, limit = JOBS_PAGE_SIZE) {
+    await this.deps.services.get(principal, service);
+    const res = await this.deps.store.listJobs(service, { cursor: page ?? null, limit });
+    const jobs: Record<string, JobInfo> = {};
+    for (const j of res.jobs) jobs[j.id] = toInfo(j);
+    return { jobs, next_page: res.next ?? '', remaining_jobs: res.remaining };
+  }
+
+  private async job(principal: Principal, service: string, jobId: string): Promise<JobRecord> {
+    await this.deps.services.get(principal, service);
+    const job = await this.deps.store.getJob(jobId);
+    if (!job || job.service !== service) return fail('JOB_NOT_FOUND', `job "${jobId}" of service "${service}" not found`);
+    return job;
+  }
+
+  /** The job's log text: the stored one when it ended, the live one while it runs. */
+  async log(principal: Principal, service: string, jobId: string): Promise<{ text: string; status: string }> {
+    const job = await this.job(principal, service, jobId);
+    const text = job.log ?? this.deps.runner.liveLog(job.id) ?? '';
+    const reason = job.status === 'Failed' && job.reason && !text.includes(job.reason) ? `[flotilla] ${job.reason}\n` : '';
+    return { text: text + reason, status: job.status };
+  }
+
+  async info(principal: Principal, service: string, jobId: string): Promise<JobInfo & { id: string }> {
+    const job = await this.job(principal, service, jobId);
+    return { id: job.id, ...toInfo(job) };
+  }
+
+  async deleteOne(principal: Principal, service: string, jobId: string): Promise<void> {
+    const job = await this.job(principal, service, jobId);
+    this.deps.runner.cancelJob(job.id, 'deleted by a user');
+    await this.deps.store.deleteJob(job.id);
+  }
+
+  /** Finished jobs, or every job with all=true (running ones are cancelled). */
+  async deleteMany(principal: Principal, service: string, all: boolean): Promise<number> {
+    await this.deps.services.get(principal, service);
+    if (all) this.deps.runner.cancelService(service, 'deleted by a user');
+    return this.deps.store.deleteJobs(service, { all });
+  }
+}

@@ -1,0 +1,241 @@
+// The local runner: takes pending jobs from the store in arrival order, starts each one
+// that fits on a virtual node (its cpu/memory reserve capacity), and records how it ended.
+// A job waits while no node has room; one that can never fit is failed with the reason,
+// unless a delegation hook takes it (federation).
+import { everFits, type NodeState, type Placement, release, reserve } from '../../core/capacity.ts';
+import type { Service } from '../../core/fdl/service.ts';
+import type { Clock, Executor, JobRecord, JobStore } from '../../core/ports.ts';
+import type { ServiceCache } from '../service-cache.ts';
+import { failureReason, InputMissingError, invoke, jobLog, type StorageResolver } from './job-execution.ts';
+
+export interface RunnerLogger {
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface RunnerDeps {
+  store: JobStore;
+  services: ServiceCache;
+  executor: Executor;
+  storage: StorageResolver;
+  nodes: NodeState[];
+  clock: Clock;
+  defaultTimeoutMs: number;
+  logger: RunnerLogger;
+  /** How often to look for jobs stored by someone else (other replicas). */
+  pollMs?: number;
+  /** Max live log kept in memory per running job (for `logs --follow`). */
+  liveLogBytes?: number;
+}
+
+interface RunningJob {
+  job: JobRecord;
+  placement: Placement;
+  abort: AbortController;
+  live: string;
+  done: Promise<void>;
+}
+
+export class JobRunner {
+  private readonly running = new Map<string, RunningJob>();
+  /** Reservations of synchronous runs, which are not stored jobs. */
+  private readonly waiters: Array<() => void> = [];
+  private passQueued = false;
+  private passRunning = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  get nodes(): readonly NodeState[] {
+    return this.deps.nodes;
+  }
+
+  /** Marks jobs a previous process left running as Failed, then starts taking work. */
+  async start(): Promise<void> {
+    const interrupted = await this.deps.store.failRunningJobs(
+      'the manager stopped while the job was running',
+      this.deps.clock.now(),
+    );
+    if (interrupted.length) this.deps.logger.warn({ count: interrupted.length }, 'marked interrupted jobs as Failed');
+    this.timer = setInterval(() => this.wake(), this.deps.pollMs ?? 1000);
+    this.timer.unref();
+    this.wake();
+  }
+
+  /** Asks for a scheduling pass soon; calls coalesce. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.passRunning) {
+      this.passQueued = true;
+      return;
+    }
+    this.passRunning = true;
+    setImmediate(() => void this.pass());
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      do {
+        this.passQueued = false;
+        await this.schedulePending();
+      } while (this.passQueued && !this.stopped);
+    } catch (e) {
+      this.deps.logger.error({ err: (e as Error).message }, 'scheduling pass failed');
+    } finally {
+      this.passRunning = false;
+    }
+  }
+
+  private async schedulePending(): Promise<void> {
+    const pending = await this.deps.store.pendingJobs(256);
+    for (const job of pending) {
+      if (this.stopped) return;
+      if (this.running.has(job.id)) continue;
+      if (!everFits(this.deps.nodes, job.cpuMillis, job.memoryBytes)) {
+        await this.failUnschedulable(job);
+        continue;
+      }
+      const placement = reserve(this.deps.nodes, job.cpuMillis, job.memoryBytes);
+      if (!placement) continue; // waits for room; smaller jobs behind it may still fit
+      if (!(await this.deps.store.claimJob(job.id, this.deps.clock.now()))) {
+        release(this.deps.nodes, placement);
+        continue;
+      }
+      this.launch(job, placement);
+    }
+  }
+
+  private async failUnschedulable(job: JobRecord): Promise<void> {
+    if (!(await this.deps.store.claimJob(job.id, this.deps.clock.now()))) return;
+    await this.deps.store.finishJob(job.id, {
+      status: 'Failed',
+      at: this.deps.clock.now(),
+      exitCode: null,
+      reason: `needs ${job.cpuMillis}m cpu and ${job.memoryBytes} bytes of memory; no node of this cluster is that large`,
+      log: '',
+    });
+  }
+
+  private launch(job: JobRecord, placement: Placement): void {
+    const entry: RunningJob = { job, placement, abort: new AbortController(), live: '', done: Promise.resolve() };
+    this.running.set(job.id, entry);
+    entry.done = this.execute(entry)
+      .catch((e) => this.deps.logger.error({ job: job.id, err: (e as Error).message }, 'job execution failed'))
+      .finally(() => {
+        this.running.delete(job.id);
+        release(this.deps.nodes, placement);
+        this.wakeWaiters();
+        this.wake();
+      });
+  }
+
+  private async execute(entry: RunningJob): Promise<void> {
+    const { job } = entry;
+    const finish = (status: 'Succeeded' | 'Failed', reason: string | null, log: string, exitCode: number | null) =>
+      this.deps.store.finishJob(job.id, { status, at: this.deps.clock.now(), exitCode, reason, log });
+    const service = await this.deps.services.get(job.service);
+    if (!service) return finish('Failed', `service "${job.service}" no longer exists`, '', null);
+    const timeoutMs = serviceTimeoutMs(service, this.deps.defaultTimeoutMs);
+    const cap = this.deps.liveLogBytes ?? 256 * 1024;
+    try {
+      const outcome = await invoke(
+        { executor: this.deps.executor, storage: this.deps.storage },
+        {
+          jobId: job.id,
+          service,
+          event: job.event,
+          timeoutMs,
+          signal: entry.abort.signal,
+          uploadOutputs: true,
+          onLog: (chunk) => {
+            if (entry.live.length < cap) entry.live += chunk.slice(0, cap - entry.live.length);
+          },
+        },
+      );
+      try {
+        const reason = entry.abort.signal.aborted ? String(entry.abort.signal.reason ?? 'cancelled') : failureReason(outcome, timeoutMs);
+        const log = jobLog(outcome) + (reason && outcome.result.exitCode !== null && outcome.result.exitCode !== 0 ? `[flotilla] exit code ${outcome.result.exitCode}\n` : '');
+        await finish(reason ? 'Failed' : 'Succeeded', reason, log, outcome.result.exitCode);
+      } finally {
+        await outcome.result.dispose();
+      }
+    } catch (e) {
+      const reason = e instanceof InputMissingError ? e.message : `could not run: ${(e as Error).message}`;
+      await finish('Failed', reason, `[flotilla] ${reason}\n`, null);
+    }
+  }
+
+  /** The log so far of a job running here, or undefined. */
+  liveLog(jobId: string): string | undefined {
+    return this.running.get(jobId)?.live;
+  }
+
+  /** Cancels the running jobs of a service (it was deleted); they end as Failed. */
+  cancelService(name: string, reason: string): void {
+    for (const r of this.running.values()) if (r.job.service === name) r.abort.abort(reason);
+  }
+
+  /** Cancels one running job; true when it was running here. */
+  cancelJob(id: string, reason: string): boolean {
+    const r = this.running.get(id);
+    if (!r) return false;
+    r.abort.abort(reason);
+    return true;
+  }
+
+  /**
+   * Reserves capacity for a synchronous run, waiting while nothing fits.
+   * Rejects at once when no node could ever hold it, or when the signal aborts.
+   */
+  async reserveForRun(cpuMillis: number, memoryBytes: number, signal: AbortSignal): Promise<() => void> {
+    if (!everFits(this.deps.nodes, cpuMillis, memoryBytes)) {
+      throw new Error(`needs ${cpuMillis}m cpu and ${memoryBytes} bytes; no node of this cluster is that large`);
+    }
+    for (;;) {
+      signal.throwIfAborted();
+      const placement = reserve(this.deps.nodes, cpuMillis, memoryBytes);
+      if (placement) {
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          release(this.deps.nodes, placement);
+          this.wakeWaiters();
+          this.wake();
+        };
+      }
+      await new Promise<void>((resolve) => {
+        const onAbort = () => resolve();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.waiters.push(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private wakeWaiters(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Stops taking work; running jobs are cancelled and recorded as Failed. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    const all = [...this.running.values()];
+    const settled = Promise.allSettled(all.map((r) => r.done));
+    const timeout = new Promise((r) => setTimeout(r, graceMs).unref());
+    for (const r of all) r.abort.abort('the manager shut down while the job was running');
+    await Promise.race([settled, timeout]);
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+}
+
+export const serviceTimeoutMs = (service: Service, fallbackMs: number): number =>
+  typeof service.timeout === 'number' && service.timeout > 0 ? service.timeout * 1000 : fallbackMs;

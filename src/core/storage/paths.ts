@@ -1,0 +1,50 @@
+// Service storage paths ("bucket/prefix/..."), input matching and output naming, as OSCAR
+// does them. Pure.
+import type { StorageIO } from '../fdl/service.ts';
+
+export interface BucketPath {
+  bucket: string;
+  /** Key prefix inside the bucket, without leading or trailing "/" ("" for the whole bucket). */
+  prefix: string;
+}
+
+export const splitPath = (path: string): BucketPath => {
+  const clean = path.replace(/^\/+/, '').replace(/\/+$/, '');
+  const slash = clean.indexOf('/');
+  return slash < 0
+    ? { bucket: clean, prefix: '' }
+    : { bucket: clean.slice(0, slash), prefix: clean.slice(slash + 1) };
+};
+
+const passesFilters = (name: string, io: Pick<StorageIO, 'prefix' | 'suffix'>): boolean => {
+  const base = name.split('/').pop() ?? name;
+  const prefixes = io.prefix?.filter(Boolean) ?? [];
+  const suffixes = io.suffix?.filter(Boolean) ?? [];
+  if (prefixes.length && !prefixes.some((p) => base.startsWith(p) || name.startsWith(p))) return false;
+  if (suffixes.length && !suffixes.some((s) => name.endsWith(s))) return false;
+  return true;
+};
+
+/** Does an object (bucket, key) land under this input (path, prefix, suffix)? */
+export const matchesInput = (io: StorageIO, bucket: string, key: string): boolean => {
+  const p = splitPath(io.path);
+  if (p.bucket !== bucket) return false;
+  if (p.prefix && !key.startsWith(`${p.prefix}/`)) return false;
+  const rest = p.prefix ? key.slice(p.prefix.length + 1) : key;
+  return rest.length > 0 && passesFilters(rest, io);
+};
+
+/** The key an output file gets under an output path, or undefined when filtered out. */
+export const outputKey = (io: StorageIO, relPath: string): { bucket: string; key: string } | undefined => {
+  if (!passesFilters(relPath, io)) return undefined;
+  const p = splitPath(io.path);
+  return { bucket: p.bucket, key: p.prefix ? `${p.prefix}/${relPath}` : relPath };
+};
+
+/** Buckets a service needs (its inputs and outputs on the given provider). */
+export const serviceBuckets = (ios: StorageIO[], provider = 'minio.default'): string[] => [
+  ...new Set(ios.filter((io) => io.storage_provider === provider).map((io) => splitPath(io.path).bucket)),
+];
+
+/** S3 bucket naming rules (3–63 chars, lowercase, digits, dots, hyphens). */
+export const BUCKET_NAME_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;

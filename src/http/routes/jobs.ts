@@ -1,0 +1,50 @@
+// Invocation routes: POST /job/{service} (async, stored before the 201) and
+// POST /run/{service} (sync). Bodies are raw bytes: the event is whatever the client sends.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { runSync } from '../../app/jobs/sync-run.ts';
+import { useRawBodies } from '../body-parsers.ts';
+import type { HttpContext } from '../context.ts';
+
+const params = z.object({ serviceName: z.string().min(1).max(253) });
+const auth: Array<Record<string, string[]>> = [{ bearer: [] }, { basic: [] }];
+const bodyOf = (body: unknown): Uint8Array => (body instanceof Uint8Array ? body : new Uint8Array(0));
+
+export const jobRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise<void> => {
+  useRawBodies(app);
+
+  app.post(
+    '/job/:serviceName',
+    { schema: { tags: ['async'], summary: 'Invoke a service asynchronously', security: auth, params } },
+    async (req, reply) => {
+      const { serviceName } = req.params as z.infer<typeof params>;
+      const delegated = req.headers['x-delegated-job-id'];
+      const accepted = await ctx.intake.submit(serviceName, bodyOf(req.body), {
+        authorization: req.headers.authorization,
+        delegatedId: typeof delegated === 'string' ? delegated : undefined,
+      });
+      reply.status(201).send(accepted);
+    },
+  );
+
+  app.post(
+    '/run/:serviceName',
+    { schema: { tags: ['sync'], summary: 'Invoke a service synchronously', security: auth, params } },
+    async (req, reply) => {
+      const { serviceName } = req.params as z.infer<typeof params>;
+      const { service } = await ctx.intake.authorize(serviceName, req.headers.authorization);
+      // The caller going away cancels the run.
+      const abort = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) abort.abort('the caller disconnected');
+      };
+      req.raw.socket.once('close', onClose);
+      try {
+        const text = await runSync(ctx.sync, { service, body: bodyOf(req.body), signal: abort.signal });
+        reply.status(200).type('text/plain; charset=utf-8').send(text);
+      } finally {
+        req.raw.socket.off('close', onClose);
+      }
+    },
+  );
+};
