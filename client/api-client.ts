@@ -119,3 +119,78 @@ export interface Service {
   memory?: string;
   [k: string]: unknown;
 }
+
+export interface JobInfo {
+  status: string;
+  creation_time: string;
+  start_time: string | null;
+  finish_time: string | null;
+  delegated_to?: string | null;
+  reason?: string | null;
+  exit_code?: number | null;
+}
+
+export interface JobsPage {
+  jobs: Record<string, JobInfo>;
+  next_page: string;
+  remaining_jobs: number;
+}
+
+export interface PresignAnswer {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  expires_at: string;
+}
+
+/** Job and storage calls, as functions over a client (keeps the class small). */
+export const jobsApi = (c: FlotillaClient) => ({
+  submit: (service: string, body: Uint8Array | string, token?: string) =>
+    c.request<{ job_id: string; cluster_id: string; delegated_to: string | null }>(
+      'POST',
+      `/job/${encodeURIComponent(service)}`,
+      { raw: body, token },
+    ),
+  run: async (service: string, body: Uint8Array | string, token?: string, timeoutMs = 600_000) => {
+    const res = await c.send('POST', `/run/${encodeURIComponent(service)}`, { raw: body, token, timeoutMs });
+    const text = await res.text();
+    if (!res.ok) {
+      let parsed: { code?: string; message?: string } = {};
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // plain text error
+      }
+      throw new ApiError(res.status, parsed.code ?? `HTTP_${res.status}`, parsed.message ?? text, parsed);
+    }
+    return text;
+  },
+  list: (service: string, page?: string, token?: string) =>
+    c.request<JobsPage>('GET', `/system/logs/${encodeURIComponent(service)}`, { query: { page }, token }),
+  log: async (service: string, job: string, token?: string) => {
+    const res = await c.send('GET', `/system/logs/${encodeURIComponent(service)}/${encodeURIComponent(job)}`, { token });
+    const text = await res.text();
+    if (!res.ok) {
+      const parsed = (() => {
+        try {
+          return JSON.parse(text) as { code?: string; message?: string };
+        } catch {
+          return {};
+        }
+      })();
+      throw new ApiError(res.status, parsed.code ?? `HTTP_${res.status}`, parsed.message ?? text, parsed);
+    }
+    return { text, status: res.headers.get('x-job-status') ?? 'unknown' };
+  },
+  presign: (bucket: string, objectKey: string, operation: 'upload' | 'download') =>
+    c.request<PresignAnswer>('POST', `/system/buckets/${encodeURIComponent(bucket)}/presign`, {
+      body: { object_key: objectKey, operation },
+    }),
+  objects: (bucket: string, page?: string) =>
+    c.request<{ objects: Array<{ object_name: string; size_bytes: number; last_modified: string }>; next_page: string }>(
+      'GET',
+      `/system/buckets/${encodeURIComponent(bucket)}`,
+      { query: { page } },
+    ),
+  buckets: () => c.request<Array<{ bucket_name: string; visibility: string }>>('GET', '/system/buckets'),
+});

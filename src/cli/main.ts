@@ -2,7 +2,9 @@
 import { Command } from 'commander';
 import { readBuildInfo } from '../main/build-info.ts';
 import { registerApply } from './commands/apply.ts';
+import { registerJobs } from './commands/jobs.ts';
 import { registerServices } from './commands/services.ts';
+import { registerStorage } from './commands/storage.ts';
 import { registerUp } from './commands/up.ts';
 
 const program = new Command('flotilla')
@@ -13,5 +15,7 @@ const program = new Command('flotilla')
 registerUp(program);
 registerApply(program);
 registerServices(program);
+registerJobs(program);
+registerStorage(program);
 
 await program.parseAsync(process.argv);
