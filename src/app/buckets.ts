@@ -1,7 +1,7 @@
 // /system/buckets: list, create, update visibility, list objects, delete, presign — over
 // the ObjectStore port. Admin sees every bucket; a user sees the buckets of services they
 // may use and the buckets they created.
-import { type Principal, canUse, ownerOf } from '../core/auth/principal.ts';
+import { canUse, ownerOf, type Principal } from '../core/auth/principal.ts';
 import { fail } from '../core/errors.ts';
 import type { ObjectStore, ServiceStore, SettingsStore } from '../core/ports.ts';
 import { BUCKET_NAME_RE, serviceBuckets } from '../core/storage/paths.ts';
@@ -32,7 +32,8 @@ export class BucketUseCases {
     if (meta) {
       if (meta.owner === principal.sub) return true;
       if (!write && meta.visibility === 'public') return true;
-      if (!write && meta.visibility === 'restricted' && meta.allowed_users.includes(principal.sub)) return true;
+      if (!write && meta.visibility === 'restricted' && meta.allowed_users.includes(principal.sub))
+        return true;
     }
     for (const s of await this.deps.store.listServices()) {
       if (!canUse(principal, s)) continue;
@@ -44,8 +45,10 @@ export class BucketUseCases {
 
   private async require(principal: Principal, bucket: string, write = false): Promise<void> {
     if (!BUCKET_NAME_RE.test(bucket)) fail('INVALID_NAME', `"${bucket}" is not a valid bucket name`);
-    if (!(await this.deps.objects.bucketExists(bucket))) fail('BUCKET_NOT_FOUND', `bucket "${bucket}" not found`);
-    if (!(await this.mayUse(principal, bucket, write))) fail('FORBIDDEN', `you may not access bucket "${bucket}"`);
+    if (!(await this.deps.objects.bucketExists(bucket)))
+      fail('BUCKET_NOT_FOUND', `bucket "${bucket}" not found`);
+    if (!(await this.mayUse(principal, bucket, write)))
+      fail('FORBIDDEN', `you may not access bucket "${bucket}"`);
   }
 
   async list(principal: Principal) {
@@ -65,7 +68,8 @@ export class BucketUseCases {
 
   private parseMeta(raw: unknown, owner: string): { bucket: string; meta: BucketMeta } {
     const body = raw as Record<string, unknown> | null;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) return fail('VALIDATION_FAILED', 'body must be a JSON object');
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      return fail('VALIDATION_FAILED', 'body must be a JSON object');
     const bucket = body.bucket_name;
     if (typeof bucket !== 'string' || !BUCKET_NAME_RE.test(bucket)) {
       fail('INVALID_NAME', 'bucket_name: must be 3-63 lowercase letters, digits, "." or "-"');
@@ -78,7 +82,10 @@ export class BucketUseCases {
     if (!Array.isArray(allowed) || allowed.some((u) => typeof u !== 'string')) {
       fail('VALIDATION_FAILED', 'allowed_users: must be a list of user ids');
     }
-    return { bucket: bucket as string, meta: { owner, visibility: visibility as BucketMeta['visibility'], allowed_users: allowed as string[] } };
+    return {
+      bucket: bucket as string,
+      meta: { owner, visibility: visibility as BucketMeta['visibility'], allowed_users: allowed as string[] },
+    };
   }
 
   async create(principal: Principal, raw: unknown): Promise<void> {
@@ -93,7 +100,10 @@ export class BucketUseCases {
     const { bucket, meta } = this.parseMeta(raw, ownerOf(principal));
     await this.require(principal, bucket, true);
     const prev = await this.meta(bucket);
-    await this.deps.store.setSetting(META_KEY(bucket), JSON.stringify({ ...meta, owner: prev?.owner ?? meta.owner }));
+    await this.deps.store.setSetting(
+      META_KEY(bucket),
+      JSON.stringify({ ...meta, owner: prev?.owner ?? meta.owner }),
+    );
   }
 
   async objects(principal: Principal, bucket: string, page: string | undefined, limit = 1000) {
@@ -124,19 +134,31 @@ export class BucketUseCases {
 
   async presign(principal: Principal, bucket: string, raw: unknown) {
     const body = raw as Record<string, unknown> | null;
-    if (!body || typeof body !== 'object' || Array.isArray(body)) return fail('VALIDATION_FAILED', 'body must be a JSON object');
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      return fail('VALIDATION_FAILED', 'body must be a JSON object');
     const key = body.object_key;
     if (typeof key !== 'string' || key.length === 0 || key.length > 1024) {
       fail('VALIDATION_FAILED', 'object_key: is required (1-1024 characters)');
     }
     const op = body.operation;
-    if (op !== 'upload' && op !== 'download') fail('VALIDATION_FAILED', 'operation: must be "upload" or "download"');
+    if (op !== 'upload' && op !== 'download')
+      fail('VALIDATION_FAILED', 'operation: must be "upload" or "download"');
     const expires = body.expires_in ?? 900;
-    if (typeof expires !== 'number' || !Number.isInteger(expires) || expires < 1 || expires > PRESIGN_MAX_SECONDS) {
+    if (
+      typeof expires !== 'number' ||
+      !Number.isInteger(expires) ||
+      expires < 1 ||
+      expires > PRESIGN_MAX_SECONDS
+    ) {
       fail('VALIDATION_FAILED', `expires_in: must be whole seconds from 1 to ${PRESIGN_MAX_SECONDS}`);
     }
     await this.require(principal, bucket, op === 'upload');
-    const url = await this.deps.objects.presign(bucket, key as string, op as 'upload' | 'download', expires as number);
+    const url = await this.deps.objects.presign(
+      bucket,
+      key as string,
+      op as 'upload' | 'download',
+      expires as number,
+    );
     return {
       url,
       method: op === 'upload' ? 'PUT' : 'GET',

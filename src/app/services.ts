@@ -35,6 +35,13 @@ export class ServiceUseCases {
 
   /** Validates, applies defaults and stores a new service. */
   async create(principal: Principal, raw: unknown): Promise<Service> {
+    const service = await this.prepareCreate(principal, raw);
+    await this.commitCreate(principal, service);
+    return service;
+  }
+
+  /** The service a create would store: validated, defaults applied, server fields set. */
+  async prepareCreate(principal: Principal, raw: unknown): Promise<Service> {
     this.refuseServiceToken(principal);
     const input = parseServiceInput(raw);
     const service = applyDefaults(this.stripMasks(input, undefined), {
@@ -45,24 +52,45 @@ export class ServiceUseCases {
     if (await this.deps.store.getService(service.name)) {
       fail('SERVICE_EXISTS', `service "${service.name}" already exists`);
     }
+    return service;
+  }
+
+  async commitCreate(principal: Principal, service: Service): Promise<void> {
     for (const h of this.hooks) await h.beforeCreate?.(service, principal);
     await this.deps.store.createService(service);
     for (const h of this.hooks) await h.afterCreate?.(service, principal);
-    return service;
   }
 
   /** Replaces a service's definition; token and owner stay the server's. */
   async update(principal: Principal, raw: unknown): Promise<Service> {
-    this.refuseServiceToken(principal);
+    const { service, previous } = await this.prepareUpdate(principal, raw);
+    await this.commitUpdate(principal, service, previous);
+    return service;
+  }
+
+  async prepareUpdate(principal: Principal, raw: unknown): Promise<{ service: Service; previous: Service }> {
     const input = parseServiceInput(raw);
     const previous = await this.getManageable(principal, input.name);
     const merged = this.stripMasks(input, previous);
     const service = applyDefaults(merged, { token: previous.token, owner: previous.owner });
     if (!service.cluster_id) service.cluster_id = previous.cluster_id ?? this.deps.clusterId;
+    // Federation changes carry a revision; one older than held must not win, so retries
+    // and reordered deliveries cannot roll a worker back.
+    const held = previous.federation?.revision;
+    const incoming = service.federation?.revision;
+    if (typeof held === 'number' && typeof incoming === 'number' && incoming < held) {
+      fail(
+        'STALE_REVISION',
+        `service "${service.name}" holds federation revision ${held}; refused revision ${incoming}`,
+      );
+    }
+    return { service, previous };
+  }
+
+  async commitUpdate(principal: Principal, service: Service, previous: Service): Promise<void> {
     for (const h of this.hooks) await h.beforeUpdate?.(service, previous, principal);
     await this.deps.store.updateService(service);
     for (const h of this.hooks) await h.afterUpdate?.(service, previous, principal);
-    return service;
   }
 
   async get(principal: Principal, name: string): Promise<Service> {
@@ -82,20 +110,25 @@ export class ServiceUseCases {
     name: string,
     opts: { cascade: boolean } = { cascade: true },
   ): Promise<Service> {
-    this.refuseServiceToken(principal);
     const service = await this.getManageable(principal, name);
-    const removed = await this.deps.store.deleteService(name);
-    if (!removed) fail('SERVICE_NOT_FOUND', `service "${name}" not found`);
-    for (const h of this.hooks) await h.afterDelete?.(service, principal, opts);
+    await this.commitDelete(principal, service, opts);
     return service;
   }
 
-  private async getManageable(principal: Principal, name: string): Promise<Service> {
+  /** The service, after checking the caller may change or delete it. */
+  async getManageable(principal: Principal, name: string): Promise<Service> {
+    this.refuseServiceToken(principal);
     const service = await this.deps.store.getService(name);
     if (!service) return fail('SERVICE_NOT_FOUND', `service "${name}" not found`);
     if (!canUse(principal, service)) fail('FORBIDDEN', `you may not access service "${name}"`);
     if (!canManage(principal, service)) fail('FORBIDDEN', `only the owner may change service "${name}"`);
     return service;
+  }
+
+  async commitDelete(principal: Principal, service: Service, opts: { cascade: boolean }): Promise<void> {
+    const removed = await this.deps.store.deleteService(service.name);
+    if (!removed) fail('SERVICE_NOT_FOUND', `service "${service.name}" not found`);
+    for (const h of this.hooks) await h.afterDelete?.(service, principal, opts);
   }
 
   private stripMasks(input: ServiceInput, previous: Service | undefined): ServiceInput {

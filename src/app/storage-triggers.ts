@@ -13,7 +13,12 @@ export const isLocalProvider = (provider: string, clusterId: string): boolean =>
 
 export class StorageTriggers {
   constructor(
-    private readonly deps: { store: ServiceStore; intake: JobIntake; clusterId: string; logger: RunnerLogger },
+    private readonly deps: {
+      store: ServiceStore;
+      intake: JobIntake;
+      clusterId: string;
+      logger: RunnerLogger;
+    },
   ) {}
 
   /** Enqueues one job per service whose input matches; returns the job ids. */
@@ -23,12 +28,17 @@ export class StorageTriggers {
     for (const service of await this.deps.store.listServices()) {
       const inputs = (service.input ?? []) as StorageIO[];
       const hit = inputs.some(
-        (io) => isLocalProvider(io.storage_provider, this.deps.clusterId) && matchesInput(io, e.bucket, e.key),
+        (io) =>
+          isLocalProvider(io.storage_provider, this.deps.clusterId) && matchesInput(io, e.bucket, e.key),
       );
       if (!hit) continue;
       ids.push(await this.deps.intake.enqueue(service, event, service.owner));
     }
-    if (ids.length) this.deps.logger.info({ bucket: e.bucket, key: e.key, jobs: ids.length }, 'object created: jobs enqueued');
+    if (ids.length)
+      this.deps.logger.info(
+        { bucket: e.bucket, key: e.key, jobs: ids.length },
+        'object created: jobs enqueued',
+      );
     return ids;
   }
 }

@@ -87,7 +87,54 @@ export interface JobStore {
   countJobs(): Promise<Record<JobStatus, number>>;
 }
 
-export interface Store extends ServiceStore, SettingsStore, JobStore {
+// ---------------------------------------------------------------- outbox
+
+export type OutboxOp = 'upsert' | 'delete';
+
+/** One remote change, durable until the peer has it. Rows carry full state, so the latest
+ * row for a (peer, service) supersedes earlier ones. */
+export interface OutboxRow {
+  id: number;
+  peer: string;
+  service: string;
+  op: OutboxOp;
+  /** The full definition for an upsert. */
+  payload: Record<string, unknown> | null;
+  target: PeerTarget;
+  /** The coordinator service whose federation this change belongs to. */
+  group: string;
+  revision: number;
+  state: 'pending' | 'done';
+  attempts: number;
+  nextAttemptAt: Date;
+  lastError: string | null;
+  createdAt: Date;
+  doneAt: Date | null;
+}
+
+export type NewOutboxRow = Pick<
+  OutboxRow,
+  'peer' | 'service' | 'op' | 'payload' | 'target' | 'group' | 'revision'
+>;
+
+export interface OutboxStore {
+  enqueueOutbox(rows: NewOutboxRow[]): Promise<number[]>;
+  /** Peers with pending rows due at `now`. */
+  duePeers(now: Date): Promise<string[]>;
+  /** The oldest pending row of a peer (ordering is per peer). */
+  headOfPeer(peer: string): Promise<OutboxRow | undefined>;
+  /** true when a later pending row targets the same (peer, service). */
+  hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service'>): Promise<boolean>;
+  markOutboxDone(id: number, at: Date): Promise<void>;
+  markOutboxRetry(id: number, error: string, nextAttemptAt: Date): Promise<void>;
+  /** Every row of a federation group, newest first, for sync states. */
+  outboxOfGroup(group: string): Promise<OutboxRow[]>;
+  pendingOutboxCount(): Promise<number>;
+  /** Drops done rows older than `before`, keeping the latest per (peer, service). */
+  pruneOutbox(before: Date): Promise<number>;
+}
+
+export interface Store extends ServiceStore, SettingsStore, JobStore, OutboxStore {
   readonly kind: 'pglite' | 'postgres';
   close(): Promise<void>;
 }
@@ -203,6 +250,46 @@ export interface ObjectStore {
   deleteObject(bucket: string, key: string): Promise<void>;
   presign(bucket: string, key: string, op: 'upload' | 'download', expiresInSeconds: number): Promise<string>;
   close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- peers
+
+/** How to reach another cluster. `auth` is opaque to use cases: today Basic credentials
+ * from a service's `clusters` map; later a peer certificate (mTLS) or an OIDC token. */
+export interface PeerTarget {
+  clusterId: string;
+  endpoint: string;
+  sslVerify: boolean;
+  auth:
+    | { kind: 'basic'; user: string; password: string }
+    | { kind: 'bearer'; token: string }
+    | { kind: 'none' };
+}
+
+/** Calls to another cluster's manager. Errors are FlotillaErrors without credentials:
+ * PEER_UNREACHABLE (network, timeout, 5xx), UNAUTHORIZED/FORBIDDEN (refused credentials),
+ * or the remote's own 4xx code. */
+export interface PeerClient {
+  /** Reachable and accepting these credentials. */
+  checkAccess(t: PeerTarget, signal?: AbortSignal): Promise<void>;
+  getService(t: PeerTarget, name: string, signal?: AbortSignal): Promise<Record<string, unknown> | undefined>;
+  createService(t: PeerTarget, definition: Record<string, unknown>, signal?: AbortSignal): Promise<void>;
+  updateService(t: PeerTarget, definition: Record<string, unknown>, signal?: AbortSignal): Promise<void>;
+  /** false when it was not there (404). */
+  deleteService(t: PeerTarget, name: string, signal?: AbortSignal): Promise<boolean>;
+  getFederation(
+    t: PeerTarget,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Record<string, unknown> | undefined>;
+  status(t: PeerTarget, signal?: AbortSignal): Promise<Record<string, any>>;
+  submitJob(
+    t: PeerTarget,
+    service: string,
+    body: Uint8Array,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<{ job_id: string }>;
 }
 
 // ---------------------------------------------------------------- time and ids

@@ -47,7 +47,8 @@ export const addJsonParser = (app: FastifyInstance): void => {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
       const text = decodeUtf8(body as Buffer, 'INVALID_JSON');
-      if (text.trim() === '') throw new FlotillaError('INVALID_JSON', 'request body is empty; send a JSON document');
+      if (text.trim() === '')
+        throw new FlotillaError('INVALID_JSON', 'request body is empty; send a JSON document');
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
@@ -67,9 +68,13 @@ export const addYamlParser = (app: FastifyInstance): void => {
       const text = decodeUtf8(body as Buffer, 'INVALID_YAML');
       let parsed: unknown;
       try {
-        parsed = parseYaml(text, { maxAliasCount: 100 });
+        // logLevel 'error': a client's body must not write YAML warnings to the manager's stderr.
+        parsed = parseYaml(text, { maxAliasCount: 100, logLevel: 'error' });
       } catch (e) {
-        throw new FlotillaError('INVALID_YAML', `malformed YAML body: ${(e as Error).message.split('\n')[0]}`);
+        throw new FlotillaError(
+          'INVALID_YAML',
+          `malformed YAML body: ${(e as Error).message.split('\n')[0]}`,
+        );
       }
       done(null, refuseForbiddenKeys(parsed, 'INVALID_YAML'));
     } catch (e) {

@@ -2,6 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Authenticator } from '../app/authenticate.ts';
 import type { BucketUseCases } from '../app/buckets.ts';
+import type { FederationUseCases } from '../app/federation/federation-use-cases.ts';
 import type { JobIntake } from '../app/jobs/job-intake.ts';
 import type { JobLogs } from '../app/jobs/job-logs.ts';
 import type { SyncRunDeps } from '../app/jobs/sync-run.ts';
@@ -18,6 +19,7 @@ export interface HttpContext {
   logs: JobLogs;
   sync: SyncRunDeps;
   buckets: BucketUseCases;
+  federation: FederationUseCases;
   /** Route groups added by later capabilities (jobs, storage, federation). */
   plugins?: Array<(app: import('fastify').FastifyInstance, ctx: HttpContext) => Promise<void>>;
 }

@@ -8,6 +8,7 @@ import { addJsonParser, addYamlParser } from './body-parsers.ts';
 import type { HttpContext } from './context.ts';
 import { frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
 import { bucketRoutes } from './routes/buckets.ts';
+import { federationRoutes } from './routes/federation.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { logRoutes } from './routes/logs.ts';
 import { serviceRoutes } from './routes/services.ts';
@@ -57,6 +58,7 @@ export const buildHttpServer = async (
   await serviceRoutes(app, ctx);
   await logRoutes(app, ctx);
   await bucketRoutes(app, ctx);
+  await federationRoutes(app, ctx);
   // Raw bodies for invocations only: an encapsulated plugin keeps its own parsers.
   await app.register(async (scoped) => jobRoutes(scoped, ctx));
   for (const plugin of ctx.plugins ?? []) await app.register(async (scoped) => plugin(scoped, ctx));

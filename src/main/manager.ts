@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createProcessExecutor } from '../adapters/executor-process/index.ts';
+import { createHttpPeerClient } from '../adapters/peer-http/http-peer-client.ts';
 import { PgliteStore } from '../adapters/store-pglite/pglite-store.ts';
 import { PostgresStore } from '../adapters/store-postgres/postgres-store.ts';
 import { resolveAdminPassword } from '../app/admin-password.ts';
 import { createAuthenticator } from '../app/authenticate.ts';
 import { BucketUseCases } from '../app/buckets.ts';
+import { FederationUseCases } from '../app/federation/federation-use-cases.ts';
+import { clustersMapResolver } from '../app/federation/peer-resolver.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
 import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
@@ -23,6 +26,7 @@ import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
+import { OutboxWorker } from '../worker/outbox-worker.ts';
 import { readBuildInfo } from './build-info.ts';
 import { createLogger } from './logger.ts';
 import { type ObjectStorage, openObjectStorage } from './object-storage.ts';
@@ -35,6 +39,7 @@ export interface Manager {
   readonly logger: Logger;
   readonly runner: JobRunner;
   readonly storage: ObjectStorage;
+  readonly outbox: OutboxWorker;
   /** Clear admin password, only on the start that generated it (print it once). */
   readonly generatedAdminPassword: string | undefined;
   /** Starts listening; resolves to the bound URL. */
@@ -108,13 +113,28 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     });
     const triggers = new StorageTriggers({ store, intake, clusterId: config.clusterId, logger });
     storage.onObjectCreated((e) => {
-      triggers.objectCreated(e).catch((err) => logger.error({ err: (err as Error).message }, 'storage trigger failed'));
+      triggers
+        .objectCreated(e)
+        .catch((err) => logger.error({ err: (err as Error).message }, 'storage trigger failed'));
     });
 
     const services = new ServiceUseCases({
       store,
       clusterId: config.clusterId,
       hooks: [bucketHooks(storage.local, config.clusterId), cacheHooks(serviceCache, runner)],
+    });
+    const peers = createHttpPeerClient({ timeoutMs: 10_000 });
+    closers.unshift(() => peers.close());
+    const outbox = new OutboxWorker({ store, peers, clock: systemClock, logger });
+    closers.unshift(() => outbox.stop());
+    const federation = new FederationUseCases({
+      store,
+      services,
+      peers,
+      resolver: clustersMapResolver(),
+      outbox,
+      clusterId: config.clusterId,
+      publicUrl: config.publicUrl,
     });
     const system = new SystemUseCases({
       build,
@@ -137,10 +157,12 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       logs: new JobLogs({ store, services, runner }),
       sync: { executor, storage: storage.resolver, runner, defaultTimeoutMs: config.jobTimeoutMs },
       buckets: new BucketUseCases({ objects: storage.local, store }),
+      federation,
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());
     await runner.start();
+    outbox.start();
 
     let closed = false;
     return {
@@ -150,6 +172,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       logger,
       runner,
       storage,
+      outbox,
       generatedAdminPassword: admin.generated,
       async listen() {
         return http.listen({ port: config.port, host: config.host });
@@ -157,7 +180,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       async close() {
         if (closed) return;
         closed = true;
-        for (const close of closers) await close().catch((e) => logger.warn({ err: (e as Error).message }, 'close failed'));
+        for (const close of closers)
+          await close().catch((e) => logger.warn({ err: (e as Error).message }, 'close failed'));
       },
     };
   } catch (e) {

@@ -28,9 +28,19 @@ export interface ObjectStorage {
   close(): Promise<void>;
 }
 
-type ProviderConfig = { endpoint?: string; access_key?: string; secret_key?: string; region?: string; verify?: boolean };
+type ProviderConfig = {
+  endpoint?: string;
+  access_key?: string;
+  secret_key?: string;
+  region?: string;
+  verify?: boolean;
+};
 
-export const openObjectStorage = async (config: Config, settings: SettingsStore, logger: Logger): Promise<ObjectStorage> => {
+export const openObjectStorage = async (
+  config: Config,
+  settings: SettingsStore,
+  logger: Logger,
+): Promise<ObjectStorage> => {
   let embedded: EmbeddedS3 | undefined;
   let local: ObjectStore;
   if (config.s3) {
@@ -42,12 +52,25 @@ export const openObjectStorage = async (config: Config, settings: SettingsStore,
     });
   } else {
     if (config.tier !== 'local') {
-      logger.warn('no --s3-endpoint: using the embedded S3 store in the data dir; set FLOTILLA_S3_ENDPOINT for production');
+      logger.warn(
+        'no --s3-endpoint: using the embedded S3 store in the data dir; set FLOTILLA_S3_ENDPOINT for production',
+      );
     }
     const accessKey = await settings.setSettingIfAbsent('s3_access_key', generateAccessKey());
     const secretKey = await settings.setSettingIfAbsent('s3_secret_key', generateSecretKey());
-    embedded = await startEmbeddedS3({ dataDir: join(config.dataDir, 's3'), host: '127.0.0.1', port: config.s3Port, accessKey, secretKey });
-    local = createS3ObjectStore({ endpoint: embedded.endpoint, accessKey, secretKey, region: embedded.region });
+    embedded = await startEmbeddedS3({
+      dataDir: join(config.dataDir, 's3'),
+      host: '127.0.0.1',
+      port: config.s3Port,
+      accessKey,
+      secretKey,
+    });
+    local = createS3ObjectStore({
+      endpoint: embedded.endpoint,
+      accessKey,
+      secretKey,
+      region: embedded.region,
+    });
   }
 
   // Stores for providers a service defines itself, keyed by endpoint and access key.
@@ -55,15 +78,25 @@ export const openObjectStorage = async (config: Config, settings: SettingsStore,
   const resolver: StorageResolver = {
     async resolve(provider: string, service: Service) {
       if (isLocalProvider(provider, config.clusterId)) return local;
-      const [kind, id] = [provider.slice(0, provider.indexOf('.')), provider.slice(provider.indexOf('.') + 1)];
+      const [kind, id] = [
+        provider.slice(0, provider.indexOf('.')),
+        provider.slice(provider.indexOf('.') + 1),
+      ];
       const cfg = (service.storage_providers?.[kind]?.[id] ?? undefined) as ProviderConfig | undefined;
       if (!cfg?.access_key || !cfg.secret_key) return undefined;
-      const endpoint = cfg.endpoint ?? (kind === 's3' ? `https://s3.${cfg.region ?? 'us-east-1'}.amazonaws.com` : undefined);
+      const endpoint =
+        cfg.endpoint ?? (kind === 's3' ? `https://s3.${cfg.region ?? 'us-east-1'}.amazonaws.com` : undefined);
       if (!endpoint) return undefined;
       const key = `${endpoint}|${cfg.access_key}`;
       let store = external.get(key);
       if (!store) {
-        store = createS3ObjectStore({ endpoint, accessKey: cfg.access_key, secretKey: cfg.secret_key, region: cfg.region, verify: cfg.verify });
+        store = createS3ObjectStore({
+          endpoint,
+          accessKey: cfg.access_key,
+          secretKey: cfg.secret_key,
+          region: cfg.region,
+          verify: cfg.verify,
+        });
         external.set(key, store);
       }
       return store;

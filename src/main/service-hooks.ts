@@ -1,8 +1,9 @@
 // Lifecycle hooks the composition root attaches to services: buckets created with the
 // service; caches cleared and running jobs cancelled when it changes or goes.
-import type { ServiceHooks } from '../app/services.ts';
+
 import type { JobRunner } from '../app/jobs/job-runner.ts';
 import type { ServiceCache } from '../app/service-cache.ts';
+import type { ServiceHooks } from '../app/services.ts';
 import { isLocalProvider } from '../app/storage-triggers.ts';
 import { FlotillaError } from '../core/errors.ts';
 import type { StorageIO } from '../core/fdl/service.ts';
@@ -12,7 +13,11 @@ import { splitPath } from '../core/storage/paths.ts';
 /** Input and output buckets on this cluster's store exist before the service is stored. */
 export const bucketHooks = (objects: ObjectStore, clusterId: string): ServiceHooks => {
   const ensure = async (ios: StorageIO[]) => {
-    const buckets = new Set(ios.filter((io) => isLocalProvider(io.storage_provider, clusterId)).map((io) => splitPath(io.path).bucket));
+    const buckets = new Set(
+      ios
+        .filter((io) => isLocalProvider(io.storage_provider, clusterId))
+        .map((io) => splitPath(io.path).bucket),
+    );
     for (const b of buckets) {
       try {
         await objects.ensureBucket(b);

@@ -60,3 +60,30 @@ export const jobs = pgTable(
     uniqueIndex('jobs_delegated_id').on(t.delegatedId),
   ],
 );
+
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    peer: text('peer').notNull(),
+    service: text('service').notNull(),
+    op: text('op').notNull(),
+    payload: jsonb('payload'),
+    // How to reach the peer, kept with the row: a delete must still reach it after the
+    // coordinator that knew the credentials is gone.
+    target: jsonb('target').notNull(),
+    group: text('group_name').notNull(),
+    revision: integer('revision').notNull(),
+    state: text('state').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    doneAt: timestamp('done_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('outbox_peer_pending').on(t.peer, t.state, t.id),
+    index('outbox_group').on(t.group),
+    index('outbox_due').on(t.state, t.nextAttemptAt),
+  ],
+);

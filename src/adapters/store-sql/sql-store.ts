@@ -1,11 +1,20 @@
 // The Store port over a Drizzle Postgres database. PGlite and node-postgres give the same
 // query API, so both adapters share this code and differ only in how they connect.
-import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, lt, lte, sql } from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import { FlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import type { JobPage, JobRecord, JobStatus, NewJob, Store } from '../../core/ports.ts';
-import { jobs, services, settings } from './schema.ts';
+import type {
+  JobPage,
+  JobRecord,
+  JobStatus,
+  NewJob,
+  NewOutboxRow,
+  OutboxRow,
+  PeerTarget,
+  Store,
+} from '../../core/ports.ts';
+import { jobs, outbox, services, settings } from './schema.ts';
 
 // Both drivers' query-result types differ, so the database type stays open.
 export type AnyPgDatabase = PgDatabase<any, any, any>;
@@ -36,6 +45,25 @@ const toJob = (r: JobRow): JobRecord => ({
   delegatedTo: r.delegatedTo,
   delegatedId: r.delegatedId,
   attempts: r.attempts,
+});
+
+type OutboxDbRow = typeof outbox.$inferSelect;
+
+const toOutbox = (r: OutboxDbRow): OutboxRow => ({
+  id: Number(r.id),
+  peer: r.peer,
+  service: r.service,
+  op: r.op as OutboxRow['op'],
+  payload: (r.payload as Record<string, unknown> | null) ?? null,
+  target: r.target as PeerTarget,
+  group: r.group,
+  revision: r.revision,
+  state: r.state as OutboxRow['state'],
+  attempts: r.attempts,
+  nextAttemptAt: r.nextAttemptAt,
+  lastError: r.lastError,
+  createdAt: r.createdAt,
+  doneAt: r.doneAt,
 });
 
 const encodeCursor = (seq: number): string => Buffer.from(String(seq)).toString('base64url');
@@ -230,5 +258,88 @@ export abstract class SqlStore implements Store {
     const out: Record<JobStatus, number> = { Pending: 0, Running: 0, Succeeded: 0, Failed: 0 };
     for (const r of rows) out[r.status as JobStatus] = Number(r.n);
     return out;
+  }
+
+  // ------------------------------------------------------------ outbox
+
+  async enqueueOutbox(rows: NewOutboxRow[]): Promise<number[]> {
+    if (rows.length === 0) return [];
+    const inserted = await this.db
+      .insert(outbox)
+      .values(rows.map((r) => ({ ...r, payload: r.payload ?? null, state: 'pending' })))
+      .returning({ id: outbox.id });
+    return inserted.map((r) => Number(r.id));
+  }
+
+  async duePeers(now: Date): Promise<string[]> {
+    const rows = await this.db
+      .selectDistinct({ peer: outbox.peer })
+      .from(outbox)
+      .where(and(eq(outbox.state, 'pending'), lte(outbox.nextAttemptAt, now)));
+    return rows.map((r) => r.peer);
+  }
+
+  async headOfPeer(peer: string): Promise<OutboxRow | undefined> {
+    const rows = await this.db
+      .select()
+      .from(outbox)
+      .where(and(eq(outbox.peer, peer), eq(outbox.state, 'pending')))
+      .orderBy(asc(outbox.id))
+      .limit(1);
+    return rows[0] ? toOutbox(rows[0]) : undefined;
+  }
+
+  async hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service'>): Promise<boolean> {
+    const rows = await this.db
+      .select({ id: outbox.id })
+      .from(outbox)
+      .where(
+        and(
+          eq(outbox.peer, row.peer),
+          eq(outbox.service, row.service),
+          eq(outbox.state, 'pending'),
+          gt(outbox.id, row.id),
+        ),
+      )
+      .limit(1);
+    return rows.length > 0;
+  }
+
+  async markOutboxDone(id: number, at: Date): Promise<void> {
+    await this.db.update(outbox).set({ state: 'done', doneAt: at, lastError: null }).where(eq(outbox.id, id));
+  }
+
+  async markOutboxRetry(id: number, error: string, nextAttemptAt: Date): Promise<void> {
+    await this.db
+      .update(outbox)
+      .set({ attempts: sql`${outbox.attempts} + 1`, lastError: error.slice(0, 1000), nextAttemptAt })
+      .where(eq(outbox.id, id));
+  }
+
+  async outboxOfGroup(group: string): Promise<OutboxRow[]> {
+    const rows = await this.db
+      .select()
+      .from(outbox)
+      .where(eq(outbox.group, group))
+      .orderBy(desc(outbox.id))
+      .limit(2000);
+    return rows.map(toOutbox);
+  }
+
+  async pendingOutboxCount(): Promise<number> {
+    const [{ n }] = await this.db.select({ n: count() }).from(outbox).where(eq(outbox.state, 'pending'));
+    return Number(n);
+  }
+
+  async pruneOutbox(before: Date): Promise<number> {
+    // Keep the newest done row of each (peer, service): it records the revision applied there.
+    const rows = await this.db.execute(sql`
+      DELETE FROM outbox o
+      WHERE o.state = 'done' AND o.done_at < ${before}
+        AND EXISTS (SELECT 1 FROM outbox n WHERE n.peer = o.peer AND n.service = o.service AND n.id > o.id)
+      RETURNING o.id`);
+    return (
+      (rows as unknown as { rows?: unknown[] }).rows?.length ?? (rows as unknown as unknown[]).length ?? 0
+    );
   }
 }

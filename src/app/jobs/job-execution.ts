@@ -55,7 +55,9 @@ const uploadOutputs = async (
         notes.push(`uploaded ${out.relPath} to ${io.storage_provider}:${target.bucket}/${target.key}`);
       } catch (e) {
         failed = true;
-        notes.push(`upload of ${out.relPath} to ${target.bucket}/${target.key} failed: ${(e as Error).message}`);
+        notes.push(
+          `upload of ${out.relPath} to ${target.bucket}/${target.key} failed: ${(e as Error).message}`,
+        );
       }
     }
   }
@@ -86,7 +88,10 @@ export const invoke = async (
     const store = await deps.storage.resolve(event.provider, req.service);
     if (!store) throw new InputMissingError(`input storage provider ${event.provider} is not configured`);
     try {
-      input = { fileName: inputFileName(event, req.jobId), body: await store.getObject(event.bucket, event.key) };
+      input = {
+        fileName: inputFileName(event, req.jobId),
+        body: await store.getObject(event.bucket, event.key),
+      };
     } catch (e) {
       if (isFlotillaError(e) && (e.code === 'OBJECT_NOT_FOUND' || e.code === 'BUCKET_NOT_FOUND')) {
         throw new InputMissingError(`input object ${event.bucket}/${event.key} no longer exists`);
@@ -129,7 +134,10 @@ export const jobLog = (o: Pick<InvocationOutcome, 'result' | 'notes'>): string =
 };
 
 /** Why a finished invocation failed, or null when it succeeded. */
-export const failureReason = (o: Pick<InvocationOutcome, 'result' | 'uploadFailed'>, timeoutMs: number): string | null => {
+export const failureReason = (
+  o: Pick<InvocationOutcome, 'result' | 'uploadFailed'>,
+  timeoutMs: number,
+): string | null => {
   const r = o.result;
   if (r.timedOut) return `timed out after ${Math.round(timeoutMs / 1000)} s and was killed`;
   if (r.cancelled) return 'cancelled';

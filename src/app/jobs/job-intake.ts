@@ -1,7 +1,7 @@
 // Accepting asynchronous jobs: authenticate against the service, store the job (accepted
 // means stored), wake the runner. Storage triggers enqueue through the same path.
 import { randomUUID } from 'node:crypto';
-import { type Principal, canUse, ownerOf } from '../../core/auth/principal.ts';
+import { canUse, ownerOf, type Principal } from '../../core/auth/principal.ts';
 import { fail } from '../../core/errors.ts';
 import { type Service, serviceCpuMillis, serviceMemoryBytes } from '../../core/fdl/service.ts';
 import type { JobStore, NewJob } from '../../core/ports.ts';
@@ -40,7 +40,10 @@ export class JobIntake {
   }
 
   /** Resolves the service and the caller; a service token of that service is accepted. */
-  async authorize(serviceName: string, authorization: string | undefined): Promise<{ service: Service; principal: Principal }> {
+  async authorize(
+    serviceName: string,
+    authorization: string | undefined,
+  ): Promise<{ service: Service; principal: Principal }> {
     const service = await this.deps.services.get(serviceName);
     if (!service) return fail('SERVICE_NOT_FOUND', `service "${serviceName}" not found`);
     const principal = await this.deps.auth.authenticate(authorization, {
@@ -57,6 +60,16 @@ export class JobIntake {
       fail('BAD_REQUEST', 'X-Delegated-Job-ID must be 1-128 letters, digits, ".", "_", ":" or "-"');
     }
     const id = await this.enqueue(service, body, ownerOf(principal), headers.delegatedId);
+    if (headers.delegatedId !== undefined) {
+      // A repeated id answers with the job that holds it, but only a job of this service.
+      const held = await this.deps.store.getJob(id);
+      if (held && held.service !== service.name) {
+        fail(
+          'CONFLICT',
+          `X-Delegated-Job-ID "${headers.delegatedId}" already names a job of another service`,
+        );
+      }
+    }
     return { job_id: id, cluster_id: this.deps.clusterId, delegated_to: null };
   }
 

@@ -2,7 +2,7 @@
 import type { Principal } from '../../core/auth/principal.ts';
 import { fail } from '../../core/errors.ts';
 import type { JobRecord, JobStore, ServiceStore } from '../../core/ports.ts';
-import { ServiceUseCases } from '../services.ts';
+import type { ServiceUseCases } from '../services.ts';
 import type { JobRunner } from './job-runner.ts';
 
 export interface JobInfo {
@@ -48,7 +48,8 @@ export class JobLogs {
   private async job(principal: Principal, service: string, jobId: string): Promise<JobRecord> {
     await this.deps.services.get(principal, service);
     const job = await this.deps.store.getJob(jobId);
-    if (!job || job.service !== service) return fail('JOB_NOT_FOUND', `job "${jobId}" of service "${service}" not found`);
+    if (!job || job.service !== service)
+      return fail('JOB_NOT_FOUND', `job "${jobId}" of service "${service}" not found`);
     return job;
   }
 
@@ -56,7 +57,8 @@ export class JobLogs {
   async log(principal: Principal, service: string, jobId: string): Promise<{ text: string; status: string }> {
     const job = await this.job(principal, service, jobId);
     const text = job.log ?? this.deps.runner.liveLog(job.id) ?? '';
-    const reason = job.status === 'Failed' && job.reason && !text.includes(job.reason) ? `[flotilla] ${job.reason}\n` : '';
+    const reason =
+      job.status === 'Failed' && job.reason && !text.includes(job.reason) ? `[flotilla] ${job.reason}\n` : '';
     return { text: text + reason, status: job.status };
   }
 

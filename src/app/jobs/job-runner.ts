@@ -58,7 +58,8 @@ export class JobRunner {
       'the manager stopped while the job was running',
       this.deps.clock.now(),
     );
-    if (interrupted.length) this.deps.logger.warn({ count: interrupted.length }, 'marked interrupted jobs as Failed');
+    if (interrupted.length)
+      this.deps.logger.warn({ count: interrupted.length }, 'marked interrupted jobs as Failed');
     this.timer = setInterval(() => this.wake(), this.deps.pollMs ?? 1000);
     this.timer.unref();
     this.wake();
@@ -119,10 +120,28 @@ export class JobRunner {
   }
 
   private launch(job: JobRecord, placement: Placement): void {
-    const entry: RunningJob = { job, placement, abort: new AbortController(), live: '', done: Promise.resolve() };
+    const entry: RunningJob = {
+      job,
+      placement,
+      abort: new AbortController(),
+      live: '',
+      done: Promise.resolve(),
+    };
     this.running.set(job.id, entry);
     entry.done = this.execute(entry)
-      .catch((e) => this.deps.logger.error({ job: job.id, err: (e as Error).message }, 'job execution failed'))
+      .catch(async (e) => {
+        this.deps.logger.error({ job: job.id, err: (e as Error).message }, 'job execution failed');
+        // Never leave the job Running: record a bare failure (no log, no database error text).
+        await this.deps.store
+          .finishJob(job.id, {
+            status: 'Failed',
+            at: this.deps.clock.now(),
+            exitCode: null,
+            reason: 'the manager could not record how the job ended; see the manager log',
+            log: '',
+          })
+          .catch(() => {});
+      })
       .finally(() => {
         this.running.delete(job.id);
         release(this.deps.nodes, placement);
@@ -133,8 +152,20 @@ export class JobRunner {
 
   private async execute(entry: RunningJob): Promise<void> {
     const { job } = entry;
-    const finish = (status: 'Succeeded' | 'Failed', reason: string | null, log: string, exitCode: number | null) =>
-      this.deps.store.finishJob(job.id, { status, at: this.deps.clock.now(), exitCode, reason, log });
+    // Text columns cannot hold NUL: a script printing one must not make the job unrecordable.
+    const finish = (
+      status: 'Succeeded' | 'Failed',
+      reason: string | null,
+      log: string,
+      exitCode: number | null,
+    ) =>
+      this.deps.store.finishJob(job.id, {
+        status,
+        at: this.deps.clock.now(),
+        exitCode,
+        reason: reason && withoutNul(reason),
+        log: withoutNul(log),
+      });
     const service = await this.deps.services.get(job.service);
     if (!service) return finish('Failed', `service "${job.service}" no longer exists`, '', null);
     const timeoutMs = serviceTimeoutMs(service, this.deps.defaultTimeoutMs);
@@ -155,8 +186,14 @@ export class JobRunner {
         },
       );
       try {
-        const reason = entry.abort.signal.aborted ? String(entry.abort.signal.reason ?? 'cancelled') : failureReason(outcome, timeoutMs);
-        const log = jobLog(outcome) + (reason && outcome.result.exitCode !== null && outcome.result.exitCode !== 0 ? `[flotilla] exit code ${outcome.result.exitCode}\n` : '');
+        const reason = entry.abort.signal.aborted
+          ? String(entry.abort.signal.reason ?? 'cancelled')
+          : failureReason(outcome, timeoutMs);
+        const log =
+          jobLog(outcome) +
+          (reason && outcome.result.exitCode !== null && outcome.result.exitCode !== 0
+            ? `[flotilla] exit code ${outcome.result.exitCode}\n`
+            : '');
         await finish(reason ? 'Failed' : 'Succeeded', reason, log, outcome.result.exitCode);
       } finally {
         await outcome.result.dispose();
@@ -191,7 +228,9 @@ export class JobRunner {
    */
   async reserveForRun(cpuMillis: number, memoryBytes: number, signal: AbortSignal): Promise<() => void> {
     if (!everFits(this.deps.nodes, cpuMillis, memoryBytes)) {
-      throw new Error(`needs ${cpuMillis}m cpu and ${memoryBytes} bytes; no node of this cluster is that large`);
+      throw new Error(
+        `needs ${cpuMillis}m cpu and ${memoryBytes} bytes; no node of this cluster is that large`,
+      );
     }
     for (;;) {
       signal.throwIfAborted();
@@ -236,6 +275,10 @@ export class JobRunner {
     return this.running.size;
   }
 }
+
+/** NUL cannot be stored in a text column; it shows as U+FFFD in a log. */
+const withoutNul = (text: string): string =>
+  text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 
 export const serviceTimeoutMs = (service: Service, fallbackMs: number): number =>
   typeof service.timeout === 'number' && service.timeout > 0 ? service.timeout * 1000 : fallbackMs;

@@ -37,9 +37,14 @@ export const runSync = async (
   const { service } = req;
   let releaseCapacity: () => void;
   try {
-    releaseCapacity = await deps.runner.reserveForRun(serviceCpuMillis(service), serviceMemoryBytes(service), req.signal);
+    releaseCapacity = await deps.runner.reserveForRun(
+      serviceCpuMillis(service),
+      serviceMemoryBytes(service),
+      req.signal,
+    );
   } catch (e) {
-    if (req.signal.aborted) throw new FlotillaError('TIMEOUT', 'the caller went away before the run could start');
+    if (req.signal.aborted)
+      throw new FlotillaError('TIMEOUT', 'the caller went away before the run could start');
     throw new FlotillaError('UNAVAILABLE', (e as Error).message);
   }
   const timeoutMs = serviceTimeoutMs(service, deps.defaultTimeoutMs);

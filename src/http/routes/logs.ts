@@ -16,7 +16,15 @@ const caller = async (ctx: HttpContext, req: FastifyRequest, serviceName: string
 export const logRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise<void> => {
   app.get(
     '/system/logs/:serviceName',
-    { schema: { tags: ['logs'], summary: 'List the jobs of a service', security: auth, params: svcParams, querystring: listQuery } },
+    {
+      schema: {
+        tags: ['logs'],
+        summary: 'List the jobs of a service',
+        security: auth,
+        params: svcParams,
+        querystring: listQuery,
+      },
+    },
     async (req) => {
       const { serviceName } = req.params as z.infer<typeof svcParams>;
       const { page } = req.query as z.infer<typeof listQuery>;
@@ -26,7 +34,15 @@ export const logRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise
 
   app.delete(
     '/system/logs/:serviceName',
-    { schema: { tags: ['logs'], summary: 'Delete finished jobs (all=true: every job)', security: auth, params: svcParams, querystring: deleteQuery } },
+    {
+      schema: {
+        tags: ['logs'],
+        summary: 'Delete finished jobs (all=true: every job)',
+        security: auth,
+        params: svcParams,
+        querystring: deleteQuery,
+      },
+    },
     async (req, reply) => {
       const { serviceName } = req.params as z.infer<typeof svcParams>;
       const { all } = req.query as z.infer<typeof deleteQuery>;
@@ -37,7 +53,14 @@ export const logRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise
 
   app.get(
     '/system/logs/:serviceName/:jobName',
-    { schema: { tags: ['logs'], summary: "A job's log (stdout and stderr)", security: auth, params: jobParams } },
+    {
+      schema: {
+        tags: ['logs'],
+        summary: "A job's log (stdout and stderr)",
+        security: auth,
+        params: jobParams,
+      },
+    },
     async (req, reply) => {
       const { serviceName, jobName } = req.params as z.infer<typeof jobParams>;
       const { text, status } = await ctx.logs.log(await caller(ctx, req, serviceName), serviceName, jobName);

@@ -35,9 +35,11 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     },
     async (req, reply) => {
       const principal = await principalOf(ctx, req);
-      await ctx.services.create(principal, req.body);
-      // OSCAR answers 201 with an empty body; clients GET the service for its token.
-      reply.status(201).send();
+      const report = await ctx.federation.create(principal, req.body);
+      // OSCAR answers 201 with an empty body (clients GET the service for its token); a
+      // federated create answers with its per-member report.
+      if (report) reply.status(201).send(report);
+      else reply.status(201).send();
     },
   );
 
@@ -53,7 +55,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     },
     async (req, reply) => {
       const principal = await principalOf(ctx, req);
-      await ctx.services.update(principal, req.body);
+      await ctx.federation.update(principal, req.body);
       reply.status(204).send();
     },
   );
@@ -83,7 +85,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
       const principal = await principalOf(ctx, req);
       const { serviceName } = req.params as z.infer<typeof nameParams>;
       const { cascade } = req.query as z.infer<typeof deleteQuery>;
-      await ctx.services.delete(principal, serviceName, { cascade: cascade !== 'false' });
+      await ctx.federation.delete(principal, serviceName, { cascade: cascade !== 'false' });
       reply.status(204).send();
     },
   );

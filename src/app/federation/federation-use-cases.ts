@@ -1,0 +1,532 @@
+// Federated services: create across clusters (atomic or best-effort), propagate updates,
+// cascade deletes, and topology-wide member changes. Core decides the graph (expand);
+// this layer acts through PeerClient calls and the durable outbox.
+import PQueue from 'p-queue';
+import type { Principal } from '../../core/auth/principal.ts';
+import { FlotillaError, fail, isFlotillaError } from '../../core/errors.ts';
+import type { Service } from '../../core/fdl/service.ts';
+import { expand } from '../../core/federation/expand.ts';
+import { addMembers, diffNodes, removeMembers, updateMembers } from '../../core/federation/members.ts';
+import {
+  type ExpansionPlan,
+  FEDERATION_WORKER,
+  type FederationSpec,
+  type Member,
+  type NodeRef,
+  nodeKey,
+  ORIGIN_CLUSTER,
+  ORIGIN_SERVICE,
+  REPLICAS_FIELD,
+  type WorkerPlan,
+} from '../../core/federation/model.ts';
+import { deployedMembers, parseFederation } from '../../core/federation/validate.ts';
+import type { NewOutboxRow, OutboxRow, PeerClient, PeerTarget, Store } from '../../core/ports.ts';
+import { newServiceToken, type ServiceUseCases } from '../services.ts';
+import type { PeerResolver } from './peer-resolver.ts';
+
+export type MemberStatus =
+  | 'created'
+  | 'queued'
+  | 'failed'
+  | 'unreachable'
+  | 'exists'
+  | 'rolled-back'
+  | 'rollback-queued'
+  | 'not-created';
+
+export interface MemberReport extends NodeRef {
+  status: MemberStatus;
+  error?: string;
+}
+
+export interface CreateReport {
+  service: string;
+  topology: string;
+  deployment: string;
+  revision: number;
+  outcome: 'created' | 'rolled-back' | 'partial';
+  members: MemberReport[];
+}
+
+export interface SyncState {
+  state: 'synced' | 'pending' | 'failed';
+  revision: number | null;
+  last_error: string | null;
+}
+
+/** The outbox interface the use cases need: wake to apply now, settle to wait a little. */
+export interface Propagator {
+  wake(): void;
+  settle(timeoutMs: number): Promise<void>;
+}
+
+export interface FederationDeps {
+  store: Store;
+  services: ServiceUseCases;
+  peers: PeerClient;
+  resolver: PeerResolver;
+  outbox: Propagator;
+  clusterId: string;
+  publicUrl: string;
+  /** Parallel calls to members and the per-call timeout. */
+  concurrency?: number;
+  callTimeoutMs?: number;
+  /** How long a change request waits for propagation before answering. */
+  settleMs?: number;
+}
+
+export interface MembersRequest {
+  members?: Member[];
+  update?: Member[];
+  clusters?: Record<string, unknown>;
+  storage_providers?: Record<string, unknown>;
+  delete?: boolean;
+}
+
+const isWorker = (s: Service): boolean => s.annotations?.[FEDERATION_WORKER] === 'true';
+
+/** A member's error text, shortened, never with credentials (PeerClient errors carry none). */
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 500);
+
+export class FederationUseCases {
+  constructor(private readonly d: FederationDeps) {}
+
+  private get timeoutMs(): number {
+    return this.d.callTimeoutMs ?? 10_000;
+  }
+
+  private pool(): PQueue {
+    return new PQueue({ concurrency: this.d.concurrency ?? 8 });
+  }
+
+  private spec(service: Service): FederationSpec | undefined {
+    if (isWorker(service)) {
+      if ((service.federation?.members?.length ?? 0) > 0) {
+        fail(
+          'FEDERATION_INVALID',
+          `service "${service.name}" is a federation worker of ${service.annotations?.[ORIGIN_CLUSTER]}/${service.annotations?.[ORIGIN_SERVICE]}: change its members on the coordinator`,
+        );
+      }
+      return undefined;
+    }
+    return parseFederation(service, {
+      clusterId: this.d.clusterId,
+      knownClusters: this.d.resolver.known(service),
+    });
+  }
+
+  private plan(service: Service, spec: FederationSpec): ExpansionPlan {
+    return expand(service, spec, {
+      clusterId: this.d.clusterId,
+      publicUrl: this.d.publicUrl,
+      newToken: newServiceToken,
+    });
+  }
+
+  // ------------------------------------------------------------------ create
+
+  /** POST /system/services. Returns a report for a federated create, undefined otherwise. */
+  async create(principal: Principal, raw: unknown): Promise<CreateReport | undefined> {
+    const service = await this.d.services.prepareCreate(principal, raw);
+    const spec = this.spec(service);
+    if (!spec || deployedMembers(spec).length === 0) {
+      const plain = spec ? this.plan(service, { ...spec, revision: 1 }).coordinator : service;
+      await this.d.services.commitCreate(principal, plain);
+      return undefined;
+    }
+    const plan = this.plan(service, { ...spec, revision: 1 });
+    const targets = new Map(
+      plan.workers.map((w) => [nodeKey(w), this.d.resolver.resolve(w.cluster_id, service)]),
+    );
+    return spec.deployment === 'atomic'
+      ? this.createAtomic(principal, plan, spec, targets)
+      : this.createBestEffort(principal, plan, spec, targets);
+  }
+
+  private report(
+    plan: ExpansionPlan,
+    spec: FederationSpec,
+    outcome: CreateReport['outcome'],
+    members: MemberReport[],
+  ): CreateReport {
+    return {
+      service: plan.coordinator.name,
+      topology: spec.topology,
+      deployment: spec.deployment,
+      revision: 1,
+      outcome,
+      members,
+    };
+  }
+
+  private async createAtomic(
+    principal: Principal,
+    plan: ExpansionPlan,
+    spec: FederationSpec,
+    targets: Map<string, PeerTarget>,
+  ): Promise<CreateReport> {
+    // 1. Every member is reachable, accepts the caller, and does not hold the name yet.
+    const checks = await this.forEachWorker(plan.workers, async (w) => {
+      const t = targets.get(nodeKey(w))!;
+      const signal = AbortSignal.timeout(this.timeoutMs);
+      await this.d.peers.checkAccess(t, signal);
+      if (await this.d.peers.getService(t, w.service_name, signal)) {
+        throw new FlotillaError(
+          'SERVICE_EXISTS',
+          `cluster ${w.cluster_id} already has a service "${w.service_name}"`,
+        );
+      }
+    });
+    if (checks.some((c) => c.error)) {
+      const members = checks.map((c) => ({
+        ...ref(c.worker),
+        status: (c.error
+          ? isFlotillaError(c.error) && c.error.code === 'SERVICE_EXISTS'
+            ? 'exists'
+            : 'unreachable'
+          : 'not-created') as MemberStatus,
+        ...(c.error ? { error: errorText(c.error) } : {}),
+      }));
+      throw new FlotillaError('FEDERATION_FAILED', federationFailure(plan, members), {
+        report: this.report(plan, spec, 'rolled-back', members),
+      });
+    }
+
+    // 2. Local first, then every worker in parallel.
+    await this.d.services.commitCreate(principal, plan.coordinator);
+    const creates = await this.forEachWorker(plan.workers, (w) =>
+      this.d.peers.createService(targets.get(nodeKey(w))!, w.definition, AbortSignal.timeout(this.timeoutMs)),
+    );
+    if (!creates.some((c) => c.error)) {
+      return this.report(
+        plan,
+        spec,
+        'created',
+        creates.map((c) => ({ ...ref(c.worker), status: 'created' })),
+      );
+    }
+
+    // 3. Roll back: delete every worker whose create may have happened (404 tolerated);
+    // a delete that fails is queued so no orphan outlives the member's return.
+    const attempted = creates.filter((c) => !(isFlotillaError(c.error) && c.error.code === 'SERVICE_EXISTS'));
+    const rollback = await this.forEachWorker(
+      attempted.map((c) => c.worker),
+      (w) =>
+        this.d.peers.deleteService(
+          targets.get(nodeKey(w))!,
+          w.service_name,
+          AbortSignal.timeout(this.timeoutMs),
+        ),
+    );
+    const queued = rollback.filter((r) => r.error).map((r) => r.worker);
+    await this.enqueue(queued.map((w) => deleteRow(w, targets.get(nodeKey(w))!, plan.coordinator.name, 1)));
+    await this.d.services.commitDelete(principal, plan.coordinator, { cascade: false });
+    const members = creates.map((c): MemberReport => {
+      const failedRollback = queued.some((w) => nodeKey(w) === nodeKey(c.worker));
+      const status: MemberStatus = c.error ? 'failed' : failedRollback ? 'rollback-queued' : 'rolled-back';
+      return { ...ref(c.worker), status, ...(c.error ? { error: errorText(c.error) } : {}) };
+    });
+    throw new FlotillaError('FEDERATION_FAILED', federationFailure(plan, members), {
+      report: this.report(plan, spec, 'rolled-back', members),
+    });
+  }
+
+  private async createBestEffort(
+    principal: Principal,
+    plan: ExpansionPlan,
+    spec: FederationSpec,
+    targets: Map<string, PeerTarget>,
+  ): Promise<CreateReport> {
+    await this.d.services.commitCreate(principal, plan.coordinator);
+    const creates = await this.forEachWorker(plan.workers, (w) =>
+      this.d.peers.createService(targets.get(nodeKey(w))!, w.definition, AbortSignal.timeout(this.timeoutMs)),
+    );
+    const missing = creates.filter((c) => c.error).map((c) => c.worker);
+    await this.enqueue(missing.map((w) => upsertRow(w, targets.get(nodeKey(w))!, plan.coordinator.name, 1)));
+    const members = creates.map(
+      (c): MemberReport => ({
+        ...ref(c.worker),
+        status: c.error ? 'queued' : 'created',
+        ...(c.error ? { error: errorText(c.error) } : {}),
+      }),
+    );
+    return this.report(plan, spec, missing.length ? 'partial' : 'created', members);
+  }
+
+  private async forEachWorker<T>(
+    workers: WorkerPlan[],
+    fn: (w: WorkerPlan) => Promise<T>,
+  ): Promise<Array<{ worker: WorkerPlan; value?: T; error?: unknown }>> {
+    const q = this.pool();
+    return Promise.all(
+      workers.map(
+        (worker) =>
+          q.add(async () => {
+            try {
+              return { worker, value: await fn(worker) };
+            } catch (error) {
+              return { worker, error };
+            }
+          }) as Promise<{ worker: WorkerPlan; value?: T; error?: unknown }>,
+      ),
+    );
+  }
+
+  private async enqueue(rows: NewOutboxRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.d.store.enqueueOutbox(rows);
+    this.d.outbox.wake();
+  }
+
+  // ------------------------------------------------------------------ update and delete
+
+  /** PUT /system/services: a coordinator's change reaches every worker. */
+  async update(principal: Principal, raw: unknown): Promise<void> {
+    const { service, previous } = await this.d.services.prepareUpdate(principal, raw);
+    const spec = this.spec(service);
+    if (!spec) {
+      await this.d.services.commitUpdate(principal, service, previous);
+      return;
+    }
+    await this.applySpec(principal, service, previous, spec, { deleteRemoved: false });
+  }
+
+  /** DELETE /system/services/{name}: a coordinator takes its workers along unless cascade=false. */
+  async delete(principal: Principal, name: string, opts: { cascade: boolean }): Promise<void> {
+    const service = await this.d.services.getManageable(principal, name);
+    const spec = isWorker(service) ? undefined : this.currentSpec(service);
+    if (spec && opts.cascade) {
+      const revision = (spec.revision ?? 0) + 1;
+      const rows = deployedMembers(spec).map((n) =>
+        deleteRow(n, this.d.resolver.resolve(n.cluster_id, service), service.name, revision),
+      );
+      await this.enqueue(rows);
+    }
+    await this.d.services.commitDelete(principal, service, opts);
+    if (spec && opts.cascade) await this.d.outbox.settle(this.d.settleMs ?? 5000);
+  }
+
+  /** The stored spec of a coordinator (no validation of clusters: it was valid when stored). */
+  private currentSpec(service: Service): FederationSpec | undefined {
+    try {
+      return this.spec(service);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Stores the coordinator with the new graph and queues the change for every node: new
+   * and kept members get the full definition; removed ones lose their links, or their
+   * service with deleteRemoved.
+   */
+  private async applySpec(
+    principal: Principal,
+    service: Service,
+    previous: Service,
+    spec: FederationSpec,
+    opts: { deleteRemoved: boolean },
+  ): Promise<FederationSpec> {
+    const before = this.currentSpec(previous);
+    const revision = Math.max(before?.revision ?? 0, previous.federation?.revision ?? 0) + 1;
+    const next = { ...spec, revision };
+    const plan = this.plan(service, next);
+    await this.d.services.commitUpdate(principal, plan.coordinator, previous);
+    const diff = diffNodes(before ? deployedMembers(before) : [], deployedMembers(next));
+    const rows: NewOutboxRow[] = plan.workers.map((w) =>
+      upsertRow(w, this.d.resolver.resolve(w.cluster_id, plan.coordinator), service.name, revision),
+    );
+    for (const gone of diff.removed) {
+      const target = this.d.resolver.resolve(
+        gone.cluster_id,
+        previous.clusters?.[gone.cluster_id] ? previous : plan.coordinator,
+      );
+      rows.push(
+        opts.deleteRemoved
+          ? deleteRow(gone, target, service.name, revision)
+          : upsertRow(
+              { ...gone, definition: detached(plan, gone, revision) },
+              target,
+              service.name,
+              revision,
+            ),
+      );
+    }
+    await this.enqueue(rows);
+    await this.d.outbox.settle(this.d.settleMs ?? 5000);
+    return next;
+  }
+
+  // ------------------------------------------------------------------ /system/federation
+
+  /** GET: the topology and members as every node shows them, with sync states on the coordinator. */
+  async get(principal: Principal, name: string) {
+    const service = await this.d.services.get(principal, name);
+    const fed = service.federation as Record<string, any> | undefined;
+    if (isWorker(service)) {
+      return {
+        topology: fed?.topology ?? 'none',
+        members: (fed?.view as Member[] | undefined) ?? [],
+        group_id: fed?.group_id ?? name,
+        delegation: fed?.delegation ?? 'static',
+        revision: fed?.revision ?? 0,
+        coordinator: fed?.coordinator ?? null,
+        role: 'worker',
+      };
+    }
+    const spec = this.currentSpec(service);
+    if (!spec) return { topology: 'none', members: [], revision: 0, role: 'none' };
+    const sync = await this.syncStates(service.name, spec);
+    const withSync = (m: Member): Member & { sync?: SyncState } =>
+      m.type === 'endpoint'
+        ? { ...m }
+        : {
+            ...m,
+            sync: sync.get(`${m.cluster_id}/${m.service_name}`),
+            ...(m.members ? { members: m.members.map(withSync) } : {}),
+          };
+    return {
+      topology: spec.topology,
+      members: spec.members.map(withSync),
+      group_id: spec.group_id,
+      delegation: spec.delegation,
+      revision: spec.revision,
+      coordinator: { cluster_id: this.d.clusterId, service_name: service.name },
+      role: 'coordinator',
+    };
+  }
+
+  private async syncStates(group: string, spec: FederationSpec): Promise<Map<string, SyncState>> {
+    const rows = await this.d.store.outboxOfGroup(group);
+    const out = new Map<string, SyncState>();
+    for (const n of deployedMembers(spec)) {
+      const mine = rows.filter((r) => r.peer === n.cluster_id && r.service === n.service_name);
+      out.set(nodeKey(n), syncOf(mine, spec.revision));
+    }
+    return out;
+  }
+
+  /** POST (add), PUT (update), DELETE (remove) of members on the coordinator. */
+  async changeMembers(
+    principal: Principal,
+    name: string,
+    op: 'add' | 'update' | 'remove',
+    req: MembersRequest,
+  ) {
+    const previous = await this.d.services.getManageable(principal, name);
+    if (isWorker(previous)) {
+      fail(
+        'CONFLICT',
+        `service "${name}" is a federation worker; change the members on its coordinator ${previous.annotations?.[ORIGIN_CLUSTER]}/${previous.annotations?.[ORIGIN_SERVICE]}`,
+      );
+    }
+    const list = op === 'update' ? (req.update ?? req.members) : req.members;
+    if (!Array.isArray(list) || list.length === 0) {
+      fail(
+        'VALIDATION_FAILED',
+        `${op === 'update' ? '"update" or "members"' : '"members"'} must be a non-empty list of members`,
+      );
+    }
+    // New clusters and storage providers come with the request (OSCAR's shape).
+    const merged: Service = structuredClone(previous);
+    if (req.clusters)
+      merged.clusters = { ...(merged.clusters ?? {}), ...(req.clusters as Service['clusters']) };
+    if (req.storage_providers) {
+      merged.storage_providers = {
+        ...(merged.storage_providers ?? {}),
+        ...(req.storage_providers as Service['storage_providers']),
+      };
+    }
+    const current =
+      this.currentSpec(merged) ??
+      (parseFederation({ ...merged, federation: { ...(merged.federation ?? {}), members: [] } } as Service, {
+        clusterId: this.d.clusterId,
+        knownClusters: this.d.resolver.known(merged),
+      }) as FederationSpec);
+    const changed =
+      op === 'add'
+        ? addMembers(current, list!)
+        : op === 'update'
+          ? updateMembers(current, list!)
+          : removeMembers(current, list!);
+    // Validate the result as a whole (cycles, unknown clusters, duplicates).
+    const candidate = { ...merged, federation: { ...(merged.federation ?? {}), ...changed } } as Service;
+    const spec = this.spec(candidate)!;
+    await this.applySpec(principal, candidate, previous, spec, {
+      deleteRemoved: op === 'remove' && req.delete === true,
+    });
+    return this.get(principal, name);
+  }
+}
+
+const ref = (n: NodeRef): NodeRef => ({ cluster_id: n.cluster_id, service_name: n.service_name });
+
+const upsertRow = (w: WorkerPlan, target: PeerTarget, group: string, revision: number): NewOutboxRow => ({
+  peer: w.cluster_id,
+  service: w.service_name,
+  op: 'upsert',
+  payload: w.definition as Record<string, unknown>,
+  target,
+  group,
+  revision,
+});
+
+const deleteRow = (n: NodeRef, target: PeerTarget, group: string, revision: number): NewOutboxRow => ({
+  peer: n.cluster_id,
+  service: n.service_name,
+  op: 'delete',
+  payload: null,
+  target,
+  group,
+  revision,
+});
+
+/** A removed member's service: no federation, no links, no worker mark. */
+const detached = (plan: ExpansionPlan, n: NodeRef, revision: number): Service => {
+  const base = structuredClone(plan.coordinator);
+  const annotations = { ...(base.annotations ?? {}) };
+  delete annotations[FEDERATION_WORKER];
+  const out: Service = {
+    ...base,
+    name: n.service_name,
+    cluster_id: n.cluster_id,
+    annotations,
+    federation: { group_id: plan.coordinator.federation?.group_id, topology: 'none', members: [], revision },
+  } as Service;
+  (out as Record<string, unknown>)[REPLICAS_FIELD] = [];
+  delete (out as Record<string, unknown>).token;
+  delete (out as Record<string, unknown>).owner;
+  if (out.clusters) {
+    out.clusters = Object.fromEntries(
+      Object.entries(out.clusters).map(([k, v]) => [k, { endpoint: v.endpoint, ssl_verify: v.ssl_verify }]),
+    ) as Service['clusters'];
+  }
+  if (out.environment?.secrets?.refresh_token) {
+    const { refresh_token: _drop, ...rest } = out.environment.secrets;
+    out.environment = { ...out.environment, secrets: rest };
+  }
+  return out;
+};
+
+/** Sync state of one member from its outbox rows (newest first). */
+export const syncOf = (rows: OutboxRow[], specRevision: number): SyncState => {
+  const pending = rows.filter((r) => r.state === 'pending');
+  const lastDone = rows.find((r) => r.state === 'done');
+  const applied = lastDone?.revision ?? (rows.length === 0 ? specRevision : null);
+  if (pending.length === 0) return { state: 'synced', revision: applied, last_error: null };
+  const head = pending[pending.length - 1];
+  const error = pending.find((r) => r.lastError)?.lastError ?? null;
+  // A refusal (4xx) will not heal by itself; a network error will when the member is back.
+  const refused = !!error && /failed \(4\d\d\)/.test(error);
+  return {
+    state: refused ? 'failed' : 'pending',
+    revision: applied,
+    last_error: error ?? (head.attempts ? 'retrying' : null),
+  };
+};
+
+const federationFailure = (plan: ExpansionPlan, members: MemberReport[]): string => {
+  const bad = members.filter((m) => m.error);
+  const names = bad.map((m) => `${m.cluster_id}/${m.service_name}: ${m.error}`).join('; ');
+  return `atomic create of "${plan.coordinator.name}" failed; nothing was kept. ${names}`;
+};

@@ -1,0 +1,169 @@
+// Drains the durable per-peer outbox: each peer's rows are applied in order, one at a
+// time; a row that fails stays at the head and is retried with backoff, so later changes
+// to that peer cannot overtake it. Rows carry full state and are idempotent: an upsert is
+// PUT, falling back to POST on 404; a delete tolerates 404; a 409 for a stale revision
+// means the peer already holds something newer.
+import { isFlotillaError } from '../core/errors.ts';
+import type { Clock, OutboxRow, OutboxStore, PeerClient } from '../core/ports.ts';
+
+export interface OutboxLogger {
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface OutboxWorkerOptions {
+  store: OutboxStore;
+  peers: PeerClient;
+  clock: Clock;
+  logger: OutboxLogger;
+  /** Backoff: first retry delay and cap. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  pollMs?: number;
+  /** Per-call timeout to a peer. */
+  callTimeoutMs?: number;
+  /** Peers drained at once. */
+  concurrency?: number;
+}
+
+/** Exponential backoff with full jitter in the upper half. */
+export const backoffMs = (attempts: number, base: number, max: number, rand = Math.random): number => {
+  const ceiling = Math.min(max, base * 2 ** Math.min(attempts, 20));
+  return Math.round(ceiling / 2 + rand() * (ceiling / 2));
+};
+
+export class OutboxWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly active = new Set<string>();
+  private passing = false;
+  private again = false;
+  private stopped = false;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly o: OutboxWorkerOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.wake(), this.o.pollMs ?? 500);
+    this.timer.unref();
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    const deadline = Date.now() + 5000;
+    while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    if (this.passing) {
+      this.again = true;
+      return;
+    }
+    this.passing = true;
+    setImmediate(() => void this.pass());
+  }
+
+  /** Resolves after the next pass that leaves nothing due (or at the timeout). */
+  async settle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const due = await this.o.store.duePeers(this.o.clock.now());
+      if (due.length === 0 && this.active.size === 0) return;
+      this.wake();
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 100);
+        this.listeners.add(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        const peers = (await this.o.store.duePeers(this.o.clock.now())).filter((p) => !this.active.has(p));
+        const limit = this.o.concurrency ?? 16;
+        const slots = Math.max(0, limit - this.active.size);
+        for (const peer of peers.slice(0, slots)) {
+          this.active.add(peer);
+          void this.drainPeer(peer).finally(() => {
+            this.active.delete(peer);
+            this.notify();
+            this.wake();
+          });
+        }
+      } while (this.again && !this.stopped);
+    } catch (e) {
+      this.o.logger.warn({ err: (e as Error).message }, 'outbox pass failed');
+    } finally {
+      this.passing = false;
+    }
+  }
+
+  private notify(): void {
+    for (const l of this.listeners) l();
+    this.listeners.clear();
+  }
+
+  /** Applies a peer's rows in order until one fails or none is left. */
+  private async drainPeer(peer: string): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      const row = await this.o.store.headOfPeer(peer);
+      if (!row) return;
+      if (row.nextAttemptAt > this.o.clock.now()) return;
+      // Full-state rows: a later row for the same service supersedes this one.
+      if (await this.o.store.hasLaterRow(row)) {
+        await this.o.store.markOutboxDone(row.id, this.o.clock.now());
+        continue;
+      }
+      try {
+        await this.apply(row);
+        await this.o.store.markOutboxDone(row.id, this.o.clock.now());
+      } catch (e) {
+        const message = (e as Error).message;
+        const delay = backoffMs(row.attempts, this.o.baseDelayMs ?? 250, this.o.maxDelayMs ?? 5000);
+        await this.o.store.markOutboxRetry(row.id, message, new Date(this.o.clock.now().getTime() + delay));
+        if (row.attempts === 0 || row.attempts % 20 === 0) {
+          this.o.logger.warn(
+            { peer, service: row.service, op: row.op, attempts: row.attempts + 1, err: message },
+            'outbox change not applied yet; will retry',
+          );
+        }
+        return;
+      }
+    }
+  }
+
+  private async apply(row: OutboxRow): Promise<void> {
+    const signal = AbortSignal.timeout(this.o.callTimeoutMs ?? 10_000);
+    const { peers } = this.o;
+    if (row.op === 'delete') {
+      await peers.deleteService(row.target, row.service, signal);
+      return;
+    }
+    const payload = row.payload ?? {};
+    try {
+      await peers.updateService(row.target, payload, signal);
+    } catch (e) {
+      if (isFlotillaError(e) && (e.code === 'SERVICE_NOT_FOUND' || e.code === 'NOT_FOUND')) {
+        try {
+          await peers.createService(row.target, payload, signal);
+        } catch (e2) {
+          // Created meanwhile by an earlier attempt that timed out: update it.
+          if (isFlotillaError(e2) && e2.code === 'SERVICE_EXISTS')
+            await peers.updateService(row.target, payload, signal);
+          else throw e2;
+        }
+        return;
+      }
+      if (isFlotillaError(e) && e.code === 'STALE_REVISION') return;
+      throw e;
+    }
+  }
+}
