@@ -26,7 +26,7 @@ export class GroupCommitter<T, R> {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
         const results = await this.write(batch.map((b) => b.item));
-        batch.forEach((b, i) => b.resolve(results[i]));
+        for (const [i, b] of batch.entries()) b.resolve(results[i]);
       } catch (e) {
         for (const b of batch) b.reject(e);
       }

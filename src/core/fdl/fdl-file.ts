@@ -25,9 +25,19 @@ const isObj = (v: unknown): v is Record<string, unknown> =>
 /** Parses YAML text; throws INVALID_YAML with the parser's first line. */
 export const parseYamlText = (text: string, what = 'FDL'): unknown => {
   try {
-    return parseYaml(text, { maxAliasCount: 100, prettyErrors: true });
+    // logLevel 'error': the text is the caller's, so its warnings must not reach our stderr.
+    return parseYaml(text, { maxAliasCount: 100, prettyErrors: true, logLevel: 'error' });
   } catch (e) {
     return fail('INVALID_YAML', `${what} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+};
+
+/** A deep copy, so that every entry owns its blocks (editing one never changes another). */
+const copyOf = <T>(value: T): T => {
+  try {
+    return structuredClone(value);
+  } catch {
+    return fail('VALIDATION_FAILED', 'FDL is nested too deeply');
   }
 };
 
@@ -42,7 +52,7 @@ const mergeMaps = (
   if (own !== undefined && !isObj(own)) fail('VALIDATION_FAILED', `${where}.${field} must be a map`);
   const out: Record<string, unknown> = {};
   // Per provider kind (minio, s3, ...) the service's own entries win over the file's.
-  for (const source of [top, own] as Array<Record<string, unknown> | undefined>) {
+  for (const source of [copyOf(top), own] as Array<Record<string, unknown> | undefined>) {
     for (const [k, v] of Object.entries(source ?? {})) {
       out[k] =
         isObj(out[k]) && isObj(v) && field === 'storage_providers' ? { ...(out[k] as object), ...v } : v;

@@ -11,7 +11,12 @@ export const DEFAULT_CPU = '0.2';
 export const DEFAULT_MEMORY = '256Mi';
 export const DEFAULT_LOG_LEVEL = 'INFO';
 export const DEFAULT_STORAGE_PROVIDER = 'minio.default';
-const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/**
+ * S3 bucket naming: 3-63 characters; dot-separated labels of lowercase letters, digits and
+ * "-", each starting and ending with a letter or digit; not an IP address.
+ */
+export const S3_BUCKET_RE =
+  /^(?=.{3,63}$)(?!\d{1,3}(\.\d{1,3}){3}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 /** Scalars in YAML (numbers, booleans) become the strings OSCAR expects. */
 const scalarString = z
@@ -41,8 +46,8 @@ export const storageIoSchema = z.looseObject({
     .string()
     .min(1, 'is required')
     .refine(
-      (p) => BUCKET_RE.test(p.replace(/^\/+/, '').split('/')[0]),
-      'must start with a bucket name (3-63 lowercase letters, digits, "." or "-"), e.g. "mybucket/in"',
+      (p) => S3_BUCKET_RE.test(p.replace(/^\/+/, '').split('/')[0]),
+      'must start with a bucket name (3-63 lowercase letters, digits, "." or "-"; dot-separated parts start and end with a letter or digit), e.g. "mybucket/in"',
     ),
   prefix: z.array(z.string()).optional(),
   suffix: z.array(z.string()).optional(),
