@@ -168,7 +168,11 @@ export const jobsApi = (c: FlotillaClient) => ({
   list: (service: string, page?: string, token?: string) =>
     c.request<JobsPage>('GET', `/system/logs/${encodeURIComponent(service)}`, { query: { page }, token }),
   log: async (service: string, job: string, token?: string) => {
-    const res = await c.send('GET', `/system/logs/${encodeURIComponent(service)}/${encodeURIComponent(job)}`, { token });
+    const res = await c.send(
+      'GET',
+      `/system/logs/${encodeURIComponent(service)}/${encodeURIComponent(job)}`,
+      { token },
+    );
     const text = await res.text();
     if (!res.ok) {
       const parsed = (() => {
@@ -187,10 +191,9 @@ export const jobsApi = (c: FlotillaClient) => ({
       body: { object_key: objectKey, operation },
     }),
   objects: (bucket: string, page?: string) =>
-    c.request<{ objects: Array<{ object_name: string; size_bytes: number; last_modified: string }>; next_page: string }>(
-      'GET',
-      `/system/buckets/${encodeURIComponent(bucket)}`,
-      { query: { page } },
-    ),
+    c.request<{
+      objects: Array<{ object_name: string; size_bytes: number; last_modified: string }>;
+      next_page: string;
+    }>('GET', `/system/buckets/${encodeURIComponent(bucket)}`, { query: { page } }),
   buckets: () => c.request<Array<{ bucket_name: string; visibility: string }>>('GET', '/system/buckets'),
 });

@@ -2,8 +2,10 @@
 import { Command } from 'commander';
 import { readBuildInfo } from '../main/build-info.ts';
 import { registerApply } from './commands/apply.ts';
+import { registerFederation } from './commands/federation.ts';
 import { registerJobs } from './commands/jobs.ts';
 import { registerServices } from './commands/services.ts';
+import { registerStatus } from './commands/status.ts';
 import { registerStorage } from './commands/storage.ts';
 import { registerUp } from './commands/up.ts';
 
@@ -17,5 +19,7 @@ registerApply(program);
 registerServices(program);
 registerJobs(program);
 registerStorage(program);
+registerFederation(program);
+registerStatus(program);
 
 await program.parseAsync(process.argv);

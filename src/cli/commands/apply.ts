@@ -42,6 +42,22 @@ export const loadFdlServices = async (file: string, cluster?: string) => {
   );
 };
 
+interface FederationReport {
+  outcome: string;
+  members: Array<{ cluster_id: string; service_name: string; status: string; error?: string }>;
+}
+
+const isReport = (r: unknown): r is FederationReport =>
+  !!r && typeof r === 'object' && Array.isArray((r as FederationReport).members);
+
+/** One line per member: where each replica stands after the create. */
+const printMemberReport = (r: FederationReport): void => {
+  for (const m of r.members) {
+    progress(`  ${m.status.padEnd(15)} ${m.cluster_id}/${m.service_name}${m.error ? `: ${m.error}` : ''}`);
+  }
+  progress(`  federation ${r.outcome}`);
+};
+
 export const registerApply = (program: Command): void => {
   withClientOptions(
     program
@@ -65,7 +81,20 @@ export const registerApply = (program: Command): void => {
           if (e instanceof ApiError && e.status === 404) exists = false;
           else throw e;
         }
-        const report = exists ? await client.updateService(service) : await client.createService(service);
+        const members = (service.federation as { members?: unknown[] } | undefined)?.members?.length ?? 0;
+        if (!opts.json && members > 0)
+          progress(`  ${exists ? 'updating' : 'deploying'} across ${members} member(s) ...`);
+        let report: unknown;
+        try {
+          report = exists ? await client.updateService(service) : await client.createService(service);
+        } catch (e) {
+          const failed =
+            e instanceof ApiError
+              ? (e.body as { details?: { report?: FederationReport } })?.details?.report
+              : undefined;
+          if (failed && !opts.json) printMemberReport(failed);
+          throw e;
+        }
         const stored = await client.getService(name);
         results.push({
           name,
@@ -74,6 +103,7 @@ export const registerApply = (program: Command): void => {
           token: stored.token,
           ...(report ? { report } : {}),
         });
+        if (!opts.json && isReport(report)) printMemberReport(report);
         if (!opts.json) progress(`  ${exists ? 'updated' : 'created'} ${name}`);
       }
       if (opts.json) printJson(results);

@@ -1,6 +1,5 @@
 // `flotilla job`, `run`, `jobs`, `logs`: invoking services and reading their jobs.
-import { readFile } from 'node:fs/promises';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { jobsApi } from '../../../client/api-client.ts';
 import { type ClientFlags, clientFrom, printJson, printTable, run, withClientOptions } from '../common.ts';
@@ -14,9 +13,12 @@ const readStdin = async (): Promise<Buffer> => {
 /** OSCAR's clients send the input base64-encoded; the manager decodes it into the input file. */
 const readInput = async (input: string | undefined): Promise<string> => {
   if (input === undefined) return '';
-  const bytes = input === '-' ? await readStdin() : await readFile(input).catch((e: NodeJS.ErrnoException) => {
-    throw new Error(`cannot read ${input}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-  });
+  const bytes =
+    input === '-'
+      ? await readStdin()
+      : await readFile(input).catch((e: NodeJS.ErrnoException) => {
+          throw new Error(`cannot read ${input}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+        });
   return bytes.toString('base64');
 };
 
@@ -56,7 +58,9 @@ export const registerJobs = (program: Command): void => {
     }),
   );
 
-  withClientOptions(program.command('jobs').description('list the jobs of a service').argument('<service>')).action(
+  withClientOptions(
+    program.command('jobs').description('list the jobs of a service').argument('<service>'),
+  ).action(
     run(async (service: string, opts: ClientFlags) => {
       const api = jobsApi(clientFrom(opts));
       const all: Array<[string, Awaited<ReturnType<typeof api.list>>['jobs'][string]]> = [];
@@ -69,7 +73,14 @@ export const registerJobs = (program: Command): void => {
       if (opts.json) return printJson(Object.fromEntries(all));
       printTable(
         ['JOB', 'STATUS', 'CREATED', 'FINISHED', 'WHERE', 'REASON'],
-        all.map(([id, j]) => [id, j.status, j.creation_time, j.finish_time ?? '', j.delegated_to ?? 'local', j.reason ?? '']),
+        all.map(([id, j]) => [
+          id,
+          j.status,
+          j.creation_time,
+          j.finish_time ?? '',
+          j.delegated_to ?? 'local',
+          j.reason ?? '',
+        ]),
       );
     }),
   );

@@ -9,7 +9,9 @@ import { type ClientFlags, clientFrom, printJson, printTable, run, withClientOpt
 const splitTarget = (target: string): { bucket: string; key: string } => {
   const clean = target.replace(/^\/+/, '');
   const slash = clean.indexOf('/');
-  return slash < 0 ? { bucket: clean, key: '' } : { bucket: clean.slice(0, slash), key: clean.slice(slash + 1) };
+  return slash < 0
+    ? { bucket: clean, key: '' }
+    : { bucket: clean.slice(0, slash), key: clean.slice(slash + 1) };
 };
 
 export const registerStorage = (program: Command): void => {
@@ -25,9 +27,11 @@ export const registerStorage = (program: Command): void => {
     run(async (file: string, target: string, opts: ClientFlags) => {
       const { bucket, key: rawKey } = splitTarget(target);
       const key = !rawKey || rawKey.endsWith('/') ? `${rawKey}${basename(file)}` : rawKey;
-      const size = (await stat(file).catch(() => {
-        throw new Error(`cannot read ${file}: no such file`);
-      })).size;
+      const size = (
+        await stat(file).catch(() => {
+          throw new Error(`cannot read ${file}: no such file`);
+        })
+      ).size;
       const signed = await jobsApi(clientFrom(opts)).presign(bucket, key, 'upload');
       const res = await fetch(signed.url, {
         method: 'PUT',
@@ -65,14 +69,20 @@ export const registerStorage = (program: Command): void => {
   );
 
   withClientOptions(
-    storage.command('ls').description('list buckets, or the objects under BUCKET[/PREFIX]').argument('[target]'),
+    storage
+      .command('ls')
+      .description('list buckets, or the objects under BUCKET[/PREFIX]')
+      .argument('[target]'),
   ).action(
     run(async (target: string | undefined, opts: ClientFlags) => {
       const api = jobsApi(clientFrom(opts));
       if (!target) {
         const buckets = await api.buckets();
         if (opts.json) return printJson(buckets);
-        return printTable(['BUCKET', 'VISIBILITY'], buckets.map((b) => [b.bucket_name, b.visibility]));
+        return printTable(
+          ['BUCKET', 'VISIBILITY'],
+          buckets.map((b) => [b.bucket_name, b.visibility]),
+        );
       }
       const { bucket, key: prefix } = splitTarget(target);
       const rows: Array<{ object_name: string; size_bytes: number; last_modified: string }> = [];
@@ -83,7 +93,10 @@ export const registerStorage = (program: Command): void => {
         page = res.next_page || undefined;
       } while (page);
       if (opts.json) return printJson(rows);
-      printTable(['OBJECT', 'SIZE', 'MODIFIED'], rows.map((o) => [o.object_name, String(o.size_bytes), o.last_modified]));
+      printTable(
+        ['OBJECT', 'SIZE', 'MODIFIED'],
+        rows.map((o) => [o.object_name, String(o.size_bytes), o.last_modified]),
+      );
     }),
   );
 };
