@@ -5,11 +5,24 @@ import type { ServiceStore } from '../core/ports.ts';
 
 export class ServiceCache {
   private entries = new Map<string, { at: number; service: Service | undefined }>();
+  private snapshot: { at: number; list: Promise<Service[]> } | undefined;
 
   constructor(
-    private readonly store: Pick<ServiceStore, 'getService'>,
+    private readonly store: Pick<ServiceStore, 'getService' | 'listServices'>,
     private readonly ttlMs = 2_000,
   ) {}
+
+  /** Every service; concurrent callers share one read. */
+  list(): Promise<Service[]> {
+    if (!this.snapshot || Date.now() - this.snapshot.at >= this.ttlMs) {
+      const list = this.store.listServices();
+      this.snapshot = { at: Date.now(), list };
+      list.catch(() => {
+        this.snapshot = undefined;
+      });
+    }
+    return this.snapshot.list;
+  }
 
   async get(name: string): Promise<Service | undefined> {
     const hit = this.entries.get(name);
@@ -22,5 +35,6 @@ export class ServiceCache {
 
   invalidate(name: string): void {
     this.entries.delete(name);
+    this.snapshot = undefined;
   }
 }

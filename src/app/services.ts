@@ -22,6 +22,8 @@ export interface ServiceHooks {
 
 export interface ServiceDeps {
   store: Store;
+  /** Reads of the whole list go through it when given (listing is hot and the list large). */
+  catalog?: { list(): Promise<Service[]> };
   clusterId: string;
   hooks?: ServiceHooks[];
 }
@@ -101,7 +103,7 @@ export class ServiceUseCases {
   }
 
   async list(principal: Principal): Promise<Service[]> {
-    const all = await this.deps.store.listServices();
+    const all = this.deps.catalog ? await this.deps.catalog.list() : await this.deps.store.listServices();
     return all.filter((s) => canUse(principal, s));
   }
 

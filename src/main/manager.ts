@@ -55,6 +55,8 @@ export interface ManagerOptions {
   store?: Store;
   /** An executor made by the caller (benchmarks). */
   executor?: Executor;
+  /** false: accept and store jobs but run none (intake benchmarks). */
+  runJobs?: boolean;
 }
 
 export const openStore = async (config: Config): Promise<Store> => {
@@ -120,6 +122,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
 
     const services = new ServiceUseCases({
       store,
+      catalog: serviceCache,
       clusterId: config.clusterId,
       hooks: [bucketHooks(storage.local, config.clusterId), cacheHooks(serviceCache, runner)],
     });
@@ -161,7 +164,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());
-    await runner.start();
+    if (opts.runJobs !== false) await runner.start();
     outbox.start();
 
     let closed = false;

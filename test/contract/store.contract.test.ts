@@ -141,6 +141,40 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(Object.keys(counts).sort()).toEqual(['Failed', 'Pending', 'Running', 'Succeeded']);
     });
 
+    it('keeps a per-peer outbox in order, with retries, supersession and pruning', async () => {
+      const target = { clusterId: 'b', endpoint: 'http://b', sslVerify: true, auth: { kind: 'none' as const } };
+      const row = (peer: string, service: string, revision: number) => ({
+        peer,
+        service,
+        op: 'upsert' as const,
+        payload: { name: service, revision },
+        target: { ...target, clusterId: peer },
+        group: 'grp',
+        revision,
+      });
+      const [a1, b1, a2] = await store.enqueueOutbox([row('pa', 's1', 1), row('pb', 's1', 1), row('pa', 's1', 2)]);
+      expect(a1).toBeLessThan(a2);
+      const now = new Date();
+      expect((await store.duePeers(now)).sort()).toEqual(['pa', 'pb']);
+      const head = await store.headOfPeer('pa');
+      expect(head).toMatchObject({ id: a1, revision: 1, state: 'pending', payload: { name: 's1', revision: 1 } });
+      expect(head?.target.clusterId).toBe('pa');
+      expect(await store.hasLaterRow(head!)).toBe(true);
+      await store.markOutboxRetry(b1, 'cluster pb is unreachable', new Date(now.getTime() + 60_000));
+      expect(await store.duePeers(now)).toEqual(['pa']);
+      const retried = await store.headOfPeer('pb');
+      expect(retried).toMatchObject({ attempts: 1, lastError: 'cluster pb is unreachable' });
+      await store.markOutboxDone(a1, now);
+      await store.markOutboxDone(a2, now);
+      expect((await store.headOfPeer('pa'))).toBeUndefined();
+      expect(await store.pendingOutboxCount()).toBe(1);
+      const group = await store.outboxOfGroup('grp');
+      expect(group.map((r) => r.id)).toEqual([a2, b1, a1]);
+      // Pruning drops old done rows but keeps the newest per (peer, service).
+      expect(await store.pruneOutbox(new Date(now.getTime() + 1000))).toBe(1);
+      expect((await store.outboxOfGroup('grp')).map((r) => r.id)).toEqual([a2, b1]);
+    });
+
     // In-memory PGlite has nothing to reopen: durability is checked on the adapters with storage.
     if (!durable) return;
     it('survives a reopen with everything it stored', async () => {

@@ -190,25 +190,37 @@ const checkStorable = (raw: unknown): void => {
     const where = () => formatPath(path) || 'service definition';
     if (typeof node === 'string') {
       if (UNSTORABLE_TEXT.test(node)) {
-        fail('VALIDATION_FAILED', `invalid service: ${where()}: must not contain NUL characters or invalid Unicode`, {
-          fields: [formatPath(path)],
-        });
+        fail(
+          'VALIDATION_FAILED',
+          `invalid service: ${where()}: must not contain NUL characters or invalid Unicode`,
+          {
+            fields: [formatPath(path)],
+          },
+        );
       }
       continue;
     }
     if (node === null || typeof node !== 'object') continue;
     if (path.length >= MAX_DEFINITION_DEPTH) {
       const field = formatPath(path.slice(0, 4));
-      fail('VALIDATION_FAILED', `invalid service: ${field}…: nested more than ${MAX_DEFINITION_DEPTH} levels deep`, {
-        fields: [field],
-      });
+      fail(
+        'VALIDATION_FAILED',
+        `invalid service: ${field}…: nested more than ${MAX_DEFINITION_DEPTH} levels deep`,
+        {
+          fields: [field],
+        },
+      );
     }
     for (const [k, v] of Object.entries(node)) {
       const key = Array.isArray(node) ? Number(k) : k;
       if (typeof key === 'string' && UNSTORABLE_TEXT.test(key)) {
-        fail('VALIDATION_FAILED', `invalid service: ${where()}: a key contains NUL characters or invalid Unicode`, {
-          fields: [formatPath(path)],
-        });
+        fail(
+          'VALIDATION_FAILED',
+          `invalid service: ${where()}: a key contains NUL characters or invalid Unicode`,
+          {
+            fields: [formatPath(path)],
+          },
+        );
       }
       stack.push({ node: v, path: [...path, key] });
     }

@@ -1,0 +1,89 @@
+// Shared benchmark plumbing: in-process managers on free ports, autocannon runs, a bare
+// Fastify baseline measured in the same process, and percentile helpers.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import pino from 'pino';
+import { PgliteStore } from '../src/adapters/store-pglite/pglite-store.ts';
+import { PostgresStore } from '../src/adapters/store-postgres/postgres-store.ts';
+import { loadConfig } from '../src/config/config.ts';
+import type { Store } from '../src/core/ports.ts';
+import { createManager, type Manager, type ManagerOptions } from '../src/main/manager.ts';
+import { createTempDatabase } from '../test/support/postgres.ts';
+
+export const ADMIN = 'bench-pw';
+export const basicHeader = `Basic ${Buffer.from(`oscar:${ADMIN}`).toString('base64')}`;
+
+export interface BenchManager {
+  manager: Manager;
+  url: string;
+  close(): Promise<void>;
+}
+
+export type StoreKind = 'pglite' | 'postgres';
+
+/** A listening manager on the given store kind, with its own data dir (and database). */
+export const startBenchManager = async (
+  kind: StoreKind,
+  flags: Record<string, string> = {},
+  opts: ManagerOptions = {},
+): Promise<BenchManager> => {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const dataDir = await mkdtemp(join(tmpdir(), 'flotilla-bench-'));
+  const db = kind === 'postgres' ? await createTempDatabase('flotilla_bench') : undefined;
+  const store: Store = db ? await PostgresStore.open(db.url, { poolSize: 16 }) : await PgliteStore.open(join(dataDir, 'db'));
+  const config = loadConfig({ dataDir, adminPassword: ADMIN, port: '0', logLevel: 'silent', ...flags }, {});
+  const manager = await createManager(config, { store, logger: pino({ level: 'silent' }), ...opts });
+  const url = await manager.listen();
+  return {
+    manager,
+    url,
+    async close() {
+      await manager.close();
+      await db?.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+};
+
+export interface LoadResult {
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  total: number;
+}
+
+export const load = async (opts: autocannon.Options): Promise<LoadResult> => {
+  const r = await autocannon({ connections: 50, duration: 5, ...opts });
+  return {
+    requestsPerSec: Math.round(r.requests.average),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    total: r.requests.total,
+  };
+};
+
+/** The baseline: a bare Fastify route returning a small JSON body, in this process. */
+export const bareFastify = async (): Promise<{ url: string; close: () => Promise<void> }> => {
+  const app = Fastify();
+  app.get('/bare', async () => ({ ok: true }));
+  app.post('/bare', async (_req, reply) => reply.status(201).send({ ok: true }));
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { url, close: () => app.close() };
+};
+
+export const percentile = (sorted: number[], p: number): number => {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+};
+
+export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+export const row = (cells: Array<string | number>): string => `| ${cells.join(' | ')} |`;
