@@ -1,0 +1,303 @@
+// FDL files as oscar-cli writes them, and the bare-service layout of OSCAR's federation
+// quickstart: split into services, shared blocks embedded, script paths kept.
+import { describe, expect, it } from 'vitest';
+import { FlotillaError } from '../../src/core/errors.ts';
+import { parseFdl } from '../../src/core/fdl/fdl-file.ts';
+import { parseServiceInput } from '../../src/core/fdl/service.ts';
+
+/** The error parseFdl throws for `text`, which must be a FlotillaError. */
+const fdlError = (text: string): FlotillaError => {
+  try {
+    parseFdl(text);
+  } catch (e) {
+    expect(e).toBeInstanceOf(FlotillaError);
+    return e as FlotillaError;
+  }
+  throw new Error('parseFdl accepted the document');
+};
+
+// oscar-cli's example (examples/cowsay, imagemagick) with two clusters and shared blocks.
+const OSCAR_CLI_FDL = `
+functions:
+  oscar:
+  - oscar-cluster:
+      name: grayify
+      memory: 1Gi
+      cpu: '0.9'
+      image: ghcr.io/grycap/imagemagick
+      script: scripts/grayify.sh
+      log_level: DEBUG
+      input:
+      - storage_provider: minio.default
+        path: grayify/input
+      output:
+      - storage_provider: s3.my_s3
+        path: my-bucket/grayify
+        suffix:
+        - png
+  - other-cluster:
+      name: cowsay
+      image: ghcr.io/grycap/cowsay
+      script: ./cowsay.sh
+      cluster_id: explicit-id
+      storage_providers:
+        s3:
+          my_s3:
+            region: eu-central-1
+        minio:
+          own:
+            endpoint: https://minio.own.example
+            access_key: own
+            secret_key: own-secret
+      clusters:
+        oscar-cluster:
+          endpoint: https://override.example
+          auth_user: override
+storage_providers:
+  s3:
+    my_s3:
+      access_key: AKIAEXAMPLE
+      secret_key: s3-secret
+      region: us-east-1
+clusters:
+  oscar-cluster:
+    endpoint: https://oscar.example.org
+    auth_user: oscar
+    auth_password: cluster-pw
+    ssl_verify: true
+  other-cluster:
+    endpoint: https://other.example.org
+    auth_user: oscar
+    auth_password: other-pw
+`;
+
+// The layout of OSCAR's federation quickstart: services listed directly, no cluster key.
+const BARE_FDL = `
+functions:
+  oscar:
+    - name: grayifyr0
+      image: ghcr.io/grycap/imagemagick
+      cpu: "0.5"
+      memory: 0.5Gi
+      script: script.sh
+      federation:
+        topology: mesh
+        delegation: random
+        members:
+          - type: oscar
+            cluster_id: oscar-cluster-a
+            service_name: grayifyr1
+          - type: oscar
+            cluster_id: oscar-cluster-b
+            service_name: grayifyr2
+      input:
+        - storage_provider: minio.default
+          path: grayifyr0/in
+      output:
+        - storage_provider: minio.shared
+          path: grayifyr0/out
+`;
+
+describe('parseFdl: oscar-cli layout', () => {
+  const fdl = parseFdl(OSCAR_CLI_FDL);
+
+  it('yields one entry per list item, keyed by cluster id, in order', () => {
+    expect(fdl.entries.map((e) => [e.clusterId, e.service.name])).toEqual([
+      ['oscar-cluster', 'grayify'],
+      ['other-cluster', 'cowsay'],
+    ]);
+  });
+
+  it('keeps the script as the path written in the file', () => {
+    expect(fdl.entries[0].scriptPath).toBe('scripts/grayify.sh');
+    expect(fdl.entries[0].service.script).toBe('scripts/grayify.sh');
+    expect(fdl.entries[1].scriptPath).toBe('./cowsay.sh');
+  });
+
+  it('sets cluster_id from the key unless the service names one', () => {
+    expect(fdl.entries[0].service.cluster_id).toBe('oscar-cluster');
+    expect(fdl.entries[1].service.cluster_id).toBe('explicit-id');
+  });
+
+  it('keeps the service fields as written', () => {
+    expect(fdl.entries[0].service).toMatchObject({
+      memory: '1Gi',
+      cpu: '0.9',
+      image: 'ghcr.io/grycap/imagemagick',
+      log_level: 'DEBUG',
+      input: [{ storage_provider: 'minio.default', path: 'grayify/input' }],
+      output: [{ storage_provider: 's3.my_s3', path: 'my-bucket/grayify', suffix: ['png'] }],
+    });
+  });
+
+  it('embeds the top-level storage_providers and clusters into every service', () => {
+    const first = fdl.entries[0].service;
+    expect(first.storage_providers).toEqual({
+      s3: { my_s3: { access_key: 'AKIAEXAMPLE', secret_key: 's3-secret', region: 'us-east-1' } },
+    });
+    expect(first.clusters).toEqual({
+      'oscar-cluster': {
+        endpoint: 'https://oscar.example.org',
+        auth_user: 'oscar',
+        auth_password: 'cluster-pw',
+        ssl_verify: true,
+      },
+      'other-cluster': {
+        endpoint: 'https://other.example.org',
+        auth_user: 'oscar',
+        auth_password: 'other-pw',
+      },
+    });
+  });
+
+  it("lets a service's own blocks win: providers merged per kind, clusters replaced per id", () => {
+    const second = fdl.entries[1].service;
+    expect(second.storage_providers).toEqual({
+      // Same kind (s3): the service's provider ids are merged over the file's.
+      s3: { my_s3: { region: 'eu-central-1' } },
+      minio: { own: { endpoint: 'https://minio.own.example', access_key: 'own', secret_key: 'own-secret' } },
+    });
+    expect((second.clusters as Record<string, unknown>)['oscar-cluster']).toEqual({
+      endpoint: 'https://override.example',
+      auth_user: 'override',
+    });
+    expect((second.clusters as Record<string, unknown>)['other-cluster']).toMatchObject({
+      endpoint: 'https://other.example.org',
+    });
+  });
+
+  it('does not share objects between entries (editing one leaves the others)', () => {
+    const again = parseFdl(OSCAR_CLI_FDL);
+    (again.entries[0].service.clusters as Record<string, any>)['other-cluster'].auth_user = 'changed';
+    expect((again.entries[1].service.clusters as Record<string, any>)['other-cluster'].auth_user).toBe(
+      'oscar',
+    );
+  });
+
+  it('produces services the validator accepts once the script is read', () => {
+    for (const entry of fdl.entries) {
+      const svc = parseServiceInput({ ...entry.service, script: '#!/bin/sh\necho hi\n' });
+      expect(svc.name).toBe(entry.service.name);
+    }
+    expect(parseServiceInput({ ...fdl.entries[0].service, script: 'x' }).cpu).toBe('0.9');
+  });
+});
+
+describe('parseFdl: bare-service layout', () => {
+  const fdl = parseFdl(BARE_FDL);
+
+  it('reads a service listed without a cluster key', () => {
+    expect(fdl.entries).toHaveLength(1);
+    const [entry] = fdl.entries;
+    expect(entry.clusterId).toBeUndefined();
+    expect(entry.scriptPath).toBe('script.sh');
+    expect(entry.service).toMatchObject({ name: 'grayifyr0', cpu: '0.5', memory: '0.5Gi' });
+    expect(entry.service.cluster_id).toBeUndefined();
+    expect(entry.service.storage_providers).toBeUndefined();
+    expect(entry.service.clusters).toBeUndefined();
+  });
+
+  it('keeps the federation block whole', () => {
+    expect(fdl.entries[0].service.federation).toEqual({
+      topology: 'mesh',
+      delegation: 'random',
+      members: [
+        { type: 'oscar', cluster_id: 'oscar-cluster-a', service_name: 'grayifyr1' },
+        { type: 'oscar', cluster_id: 'oscar-cluster-b', service_name: 'grayifyr2' },
+      ],
+    });
+  });
+
+  it('embeds top-level blocks into bare services too', () => {
+    const withTop = `${BARE_FDL}\nclusters:\n  oscar-cluster-a:\n    endpoint: https://a.example\n`;
+    expect(parseFdl(withTop).entries[0].service.clusters).toEqual({
+      'oscar-cluster-a': { endpoint: 'https://a.example' },
+    });
+  });
+
+  it('takes a one-key entry with a name as a bare service, not a cluster map', () => {
+    const fdl2 = parseFdl('functions:\n  oscar:\n  - name: solo\n');
+    expect(fdl2.entries[0]).toMatchObject({ clusterId: undefined, service: { name: 'solo' } });
+  });
+
+  it('reads mixed layouts in one file', () => {
+    const mixed = parseFdl(
+      'functions:\n  oscar:\n  - c1: {name: a, script: a.sh}\n  - {name: b, script: b.sh}\n',
+    );
+    expect(mixed.entries.map((e) => [e.clusterId, e.service.name, e.scriptPath])).toEqual([
+      ['c1', 'a', 'a.sh'],
+      [undefined, 'b', 'b.sh'],
+    ]);
+  });
+
+  it('accepts JSON, which is YAML', () => {
+    const json = JSON.stringify({ functions: { oscar: [{ local: { name: 'j', script: 'j.sh' } }] } });
+    expect(parseFdl(json).entries[0]).toMatchObject({ clusterId: 'local', scriptPath: 'j.sh' });
+  });
+
+  it('leaves scriptPath undefined when the service has no script', () => {
+    expect(parseFdl('functions:\n  oscar:\n  - c: {name: noscript}\n').entries[0].scriptPath).toBeUndefined();
+  });
+});
+
+describe('parseFdl: errors are FlotillaErrors naming the problem', () => {
+  it.each([
+    ['not YAML', 'functions: [unclosed', 'INVALID_YAML', /not valid YAML/],
+    [
+      'alias bomb',
+      'a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+      'INVALID_YAML',
+      /alias/i,
+    ],
+    ['empty file', '', 'VALIDATION_FAILED', /must be a map with a "functions" key/],
+    ['a list', '- a\n- b', 'VALIDATION_FAILED', /must be a map/],
+    ['a scalar', 'hello', 'VALIDATION_FAILED', /must be a map/],
+    ['no functions', 'storage_providers: {}', 'VALIDATION_FAILED', /functions: \{oscar/],
+    ['functions is a list', 'functions: [a]', 'VALIDATION_FAILED', /functions: \{oscar/],
+    ['oscar missing', 'functions: {}', 'VALIDATION_FAILED', /functions\.oscar" must be a non-empty list/],
+    ['oscar empty', 'functions: {oscar: []}', 'VALIDATION_FAILED', /non-empty list/],
+    ['oscar is a map', 'functions: {oscar: {c: {name: a}}}', 'VALIDATION_FAILED', /non-empty list/],
+    [
+      'entry is a string',
+      'functions: {oscar: [grayify]}',
+      'VALIDATION_FAILED',
+      /functions\.oscar\[0\] must be a map/,
+    ],
+    [
+      'entry is null',
+      'functions: {oscar: [null]}',
+      'VALIDATION_FAILED',
+      /functions\.oscar\[0\] must be a map/,
+    ],
+    [
+      'entry with two keys, no name',
+      'functions: {oscar: [{a: {name: x}, b: {name: y}}]}',
+      'VALIDATION_FAILED',
+      /functions\.oscar\[0\] must be "\{<cluster-id>: <service>\}"/,
+    ],
+    ['cluster entry not a map', 'functions: {oscar: [{c: 3}]}', 'VALIDATION_FAILED', /functions\.oscar\[0\]/],
+    [
+      'script not a path',
+      'functions: {oscar: [{c: {name: a, script: [x]}}]}',
+      'VALIDATION_FAILED',
+      /functions\.oscar\[0\]\.c\.script must be a file path/,
+    ],
+    [
+      'top-level storage_providers a list',
+      'storage_providers: [a]\nfunctions: {oscar: [{c: {name: a}}]}',
+      'VALIDATION_FAILED',
+      /storage_providers must be a map/,
+    ],
+    [
+      'service clusters a string',
+      'functions: {oscar: [{c: {name: a, clusters: x}}]}',
+      'VALIDATION_FAILED',
+      /functions\.oscar\[0\]\.c\.clusters must be a map/,
+    ],
+  ])('%s', (_label, text, code, message) => {
+    const err = fdlError(text);
+    expect(err.code).toBe(code);
+    expect(err.status).toBe(400);
+    expect(err.message).toMatch(message);
+  });
+});
