@@ -27,6 +27,8 @@ export const sameSecret = (a: string, b: string): boolean => {
 export const createAuthenticator = (deps: {
   admin: AdminPasswordCheck;
   verifier: TokenVerifier | undefined;
+  /** Delegation tokens this cluster gave to replicas: the service they stand for. */
+  delegation?: (token: string) => Promise<string | undefined>;
 }): Authenticator => ({
   async authenticate(header, opts) {
     if (!header) throw unauthorized('missing Authorization header (Basic or Bearer)');
@@ -47,6 +49,11 @@ export const createAuthenticator = (deps: {
       if (svc && SERVICE_TOKEN_RE.test(value)) {
         if (sameSecret(value, svc.token)) return { kind: 'service-token', service: svc.name };
         throw unauthorized('invalid token');
+      }
+      if (value.startsWith('dlg_') && deps.delegation) {
+        const service = await deps.delegation(value);
+        if (service) return { kind: 'delegation', service };
+        throw unauthorized('invalid or expired delegation token');
       }
       const verified = deps.verifier ? await deps.verifier.verify(value) : undefined;
       if (verified) return { kind: 'user', sub: verified.sub, issuer: verified.issuer };

@@ -3,6 +3,7 @@
 // may use and the buckets they created.
 import { canUse, ownerOf, type Principal } from '../core/auth/principal.ts';
 import { fail } from '../core/errors.ts';
+import type { Service } from '../core/fdl/service.ts';
 import type { ObjectStore, ServiceStore, SettingsStore } from '../core/ports.ts';
 import { BUCKET_NAME_RE, serviceBuckets } from '../core/storage/paths.ts';
 
@@ -17,17 +18,34 @@ const VISIBILITIES = ['private', 'public', 'restricted'];
 const PRESIGN_MAX_SECONDS = 7 * 24 * 3600;
 
 export class BucketUseCases {
-  constructor(private readonly deps: { objects: ObjectStore; store: ServiceStore & SettingsStore }) {}
+  constructor(
+    private readonly deps: {
+      objects: ObjectStore;
+      store: ServiceStore & SettingsStore;
+      /** A cached view of the service list (bucket checks run per S3 request). */
+      catalog?: { listServices(): Promise<Service[]> };
+    },
+  ) {}
 
   private async meta(bucket: string): Promise<BucketMeta | undefined> {
     const raw = await this.deps.store.getSetting(META_KEY(bucket));
     return raw ? (JSON.parse(raw) as BucketMeta) : undefined;
   }
 
-  /** Buckets this caller may use: own, public, restricted to them, or of a service they may use. */
-  private async mayUse(principal: Principal, bucket: string, write = false): Promise<boolean> {
+  /**
+   * Buckets this caller may use: own, public, restricted to them, or of a service they may
+   * use; a delegation may use the buckets of its service only.
+   */
+  async mayUse(principal: Principal, bucket: string, write = false): Promise<boolean> {
     if (principal.kind === 'admin') return true;
     if (principal.kind === 'service-token') return false;
+    const services = await (this.deps.catalog ?? this.deps.store).listServices();
+    const bucketsOf = (s: (typeof services)[number]) =>
+      serviceBuckets([...(s.input ?? []), ...(s.output ?? [])]);
+    if (principal.kind === 'delegation') {
+      const s = services.find((x) => x.name === principal.service);
+      return !!s && bucketsOf(s).includes(bucket);
+    }
     const meta = await this.meta(bucket);
     if (meta) {
       if (meta.owner === principal.sub) return true;
@@ -35,10 +53,10 @@ export class BucketUseCases {
       if (!write && meta.visibility === 'restricted' && meta.allowed_users.includes(principal.sub))
         return true;
     }
-    for (const s of await this.deps.store.listServices()) {
+    for (const s of services) {
       if (!canUse(principal, s)) continue;
       if (write && s.owner !== principal.sub) continue;
-      if (serviceBuckets([...(s.input ?? []), ...(s.output ?? [])]).includes(bucket)) return true;
+      if (bucketsOf(s).includes(bucket)) return true;
     }
     return false;
   }

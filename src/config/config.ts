@@ -28,6 +28,10 @@ export interface Config {
   databaseUrl: string | undefined;
   valkeyUrl: string | undefined;
   oidcIssuers: string[];
+  /** The client this manager uses to exchange refresh tokens at the issuer. */
+  oidcClient:
+    | { clientId: string; clientSecret: string | undefined; resource: string | undefined }
+    | undefined;
   secretKey: string | undefined;
   s3: { endpoint: string; accessKey: string; secretKey: string; region: string } | undefined;
   jobTimeoutMs: number;
@@ -59,6 +63,13 @@ export const FLAGS = {
   databaseUrl: { flag: '--database-url', env: ['DATABASE_URL'], default: undefined },
   valkeyUrl: { flag: '--valkey-url', env: ['VALKEY_URL', 'REDIS_URL'], default: undefined },
   oidcIssuers: { flag: '--oidc-issuers', env: ['FLOTILLA_OIDC_ISSUERS'], default: '' },
+  oidcClientId: { flag: '--oidc-client-id', env: ['FLOTILLA_OIDC_CLIENT_ID'], default: undefined },
+  oidcClientSecret: {
+    flag: '--oidc-client-secret',
+    env: ['FLOTILLA_OIDC_CLIENT_SECRET'],
+    default: undefined,
+  },
+  oidcResource: { flag: '--oidc-resource', env: ['FLOTILLA_OIDC_RESOURCE'], default: undefined },
   secretKey: { flag: '--secret-key', env: ['FLOTILLA_SECRET_KEY'], default: undefined },
   s3Endpoint: { flag: '--s3-endpoint', env: ['FLOTILLA_S3_ENDPOINT'], default: undefined },
   s3AccessKey: { flag: '--s3-access-key', env: ['FLOTILLA_S3_ACCESS_KEY'], default: undefined },
@@ -179,6 +190,11 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     .filter(Boolean)
     .map((s) => url('oidcIssuers', s, ['http:', 'https:']).replace(/\/+$/, ''));
 
+  const clientId = get('oidcClientId');
+  const oidcClient = clientId
+    ? { clientId, clientSecret: get('oidcClientSecret'), resource: get('oidcResource') }
+    : undefined;
+
   const secretKey = get('secretKey');
   if (
     secretKey !== undefined &&
@@ -230,6 +246,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     databaseUrl,
     valkeyUrl,
     oidcIssuers,
+    oidcClient,
     secretKey,
     s3,
     jobTimeoutMs,

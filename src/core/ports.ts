@@ -44,11 +44,28 @@ export interface JobRecord {
   delegatedTo: string | null;
   /** id given by the cluster that delegated the job here (dedupe key). */
   delegatedId: string | null;
+  /** Origin side: the job's id on the cluster it went to. */
+  remoteJobId: string | null;
+  /** Receiving side: the cluster that delegated it, and its sealed storage token. */
+  originCluster: string | null;
+  originToken: string | null;
   attempts: number;
 }
 
 export type NewJob = Pick<JobRecord, 'id' | 'service' | 'event' | 'owner' | 'cpuMillis' | 'memoryBytes'> &
-  Partial<Pick<JobRecord, 'delegatedId' | 'delegatedTo' | 'status' | 'createdAt'>>;
+  Partial<
+    Pick<JobRecord, 'delegatedId' | 'delegatedTo' | 'status' | 'createdAt' | 'originCluster' | 'originToken'>
+  >;
+
+/** What the origin learns of a delegated job from the cluster running it. */
+export interface MirroredState {
+  status: JobStatus;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  log: string | null;
+  reason: string | null;
+  exitCode: number | null;
+}
 
 export interface JobPage {
   jobs: JobRecord[];
@@ -77,8 +94,15 @@ export interface JobStore {
       log: string;
     },
   ): Promise<void>;
-  /** Pending jobs, oldest first. */
+  /** Pending jobs to run here (not delegated), oldest first. */
   pendingJobs(limit: number): Promise<JobRecord[]>;
+  /** Running → Pending: a claim given back (delegation did not happen). */
+  releaseJob(id: string): Promise<void>;
+  /** Records that a claimed job went to another cluster; it mirrors the remote status from now on. */
+  markDelegated(id: string, clusterId: string, remoteJobId: string): Promise<void>;
+  /** Delegated jobs whose remote status is not final yet. */
+  delegatedActiveJobs(limit: number): Promise<JobRecord[]>;
+  mirrorDelegated(id: string, state: MirroredState): Promise<void>;
   /** Jobs left Running by a previous process: marked Failed with the reason; returns their ids. */
   failRunningJobs(reason: string, at: Date): Promise<string[]>;
   deleteJob(id: string): Promise<boolean>;
@@ -283,6 +307,15 @@ export interface PeerClient {
     signal?: AbortSignal,
   ): Promise<Record<string, unknown> | undefined>;
   status(t: PeerTarget, signal?: AbortSignal): Promise<Record<string, any>>;
+  /** A job's status (and log so far) on that cluster; undefined when it does not know the job. */
+  jobStatus(
+    t: PeerTarget,
+    service: string,
+    jobId: string,
+    signal?: AbortSignal,
+  ): Promise<{ status: string; log: string } | undefined>;
+  /** The storage keys that cluster hands this caller (GET /system/config). */
+  storageConfig(t: PeerTarget, signal?: AbortSignal): Promise<StorageCredentials>;
   submitJob(
     t: PeerTarget,
     service: string,

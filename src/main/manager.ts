@@ -5,12 +5,19 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createProcessExecutor } from '../adapters/executor-process/index.ts';
+import { AccessTokenCache } from '../adapters/oidc/token-exchange.ts';
 import { createHttpPeerClient } from '../adapters/peer-http/http-peer-client.ts';
+import { createSecretBox, loadSecretKey } from '../adapters/secret-box/aes-gcm-box.ts';
 import { PgliteStore } from '../adapters/store-pglite/pglite-store.ts';
 import { PostgresStore } from '../adapters/store-postgres/postgres-store.ts';
 import { resolveAdminPassword } from '../app/admin-password.ts';
 import { createAuthenticator } from '../app/authenticate.ts';
 import { BucketUseCases } from '../app/buckets.ts';
+import { RefreshTokens } from '../app/credentials/refresh-tokens.ts';
+import { DelegatedMirror } from '../app/federation/delegated-mirror.ts';
+import { createDelegationCredentials } from '../app/federation/delegation-credentials.ts';
+import { DelegationTriggers } from '../app/federation/delegation-triggers.ts';
+import { Delegator, replicasOf, resolveDelegationToken } from '../app/federation/delegator.ts';
 import { FederationUseCases } from '../app/federation/federation-use-cases.ts';
 import { clustersMapResolver } from '../app/federation/peer-resolver.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
@@ -27,9 +34,12 @@ import { systemClock } from '../core/ports.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
 import { OutboxWorker } from '../worker/outbox-worker.ts';
+import { PeriodicLoop } from '../worker/periodic.ts';
+import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
+import { openTransferSecrets, replicaTargets } from './delegation-wiring.ts';
 import { createLogger } from './logger.ts';
-import { type ObjectStorage, openObjectStorage } from './object-storage.ts';
+import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
 
 export interface Manager {
@@ -40,6 +50,7 @@ export interface Manager {
   readonly runner: JobRunner;
   readonly storage: ObjectStorage;
   readonly outbox: OutboxWorker;
+  readonly statusCache: StatusCache;
   /** Clear admin password, only on the start that generated it (print it once). */
   readonly generatedAdminPassword: string | undefined;
   /** Starts listening; resolves to the bound URL. */
@@ -57,6 +68,8 @@ export interface ManagerOptions {
   executor?: Executor;
   /** false: accept and store jobs but run none (intake benchmarks). */
   runJobs?: boolean;
+  /** Randomness for the random delegation policy (seedable in tests). */
+  random?: () => number;
 }
 
 export const openStore = async (config: Config): Promise<Store> => {
@@ -80,12 +93,21 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
   try {
     const admin = await resolveAdminPassword(config.adminPassword, store);
     const verifier = opts.verifier ?? (await createVerifier(config, logger));
-    const auth = createAuthenticator({ admin: admin.check, verifier });
+    const auth = createAuthenticator({
+      admin: admin.check,
+      verifier,
+      delegation: (token) => resolveDelegationToken(store, token),
+    });
     const build = readBuildInfo();
     const nodes = createNodes(config.cpusMillis, config.memoryBytes, config.nodes);
+    const box = createSecretBox(await loadSecretKey(config.secretKey, config.dataDir));
 
     const storage = await openObjectStorage(config, store, logger);
     closers.unshift(() => storage.close());
+    const peers = createHttpPeerClient({ timeoutMs: 10_000 });
+    closers.unshift(() => peers.close());
+    const resolver = createStorageResolver({ local: storage.local, clusterId: config.clusterId, peers });
+    closers.unshift(() => resolver.close());
     const executor =
       opts.executor ?? createProcessExecutor({ workRoot: config.workDir, logger, sandbox: 'auto' });
     closers.unshift(() => executor.close());
@@ -95,23 +117,79 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     }
 
     const serviceCache = new ServiceCache(store);
+    const refreshTokens = new RefreshTokens({
+      settings: store,
+      box,
+      issuers: config.oidcIssuers,
+      client: config.oidcClient,
+      cache: new AccessTokenCache(),
+    });
+    const credentials = createDelegationCredentials({ refreshTokens, logger });
+    const statusCache = new StatusCache({
+      peers,
+      targets: () => replicaTargets(serviceCache, credentials),
+      logger,
+    });
+    closers.unshift(async () => statusCache.stop());
+    const delegator = new Delegator({
+      store,
+      settings: store,
+      cache: statusCache,
+      peers,
+      credentials,
+      clusterId: config.clusterId,
+      random: opts.random ?? Math.random,
+      logger,
+      openSealed: (s) => box.open(s),
+    });
+
     const runner = new JobRunner({
       store,
       services: serviceCache,
       executor,
-      storage: storage.resolver,
+      storage: resolver,
       nodes,
       clock: systemClock,
       defaultTimeoutMs: config.jobTimeoutMs,
       logger,
+      openSealed: (s) => box.open(s),
+      canDelegate: async (name) => {
+        const svc = await serviceCache.get(name);
+        return !!svc && replicasOf(svc).length > 0;
+      },
     });
     closers.unshift(() => runner.stop());
+    const delegation = new DelegationTriggers({
+      store,
+      services: serviceCache,
+      delegator,
+      nodes: () => runner.nodes,
+      wakeRunner: () => runner.wake(),
+      clock: systemClock,
+      logger,
+    });
+    const mirror = new DelegatedMirror({
+      store,
+      services: serviceCache,
+      peers,
+      credentials,
+      clock: systemClock,
+    });
+    const loops = [
+      new PeriodicLoop('rescheduler', () => delegation.reschedule(), 1000, logger),
+      new PeriodicLoop('delegated-mirror', () => mirror.sync(), 1500, logger),
+    ];
+    closers.unshift(async () => {
+      for (const l of loops) await l.stop();
+    });
     const intake = new JobIntake({
       store,
       services: serviceCache,
       auth,
       clusterId: config.clusterId,
       onStored: () => runner.wake(),
+      delegateAtIntake: (id, svc) => delegation.atIntake(id, svc),
+      seal: (plain) => box.seal(plain),
     });
     const triggers = new StorageTriggers({ store, intake, clusterId: config.clusterId, logger });
     storage.onObjectCreated((e) => {
@@ -124,11 +202,19 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       store,
       catalog: serviceCache,
       clusterId: config.clusterId,
-      hooks: [bucketHooks(storage.local, config.clusterId), cacheHooks(serviceCache, runner)],
+      hooks: [
+        refreshTokens.hooks(),
+        bucketHooks(storage.local, config.clusterId),
+        cacheHooks(serviceCache, runner),
+      ],
     });
-    const peers = createHttpPeerClient({ timeoutMs: 10_000 });
-    closers.unshift(() => peers.close());
-    const outbox = new OutboxWorker({ store, peers, clock: systemClock, logger });
+    const outbox = new OutboxWorker({
+      store,
+      peers,
+      clock: systemClock,
+      logger,
+      openPayload: (payload) => openTransferSecrets(payload, refreshTokens),
+    });
     closers.unshift(() => outbox.stop());
     const federation = new FederationUseCases({
       store,
@@ -138,6 +224,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       outbox,
       clusterId: config.clusterId,
       publicUrl: config.publicUrl,
+    });
+    const buckets = new BucketUseCases({
+      objects: storage.local,
+      store,
+      catalog: { listServices: () => serviceCache.list() },
     });
     const system = new SystemUseCases({
       build,
@@ -149,7 +240,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       nodes: () => runner.nodes,
       jobs: store,
       objects: storage.local,
-      storageCredentialsFor: async (p) => storage.credentialsFor(p),
+      storageCredentialsFor: async (p) => storage.credentialsFor(p, (q, bucket) => buckets.mayUse(q, bucket)),
     });
     const ctx: HttpContext = {
       services,
@@ -157,15 +248,19 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       auth,
       bodyLimitBytes: config.bodyLimitBytes,
       intake,
-      logs: new JobLogs({ store, services, runner }),
-      sync: { executor, storage: storage.resolver, runner, defaultTimeoutMs: config.jobTimeoutMs },
-      buckets: new BucketUseCases({ objects: storage.local, store }),
+      logs: new JobLogs({ store, services, runner, mirror }),
+      sync: { executor, storage: resolver, runner, defaultTimeoutMs: config.jobTimeoutMs },
+      buckets,
       federation,
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());
-    if (opts.runJobs !== false) await runner.start();
+    if (opts.runJobs !== false) {
+      await runner.start();
+      for (const l of loops) l.start();
+    }
     outbox.start();
+    statusCache.start();
 
     let closed = false;
     return {
@@ -176,6 +271,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       runner,
       storage,
       outbox,
+      statusCache,
       generatedAdminPassword: admin.generated,
       async listen() {
         return http.listen({ port: config.port, host: config.host });

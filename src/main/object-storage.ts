@@ -1,6 +1,7 @@
 // Object storage for the tier: the embedded S3-compatible server on loopback (its keys
 // kept in the store), or a configured S3/MinIO endpoint. Also resolves the storage
 // providers a service names ("minio.default", "s3.<id>", ...) to object stores.
+import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createS3ObjectStore } from '../adapters/objectstore-s3/s3-object-store.ts';
@@ -14,19 +15,104 @@ import type { StorageResolver } from '../app/jobs/job-execution.ts';
 import { isLocalProvider } from '../app/storage-triggers.ts';
 import type { Config } from '../config/config.ts';
 import type { Principal } from '../core/auth/principal.ts';
-import type { Service } from '../core/fdl/service.ts';
-import type { ObjectStore, SettingsStore, StorageCredentials } from '../core/ports.ts';
+import { FlotillaError } from '../core/errors.ts';
+import type { ObjectStore, PeerClient, SettingsStore, StorageCredentials } from '../core/ports.ts';
 
 export interface ObjectStorage {
   /** This cluster's own object store ("minio.default"). */
   readonly local: ObjectStore;
   readonly embedded: EmbeddedS3 | undefined;
-  readonly resolver: StorageResolver;
-  /** Storage keys for a caller of /system/config. */
-  credentialsFor(p: Principal): StorageCredentials | undefined;
+  /** Storage keys for a caller of /system/config: the admin's, or keys limited to the
+   * buckets `mayUse` allows (users, delegations). */
+  credentialsFor(
+    p: Principal,
+    mayUse: (p: Principal, bucket: string) => Promise<boolean>,
+  ): StorageCredentials | undefined;
   onObjectCreated(cb: (e: { bucket: string; key: string; size: number }) => void): void;
   close(): Promise<void>;
 }
+
+/** Stable per-identity keys derived from the store's secret: nothing to keep, same after a restart. */
+const deriveKeys = (master: string, identity: string) => {
+  const mac = (label: string) => createHmac('sha256', master).update(`${label}:${identity}`).digest();
+  return {
+    accessKey: `F${mac('access').toString('hex').slice(0, 19).toUpperCase()}`,
+    secretKey: mac('secret').toString('base64url'),
+  };
+};
+
+/**
+ * Resolves storage provider references to object stores: this cluster's own store; a
+ * delegated job's origin store (keys fetched from the origin's /system/config with the
+ * token it gave); and providers a service defines itself (endpoint and keys).
+ */
+export const createStorageResolver = (deps: {
+  local: ObjectStore;
+  clusterId: string;
+  peers: PeerClient;
+}): StorageResolver & { close(): Promise<void> } => {
+  const stores = new Map<string, ObjectStore>();
+  const cached = (key: string, make: () => ObjectStore) => {
+    let store = stores.get(key);
+    if (!store) {
+      store = make();
+      stores.set(key, store);
+    }
+    return store;
+  };
+  const fromCredentials = (c: StorageCredentials) =>
+    cached(`${c.endpoint}|${c.access_key}`, () =>
+      createS3ObjectStore({
+        endpoint: c.endpoint,
+        accessKey: c.access_key,
+        secretKey: c.secret_key,
+        region: c.region,
+        verify: c.verify,
+      }),
+    );
+  return {
+    async resolve(provider, service, origin) {
+      const local = isLocalProvider(provider, deps.clusterId);
+      if (origin && (local || provider === `minio.${origin.cluster}`)) {
+        const endpoint = service.clusters?.[origin.cluster]?.endpoint;
+        if (!endpoint || !origin.token) {
+          throw new FlotillaError(
+            'UNAVAILABLE',
+            `no way to reach the storage of origin cluster ${origin.cluster}`,
+          );
+        }
+        const creds = await deps.peers.storageConfig(
+          {
+            clusterId: origin.cluster,
+            endpoint,
+            sslVerify: service.clusters?.[origin.cluster]?.ssl_verify !== false,
+            auth: { kind: 'bearer', token: origin.token },
+          },
+          AbortSignal.timeout(5000),
+        );
+        return fromCredentials(creds);
+      }
+      if (local) return deps.local;
+      const kind = provider.slice(0, provider.indexOf('.'));
+      const id = provider.slice(provider.indexOf('.') + 1);
+      const cfg = (service.storage_providers?.[kind]?.[id] ?? undefined) as ProviderConfig | undefined;
+      if (!cfg?.access_key || !cfg.secret_key) return undefined;
+      const endpoint =
+        cfg.endpoint ?? (kind === 's3' ? `https://s3.${cfg.region ?? 'us-east-1'}.amazonaws.com` : undefined);
+      if (!endpoint) return undefined;
+      return fromCredentials({
+        endpoint,
+        access_key: cfg.access_key,
+        secret_key: cfg.secret_key,
+        region: cfg.region ?? 'us-east-1',
+        verify: cfg.verify !== false,
+      });
+    },
+    async close() {
+      for (const s of stores.values()) await s.close().catch(() => {});
+    },
+  };
+};
 
 type ProviderConfig = {
   endpoint?: string;
@@ -73,51 +159,24 @@ export const openObjectStorage = async (
     });
   }
 
-  // Stores for providers a service defines itself, keyed by endpoint and access key.
-  const external = new Map<string, ObjectStore>();
-  const resolver: StorageResolver = {
-    async resolve(provider: string, service: Service) {
-      if (isLocalProvider(provider, config.clusterId)) return local;
-      const [kind, id] = [
-        provider.slice(0, provider.indexOf('.')),
-        provider.slice(provider.indexOf('.') + 1),
-      ];
-      const cfg = (service.storage_providers?.[kind]?.[id] ?? undefined) as ProviderConfig | undefined;
-      if (!cfg?.access_key || !cfg.secret_key) return undefined;
-      const endpoint =
-        cfg.endpoint ?? (kind === 's3' ? `https://s3.${cfg.region ?? 'us-east-1'}.amazonaws.com` : undefined);
-      if (!endpoint) return undefined;
-      const key = `${endpoint}|${cfg.access_key}`;
-      let store = external.get(key);
-      if (!store) {
-        store = createS3ObjectStore({
-          endpoint,
-          accessKey: cfg.access_key,
-          secretKey: cfg.secret_key,
-          region: cfg.region,
-          verify: cfg.verify,
-        });
-        external.set(key, store);
-      }
-      return store;
-    },
-  };
-
   return {
     local,
     embedded,
-    resolver,
-    credentialsFor(p) {
-      // Admin gets the store's keys. Per-user keys for bearer callers come with delegation;
-      // until then a user gets the endpoint only, never the admin keys.
+    credentialsFor(p, mayUse) {
       if (p.kind === 'admin') return local.credentials;
-      return { ...local.credentials, access_key: '', secret_key: '' };
+      const none = { ...local.credentials, access_key: '', secret_key: '' };
+      // Scoped keys need the embedded store's own signature check; an external S3 has no
+      // per-caller keys here, so users and delegations get none rather than the admin's.
+      if (!embedded || (p.kind !== 'user' && p.kind !== 'delegation')) return none;
+      const identity = p.kind === 'user' ? `user:${p.issuer}:${p.sub}` : `delegation:${p.service}`;
+      const { accessKey, secretKey } = deriveKeys(embedded.secretKey, identity);
+      embedded.addScopedKey(accessKey, secretKey, (bucket) => mayUse(p, bucket));
+      return { ...local.credentials, access_key: accessKey, secret_key: secretKey };
     },
     onObjectCreated(cb) {
       embedded?.onObjectCreated(cb);
     },
     async close() {
-      for (const s of external.values()) await s.close().catch(() => {});
       await local.close().catch(() => {});
       await embedded?.stop();
     },

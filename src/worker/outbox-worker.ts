@@ -3,6 +3,7 @@
 // to that peer cannot overtake it. Rows carry full state and are idempotent: an upsert is
 // PUT, falling back to POST on 404; a delete tolerates 404; a 409 for a stale revision
 // means the peer already holds something newer.
+import { SUPERSEDED_AT } from '../app/federation/federation-use-cases.ts';
 import { isFlotillaError } from '../core/errors.ts';
 import type { Clock, OutboxRow, OutboxStore, PeerClient } from '../core/ports.ts';
 
@@ -24,6 +25,8 @@ export interface OutboxWorkerOptions {
   callTimeoutMs?: number;
   /** Peers drained at once. */
   concurrency?: number;
+  /** Opens secrets sealed inside a payload right before it is sent (never stored open). */
+  openPayload?: (payload: Record<string, unknown>) => Record<string, unknown>;
 }
 
 /** Exponential backoff with full jitter in the upper half. */
@@ -35,6 +38,13 @@ export const backoffMs = (attempts: number, base: number, max: number, rand = Ma
 export class OutboxWorker {
   private timer: NodeJS.Timeout | undefined;
   private readonly active = new Set<string>();
+  /**
+   * Peers whose head row is waiting out its backoff, with the time it is due. duePeers
+   * lists a peer when ANY of its pending rows is due, but only the head may be applied:
+   * without this, a later row behind a failing head made every pass drain the peer at
+   * once (a busy loop) and kept settle() waiting its full timeout.
+   */
+  private readonly blockedUntil = new Map<string, number>();
   private passing = false;
   private again = false;
   private stopped = false;
@@ -69,7 +79,7 @@ export class OutboxWorker {
   async settle(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const due = await this.o.store.duePeers(this.o.clock.now());
+      const due = await this.duePeers();
       if (due.length === 0 && this.active.size === 0) return;
       this.wake();
       await new Promise<void>((r) => {
@@ -86,7 +96,7 @@ export class OutboxWorker {
     try {
       do {
         this.again = false;
-        const peers = (await this.o.store.duePeers(this.o.clock.now())).filter((p) => !this.active.has(p));
+        const peers = (await this.duePeers()).filter((p) => !this.active.has(p));
         const limit = this.o.concurrency ?? 16;
         const slots = Math.max(0, limit - this.active.size);
         for (const peer of peers.slice(0, slots)) {
@@ -105,6 +115,19 @@ export class OutboxWorker {
     }
   }
 
+  /** Peers with a due row whose head is not waiting out a backoff. */
+  private async duePeers(): Promise<string[]> {
+    const now = this.o.clock.now();
+    const peers = await this.o.store.duePeers(now);
+    return peers.filter((p) => {
+      const until = this.blockedUntil.get(p);
+      if (until === undefined) return true;
+      if (until > now.getTime()) return false;
+      this.blockedUntil.delete(p);
+      return true;
+    });
+  }
+
   private notify(): void {
     for (const l of this.listeners) l();
     this.listeners.clear();
@@ -116,10 +139,14 @@ export class OutboxWorker {
       if (this.stopped) return;
       const row = await this.o.store.headOfPeer(peer);
       if (!row) return;
-      if (row.nextAttemptAt > this.o.clock.now()) return;
+      if (row.nextAttemptAt > this.o.clock.now()) {
+        this.blockedUntil.set(peer, row.nextAttemptAt.getTime());
+        return;
+      }
       // Full-state rows: a later row for the same service supersedes this one.
+      // Marked with SUPERSEDED_AT so sync states do not count it as applied at the peer.
       if (await this.o.store.hasLaterRow(row)) {
-        await this.o.store.markOutboxDone(row.id, this.o.clock.now());
+        await this.o.store.markOutboxDone(row.id, SUPERSEDED_AT);
         continue;
       }
       try {
@@ -128,7 +155,9 @@ export class OutboxWorker {
       } catch (e) {
         const message = (e as Error).message;
         const delay = backoffMs(row.attempts, this.o.baseDelayMs ?? 250, this.o.maxDelayMs ?? 5000);
-        await this.o.store.markOutboxRetry(row.id, message, new Date(this.o.clock.now().getTime() + delay));
+        const next = new Date(this.o.clock.now().getTime() + delay);
+        await this.o.store.markOutboxRetry(row.id, message, next);
+        this.blockedUntil.set(peer, next.getTime());
         if (row.attempts === 0 || row.attempts % 20 === 0) {
           this.o.logger.warn(
             { peer, service: row.service, op: row.op, attempts: row.attempts + 1, err: message },
@@ -147,7 +176,7 @@ export class OutboxWorker {
       await peers.deleteService(row.target, row.service, signal);
       return;
     }
-    const payload = row.payload ?? {};
+    const payload = this.o.openPayload ? this.o.openPayload(row.payload ?? {}) : (row.payload ?? {});
     try {
       await peers.updateService(row.target, payload, signal);
     } catch (e) {

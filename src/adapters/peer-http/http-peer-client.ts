@@ -2,7 +2,7 @@
 // the cluster and what went wrong, never the credentials.
 import { Agent, request } from 'undici';
 import { ERROR_CODES, type ErrorCode, FlotillaError } from '../../core/errors.ts';
-import type { PeerClient, PeerTarget } from '../../core/ports.ts';
+import type { PeerClient, PeerTarget, StorageCredentials } from '../../core/ports.ts';
 
 export interface HttpPeerClientOptions {
   /** Per-call timeout when the caller gives no signal. */
@@ -34,8 +34,14 @@ export const createHttpPeerClient = (
     t: PeerTarget,
     method: string,
     path: string,
-    o: { body?: unknown; raw?: Uint8Array; headers?: Record<string, string>; signal?: AbortSignal } = {},
-  ): Promise<{ status: number; text: string; json: unknown }> => {
+    o: {
+      body?: unknown;
+      raw?: Uint8Array;
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+      withHeaders?: boolean;
+    } = {},
+  ): Promise<{ status: number; text: string; json: unknown; headers?: Record<string, string> }> => {
     const url = `${t.endpoint.replace(/\/+$/, '')}${path}`;
     const headers: Record<string, string> = { ...authHeader(t), ...(o.headers ?? {}) };
     let body: string | Uint8Array | undefined;
@@ -75,7 +81,12 @@ export const createHttpPeerClient = (
     } catch {
       json = undefined;
     }
-    return { status: res.statusCode, text, json };
+    const headersOut = o.withHeaders
+      ? Object.fromEntries(
+          Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v ?? '')]),
+        )
+      : undefined;
+    return { status: res.statusCode, text, json, headers: headersOut };
   };
 
   /** Turns a non-2xx answer into a FlotillaError naming the cluster. */
@@ -139,6 +150,28 @@ export const createHttpPeerClient = (
       const r = await call(t, 'GET', '/system/status', { signal });
       if (r.status !== 200) throw failed(t, 'status', r);
       return r.json as Record<string, any>;
+    },
+    async jobStatus(t, service, jobId, signal) {
+      const r = await call(
+        t,
+        'GET',
+        `/system/logs/${encodeURIComponent(service)}/${encodeURIComponent(jobId)}`,
+        { signal, raw: undefined, withHeaders: true },
+      );
+      if (r.status === 404) return undefined;
+      if (r.status !== 200) throw failed(t, `status of job ${jobId}`, r);
+      return { status: r.headers?.['x-job-status'] ?? 'Unknown', log: r.text };
+    },
+    async storageConfig(t, signal) {
+      const r = await call(t, 'GET', '/system/config', { signal });
+      if (r.status !== 200) throw failed(t, 'storage keys', r);
+      const p = (r.json as { minio_provider?: StorageCredentials })?.minio_provider;
+      if (!p?.endpoint || !p.access_key) {
+        throw new FlotillaError('FORBIDDEN', `cluster ${t.clusterId} gave no storage keys to this caller`, {
+          cluster_id: t.clusterId,
+        });
+      }
+      return p;
     },
     async submitJob(t, service, body, headers, signal) {
       const r = await call(t, 'POST', `/job/${encodeURIComponent(service)}`, { raw: body, headers, signal });

@@ -27,7 +27,12 @@ export interface ObjectCreatedEvent {
 
 export type ObjectCreatedListener = (event: ObjectCreatedEvent) => void;
 
+/** Whether a scoped key may use a bucket. */
+export type BucketPolicy = (bucket: string) => boolean | Promise<boolean>;
+
 export interface EmbeddedS3 {
+  /** Adds (or replaces the policy of) a key pair limited to the buckets `allow` accepts. */
+  addScopedKey(accessKey: string, secretKey: string, allow: BucketPolicy): void;
   endpoint: string;
   accessKey: string;
   secretKey: string;
@@ -58,12 +63,19 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
   const listeners = new Set<ObjectCreatedListener>();
   s3rver.on('event', (event: S3rverEvent) => notifyCreated(listeners, event));
 
-  const secretFor = (key: string) => (key === accessKey ? secretKey : undefined);
+  // Scoped keys: extra key pairs limited to some buckets (per-user and per-delegation keys).
+  const scoped = new Map<string, { secretKey: string; allow: BucketPolicy }>();
+  const secretFor = (key: string) => (key === accessKey ? secretKey : scoped.get(key)?.secretKey);
   const handle = s3rver.callback();
   const server = createServer((req, res) => {
     const verdict = verifySigV4(req, secretFor);
-    if (verdict.ok) handle(req, res);
-    else refuse(req, res, verdict);
+    if (!verdict.ok) return refuse(req, res, verdict);
+    const scope = verdict.accessKey ? scoped.get(verdict.accessKey) : undefined;
+    if (!scope) return handle(req, res);
+    const bucket = bucketOf(req.url ?? '/');
+    Promise.resolve(bucket ? scope.allow(bucket) : false)
+      .then((ok) => (ok ? handle(req, res) : refuse(req, res, ACCESS_DENIED)))
+      .catch(() => refuse(req, res, ACCESS_DENIED));
   });
   const port = await listen(server, options.port ?? 0, host);
 
@@ -72,6 +84,10 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     accessKey,
     secretKey,
     region: REGION,
+    addScopedKey(key, secret, allow) {
+      if (!scoped.has(key)) DUMMY_ACCOUNT.createKeyPair(key, secret);
+      scoped.set(key, { secretKey: secret, allow });
+    },
     onObjectCreated(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -83,6 +99,18 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     },
   };
 }
+
+const ACCESS_DENIED = { ok: false, status: 403, code: 'AccessDenied', message: 'Access Denied' } as Extract<
+  SigV4Verdict,
+  { ok: false }
+>;
+
+/** The bucket of a path-style request ("/bucket/key?..."); undefined for the service root. */
+const bucketOf = (url: string): string | undefined => {
+  const path = url.split('?')[0];
+  const first = path.split('/')[1];
+  return first ? decodeURIComponent(first) : undefined;
+};
 
 /** s3rver emits one 'event' per object change; only creations are passed on. */
 function notifyCreated(listeners: ReadonlySet<ObjectCreatedListener>, event: S3rverEvent): void {

@@ -52,6 +52,11 @@ export const jobs = pgTable(
     log: text('log'),
     delegatedTo: text('delegated_to'),
     delegatedId: text('delegated_id'),
+    // Origin side: the job's id on the cluster it was delegated to.
+    remoteJobId: text('remote_job_id'),
+    // Receiving side: who delegated it, and its sealed token for the origin's storage keys.
+    originCluster: text('origin_cluster'),
+    originToken: text('origin_token'),
     attempts: integer('attempts').notNull().default(0),
   },
   (t) => [

@@ -1,6 +1,6 @@
 // The Store port over a Drizzle Postgres database. PGlite and node-postgres give the same
 // query API, so both adapters share this code and differ only in how they connect.
-import { and, asc, count, desc, eq, gt, inArray, lt, lte, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, sql } from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import { FlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
@@ -8,6 +8,7 @@ import type {
   JobPage,
   JobRecord,
   JobStatus,
+  MirroredState,
   NewJob,
   NewOutboxRow,
   OutboxRow,
@@ -44,6 +45,9 @@ const toJob = (r: JobRow): JobRecord => ({
   log: r.log,
   delegatedTo: r.delegatedTo,
   delegatedId: r.delegatedId,
+  remoteJobId: r.remoteJobId,
+  originCluster: r.originCluster,
+  originToken: r.originToken,
   attempts: r.attempts,
 });
 
@@ -153,6 +157,8 @@ export abstract class SqlStore implements Store {
       createdAt: j.createdAt ?? new Date(),
       delegatedId: j.delegatedId ?? null,
       delegatedTo: j.delegatedTo ?? null,
+      originCluster: j.originCluster ?? null,
+      originToken: j.originToken ?? null,
     }));
     const inserted = await this.db
       .insert(jobs)
@@ -225,10 +231,48 @@ export abstract class SqlStore implements Store {
     const rows = await this.db
       .select()
       .from(jobs)
-      .where(eq(jobs.status, 'Pending'))
+      .where(and(eq(jobs.status, 'Pending'), isNull(jobs.delegatedTo)))
       .orderBy(asc(jobs.seq))
       .limit(limit);
     return rows.map(toJob);
+  }
+
+  async releaseJob(id: string): Promise<void> {
+    await this.db
+      .update(jobs)
+      .set({ status: 'Pending', startedAt: null })
+      .where(and(eq(jobs.id, id), eq(jobs.status, 'Running')));
+  }
+
+  async markDelegated(id: string, clusterId: string, remoteJobId: string): Promise<void> {
+    await this.db
+      .update(jobs)
+      .set({ status: 'Pending', startedAt: null, delegatedTo: clusterId, remoteJobId })
+      .where(eq(jobs.id, id));
+  }
+
+  async delegatedActiveJobs(limit: number): Promise<JobRecord[]> {
+    const rows = await this.db
+      .select()
+      .from(jobs)
+      .where(and(isNotNull(jobs.delegatedTo), inArray(jobs.status, ['Pending', 'Running'])))
+      .orderBy(asc(jobs.seq))
+      .limit(limit);
+    return rows.map(toJob);
+  }
+
+  async mirrorDelegated(id: string, m: MirroredState): Promise<void> {
+    await this.db
+      .update(jobs)
+      .set({
+        status: m.status,
+        startedAt: m.startedAt,
+        finishedAt: m.finishedAt,
+        log: m.log,
+        reason: m.reason,
+        exitCode: m.exitCode,
+      })
+      .where(eq(jobs.id, id));
   }
 
   async failRunningJobs(reason: string, at: Date): Promise<string[]> {

@@ -223,7 +223,9 @@ export class FederationUseCases {
     await this.d.services.commitDelete(principal, plan.coordinator, { cascade: false });
     const members = creates.map((c): MemberReport => {
       const failedRollback = queued.some((w) => nodeKey(w) === nodeKey(c.worker));
-      const status: MemberStatus = c.error ? 'failed' : failedRollback ? 'rollback-queued' : 'rolled-back';
+      // A create in doubt (e.g. the connection dropped after the member stored it) whose
+      // delete could not reach the member is still pending removal: say so.
+      const status: MemberStatus = failedRollback ? 'rollback-queued' : c.error ? 'failed' : 'rolled-back';
       return { ...ref(c.worker), status, ...(c.error ? { error: errorText(c.error) } : {}) };
     });
     throw new FlotillaError('FEDERATION_FAILED', federationFailure(plan, members), {
@@ -376,6 +378,11 @@ export class FederationUseCases {
     }
     const spec = this.currentSpec(service);
     if (!spec) return { topology: 'none', members: [], revision: 0, role: 'none' };
+    // A member removed without delete keeps a block with topology none and no members: it
+    // coordinates nothing.
+    if (spec.topology === 'none' && spec.members.length === 0) {
+      return { topology: 'none', members: [], revision: spec.revision, role: 'none' };
+    }
     const sync = await this.syncStates(service.name, spec);
     const withSync = (m: Member): Member & { sync?: SyncState } =>
       m.type === 'endpoint'
@@ -508,10 +515,20 @@ const detached = (plan: ExpansionPlan, n: NodeRef, revision: number): Service =>
   return out;
 };
 
+/**
+ * The `doneAt` the outbox worker records for a row it skipped because a later row for the
+ * same (peer, service) carries newer full state: done, but never applied at the peer.
+ */
+export const SUPERSEDED_AT = new Date(0);
+
+const appliedAtPeer = (r: OutboxRow): boolean =>
+  r.state === 'done' && r.doneAt?.getTime() !== SUPERSEDED_AT.getTime();
+
 /** Sync state of one member from its outbox rows (newest first). */
 export const syncOf = (rows: OutboxRow[], specRevision: number): SyncState => {
   const pending = rows.filter((r) => r.state === 'pending');
-  const lastDone = rows.find((r) => r.state === 'done');
+  // The revision the member holds: the newest row applied there (a superseded row was not).
+  const lastDone = rows.find(appliedAtPeer);
   const applied = lastDone?.revision ?? (rows.length === 0 ? specRevision : null);
   if (pending.length === 0) return { state: 'synced', revision: applied, last_error: null };
   const head = pending[pending.length - 1];

@@ -8,9 +8,16 @@ import { inputFileName, type ParsedEvent, parseEvent } from '../../core/jobs/eve
 import type { ExecutionResult, Executor, ObjectStore } from '../../core/ports.ts';
 import { outputKey } from '../../core/storage/paths.ts';
 
+/** A delegated job's origin: its storage is where inputs come from and outputs go. */
+export interface JobOrigin {
+  cluster: string;
+  /** The token the origin gave for its storage keys. */
+  token: string | undefined;
+}
+
 /** Finds the object store behind a storage provider reference ("minio.default", "s3.x"). */
 export interface StorageResolver {
-  resolve(provider: string, service: Service): Promise<ObjectStore | undefined>;
+  resolve(provider: string, service: Service, origin?: JobOrigin): Promise<ObjectStore | undefined>;
 }
 
 export interface InvocationOutcome {
@@ -38,10 +45,14 @@ const uploadOutputs = async (
   service: Service,
   result: ExecutionResult,
   notes: string[],
+  origin: JobOrigin | undefined,
 ): Promise<boolean> => {
   let failed = false;
   for (const io of (service.output ?? []) as StorageIO[]) {
-    const store = await storage.resolve(io.storage_provider, service);
+    const store = await storage.resolve(io.storage_provider, service, origin).catch((e: Error) => {
+      notes.push(`output ${io.storage_provider}:${io.path}: ${e.message}`);
+      return undefined;
+    });
     if (!store) {
       notes.push(`output ${io.storage_provider}:${io.path} skipped: storage provider not configured`);
       failed = true;
@@ -73,6 +84,7 @@ export interface InvokeRequest {
   onLog?: (chunk: string) => void;
   /** Upload outputs to the service's output paths (sync runs do too, as faas-supervisor). */
   uploadOutputs: boolean;
+  origin?: JobOrigin;
 }
 
 /** Runs one invocation to its end. Throws InputMissingError when the input object is gone. */
@@ -85,7 +97,9 @@ export const invoke = async (
   let input: { fileName: string; body: Uint8Array | AsyncIterable<Uint8Array> };
   const extraEnv: Record<string, string> = {};
   if (event.kind === 'storage') {
-    const store = await deps.storage.resolve(event.provider, req.service);
+    const store = await deps.storage.resolve(event.provider, req.service, req.origin).catch((e: Error) => {
+      throw new InputMissingError(`input storage ${event.provider} is not reachable: ${e.message}`);
+    });
     if (!store) throw new InputMissingError(`input storage provider ${event.provider} is not configured`);
     try {
       input = {
@@ -117,7 +131,7 @@ export const invoke = async (
   });
   let uploadFailed = false;
   if (req.uploadOutputs && !result.timedOut && !result.cancelled) {
-    uploadFailed = await uploadOutputs(deps.storage, req.service, result, notes);
+    uploadFailed = await uploadOutputs(deps.storage, req.service, result, notes, req.origin);
   }
   return { result, event, notes, uploadFailed };
 };

@@ -22,15 +22,24 @@ export interface IntakeDeps {
   clusterId: string;
   /** Called after jobs are stored, so the runner looks for work. */
   onStored: () => void;
+  /** Delegation at intake: where the job went, when no local node has room for it. */
+  delegateAtIntake?: (jobId: string, service: Service) => Promise<string | undefined>;
+  /** Seals a delegating cluster's storage token before it is stored with the job. */
+  seal?: (plain: string) => string;
 }
 
 export interface IntakeHeaders {
   authorization?: string;
   /** X-Delegated-Job-ID: the sender's id; the same id is accepted once. */
   delegatedId?: string;
+  /** X-Delegated-From: the origin cluster of a delegated job. */
+  delegatedFrom?: string;
+  /** X-Delegation-Token: what this cluster presents to the origin for its storage keys. */
+  delegationToken?: string;
 }
 
 const DELEGATED_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+const CLUSTER_ID_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 export class JobIntake {
   private readonly committer: GroupCommitter<NewJob, string>;
@@ -59,7 +68,18 @@ export class JobIntake {
     if (headers.delegatedId !== undefined && !DELEGATED_ID_RE.test(headers.delegatedId)) {
       fail('BAD_REQUEST', 'X-Delegated-Job-ID must be 1-128 letters, digits, ".", "_", ":" or "-"');
     }
-    const id = await this.enqueue(service, body, ownerOf(principal), headers.delegatedId);
+    if (headers.delegatedFrom !== undefined && !CLUSTER_ID_RE.test(headers.delegatedFrom)) {
+      fail('BAD_REQUEST', 'X-Delegated-From must be a cluster id');
+    }
+    const origin =
+      headers.delegatedId && headers.delegatedFrom
+        ? {
+            cluster: headers.delegatedFrom,
+            token:
+              headers.delegationToken && this.deps.seal ? this.deps.seal(headers.delegationToken) : undefined,
+          }
+        : undefined;
+    const id = await this.enqueue(service, body, ownerOf(principal), headers.delegatedId, origin);
     if (headers.delegatedId !== undefined) {
       // A repeated id answers with the job that holds it, but only a job of this service.
       const held = await this.deps.store.getJob(id);
@@ -70,11 +90,20 @@ export class JobIntake {
         );
       }
     }
-    return { job_id: id, cluster_id: this.deps.clusterId, delegated_to: null };
+    // A job that came delegated is not sent on at intake: it waits here, or the
+    // rescheduler moves it, so two clusters cannot bounce it back and forth.
+    const delegatedTo = origin ? undefined : await this.deps.delegateAtIntake?.(id, service);
+    return { job_id: id, cluster_id: this.deps.clusterId, delegated_to: delegatedTo ?? null };
   }
 
   /** Stores a job for a service without caller checks (storage triggers, internal use). */
-  async enqueue(service: Service, body: Uint8Array, owner: string, delegatedId?: string): Promise<string> {
+  async enqueue(
+    service: Service,
+    body: Uint8Array,
+    owner: string,
+    delegatedId?: string,
+    origin?: { cluster: string; token: string | undefined },
+  ): Promise<string> {
     const job: NewJob = {
       id: randomUUID(),
       service: service.name,
@@ -83,6 +112,8 @@ export class JobIntake {
       cpuMillis: serviceCpuMillis(service),
       memoryBytes: serviceMemoryBytes(service),
       delegatedId: delegatedId ?? null,
+      originCluster: origin?.cluster ?? null,
+      originToken: origin?.token ?? null,
     };
     const id = await this.committer.submit(job);
     this.deps.onStored();

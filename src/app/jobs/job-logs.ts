@@ -34,6 +34,8 @@ export class JobLogs {
       store: JobStore & ServiceStore;
       services: ServiceUseCases;
       runner: JobRunner;
+      /** Reads the remote log of a job delegated elsewhere. */
+      mirror?: { remoteLog(job: JobRecord): Promise<{ status: string; log: string } | undefined> };
     },
   ) {}
 
@@ -56,6 +58,14 @@ export class JobLogs {
   /** The job's log text: the stored one when it ended, the live one while it runs. */
   async log(principal: Principal, service: string, jobId: string): Promise<{ text: string; status: string }> {
     const job = await this.job(principal, service, jobId);
+    if (job.delegatedTo && job.log === null && this.deps.mirror) {
+      const remote = await this.deps.mirror.remoteLog(job).catch(() => undefined);
+      if (remote) return { text: remote.log, status: remote.status };
+      return {
+        text: `[flotilla] the job runs on cluster ${job.delegatedTo}, which is not reachable now\n`,
+        status: job.status,
+      };
+    }
     const text = job.log ?? this.deps.runner.liveLog(job.id) ?? '';
     const reason =
       job.status === 'Failed' && job.reason && !text.includes(job.reason) ? `[flotilla] ${job.reason}\n` : '';

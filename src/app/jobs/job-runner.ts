@@ -27,6 +27,10 @@ export interface RunnerDeps {
   pollMs?: number;
   /** Max live log kept in memory per running job (for `logs --follow`). */
   liveLogBytes?: number;
+  /** Opens sealed values kept with a job (a delegating cluster's storage token). */
+  openSealed?: (sealed: string) => string;
+  /** Services whose jobs may go elsewhere: a job too large for every node waits for the rescheduler. */
+  canDelegate?: (service: string) => Promise<boolean>;
 }
 
 interface RunningJob {
@@ -95,7 +99,7 @@ export class JobRunner {
       if (this.stopped) return;
       if (this.running.has(job.id)) continue;
       if (!everFits(this.deps.nodes, job.cpuMillis, job.memoryBytes)) {
-        await this.failUnschedulable(job);
+        if (!(await this.deps.canDelegate?.(job.service))) await this.failUnschedulable(job);
         continue;
       }
       const placement = reserve(this.deps.nodes, job.cpuMillis, job.memoryBytes);
@@ -180,6 +184,12 @@ export class JobRunner {
           timeoutMs,
           signal: entry.abort.signal,
           uploadOutputs: true,
+          origin: job.originCluster
+            ? {
+                cluster: job.originCluster,
+                token: job.originToken ? this.deps.openSealed?.(job.originToken) : undefined,
+              }
+            : undefined,
           onLog: (chunk) => {
             if (entry.live.length < cap) entry.live += chunk.slice(0, cap - entry.live.length);
           },

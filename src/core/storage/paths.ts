@@ -46,5 +46,5 @@ export const serviceBuckets = (ios: StorageIO[], provider = 'minio.default'): st
   ...new Set(ios.filter((io) => io.storage_provider === provider).map((io) => splitPath(io.path).bucket)),
 ];
 
-/** S3 bucket naming rules (3–63 chars, lowercase, digits, dots, hyphens). */
-export const BUCKET_NAME_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** S3 bucket naming rules: the one definition, shared with service validation. */
+export { S3_BUCKET_RE as BUCKET_NAME_RE } from '../fdl/service.ts';

@@ -18,10 +18,15 @@ export const jobRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise
     { schema: { tags: ['async'], summary: 'Invoke a service asynchronously', security: auth, params } },
     async (req, reply) => {
       const { serviceName } = req.params as z.infer<typeof params>;
-      const delegated = req.headers['x-delegated-job-id'];
+      const header = (name: string) => {
+        const v = req.headers[name];
+        return typeof v === 'string' ? v : undefined;
+      };
       const accepted = await ctx.intake.submit(serviceName, bodyOf(req.body), {
         authorization: req.headers.authorization,
-        delegatedId: typeof delegated === 'string' ? delegated : undefined,
+        delegatedId: header('x-delegated-job-id'),
+        delegatedFrom: header('x-delegated-from'),
+        delegationToken: header('x-delegation-token'),
       });
       reply.status(201).send(accepted);
     },

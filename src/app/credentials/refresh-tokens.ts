@@ -1,0 +1,111 @@
+// The service owner's refresh token (`environment.secrets.refresh_token`): taken out of the
+// definition when a service is created or updated, kept sealed, read only by the manager to
+// mint access tokens for delegation. Never returned, logged, or given to a job.
+
+import type { AccessTokenCache } from '../../adapters/oidc/token-exchange.ts';
+import type { SecretBox } from '../../adapters/secret-box/aes-gcm-box.ts';
+import type { Principal } from '../../core/auth/principal.ts';
+import { MASK } from '../../core/fdl/secrets.ts';
+import type { Service } from '../../core/fdl/service.ts';
+import type { SettingsStore } from '../../core/ports.ts';
+import type { ServiceHooks } from '../services.ts';
+
+export const REFRESH_TOKEN = 'refresh_token';
+const KEY = (service: string) => `refresh_token:${service}`;
+/** Marks a sealed value inside a definition kept in the outbox. */
+export const SEALED_PREFIX = 'sealed:';
+
+interface Stored {
+  issuer: string | undefined;
+  sealed: string;
+}
+
+export interface OidcClientConfig {
+  clientId: string;
+  clientSecret: string | undefined;
+  resource: string | undefined;
+}
+
+export class RefreshTokens {
+  constructor(
+    private readonly d: {
+      settings: SettingsStore;
+      box: SecretBox;
+      issuers: readonly string[];
+      client: OidcClientConfig | undefined;
+      cache: AccessTokenCache;
+    },
+  ) {}
+
+  /** Takes the token out of the definition (before it is stored) and keeps it sealed. */
+  private async takeOut(service: Service, principal: Principal): Promise<void> {
+    const secrets = service.environment?.secrets;
+    const token = secrets?.[REFRESH_TOKEN];
+    if (token === undefined) return;
+    delete secrets[REFRESH_TOKEN];
+    if (!token || token === MASK) return;
+    const plain = token.startsWith(SEALED_PREFIX)
+      ? this.d.box.open(token.slice(SEALED_PREFIX.length))
+      : token;
+    const issuer = principal.kind === 'user' ? principal.issuer : this.d.issuers[0];
+    const stored: Stored = { issuer, sealed: this.d.box.seal(plain) };
+    await this.d.settings.setSetting(KEY(service.name), JSON.stringify(stored));
+  }
+
+  hooks(): ServiceHooks {
+    return {
+      beforeCreate: (s, p) => this.takeOut(s, p),
+      beforeUpdate: (s, _prev, p) => this.takeOut(s, p),
+      afterDelete: async (s) => {
+        await this.d.settings.setSetting(KEY(s.name), '');
+      },
+    };
+  }
+
+  private async stored(service: string): Promise<Stored | undefined> {
+    const raw = await this.d.settings.getSetting(KEY(service));
+    return raw ? (JSON.parse(raw) as Stored) : undefined;
+  }
+
+  async has(service: string): Promise<boolean> {
+    return (await this.stored(service)) !== undefined;
+  }
+
+  /** The token sealed for a definition that travels through the outbox. */
+  async sealedForTransfer(service: string): Promise<string | undefined> {
+    const s = await this.stored(service);
+    return s ? `${SEALED_PREFIX}${s.sealed}` : undefined;
+  }
+
+  /** Opens a value sealed by sealedForTransfer (right before it is sent to a member). */
+  openTransfer(value: string): string {
+    return value.startsWith(SEALED_PREFIX) ? this.d.box.open(value.slice(SEALED_PREFIX.length)) : value;
+  }
+
+  /** An access token for the owner of `service`, minted from its refresh token (cached). */
+  async accessToken(service: string): Promise<string | undefined> {
+    const s = await this.stored(service);
+    const client = this.d.client;
+    if (!s || !client || !s.issuer) return undefined;
+    const refreshToken = this.d.box.open(s.sealed);
+    const { accessToken } = await this.d.cache.getAccessToken(
+      {
+        issuer: s.issuer,
+        clientId: client.clientId,
+        clientSecret: client.clientSecret ?? '',
+        refreshToken,
+        resource: client.resource,
+      },
+      {
+        // Rotated refresh tokens replace the stored one.
+        onRefreshTokenRotated: async (rotated) => {
+          await this.d.settings.setSetting(
+            KEY(service),
+            JSON.stringify({ issuer: s.issuer, sealed: this.d.box.seal(rotated) }),
+          );
+        },
+      },
+    );
+    return accessToken;
+  }
+}

@@ -1,0 +1,37 @@
+// Credentials between clusters, per member cluster, strongest first: (a peer certificate,
+// later); an OIDC access token minted from the service owner's refresh token; Basic
+// credentials from the service's `clusters` map (OSCAR compatibility).
+import type { Service } from '../../core/fdl/service.ts';
+import type { PeerTarget } from '../../core/ports.ts';
+import type { RefreshTokens } from '../credentials/refresh-tokens.ts';
+import type { DelegationCredentials } from './delegator.ts';
+
+export const createDelegationCredentials = (deps: {
+  refreshTokens: RefreshTokens | undefined;
+  logger: { warn(obj: Record<string, unknown>, msg: string): void };
+}): DelegationCredentials => ({
+  async targetFor(clusterId: string, service: Service): Promise<PeerTarget | undefined> {
+    const entry = service.clusters?.[clusterId];
+    if (!entry?.endpoint) return undefined;
+    const base = {
+      clusterId,
+      endpoint: entry.endpoint.replace(/\/+$/, ''),
+      sslVerify: entry.ssl_verify !== false,
+    };
+    if (deps.refreshTokens && (await deps.refreshTokens.has(service.name))) {
+      try {
+        const token = await deps.refreshTokens.accessToken(service.name);
+        if (token) return { ...base, auth: { kind: 'bearer', token } };
+      } catch (e) {
+        deps.logger.warn(
+          { service: service.name, err: (e as Error).message },
+          'refresh-token exchange failed; trying Basic credentials',
+        );
+      }
+    }
+    if (entry.auth_user && entry.auth_password) {
+      return { ...base, auth: { kind: 'basic', user: entry.auth_user, password: entry.auth_password } };
+    }
+    return undefined;
+  },
+});

@@ -1,0 +1,75 @@
+// When jobs are delegated: (1) at intake, when no local node has room for the job; (2) by
+// the rescheduler, when a job has waited longer than its service's rescheduler_threshold
+// (at once for a job no local node could ever hold). A job is claimed before it is sent, so
+// the local runner and the delegation never both take it.
+import { everFits, findFit, type NodeState } from '../../core/capacity.ts';
+import type { Service } from '../../core/fdl/service.ts';
+import type { Clock, JobRecord, JobStore } from '../../core/ports.ts';
+import type { ServiceCache } from '../service-cache.ts';
+import { type Delegator, replicasOf } from './delegator.ts';
+
+export interface TriggerDeps {
+  store: JobStore;
+  services: ServiceCache;
+  delegator: Delegator;
+  nodes: () => readonly NodeState[];
+  /** Asks the local runner to look for work (a claim was given back). */
+  wakeRunner: () => void;
+  clock: Clock;
+  logger: { warn(obj: Record<string, unknown>, msg: string): void };
+}
+
+const DEFAULT_THRESHOLD_S = 10;
+
+export class DelegationTriggers {
+  constructor(private readonly d: TriggerDeps) {}
+
+  /** At intake: delegate now when no local node has room. Resolves to where it went. */
+  async atIntake(jobId: string, service: Service): Promise<string | undefined> {
+    if (replicasOf(service).length === 0) return undefined;
+    const job = await this.d.store.getJob(jobId);
+    if (!job || job.status !== 'Pending') return undefined;
+    if (findFit(this.d.nodes(), job.cpuMillis, job.memoryBytes)) return undefined;
+    return this.claimAndDelegate(job, service);
+  }
+
+  /** One rescheduler pass over the pending jobs. */
+  async reschedule(): Promise<void> {
+    const now = this.d.clock.now().getTime();
+    for (const job of await this.d.store.pendingJobs(500)) {
+      const service = await this.d.services.get(job.service);
+      if (!service || replicasOf(service).length === 0) continue;
+      const thresholdMs = (service.federation?.rescheduler_threshold ?? DEFAULT_THRESHOLD_S) * 1000;
+      const neverFits = !everFits(this.d.nodes(), job.cpuMillis, job.memoryBytes);
+      const waited = now - job.createdAt.getTime();
+      if (!neverFits && waited < thresholdMs) continue;
+      if (!neverFits && findFit(this.d.nodes(), job.cpuMillis, job.memoryBytes)) continue; // room now: runs here
+      const to = await this.claimAndDelegate(job, service);
+      if (!to && neverFits && waited >= thresholdMs) await this.failStranded(job);
+    }
+  }
+
+  private async claimAndDelegate(job: JobRecord, service: Service): Promise<string | undefined> {
+    if (!(await this.d.store.claimJob(job.id, this.d.clock.now()))) return undefined;
+    try {
+      const out = await this.d.delegator.delegate(job, service);
+      if (out) return out.clusterId;
+    } catch (e) {
+      this.d.logger.warn({ job: job.id, err: (e as Error).message }, 'delegation failed');
+    }
+    await this.d.store.releaseJob(job.id);
+    this.d.wakeRunner();
+    return undefined;
+  }
+
+  private async failStranded(job: JobRecord): Promise<void> {
+    if (!(await this.d.store.claimJob(job.id, this.d.clock.now()))) return;
+    await this.d.store.finishJob(job.id, {
+      status: 'Failed',
+      at: this.d.clock.now(),
+      exitCode: null,
+      reason: 'no local node is large enough and no replica could take the job',
+      log: '',
+    });
+  }
+}

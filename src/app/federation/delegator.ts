@@ -1,0 +1,142 @@
+// Delegating a job to a replica: decide from the status cache (no network call per
+// decision), send to the first candidate, try the next on failure, keep it local when none
+// is left. The origin records where the job went and mirrors its remote status.
+import { createHash, randomBytes } from 'node:crypto';
+import { type ClusterSnapshot, candidates, type JobDemand, rank } from '../../core/delegation/policy.ts';
+import type { Service } from '../../core/fdl/service.ts';
+import { type DelegationPolicy, REPLICAS_FIELD, type Replica } from '../../core/federation/model.ts';
+import type { JobRecord, JobStore, PeerClient, PeerTarget, SettingsStore } from '../../core/ports.ts';
+
+/** How this cluster reaches another on behalf of a service (strongest credential first). */
+export interface DelegationCredentials {
+  targetFor(clusterId: string, service: Service): Promise<PeerTarget | undefined>;
+}
+
+export interface SnapshotSource {
+  all(): Map<string, ClusterSnapshot>;
+  reserve(clusterId: string, job: JobDemand): void;
+  markOffline(clusterId: string): void;
+}
+
+export interface DelegatorLogger {
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface DelegatorDeps {
+  store: JobStore;
+  settings: SettingsStore;
+  cache: SnapshotSource;
+  peers: PeerClient;
+  credentials: DelegationCredentials;
+  clusterId: string;
+  random: () => number;
+  logger: DelegatorLogger;
+  /** Opens a job's sealed origin token (a job delegated here, sent onward). */
+  openSealed: (sealed: string) => string;
+  sendTimeoutMs?: number;
+  /** How long a delegation token (for the origin's storage keys) stays valid. */
+  delegationTokenTtlMs?: number;
+}
+
+export const replicasOf = (s: Service): Replica[] =>
+  ((s as Record<string, unknown>)[REPLICAS_FIELD] as Replica[] | undefined) ?? [];
+
+export const DELEGATION_TOKEN_PREFIX = 'dlg_';
+const tokenKey = (token: string) => `delegation:${createHash('sha256').update(token).digest('hex')}`;
+
+/** A W3C traceparent for the hop to the replica. */
+const traceparent = (): string =>
+  `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+
+export interface DelegationOutcome {
+  clusterId: string;
+  remoteJobId: string;
+}
+
+export class Delegator {
+  constructor(private readonly d: DelegatorDeps) {}
+
+  /** Candidates in the order they would be tried, for a job of this size (pure read of the cache). */
+  plan(service: Service, demand: JobDemand): Replica[] {
+    const policy = (service.federation?.delegation ?? 'static') as DelegationPolicy;
+    const list = candidates(replicasOf(service), this.d.cache.all(), demand);
+    return rank(policy, list, this.d.random).map((c) => c.replica);
+  }
+
+  /**
+   * Sends a job this manager has claimed to the best replica. Resolves to where it went, or
+   * undefined when no candidate took it (the caller keeps it local).
+   */
+  async delegate(job: JobRecord, service: Service): Promise<DelegationOutcome | undefined> {
+    const demand = { cpuMillis: job.cpuMillis, memoryBytes: job.memoryBytes };
+    for (const replica of this.plan(service, demand)) {
+      if (replica.type !== 'oscar' || !replica.cluster_id || !replica.service_name) continue;
+      const target = await this.d.credentials.targetFor(replica.cluster_id, service).catch(() => undefined);
+      if (!target) continue;
+      try {
+        const res = await this.d.peers.submitJob(
+          target,
+          replica.service_name,
+          this.wrappedEvent(job),
+          await this.headers(job, service),
+          AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
+        );
+        this.d.cache.reserve(replica.cluster_id, demand);
+        await this.d.store.markDelegated(job.id, replica.cluster_id, res.job_id ?? '');
+        this.d.logger.info({ job: job.id, to: replica.cluster_id, remote: res.job_id }, 'job delegated');
+        return { clusterId: replica.cluster_id, remoteJobId: res.job_id };
+      } catch (e) {
+        this.d.cache.markOffline(replica.cluster_id);
+        this.d.logger.warn(
+          { job: job.id, to: replica.cluster_id, err: (e as Error).message },
+          'delegation failed; trying the next replica',
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /** The event as the replica gets it: wrapped with the origin's storage provider. */
+  private wrappedEvent(job: JobRecord): Uint8Array {
+    // A job delegated here keeps its first origin's wrapper when it moves on.
+    if (job.originCluster) return job.event;
+    const wrapped = {
+      storage_provider: `minio.${this.d.clusterId}`,
+      event: Buffer.from(job.event).toString('utf8'),
+    };
+    return new TextEncoder().encode(JSON.stringify(wrapped));
+  }
+
+  private async headers(job: JobRecord, service: Service): Promise<Record<string, string>> {
+    const headers: Record<string, string> = {
+      'x-delegated-job-id': `${job.originCluster ?? this.d.clusterId}.${job.delegatedId ?? job.id}`,
+      'x-delegated-from': job.originCluster ?? this.d.clusterId,
+      traceparent: traceparent(),
+    };
+    headers['x-delegation-token'] = job.originToken
+      ? this.d.openSealed(job.originToken)
+      : await this.mintToken(service.name);
+    return headers;
+  }
+
+  /** A token the replica presents to /system/config here for keys to this service's buckets. */
+  private async mintToken(service: string): Promise<string> {
+    const token = `${DELEGATION_TOKEN_PREFIX}${randomBytes(32).toString('hex')}`;
+    const expires = Date.now() + (this.d.delegationTokenTtlMs ?? 24 * 3600_000);
+    await this.d.settings.setSetting(tokenKey(token), JSON.stringify({ service, expires }));
+    return token;
+  }
+}
+
+/** The service a delegation token grants storage keys for, or undefined. */
+export const resolveDelegationToken = async (
+  settings: SettingsStore,
+  token: string,
+): Promise<string | undefined> => {
+  if (!token.startsWith(DELEGATION_TOKEN_PREFIX)) return undefined;
+  const raw = await settings.getSetting(tokenKey(token));
+  if (!raw) return undefined;
+  const { service, expires } = JSON.parse(raw) as { service: string; expires: number };
+  return expires > Date.now() ? service : undefined;
+};

@@ -1,0 +1,114 @@
+// The status cache: every replica cluster's /system/status, polled in the background at an
+// interval with jitter and a short timeout. Decisions read it; none makes a network call.
+// A cluster not heard from within `staleMs` counts as offline.
+import {
+  type ClusterSnapshot,
+  type JobDemand,
+  reserveOnSnapshot,
+  snapshotFromStatus,
+} from '../core/delegation/policy.ts';
+import type { PeerClient, PeerTarget } from '../core/ports.ts';
+
+export interface StatusCacheOptions {
+  peers: PeerClient;
+  /** The clusters to poll now and how to reach each (recomputed every round). */
+  targets: () => Promise<Map<string, PeerTarget>>;
+  intervalMs?: number;
+  timeoutMs?: number;
+  /** Older than this → offline. Default 3 × interval. */
+  staleMs?: number;
+  logger?: { debug(obj: Record<string, unknown>, msg: string): void };
+}
+
+interface Entry {
+  snapshot: ClusterSnapshot;
+  at: number;
+}
+
+export class StatusCache {
+  private readonly entries = new Map<string, Entry>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private polling = false;
+
+  constructor(private readonly o: StatusCacheOptions) {}
+
+  private get interval(): number {
+    return this.o.intervalMs ?? 2000;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.round();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** The snapshot of a cluster, with `online` false when it is stale or was never seen. */
+  get(clusterId: string): ClusterSnapshot | undefined {
+    const e = this.entries.get(clusterId);
+    if (!e) return undefined;
+    const fresh = Date.now() - e.at <= (this.o.staleMs ?? this.interval * 3);
+    return fresh ? e.snapshot : { ...e.snapshot, online: false };
+  }
+
+  /** Every known snapshot, staleness applied. */
+  all(): Map<string, ClusterSnapshot> {
+    const out = new Map<string, ClusterSnapshot>();
+    for (const id of this.entries.keys()) out.set(id, this.get(id)!);
+    return out;
+  }
+
+  /** Lowers the cached free capacity after sending a job there. */
+  reserve(clusterId: string, job: JobDemand): void {
+    const e = this.entries.get(clusterId);
+    if (e) e.snapshot = reserveOnSnapshot(e.snapshot, job);
+  }
+
+  /** Marks a cluster offline at once (a send to it failed). */
+  markOffline(clusterId: string): void {
+    const e = this.entries.get(clusterId);
+    if (e) e.snapshot = { ...e.snapshot, online: false };
+  }
+
+  /** Polls every target once (also used by tests to fill the cache now). */
+  async refresh(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const targets = await this.o.targets();
+      await Promise.all(
+        [...targets].map(async ([clusterId, target]) => {
+          try {
+            const status = await this.o.peers.status(target, AbortSignal.timeout(this.o.timeoutMs ?? 1500));
+            this.entries.set(clusterId, { snapshot: snapshotFromStatus(clusterId, status), at: Date.now() });
+          } catch (e) {
+            this.o.logger?.debug({ cluster: clusterId, err: (e as Error).message }, 'status poll failed');
+            const prev = this.entries.get(clusterId);
+            if (prev) prev.snapshot = { ...prev.snapshot, online: false };
+            else
+              this.entries.set(clusterId, {
+                snapshot: { clusterId, online: false, nodes: [], totalFreeCpuMillis: 0 },
+                at: 0,
+              });
+          }
+        }),
+      );
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async round(): Promise<void> {
+    if (this.stopped) return;
+    await this.refresh().catch(() => {});
+    if (this.stopped) return;
+    // ±20 % jitter so many managers do not poll in step.
+    const delay = this.interval * (0.8 + Math.random() * 0.4);
+    this.timer = setTimeout(() => void this.round(), delay);
+    this.timer.unref();
+  }
+}
