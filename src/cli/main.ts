@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { readBuildInfo } from '../main/build-info.ts';
 import { registerApply } from './commands/apply.ts';
+import { registerDemo } from './commands/demo.ts';
 import { registerFederation } from './commands/federation.ts';
 import { registerJobs } from './commands/jobs.ts';
 import { registerServices } from './commands/services.ts';
@@ -21,5 +22,6 @@ registerJobs(program);
 registerStorage(program);
 registerFederation(program);
 registerStatus(program);
+registerDemo(program);
 
 await program.parseAsync(process.argv);
