@@ -228,6 +228,14 @@ const migrate = async (opts: MigrateOptions): Promise<void> => {
   }
 
   const closers: Array<() => Promise<void>> = [];
+  // Ctrl-C mid-copy: the target transaction dies with its connection (nothing committed);
+  // close the source cleanly so a PGlite data dir is not left looking "in use".
+  const interrupt = (signal: NodeJS.Signals) => {
+    log(`\n${signal}: stopping; nothing is committed to the target`);
+    void Promise.allSettled(closers.map((close) => close())).then(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   try {
     const dst = await pgEndpoint(targetUrl, 'target');
     closers.unshift(() => dst.close());
@@ -325,6 +333,7 @@ const migrate = async (opts: MigrateOptions): Promise<void> => {
 
     const started = Date.now();
     const tableStarted = new Map<string, number>();
+    let lastProgress = 0;
     const result = await copyAll({
       source: src.query,
       target: dst.query,
@@ -332,7 +341,9 @@ const migrate = async (opts: MigrateOptions): Promise<void> => {
         if (!tableStarted.has(p.table)) tableStarted.set(p.table, Date.now());
         if (p.done) {
           log(`  ${p.table}: ${rows(p.copied)} copied (${Date.now() - tableStarted.get(p.table)!} ms)`);
-        } else if (p.copied > 0 && p.total > 500) {
+        } else if (p.copied > 0 && Date.now() - lastProgress >= 1_000) {
+          // Big tables: a line a second at most.
+          lastProgress = Date.now();
           log(`  ${p.table}: ${p.copied}/${p.total} rows`);
         }
       },
@@ -394,6 +405,8 @@ const migrate = async (opts: MigrateOptions): Promise<void> => {
     }
     log(next.join('\n'));
   } finally {
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
     for (const close of closers) await close().catch(() => {});
   }
 };

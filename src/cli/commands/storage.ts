@@ -14,7 +14,7 @@ const splitTarget = (target: string): { bucket: string; key: string } => {
     : { bucket: clean.slice(0, slash), key: clean.slice(slash + 1) };
 };
 
-export const registerStorage = (program: Command): void => {
+export const registerStorage = (program: Command): Command => {
   const storage = program.command('storage').description('put, get and list objects in the cluster storage');
 
   withClientOptions(
@@ -99,4 +99,5 @@ export const registerStorage = (program: Command): void => {
       );
     }),
   );
+  return storage;
 };

@@ -1,5 +1,6 @@
 // `flotilla up`: starts a manager with the flags of DESIGN §2.
 import type { Command } from 'commander';
+import { assertTierReady, formatProbe, TierNotReadyError } from '../../app/tier/detector.ts';
 import { ConfigError, FLAGS, type FlagValues, loadConfig } from '../../config/config.ts';
 import { createManager } from '../../main/manager.ts';
 
@@ -26,6 +27,19 @@ export const registerUp = (program: Command): void => {
       if (e instanceof ConfigError) {
         process.stderr.write(`flotilla up: ${e.message}\n`);
         process.exit(2);
+      }
+      throw e;
+    }
+    // Fail fast, naming what is missing, before anything is opened.
+    try {
+      const report = await assertTierReady(config);
+      for (const p of report.probes.filter((x) => x.level === 'yellow')) {
+        process.stderr.write(`flotilla up: warning: ${formatProbe(p)}\n`);
+      }
+    } catch (e) {
+      if (e instanceof TierNotReadyError) {
+        process.stderr.write(`flotilla up: ${e.message}\n`);
+        process.exit(1);
       }
       throw e;
     }

@@ -1,0 +1,126 @@
+// Federated create: time to create a mesh federation with N = 1, 2, 4, 8, 16, 32 members,
+// printed as T(N)/T(1); and the time until a member change is visible on all 32 nodes.
+// All managers live in this one process (the composition root has no singletons), each on
+// its own throwaway PostgreSQL database and embedded object store.
+//   node bin/run-ts.mjs bench/federation.bench.ts
+import { ADMIN, type BenchManager, basicHeader, fmt, percentile, row, startBenchManager } from './lib.ts';
+
+const SIZES = (process.env.BENCH_SIZES ?? '1,2,4,8,16,32').split(',').map(Number);
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const MAX = Math.max(...SIZES);
+
+const post = async (url: string, path: string, body: unknown, method = 'POST') => {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: basicHeader, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : undefined;
+};
+
+const main = async () => {
+  const started = performance.now();
+  const managers: BenchManager[] = [];
+  // Coordinator + MAX members, started a few at a time.
+  for (let i = 0; i <= MAX; i += 4) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(4, MAX + 1 - i) }, (_, k) =>
+        startBenchManager('postgres', { clusterId: i + k === 0 ? 'coord' : `m${i + k}` }, { runJobs: false }),
+      ),
+    );
+    managers.push(...batch);
+  }
+  const [coord, ...members] = managers;
+  const clusters = Object.fromEntries(
+    managers.map((m) => [
+      m.manager.config.clusterId,
+      { endpoint: m.url, auth_user: 'oscar', auth_password: ADMIN },
+    ]),
+  );
+  console.error(`started ${managers.length} managers in ${fmt((performance.now() - started) / 1000)} s`);
+
+  const lines = [row(['members N', 'T(N) median ms', 'T(N)/T(1)']), row(['---', '---', '---'])];
+  let t1 = Number.NaN;
+  let run = 0;
+  for (const n of SIZES) {
+    const samples: number[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const name = `mesh-${n}-${run++}`;
+      const fed = {
+        name,
+        script: 'true',
+        cpu: '0.1',
+        clusters,
+        federation: {
+          topology: 'mesh',
+          members: members
+            .slice(0, n)
+            .map((m) => ({
+              type: 'oscar',
+              cluster_id: m.manager.config.clusterId,
+              service_name: `${name}-w`,
+            })),
+        },
+      };
+      const t = performance.now();
+      const report = await post(coord.url, '/system/services', fed);
+      samples.push(performance.now() - t);
+      if (report?.outcome !== 'created')
+        throw new Error(`create of ${name} did not complete: ${JSON.stringify(report)}`);
+    }
+    samples.sort((a, b) => a - b);
+    const median = percentile(samples, 50);
+    if (n === SIZES[0]) t1 = median;
+    lines.push(row([n, fmt(median), fmt(median / t1, 2)]));
+  }
+
+  // A member change on a federation of MAX members: time until every node shows it.
+  const name = 'visible';
+  await post(coord.url, '/system/services', {
+    name,
+    script: 'true',
+    cpu: '0.1',
+    clusters,
+    federation: {
+      topology: 'mesh',
+      members: members
+        .slice(0, MAX - 1)
+        .map((m) => ({ type: 'oscar', cluster_id: m.manager.config.clusterId, service_name: `${name}-w` })),
+    },
+  });
+  const added = members[MAX - 1];
+  const t = performance.now();
+  await post(coord.url, `/system/federation/${name}`, {
+    members: [{ type: 'oscar', cluster_id: added.manager.config.clusterId, service_name: `${name}-w` }],
+  });
+  const answered = performance.now() - t;
+  // Visible everywhere: every worker's replica list names the new member.
+  const key = added.manager.config.clusterId;
+  for (;;) {
+    const seen = await Promise.all(
+      members.map(async (m) => {
+        const svc = await m.manager.store.getService(`${name}-w`);
+        const replicas =
+          ((svc as Record<string, unknown> | undefined)?.replicas as Array<{ cluster_id?: string }>) ?? [];
+        return m === added ? !!svc : replicas.some((r) => r.cluster_id === key);
+      }),
+    );
+    if (seen.every(Boolean)) break;
+    if (performance.now() - t > 60_000) throw new Error('member change not visible on all nodes within 60 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const visible = performance.now() - t;
+  lines.push(
+    '',
+    row(['member change on a mesh of ' + MAX, 'ms']),
+    row(['---', '---']),
+    row(['POST /system/federation answered', fmt(answered)]),
+    row([`visible on all ${MAX} members`, fmt(visible)]),
+  );
+  console.log(lines.join('\n'));
+  await Promise.all(managers.map((m) => m.close()));
+};
+
+await main();
