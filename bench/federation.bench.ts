@@ -55,13 +55,11 @@ const main = async () => {
         clusters,
         federation: {
           topology: 'mesh',
-          members: members
-            .slice(0, n)
-            .map((m) => ({
-              type: 'oscar',
-              cluster_id: m.manager.config.clusterId,
-              service_name: `${name}-w`,
-            })),
+          members: members.slice(0, n).map((m) => ({
+            type: 'oscar',
+            cluster_id: m.manager.config.clusterId,
+            service_name: `${name}-w`,
+          })),
         },
       };
       const t = performance.now();

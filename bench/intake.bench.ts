@@ -2,14 +2,20 @@
 // on PGlite (local tier) and PostgreSQL, beside a bare Fastify POST in the same run. Jobs
 // are stored but not run here, so the figure is intake alone.
 //   node bin/run-ts.mjs bench/intake.bench.ts
-import { bareFastify, basicHeader, fmt, load, row, startBenchManager, type StoreKind } from './lib.ts';
+import { bareFastify, basicHeader, fmt, load, row, type StoreKind, startBenchManager } from './lib.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 100);
 
 const main = async () => {
   const bare = await bareFastify();
-  const baseline = await load({ url: `${bare.url}/bare`, method: 'POST', body: 'eA==', duration: DURATION, connections: CONNECTIONS });
+  const baseline = await load({
+    url: `${bare.url}/bare`,
+    method: 'POST',
+    body: 'eA==',
+    duration: DURATION,
+    connections: CONNECTIONS,
+  });
   await bare.close();
   const lines = [
     row(['what', 'store', 'accepted/s', 'p50 ms', 'p99 ms', 'vs bare route', 'stored = accepted']),
@@ -25,7 +31,9 @@ const main = async () => {
         body: JSON.stringify({ name: 'intake', script: 'true', cpu: '0.1' }),
       });
       if (res.status !== 201) throw new Error(`create failed: ${res.status}`);
-      const svc = (await (await fetch(`${m.url}/system/services/intake`, { headers: { authorization: basicHeader } })).json()) as { token: string };
+      const svc = (await (
+        await fetch(`${m.url}/system/services/intake`, { headers: { authorization: basicHeader } })
+      ).json()) as { token: string };
       const r = await load({
         url: `${m.url}/job/intake`,
         method: 'POST',

@@ -21,12 +21,18 @@ const main = async () => {
       headers: { authorization: basicHeader, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'noop', script: 'true', cpu: '0.1', memory: '64Mi' }),
     });
-    const { token } = (await (await fetch(`${m.url}/system/services/noop`, { headers: { authorization: basicHeader } })).json()) as { token: string };
+    const { token } = (await (
+      await fetch(`${m.url}/system/services/noop`, { headers: { authorization: basicHeader } })
+    ).json()) as { token: string };
     const store = m.manager.store;
     const samples: number[] = [];
     for (let i = 0; i < JOBS; i++) {
       const t0 = performance.now();
-      const res = await fetch(`${m.url}/job/noop`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '' });
+      const res = await fetch(`${m.url}/job/noop`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: '',
+      });
       const { job_id } = (await res.json()) as { job_id: string };
       for (;;) {
         const job = await store.getJob(job_id);
@@ -40,13 +46,24 @@ const main = async () => {
     }
     samples.sort((a, b) => a - b);
     direct.sort((a, b) => a - b);
-    const isolation = (m.manager.runner as unknown as { deps: { executor: { isolation: string } } }).deps.executor.isolation;
+    const isolation = (m.manager.runner as unknown as { deps: { executor: { isolation: string } } }).deps
+      .executor.isolation;
     console.log(
       [
         row(['what', 'n', 'median ms', 'p99 ms']),
         row(['---', '---', '---', '---']),
-        row([`job \`true\`, intake → Succeeded (${isolation})`, JOBS, fmt(percentile(samples, 50)), fmt(percentile(samples, 99))]),
-        row(['baseline: spawn `/bin/sh -c true` directly', direct.length, fmt(percentile(direct, 50)), fmt(percentile(direct, 99))]),
+        row([
+          `job \`true\`, intake → Succeeded (${isolation})`,
+          JOBS,
+          fmt(percentile(samples, 50)),
+          fmt(percentile(samples, 99)),
+        ]),
+        row([
+          'baseline: spawn `/bin/sh -c true` directly',
+          direct.length,
+          fmt(percentile(direct, 50)),
+          fmt(percentile(direct, 99)),
+        ]),
       ].join('\n'),
     );
   } finally {

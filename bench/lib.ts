@@ -33,7 +33,9 @@ export const startBenchManager = async (
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dataDir = await mkdtemp(join(tmpdir(), 'flotilla-bench-'));
   const db = kind === 'postgres' ? await createTempDatabase('flotilla_bench') : undefined;
-  const store: Store = db ? await PostgresStore.open(db.url, { poolSize: 16 }) : await PgliteStore.open(join(dataDir, 'db'));
+  const store: Store = db
+    ? await PostgresStore.open(db.url, { poolSize: 16 })
+    : await PgliteStore.open(join(dataDir, 'db'));
   const config = loadConfig({ dataDir, adminPassword: ADMIN, port: '0', logLevel: 'silent', ...flags }, {});
   const manager = await createManager(config, { store, logger: pino({ level: 'silent' }), ...opts });
   const url = await manager.listen();

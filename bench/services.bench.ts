@@ -1,7 +1,7 @@
 // Services API: create rate, and GET /system/services with 1,000 services, on PGlite and
 // PostgreSQL, beside a bare Fastify route measured in the same run.
 //   node bin/run-ts.mjs bench/services.bench.ts
-import { basicHeader, bareFastify, fmt, load, row, startBenchManager, type StoreKind } from './lib.ts';
+import { bareFastify, basicHeader, fmt, load, row, type StoreKind, startBenchManager } from './lib.ts';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -57,8 +57,22 @@ const main = async () => {
         headers: { authorization: basicHeader },
       });
       lines.push(
-        row([`POST /system/services (create)`, kind, create.requestsPerSec, create.p50Ms, create.p99Ms, fmt(create.requestsPerSec / baseline.requestsPerSec, 3)]),
-        row([`GET /system/services (${total} services)`, kind, list.requestsPerSec, list.p50Ms, list.p99Ms, fmt(list.requestsPerSec / baseline.requestsPerSec, 4)]),
+        row([
+          `POST /system/services (create)`,
+          kind,
+          create.requestsPerSec,
+          create.p50Ms,
+          create.p99Ms,
+          fmt(create.requestsPerSec / baseline.requestsPerSec, 3),
+        ]),
+        row([
+          `GET /system/services (${total} services)`,
+          kind,
+          list.requestsPerSec,
+          list.p50Ms,
+          list.p99Ms,
+          fmt(list.requestsPerSec / baseline.requestsPerSec, 4),
+        ]),
       );
       if (create.non2xx || list.non2xx) lines.push(`(non-2xx: create ${create.non2xx}, list ${list.non2xx})`);
     } finally {
