@@ -44,6 +44,13 @@ const main = async () => {
   const lines = [row(['members N', 'T(N) median ms', 'T(N)/T(1)']), row(['---', '---', '---'])];
   let t1 = Number.NaN;
   let run = 0;
+  // Warm-up: the first create pays for connection set-up and JIT on every path.
+  await post(coord.url, '/system/services', {
+    name: 'warm-up',
+    script: 'true',
+    clusters,
+    federation: { topology: 'mesh', members: members.map((m) => ({ type: 'oscar', cluster_id: m.manager.config.clusterId, service_name: 'warm-up-w' })) },
+  });
   for (const n of SIZES) {
     const samples: number[] = [];
     for (let r = 0; r < REPEATS; r++) {

@@ -287,6 +287,8 @@ export interface PeerTarget {
   auth:
     | { kind: 'basic'; user: string; password: string }
     | { kind: 'bearer'; token: string }
+    /** Kept in durable rows: minted from the service owner's refresh token when used. */
+    | { kind: 'service-owner'; service: string }
     | { kind: 'none' };
 }
 

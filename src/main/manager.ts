@@ -214,6 +214,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       clock: systemClock,
       logger,
       openPayload: (payload) => openTransferSecrets(payload, refreshTokens),
+      resolveTarget: async (t) => {
+        if (t.auth.kind !== 'service-owner') return t;
+        const token = await refreshTokens.accessToken(t.auth.service).catch(() => undefined);
+        return { ...t, auth: token ? { kind: 'bearer', token } : { kind: 'none' } };
+      },
     });
     closers.unshift(() => outbox.stop());
     const federation = new FederationUseCases({

@@ -25,6 +25,8 @@ export interface OutboxWorkerOptions {
   callTimeoutMs?: number;
   /** Peers drained at once. */
   concurrency?: number;
+  /** Turns a stored target into one ready to call (mints the owner's token when needed). */
+  resolveTarget?: (target: OutboxRow['target']) => Promise<OutboxRow['target']>;
   /** Opens secrets sealed inside a payload right before it is sent (never stored open). */
   openPayload?: (payload: Record<string, unknown>) => Record<string, unknown>;
 }
@@ -169,9 +171,12 @@ export class OutboxWorker {
     }
   }
 
-  private async apply(row: OutboxRow): Promise<void> {
+  private async apply(stored: OutboxRow): Promise<void> {
     const signal = AbortSignal.timeout(this.o.callTimeoutMs ?? 10_000);
     const { peers } = this.o;
+    const row = this.o.resolveTarget
+      ? { ...stored, target: await this.o.resolveTarget(stored.target) }
+      : stored;
     if (row.op === 'delete') {
       await peers.deleteService(row.target, row.service, signal);
       return;

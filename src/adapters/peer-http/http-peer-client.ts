@@ -14,6 +14,7 @@ const authHeader = (t: PeerTarget): Record<string, string> => {
     return { authorization: `Basic ${Buffer.from(`${t.auth.user}:${t.auth.password}`).toString('base64')}` };
   }
   if (t.auth.kind === 'bearer') return { authorization: `Bearer ${t.auth.token}` };
+  // 'service-owner' is resolved to a bearer token before a call; unresolved, send none.
   return {};
 };
 
@@ -114,7 +115,8 @@ export const createHttpPeerClient = (
 
   return {
     async checkAccess(t, signal) {
-      const r = await call(t, 'GET', '/system/services', { signal });
+      // /system/info needs the same credentials as any change, and costs the peer nothing.
+      const r = await call(t, 'GET', '/system/info', { signal });
       if (r.status !== 200) throw failed(t, 'access check', r);
     },
     async getService(t, name, signal) {

@@ -96,7 +96,7 @@ export class FederationUseCases {
   }
 
   private pool(): PQueue {
-    return new PQueue({ concurrency: this.d.concurrency ?? 8 });
+    return new PQueue({ concurrency: this.d.concurrency ?? 32 });
   }
 
   private spec(service: Service): FederationSpec | undefined {
@@ -126,7 +126,27 @@ export class FederationUseCases {
   // ------------------------------------------------------------------ create
 
   /** POST /system/services. Returns a report for a federated create, undefined otherwise. */
-  async create(principal: Principal, raw: unknown): Promise<CreateReport | undefined> {
+  /**
+   * How to reach a member now: the clusters map's endpoint with its Basic credentials, or
+   * — when the map has none (OIDC mode) — the caller's own bearer token at create time and
+   * the owner's refresh token (minted at send time) in durable rows.
+   */
+  private target(clusterId: string, service: Service, callerAuth?: PeerTarget['auth']): PeerTarget {
+    const base = this.d.resolver.resolve(clusterId, service);
+    if (base.auth.kind !== 'none') return base;
+    return { ...base, auth: callerAuth ?? { kind: 'service-owner', service: service.name } };
+  }
+
+  /** The same target as it is stored in an outbox row: never a short-lived token. */
+  private durable(t: PeerTarget, service: string): PeerTarget {
+    return t.auth.kind === 'bearer' ? { ...t, auth: { kind: 'service-owner', service } } : t;
+  }
+
+  async create(
+    principal: Principal,
+    raw: unknown,
+    callerAuth?: PeerTarget['auth'],
+  ): Promise<CreateReport | undefined> {
     const service = await this.d.services.prepareCreate(principal, raw);
     const spec = this.spec(service);
     if (!spec || deployedMembers(spec).length === 0) {
@@ -136,7 +156,7 @@ export class FederationUseCases {
     }
     const plan = this.plan(service, { ...spec, revision: 1 });
     const targets = new Map(
-      plan.workers.map((w) => [nodeKey(w), this.d.resolver.resolve(w.cluster_id, service)]),
+      plan.workers.map((w) => [nodeKey(w), this.target(w.cluster_id, service, callerAuth)]),
     );
     return spec.deployment === 'atomic'
       ? this.createAtomic(principal, plan, spec, targets)
@@ -219,7 +239,11 @@ export class FederationUseCases {
         ),
     );
     const queued = rollback.filter((r) => r.error).map((r) => r.worker);
-    await this.enqueue(queued.map((w) => deleteRow(w, targets.get(nodeKey(w))!, plan.coordinator.name, 1)));
+    await this.enqueue(
+      queued.map((w) =>
+        deleteRow(w, this.durable(targets.get(nodeKey(w))!, plan.coordinator.name), plan.coordinator.name, 1),
+      ),
+    );
     await this.d.services.commitDelete(principal, plan.coordinator, { cascade: false });
     const members = creates.map((c): MemberReport => {
       const failedRollback = queued.some((w) => nodeKey(w) === nodeKey(c.worker));
@@ -243,16 +267,23 @@ export class FederationUseCases {
     const creates = await this.forEachWorker(plan.workers, (w) =>
       this.d.peers.createService(targets.get(nodeKey(w))!, w.definition, AbortSignal.timeout(this.timeoutMs)),
     );
-    const missing = creates.filter((c) => c.error).map((c) => c.worker);
-    await this.enqueue(missing.map((w) => upsertRow(w, targets.get(nodeKey(w))!, plan.coordinator.name, 1)));
+    // A member that already holds the name keeps its service: queuing it would make the
+    // outbox's upsert (PUT) overwrite a service that is not ours.
+    const exists = (e: unknown) => isFlotillaError(e) && e.code === 'SERVICE_EXISTS';
+    const missing = creates.filter((c) => c.error && !exists(c.error)).map((c) => c.worker);
+    await this.enqueue(
+      missing.map((w) =>
+        upsertRow(w, this.durable(targets.get(nodeKey(w))!, plan.coordinator.name), plan.coordinator.name, 1),
+      ),
+    );
     const members = creates.map(
       (c): MemberReport => ({
         ...ref(c.worker),
-        status: c.error ? 'queued' : 'created',
+        status: c.error ? (exists(c.error) ? 'exists' : 'queued') : 'created',
         ...(c.error ? { error: errorText(c.error) } : {}),
       }),
     );
-    return this.report(plan, spec, missing.length ? 'partial' : 'created', members);
+    return this.report(plan, spec, creates.some((c) => c.error) ? 'partial' : 'created', members);
   }
 
   private async forEachWorker<T>(
@@ -300,7 +331,7 @@ export class FederationUseCases {
     if (spec && opts.cascade) {
       const revision = (spec.revision ?? 0) + 1;
       const rows = deployedMembers(spec).map((n) =>
-        deleteRow(n, this.d.resolver.resolve(n.cluster_id, service), service.name, revision),
+        deleteRow(n, this.target(n.cluster_id, service), service.name, revision),
       );
       await this.enqueue(rows);
     }
@@ -336,10 +367,10 @@ export class FederationUseCases {
     await this.d.services.commitUpdate(principal, plan.coordinator, previous);
     const diff = diffNodes(before ? deployedMembers(before) : [], deployedMembers(next));
     const rows: NewOutboxRow[] = plan.workers.map((w) =>
-      upsertRow(w, this.d.resolver.resolve(w.cluster_id, plan.coordinator), service.name, revision),
+      upsertRow(w, this.target(w.cluster_id, plan.coordinator), service.name, revision),
     );
     for (const gone of diff.removed) {
-      const target = this.d.resolver.resolve(
+      const target = this.target(
         gone.cluster_id,
         previous.clusters?.[gone.cluster_id] ? previous : plan.coordinator,
       );

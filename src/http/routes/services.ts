@@ -35,7 +35,11 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     },
     async (req, reply) => {
       const principal = await principalOf(ctx, req);
-      const report = await ctx.federation.create(principal, req.body);
+      // An OIDC caller's own token reaches members that take it (no passwords needed).
+      const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const callerAuth =
+        principal.kind === 'user' && bearer ? { kind: 'bearer' as const, token: bearer } : undefined;
+      const report = await ctx.federation.create(principal, req.body, callerAuth);
       // OSCAR answers 201 with an empty body (clients GET the service for its token); a
       // federated create answers with its per-member report.
       if (report) reply.status(201).send(report);
