@@ -158,6 +158,29 @@ export interface OutboxStore {
   pruneOutbox(before: Date): Promise<number>;
 }
 
+// ---------------------------------------------------------------- queue
+
+/**
+ * The order in which stored jobs are offered to runners, shared by every replica. The store
+ * stays the truth (accepted = stored) and the claim (Pending → Running, a conditional
+ * update) decides who runs a job, so a queue may offer a job twice but never runs it twice.
+ * Adapters: the jobs table itself (local, standalone) and BullMQ on Valkey (federated).
+ */
+export interface JobQueue {
+  readonly kind: 'store' | 'bullmq';
+  /** Offers stored jobs to runners (after their rows are committed); a repeated id is ignored. */
+  publish(jobs: Array<{ id: string; service: string }>): Promise<void>;
+  /** Up to `limit` offered job ids, oldest first. */
+  peek(limit: number): Promise<string[]>;
+  /** Stops offering a job: it was claimed, delegated, failed or deleted. */
+  remove(ids: string[]): Promise<void>;
+  /** Calls `cb` when jobs are published, by any replica; returns an unsubscribe function. */
+  subscribe(cb: () => void): () => void;
+  /** Jobs offered now (for status and tests). */
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface Store extends ServiceStore, SettingsStore, JobStore, OutboxStore {
   readonly kind: 'pglite' | 'postgres';
   close(): Promise<void>;
