@@ -13,6 +13,8 @@ export interface Config {
   port: number;
   host: string;
   clusterId: string;
+  /** This manager among the replicas of one cluster (default: from the data dir, stable across restarts). */
+  replicaId: string;
   dataDir: string;
   /** Where job work dirs live: outside the data dir, reachable by the sandbox user. */
   workDir: string;
@@ -47,6 +49,7 @@ export const FLAGS = {
   port: { flag: '--port', env: ['FLOTILLA_PORT'], default: '8080' },
   host: { flag: '--host', env: ['FLOTILLA_HOST'], default: '127.0.0.1' },
   clusterId: { flag: '--cluster-id', env: ['FLOTILLA_CLUSTER_ID'], default: 'local' },
+  replicaId: { flag: '--replica-id', env: ['FLOTILLA_REPLICA_ID'], default: undefined },
   dataDir: { flag: '--data-dir', env: ['FLOTILLA_DATA_DIR'], default: './.flotilla' },
   workDir: { flag: '--work-dir', env: ['FLOTILLA_WORK_DIR'], default: undefined },
   s3Port: { flag: '--s3-port', env: ['FLOTILLA_S3_PORT'], default: '0' },
@@ -143,6 +146,11 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     throw new ConfigError(`${name('workDir')} must be outside the data dir ${dataDir}`);
   }
   const s3Port = int('s3Port', get('s3Port')!, 0, 65535);
+  const replicaId =
+    get('replicaId') ?? `${clusterId}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 8)}`;
+  if (!clusterIdSchema.safeParse(replicaId).success) {
+    throw new ConfigError(`${name('replicaId')} must be 1-63 letters, digits, "-", "_" or "."`);
+  }
 
   const adminPassword = get('adminPassword');
   if (adminPassword !== undefined && adminPassword.length < 2) {
@@ -234,6 +242,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     port,
     host,
     clusterId,
+    replicaId,
     dataDir,
     workDir,
     s3Port,

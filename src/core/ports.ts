@@ -83,7 +83,7 @@ export interface JobStore {
   getJob(id: string): Promise<JobRecord | undefined>;
   listJobs(service: string, opts: { cursor?: string | null; limit: number }): Promise<JobPage>;
   /** Atomically moves Pending → Running; false when another worker took it. */
-  claimJob(id: string, at: Date): Promise<boolean>;
+  claimJob(id: string, at: Date, runner?: string): Promise<boolean>;
   finishJob(
     id: string,
     result: {
@@ -104,7 +104,11 @@ export interface JobStore {
   delegatedActiveJobs(limit: number): Promise<JobRecord[]>;
   mirrorDelegated(id: string, state: MirroredState): Promise<void>;
   /** Jobs left Running by a previous process: marked Failed with the reason; returns their ids. */
-  failRunningJobs(reason: string, at: Date): Promise<string[]>;
+  failRunningJobs(reason: string, at: Date, runner?: string): Promise<string[]>;
+  /** Replica ids that hold Running jobs now. */
+  runnersWithRunningJobs(): Promise<string[]>;
+  /** Jobs by id (missing ids are left out). */
+  getJobs(ids: string[]): Promise<JobRecord[]>;
   deleteJob(id: string): Promise<boolean>;
   /** Deletes the service's finished jobs, or every job with all=true; returns the count. */
   deleteJobs(service: string, opts: { all: boolean }): Promise<number>;

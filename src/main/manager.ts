@@ -35,12 +35,19 @@ import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
 import { OutboxWorker } from '../worker/outbox-worker.ts';
 import { PeriodicLoop } from '../worker/periodic.ts';
+import {
+  pruneOutbox,
+  reofferWaitingJobs,
+  sweepDeadReplicas,
+  writeHeartbeat,
+} from '../worker/replica-sweeps.ts';
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
 import { openTransferSecrets, replicaTargets } from './delegation-wiring.ts';
 import { createLogger } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
+import { leaderLoopsFor, openQueue } from './tier-wiring.ts';
 
 export interface Manager {
   readonly config: Config;
@@ -143,8 +150,12 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       openSealed: (s) => box.open(s),
     });
 
+    const queue = await openQueue(config, store);
+    closers.unshift(() => queue.close());
     const runner = new JobRunner({
       store,
+      queue,
+      runnerId: config.replicaId,
       services: serviceCache,
       executor,
       storage: resolver,
@@ -175,15 +186,24 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       credentials,
       clock: systemClock,
     });
-    const loops = [
+    const sweeps = { store, queue, clock: systemClock, replicaId: config.replicaId, logger };
+    // Every replica beats; the leader alone runs the loops that must not run twice.
+    const heartbeat = new PeriodicLoop(
+      'heartbeat',
+      () => writeHeartbeat(store, config.replicaId, systemClock),
+      2000,
+      logger,
+    );
+    const leaderLoops = [
       new PeriodicLoop('rescheduler', () => delegation.reschedule(), 1000, logger),
       new PeriodicLoop('delegated-mirror', () => mirror.sync(), 1500, logger),
+      new PeriodicLoop('dead-replicas', () => sweepDeadReplicas(sweeps), 5000, logger),
+      new PeriodicLoop('re-offer', () => reofferWaitingJobs(sweeps), 5000, logger),
+      new PeriodicLoop('outbox-prune', () => pruneOutbox(sweeps), 600_000, logger),
     ];
-    closers.unshift(async () => {
-      for (const l of loops) await l.stop();
-    });
     const intake = new JobIntake({
       store,
+      queue,
       services: serviceCache,
       auth,
       clusterId: config.clusterId,
@@ -220,7 +240,24 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
         return { ...t, auth: token ? { kind: 'bearer', token } : { kind: 'none' } };
       },
     });
-    closers.unshift(() => outbox.stop());
+    const background = leaderLoopsFor(config, {
+      onElected: () => {
+        logger.info({ replica: config.replicaId }, 'this replica leads the background loops');
+        outbox.start();
+        if (opts.runJobs !== false) for (const l of leaderLoops) l.start();
+      },
+      onDemoted: async () => {
+        await outbox.stop();
+        for (const l of leaderLoops) await l.stop();
+      },
+      logger,
+    });
+    closers.unshift(async () => {
+      await background.stop();
+      await heartbeat.stop();
+      await outbox.stop();
+      for (const l of leaderLoops) await l.stop();
+    });
     const federation = new FederationUseCases({
       store,
       services,
@@ -260,12 +297,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());
-    if (opts.runJobs !== false) {
-      await runner.start();
-      for (const l of loops) l.start();
-    }
-    outbox.start();
+    if (opts.runJobs !== false) await runner.start();
+    heartbeat.start();
     statusCache.start();
+    await background.start();
 
     let closed = false;
     return {

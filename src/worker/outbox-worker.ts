@@ -55,6 +55,7 @@ export class OutboxWorker {
   constructor(private readonly o: OutboxWorkerOptions) {}
 
   start(): void {
+    this.stopped = false;
     this.timer = setInterval(() => this.wake(), this.o.pollMs ?? 500);
     this.timer.unref();
     this.wake();

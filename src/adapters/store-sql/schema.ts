@@ -57,6 +57,8 @@ export const jobs = pgTable(
     // Receiving side: who delegated it, and its sealed token for the origin's storage keys.
     originCluster: text('origin_cluster'),
     originToken: text('origin_token'),
+    // The manager replica that claimed it (several replicas share one database).
+    runner: text('runner'),
     attempts: integer('attempts').notNull().default(0),
   },
   (t) => [

@@ -1,6 +1,6 @@
 // The Store port over a Drizzle Postgres database. PGlite and node-postgres give the same
 // query API, so both adapters share this code and differ only in how they connect.
-import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import { FlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
@@ -178,6 +178,20 @@ export abstract class SqlStore implements Store {
     return newJobs.map((j) => (j.delegatedId ? (byDelegated.get(j.delegatedId) ?? j.id) : j.id));
   }
 
+  async runnersWithRunningJobs(): Promise<string[]> {
+    const rows = await this.db
+      .selectDistinct({ runner: jobs.runner })
+      .from(jobs)
+      .where(and(eq(jobs.status, 'Running'), isNull(jobs.delegatedTo), isNotNull(jobs.runner)));
+    return rows.map((r) => r.runner as string);
+  }
+
+  async getJobs(ids: string[]): Promise<JobRecord[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.select().from(jobs).where(inArray(jobs.id, ids));
+    return rows.map(toJob);
+  }
+
   async getJob(id: string): Promise<JobRecord | undefined> {
     const rows = await this.db.select().from(jobs).where(eq(jobs.id, id));
     return rows[0] ? toJob(rows[0]) : undefined;
@@ -202,10 +216,10 @@ export abstract class SqlStore implements Store {
     return { jobs: page.map(toJob), next: encodeCursor(last), remaining: Number(n) };
   }
 
-  async claimJob(id: string, at: Date): Promise<boolean> {
+  async claimJob(id: string, at: Date, runner?: string): Promise<boolean> {
     const rows = await this.db
       .update(jobs)
-      .set({ status: 'Running', startedAt: at, attempts: sql`${jobs.attempts} + 1` })
+      .set({ status: 'Running', startedAt: at, runner: runner ?? null, attempts: sql`${jobs.attempts} + 1` })
       .where(and(eq(jobs.id, id), eq(jobs.status, 'Pending')))
       .returning({ id: jobs.id });
     return rows.length > 0;
@@ -275,11 +289,13 @@ export abstract class SqlStore implements Store {
       .where(eq(jobs.id, id));
   }
 
-  async failRunningJobs(reason: string, at: Date): Promise<string[]> {
+  async failRunningJobs(reason: string, at: Date, runner?: string): Promise<string[]> {
+    // Delegated jobs mirror a remote status: they are not running here.
+    const running = and(eq(jobs.status, 'Running'), isNull(jobs.delegatedTo));
     const rows = await this.db
       .update(jobs)
       .set({ status: 'Failed', finishedAt: at, reason })
-      .where(eq(jobs.status, 'Running'))
+      .where(runner ? and(running, or(eq(jobs.runner, runner), isNull(jobs.runner))) : running)
       .returning({ id: jobs.id });
     return rows.map((r) => r.id);
   }

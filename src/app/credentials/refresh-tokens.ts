@@ -26,7 +26,17 @@ export interface OidcClientConfig {
   resource: string | undefined;
 }
 
+/** How long a refresh token the issuer refused for good is not sent to it again. */
+const REFUSED_RETRY_MS = 5 * 60_000;
+
 export class RefreshTokens {
+  /**
+   * Tokens the issuer refused with a permanent error (invalid_grant …), by service: the
+   * status cache and the rescheduler ask every second or two, and re-sending a dead token
+   * each time only hammers the issuer. A new token (create, PUT, rotation) is tried at once.
+   */
+  private readonly refused = new Map<string, { sealed: string; until: number; error: Error }>();
+
   constructor(
     private readonly d: {
       settings: SettingsStore;
@@ -57,6 +67,7 @@ export class RefreshTokens {
       beforeCreate: (s, p) => this.takeOut(s, p),
       beforeUpdate: (s, _prev, p) => this.takeOut(s, p),
       afterDelete: async (s) => {
+        this.refused.delete(s.name);
         await this.d.settings.setSetting(KEY(s.name), '');
       },
     };
@@ -87,25 +98,39 @@ export class RefreshTokens {
     const s = await this.stored(service);
     const client = this.d.client;
     if (!s || !client || !s.issuer) return undefined;
+    const refused = this.refused.get(service);
+    if (refused && refused.sealed === s.sealed && refused.until > Date.now()) throw refused.error;
     const refreshToken = this.d.box.open(s.sealed);
-    const { accessToken } = await this.d.cache.getAccessToken(
-      {
-        issuer: s.issuer,
-        clientId: client.clientId,
-        clientSecret: client.clientSecret ?? '',
-        refreshToken,
-        resource: client.resource,
-      },
-      {
-        // Rotated refresh tokens replace the stored one.
-        onRefreshTokenRotated: async (rotated) => {
-          await this.d.settings.setSetting(
-            KEY(service),
-            JSON.stringify({ issuer: s.issuer, sealed: this.d.box.seal(rotated) }),
-          );
+    const { accessToken } = await this.d.cache
+      .getAccessToken(
+        {
+          issuer: s.issuer,
+          clientId: client.clientId,
+          clientSecret: client.clientSecret ?? '',
+          refreshToken,
+          resource: client.resource,
         },
-      },
-    );
+        {
+          // Rotated refresh tokens replace the stored one.
+          onRefreshTokenRotated: async (rotated) => {
+            await this.d.settings.setSetting(
+              KEY(service),
+              JSON.stringify({ issuer: s.issuer, sealed: this.d.box.seal(rotated) }),
+            );
+          },
+        },
+      )
+      .catch((e: unknown) => {
+        if ((e as { retryable?: unknown }).retryable === false) {
+          this.refused.set(service, {
+            sealed: s.sealed,
+            until: Date.now() + REFUSED_RETRY_MS,
+            error: e as Error,
+          });
+        }
+        throw e;
+      });
+    this.refused.delete(service);
     return accessToken;
   }
 }

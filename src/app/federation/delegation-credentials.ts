@@ -9,29 +9,38 @@ import type { DelegationCredentials } from './delegator.ts';
 export const createDelegationCredentials = (deps: {
   refreshTokens: RefreshTokens | undefined;
   logger: { warn(obj: Record<string, unknown>, msg: string): void };
-}): DelegationCredentials => ({
-  async targetFor(clusterId: string, service: Service): Promise<PeerTarget | undefined> {
-    const entry = service.clusters?.[clusterId];
-    if (!entry?.endpoint) return undefined;
-    const base = {
-      clusterId,
-      endpoint: entry.endpoint.replace(/\/+$/, ''),
-      sslVerify: entry.ssl_verify !== false,
-    };
-    if (deps.refreshTokens && (await deps.refreshTokens.has(service.name))) {
-      try {
-        const token = await deps.refreshTokens.accessToken(service.name);
-        if (token) return { ...base, auth: { kind: 'bearer', token } };
-      } catch (e) {
-        deps.logger.warn(
-          { service: service.name, err: (e as Error).message },
-          'refresh-token exchange failed; trying Basic credentials',
-        );
+}): DelegationCredentials => {
+  /** The last exchange failure warned about, per service: one warning per failure, not per call. */
+  const warned = new Map<string, string>();
+  return {
+    async targetFor(clusterId: string, service: Service): Promise<PeerTarget | undefined> {
+      const entry = service.clusters?.[clusterId];
+      if (!entry?.endpoint) return undefined;
+      const base = {
+        clusterId,
+        endpoint: entry.endpoint.replace(/\/+$/, ''),
+        sslVerify: entry.ssl_verify !== false,
+      };
+      if (deps.refreshTokens && (await deps.refreshTokens.has(service.name))) {
+        try {
+          const token = await deps.refreshTokens.accessToken(service.name);
+          warned.delete(service.name);
+          if (token) return { ...base, auth: { kind: 'bearer', token } };
+        } catch (e) {
+          const err = (e as Error).message;
+          if (warned.get(service.name) !== err) {
+            warned.set(service.name, err);
+            deps.logger.warn(
+              { service: service.name, err },
+              'refresh-token exchange failed; trying Basic credentials',
+            );
+          }
+        }
       }
-    }
-    if (entry.auth_user && entry.auth_password) {
-      return { ...base, auth: { kind: 'basic', user: entry.auth_user, password: entry.auth_password } };
-    }
-    return undefined;
-  },
-});
+      if (entry.auth_user && entry.auth_password) {
+        return { ...base, auth: { kind: 'basic', user: entry.auth_user, password: entry.auth_password } };
+      }
+      return undefined;
+    },
+  };
+};

@@ -50,6 +50,14 @@ export class DelegationTriggers {
   }
 
   private async claimAndDelegate(job: JobRecord, service: Service): Promise<string | undefined> {
+    // No replica could take it now (cache read, no I/O): leave the job as it is rather than
+    // claiming and releasing it on every pass (two writes a second per waiting job, and a
+    // job that shows Running with a start time while it waits).
+    const demand = { cpuMillis: job.cpuMillis, memoryBytes: job.memoryBytes };
+    const sendable = this.d.delegator
+      .plan(service, demand)
+      .some((r) => r.type === 'oscar' && !!r.cluster_id && !!r.service_name);
+    if (!sendable) return undefined;
     if (!(await this.d.store.claimJob(job.id, this.d.clock.now()))) return undefined;
     try {
       const out = await this.d.delegator.delegate(job, service);

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { canUse, ownerOf, type Principal } from '../../core/auth/principal.ts';
 import { fail } from '../../core/errors.ts';
 import { type Service, serviceCpuMillis, serviceMemoryBytes } from '../../core/fdl/service.ts';
-import type { JobStore, NewJob } from '../../core/ports.ts';
+import type { JobQueue, JobStore, NewJob } from '../../core/ports.ts';
 import type { Authenticator } from '../authenticate.ts';
 import type { ServiceCache } from '../service-cache.ts';
 import { GroupCommitter } from './group-commit.ts';
@@ -17,6 +17,7 @@ export interface JobAccepted {
 
 export interface IntakeDeps {
   store: JobStore;
+  queue: JobQueue;
   services: ServiceCache;
   auth: Authenticator;
   clusterId: string;
@@ -45,7 +46,13 @@ export class JobIntake {
   private readonly committer: GroupCommitter<NewJob, string>;
 
   constructor(private readonly deps: IntakeDeps) {
-    this.committer = new GroupCommitter((jobs) => deps.store.insertJobs(jobs));
+    this.committer = new GroupCommitter(async (jobs) => {
+      const ids = await deps.store.insertJobs(jobs);
+      // Offered to runners once stored: a crash between the two leaves a stored job that
+      // the leader's sweep offers again.
+      await deps.queue.publish(jobs.map((j, i) => ({ id: ids[i], service: j.service })));
+      return ids;
+    });
   }
 
   /** Resolves the service and the caller; a service token of that service is accepted. */

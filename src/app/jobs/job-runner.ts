@@ -4,7 +4,7 @@
 // unless a delegation hook takes it (federation).
 import { everFits, type NodeState, type Placement, release, reserve } from '../../core/capacity.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import type { Clock, Executor, JobRecord, JobStore } from '../../core/ports.ts';
+import type { Clock, Executor, JobQueue, JobRecord, JobStore } from '../../core/ports.ts';
 import type { ServiceCache } from '../service-cache.ts';
 import { failureReason, InputMissingError, invoke, jobLog, type StorageResolver } from './job-execution.ts';
 
@@ -16,6 +16,10 @@ export interface RunnerLogger {
 
 export interface RunnerDeps {
   store: JobStore;
+  /** The order jobs are offered in; claims in the store decide who runs each. */
+  queue: JobQueue;
+  /** This replica's id: its claims carry it, and a restart fails only its own leftovers. */
+  runnerId: string;
   services: ServiceCache;
   executor: Executor;
   storage: StorageResolver;
@@ -49,6 +53,7 @@ export class JobRunner {
   private passRunning = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: RunnerDeps) {}
 
@@ -61,7 +66,9 @@ export class JobRunner {
     const interrupted = await this.deps.store.failRunningJobs(
       'the manager stopped while the job was running',
       this.deps.clock.now(),
+      this.deps.runnerId,
     );
+    this.unsubscribe = this.deps.queue.subscribe(() => this.wake());
     if (interrupted.length)
       this.deps.logger.warn({ count: interrupted.length }, 'marked interrupted jobs as Failed');
     this.timer = setInterval(() => this.wake(), this.deps.pollMs ?? 1000);
@@ -94,7 +101,14 @@ export class JobRunner {
   }
 
   private async schedulePending(): Promise<void> {
-    const pending = await this.deps.store.pendingJobs(256);
+    const offered = await this.deps.queue.peek(256);
+    const rows = new Map((await this.deps.store.getJobs(offered)).map((j) => [j.id, j]));
+    // Offered but no longer waiting here (claimed elsewhere, delegated, deleted): drop them.
+    const stale = offered.filter((id) => rows.get(id)?.status !== 'Pending' || rows.get(id)?.delegatedTo);
+    if (stale.length) await this.deps.queue.remove(stale);
+    const pending = offered
+      .map((id) => rows.get(id))
+      .filter((j): j is JobRecord => !!j && !stale.includes(j.id));
     for (const job of pending) {
       if (this.stopped) return;
       if (this.running.has(job.id)) continue;
@@ -104,7 +118,9 @@ export class JobRunner {
       }
       const placement = reserve(this.deps.nodes, job.cpuMillis, job.memoryBytes);
       if (!placement) continue; // waits for room; smaller jobs behind it may still fit
-      if (!(await this.deps.store.claimJob(job.id, this.deps.clock.now()))) {
+      const claimed = await this.deps.store.claimJob(job.id, this.deps.clock.now(), this.deps.runnerId);
+      await this.deps.queue.remove([job.id]);
+      if (!claimed) {
         release(this.deps.nodes, placement);
         continue;
       }
@@ -113,7 +129,8 @@ export class JobRunner {
   }
 
   private async failUnschedulable(job: JobRecord): Promise<void> {
-    if (!(await this.deps.store.claimJob(job.id, this.deps.clock.now()))) return;
+    if (!(await this.deps.store.claimJob(job.id, this.deps.clock.now(), this.deps.runnerId))) return;
+    await this.deps.queue.remove([job.id]);
     await this.deps.store.finishJob(job.id, {
       status: 'Failed',
       at: this.deps.clock.now(),
@@ -274,6 +291,7 @@ export class JobRunner {
   async stop(graceMs = 5000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.unsubscribe?.();
     const all = [...this.running.values()];
     const settled = Promise.allSettled(all.map((r) => r.done));
     const timeout = new Promise((r) => setTimeout(r, graceMs).unref());

@@ -1,0 +1,136 @@
+// The federated tier: two manager replicas of one cluster on one PostgreSQL and one Redis.
+// 1,000 jobs sent across both; one replica killed with SIGKILL during the run and restarted:
+// every accepted job ends exactly once (no loss, no second run), and the background loops
+// (outbox among them) move to the survivor.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobsApi } from '../../client/api-client.ts';
+import { type Harness, startClusters } from '../support/cluster-harness.ts';
+import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
+
+const REDIS_URL = process.env.FLOTILLA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const waitFor = async <T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+};
+
+describe('federated tier: two replicas on one PostgreSQL and one Redis', () => {
+  let db: TempDatabase;
+  let h: Harness;
+  const cluster = `fed${randomBytes(3).toString('hex')}`;
+
+  beforeAll(async () => {
+    db = await createTempDatabase();
+    const env = { DATABASE_URL: db.url, VALKEY_URL: REDIS_URL };
+    const args = ['--cluster-id', cluster, '--cpus', '2', '--log-level', 'info'];
+    h = await startClusters(
+      [
+        { id: 'r1', args: [...args, '--replica-id', 'r1'], env },
+        { id: 'r2', args: [...args, '--replica-id', 'r2'], env },
+      ],
+      { adminPassword: 'pw' },
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await h?.close();
+    await db?.drop();
+  });
+
+  it('serves the same state from both replicas', async () => {
+    const [r1, r2] = h.clusters;
+    expect((await r1.client.info()).tier).toBe('federated');
+    await r1.client.createService({
+      name: 'shared',
+      script: 'echo "job $JOB_UUID"',
+      cpu: '0.1',
+      memory: '32Mi',
+    });
+    const seen = await r2.client.getService('shared');
+    expect(seen.name).toBe('shared');
+  }, 60_000);
+
+  it('1,000 jobs across both, one replica killed and restarted: each accepted job ends exactly once', async () => {
+    const [r1, r2] = h.clusters;
+    const { token } = await r1.client.getService('shared');
+    const accepted: string[] = [];
+    let sent = 0;
+    let killed = false;
+    const submit = async () => {
+      const i = sent++;
+      const target = i % 2 === 0 || killed ? r1 : r2;
+      try {
+        const res = await jobsApi(target.client).submit(
+          'shared',
+          Buffer.from(`n${i}`).toString('base64'),
+          token,
+        );
+        accepted.push(res.job_id);
+      } catch {
+        // refused or cut by the kill: not accepted
+      }
+      if (!killed && accepted.length >= 400) {
+        killed = true;
+        await r2.kill();
+      }
+    };
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (sent < 1000) await submit();
+      }),
+    );
+    expect(killed).toBe(true);
+    await r2.start();
+
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const rows = await waitFor(
+        async () => {
+          const res = await client.query<{
+            id: string;
+            status: string;
+            attempts: number;
+            reason: string | null;
+          }>('SELECT id, status, attempts, reason FROM jobs');
+          const byId = new Map(res.rows.map((r) => [r.id, r]));
+          const done = accepted.every((id) => ['Succeeded', 'Failed'].includes(byId.get(id)?.status ?? ''));
+          return done && byId;
+        },
+        240_000,
+        'every accepted job to end',
+      );
+      // No loss: every accepted job is stored and ended.
+      for (const id of accepted) expect(rows.has(id)).toBe(true);
+      // No second run: each was claimed at most once.
+      const reclaimed = [...rows.values()].filter((r) => r.attempts > 1);
+      expect(reclaimed).toEqual([]);
+      const failed = [...rows.values()].filter((r) => r.status === 'Failed');
+      // Only jobs that were running on the killed replica may fail, and they say why.
+      for (const f of failed) expect(f.reason).toMatch(/stopped while the job was running/);
+      expect(failed.length).toBeLessThanOrEqual(40);
+      expect(accepted.length).toBeGreaterThanOrEqual(900);
+    } finally {
+      await client.end();
+    }
+  }, 360_000);
+
+  it('the background loops move to the survivor when the leader dies', async () => {
+    const [r1, r2] = h.clusters;
+    const leads = async (c: typeof r1) =>
+      (await c.log()).split('this replica leads the background loops').length - 1;
+    const leader = (await leads(r1)) > 0 && r1.running ? r1 : r2;
+    const other = leader === r1 ? r2 : r1;
+    const before = await leads(other);
+    await leader.kill();
+    await waitFor(async () => (await leads(other)) > before, 30_000, 'the survivor to take the lead');
+    await leader.start();
+  }, 90_000);
+});
