@@ -142,7 +142,12 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
     });
 
     it('keeps a per-peer outbox in order, with retries, supersession and pruning', async () => {
-      const target = { clusterId: 'b', endpoint: 'http://b', sslVerify: true, auth: { kind: 'none' as const } };
+      const target = {
+        clusterId: 'b',
+        endpoint: 'http://b',
+        sslVerify: true,
+        auth: { kind: 'none' as const },
+      };
       const row = (peer: string, service: string, revision: number) => ({
         peer,
         service,
@@ -152,12 +157,21 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
         group: 'grp',
         revision,
       });
-      const [a1, b1, a2] = await store.enqueueOutbox([row('pa', 's1', 1), row('pb', 's1', 1), row('pa', 's1', 2)]);
+      const [a1, b1, a2] = await store.enqueueOutbox([
+        row('pa', 's1', 1),
+        row('pb', 's1', 1),
+        row('pa', 's1', 2),
+      ]);
       expect(a1).toBeLessThan(a2);
       const now = new Date();
       expect((await store.duePeers(now)).sort()).toEqual(['pa', 'pb']);
       const head = await store.headOfPeer('pa');
-      expect(head).toMatchObject({ id: a1, revision: 1, state: 'pending', payload: { name: 's1', revision: 1 } });
+      expect(head).toMatchObject({
+        id: a1,
+        revision: 1,
+        state: 'pending',
+        payload: { name: 's1', revision: 1 },
+      });
       expect(head?.target.clusterId).toBe('pa');
       expect(await store.hasLaterRow(head!)).toBe(true);
       await store.markOutboxRetry(b1, 'cluster pb is unreachable', new Date(now.getTime() + 60_000));
@@ -166,7 +180,7 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(retried).toMatchObject({ attempts: 1, lastError: 'cluster pb is unreachable' });
       await store.markOutboxDone(a1, now);
       await store.markOutboxDone(a2, now);
-      expect((await store.headOfPeer('pa'))).toBeUndefined();
+      expect(await store.headOfPeer('pa')).toBeUndefined();
       expect(await store.pendingOutboxCount()).toBe(1);
       const group = await store.outboxOfGroup('grp');
       expect(group.map((r) => r.id)).toEqual([a2, b1, a1]);

@@ -7,10 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobsApi } from '../../client/api-client.ts';
-import { type ClusterProcess, type Harness, REPO_ROOT, startClusters } from '../support/cluster-harness.ts';
 import { runCli } from '../support/cli.ts';
+import { type ClusterProcess, type Harness, REPO_ROOT, startClusters } from '../support/cluster-harness.ts';
 
-const waitFor = async <T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> => {
+const waitFor = async <T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> => {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -120,7 +124,12 @@ describe('jobs end to end', () => {
   }, 60_000);
 
   it('a SIGKILL during a burst of 500 jobs loses none of the accepted ones', async () => {
-    await c.client.createService({ name: 'burst', script: 'echo "job $JOB_UUID"', cpu: '0.1', memory: '16Mi' });
+    await c.client.createService({
+      name: 'burst',
+      script: 'echo "job $JOB_UUID"',
+      cpu: '0.1',
+      memory: '16Mi',
+    });
     const { token } = await c.client.getService('burst');
     const api = jobsApi(c.client);
     const accepted: string[] = [];
