@@ -13,7 +13,7 @@ import { PostgresStore } from '../adapters/store-postgres/postgres-store.ts';
 import { resolveAdminPassword } from '../app/admin-password.ts';
 import { createAuthenticator } from '../app/authenticate.ts';
 import { BucketUseCases } from '../app/buckets.ts';
-import { RefreshTokens } from '../app/credentials/refresh-tokens.ts';
+import { RefreshTokens, SEALED_PREFIX } from '../app/credentials/refresh-tokens.ts';
 import { DelegatedMirror } from '../app/federation/delegated-mirror.ts';
 import { createDelegationCredentials } from '../app/federation/delegation-credentials.ts';
 import { DelegationTriggers } from '../app/federation/delegation-triggers.ts';
@@ -266,6 +266,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       outbox,
       clusterId: config.clusterId,
       publicUrl: config.publicUrl,
+      ownerToken: {
+        seal: (plain) => `${SEALED_PREFIX}${box.seal(plain)}`,
+        sealedFor: (service) => refreshTokens.sealedForTransfer(service),
+      },
     });
     const buckets = new BucketUseCases({
       objects: storage.local,

@@ -73,6 +73,11 @@ export interface FederationDeps {
   callTimeoutMs?: number;
   /** How long a change request waits for propagation before answering. */
   settleMs?: number;
+  /**
+   * The owner's refresh token travels to workers (their credential for delegating onward in
+   * OIDC mode): open in a direct call, sealed inside outbox rows.
+   */
+  ownerToken?: { seal(plain: string): string; sealedFor(service: string): Promise<string | undefined> };
 }
 
 export interface MembersRequest {
@@ -155,6 +160,8 @@ export class FederationUseCases {
       return undefined;
     }
     const plan = this.plan(service, { ...spec, revision: 1 });
+    const refreshToken = plainRefreshToken(service);
+    if (refreshToken) for (const w of plan.workers) setRefreshToken(w.definition, refreshToken);
     const targets = new Map(
       plan.workers.map((w) => [nodeKey(w), this.target(w.cluster_id, service, callerAuth)]),
     );
@@ -271,6 +278,10 @@ export class FederationUseCases {
     // outbox's upsert (PUT) overwrite a service that is not ours.
     const exists = (e: unknown) => isFlotillaError(e) && e.code === 'SERVICE_EXISTS';
     const missing = creates.filter((c) => c.error && !exists(c.error)).map((c) => c.worker);
+    // A definition kept in the outbox carries the owner's token sealed, never in clear.
+    const token = missing.length ? plainRefreshToken(plan.workers[0].definition) : undefined;
+    if (token && this.d.ownerToken)
+      for (const w of missing) setRefreshToken(w.definition, this.d.ownerToken.seal(token));
     await this.enqueue(
       missing.map((w) =>
         upsertRow(w, this.durable(targets.get(nodeKey(w))!, plan.coordinator.name), plan.coordinator.name, 1),
@@ -366,6 +377,12 @@ export class FederationUseCases {
     const plan = this.plan(service, next);
     await this.d.services.commitUpdate(principal, plan.coordinator, previous);
     const diff = diffNodes(before ? deployedMembers(before) : [], deployedMembers(next));
+    const plain = plainRefreshToken(service);
+    const sealed =
+      plain && this.d.ownerToken
+        ? this.d.ownerToken.seal(plain)
+        : await this.d.ownerToken?.sealedFor(service.name);
+    if (sealed) for (const w of plan.workers) setRefreshToken(w.definition, sealed);
     const rows: NewOutboxRow[] = plan.workers.map((w) =>
       upsertRow(w, this.target(w.cluster_id, plan.coordinator), service.name, revision),
     );
@@ -496,6 +513,19 @@ export class FederationUseCases {
     return this.get(principal, name);
   }
 }
+
+/** A refresh token sent in clear in this request (not "***", not already sealed). */
+const plainRefreshToken = (s: Service): string | undefined => {
+  const t = s.environment?.secrets?.refresh_token;
+  return t && t !== '***' && !t.startsWith('sealed:') ? t : undefined;
+};
+
+const setRefreshToken = (def: Service, value: string): void => {
+  def.environment = {
+    ...(def.environment ?? { variables: {} }),
+    secrets: { ...(def.environment?.secrets ?? {}), refresh_token: value },
+  } as Service['environment'];
+};
 
 const ref = (n: NodeRef): NodeRef => ({ cluster_id: n.cluster_id, service_name: n.service_name });
 
