@@ -5,6 +5,7 @@
 import type { AccessTokenCache } from '../../adapters/oidc/token-exchange.ts';
 import type { SecretBox } from '../../adapters/secret-box/aes-gcm-box.ts';
 import type { Principal } from '../../core/auth/principal.ts';
+import { fail } from '../../core/errors.ts';
 import { MASK } from '../../core/fdl/secrets.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import type { SettingsStore } from '../../core/ports.ts';
@@ -54,9 +55,17 @@ export class RefreshTokens {
     if (token === undefined) return;
     delete secrets[REFRESH_TOKEN];
     if (!token || token === MASK) return;
-    const plain = token.startsWith(SEALED_PREFIX)
-      ? this.d.box.open(token.slice(SEALED_PREFIX.length))
-      : token;
+    let plain = token;
+    if (token.startsWith(SEALED_PREFIX)) {
+      try {
+        plain = this.d.box.open(token.slice(SEALED_PREFIX.length));
+      } catch {
+        fail(
+          'VALIDATION_FAILED',
+          'environment.secrets.refresh_token: a value sealed by another manager cannot be used here',
+        );
+      }
+    }
     const issuer = principal.kind === 'user' ? principal.issuer : this.d.issuers[0];
     const stored: Stored = { issuer, sealed: this.d.box.seal(plain) };
     await this.d.settings.setSetting(KEY(service.name), JSON.stringify(stored));
