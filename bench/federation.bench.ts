@@ -49,7 +49,14 @@ const main = async () => {
     name: 'warm-up',
     script: 'true',
     clusters,
-    federation: { topology: 'mesh', members: members.map((m) => ({ type: 'oscar', cluster_id: m.manager.config.clusterId, service_name: 'warm-up-w' })) },
+    federation: {
+      topology: 'mesh',
+      members: members.map((m) => ({
+        type: 'oscar',
+        cluster_id: m.manager.config.clusterId,
+        service_name: 'warm-up-w',
+      })),
+    },
   });
   for (const n of SIZES) {
     const samples: number[] = [];

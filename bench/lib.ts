@@ -34,7 +34,7 @@ export const startBenchManager = async (
   const dataDir = await mkdtemp(join(tmpdir(), 'flotilla-bench-'));
   const db = kind === 'postgres' ? await createTempDatabase('flotilla_bench') : undefined;
   const store: Store = db
-    ? await PostgresStore.open(db.url, { poolSize: Number(process.env.BENCH_PG_POOL ?? 4) })
+    ? await PostgresStore.open(db.url, { poolSize: Number(process.env.BENCH_PG_POOL ?? 2) })
     : await PgliteStore.open(join(dataDir, 'db'));
   const config = loadConfig({ dataDir, adminPassword: ADMIN, port: '0', logLevel: 'silent', ...flags }, {});
   const manager = await createManager(config, { store, logger: pino({ level: 'silent' }), ...opts });

@@ -52,6 +52,9 @@ export interface JobRecord {
   attempts: number;
 }
 
+/** A job without its event and log: what scheduling reads (the bytes stay in the store). */
+export type JobSummary = Omit<JobRecord, 'event' | 'log'>;
+
 export type NewJob = Pick<JobRecord, 'id' | 'service' | 'event' | 'owner' | 'cpuMillis' | 'memoryBytes'> &
   Partial<
     Pick<JobRecord, 'delegatedId' | 'delegatedTo' | 'status' | 'createdAt' | 'originCluster' | 'originToken'>
@@ -95,7 +98,7 @@ export interface JobStore {
     },
   ): Promise<void>;
   /** Pending jobs to run here (not delegated), oldest first. */
-  pendingJobs(limit: number): Promise<JobRecord[]>;
+  pendingJobs(limit: number): Promise<JobSummary[]>;
   /** Running → Pending: a claim given back (delegation did not happen). */
   releaseJob(id: string): Promise<void>;
   /** Records that a claimed job went to another cluster; it mirrors the remote status from now on. */
@@ -108,7 +111,7 @@ export interface JobStore {
   /** Replica ids that hold Running jobs now. */
   runnersWithRunningJobs(): Promise<string[]>;
   /** Jobs by id (missing ids are left out). */
-  getJobs(ids: string[]): Promise<JobRecord[]>;
+  getJobs(ids: string[]): Promise<JobSummary[]>;
   deleteJob(id: string): Promise<boolean>;
   /** Deletes the service's finished jobs, or every job with all=true; returns the count. */
   deleteJobs(service: string, opts: { all: boolean }): Promise<number>;

@@ -21,6 +21,19 @@ export const errorBody = (
   ...(details ? { details } : {}),
 });
 
+// PostgreSQL: too many connections, admin shutdown, connection failures; Node: refused/reset.
+const UNAVAILABLE_CODES = new Set([
+  '53300',
+  '57P01',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+  'ECONNREFUSED',
+  'ECONNRESET',
+]);
+
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
@@ -56,6 +69,12 @@ export const toErrorBody = (err: unknown): ErrorBody => {
     );
     return errorBody(code ?? 'BAD_REQUEST', fe.message);
   }
+  // The database (or another dependency) refusing or dropping connections is not a bug.
+  const code =
+    (err as { code?: string; cause?: { code?: string } })?.code ??
+    (err as { cause?: { code?: string } })?.cause?.code;
+  if (code && UNAVAILABLE_CODES.has(code))
+    return errorBody('UNAVAILABLE', 'a dependency of the manager is unavailable; try again');
   return errorBody('INTERNAL', 'internal error; see the manager log');
 };
 

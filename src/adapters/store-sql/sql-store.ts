@@ -1,6 +1,21 @@
 // The Store port over a Drizzle Postgres database. PGlite and node-postgres give the same
 // query API, so both adapters share this code and differ only in how they connect.
-import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  count,
+  desc,
+  eq,
+  getTableColumns,
+  gt,
+  inArray,
+  isNotNull,
+  isNull,
+  lt,
+  lte,
+  or,
+  sql,
+} from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import { FlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
@@ -8,6 +23,7 @@ import type {
   JobPage,
   JobRecord,
   JobStatus,
+  JobSummary,
   MirroredState,
   NewJob,
   NewOutboxRow,
@@ -50,6 +66,14 @@ const toJob = (r: JobRow): JobRecord => ({
   originToken: r.originToken,
   attempts: r.attempts,
 });
+
+// Scheduling reads many rows often: leave the event bytes and the log in the table.
+const { event: _event, log: _log, ...SUMMARY_COLUMNS } = getTableColumns(jobs);
+
+const toSummary = (r: Omit<JobRow, 'event' | 'log'>): JobSummary => {
+  const { event: _e, log: _l, ...rest } = toJob({ ...r, event: new Uint8Array(0), log: null } as JobRow);
+  return rest;
+};
 
 type OutboxDbRow = typeof outbox.$inferSelect;
 
@@ -186,10 +210,10 @@ export abstract class SqlStore implements Store {
     return rows.map((r) => r.runner as string);
   }
 
-  async getJobs(ids: string[]): Promise<JobRecord[]> {
+  async getJobs(ids: string[]): Promise<JobSummary[]> {
     if (ids.length === 0) return [];
-    const rows = await this.db.select().from(jobs).where(inArray(jobs.id, ids));
-    return rows.map(toJob);
+    const rows = await this.db.select(SUMMARY_COLUMNS).from(jobs).where(inArray(jobs.id, ids));
+    return rows.map(toSummary);
   }
 
   async getJob(id: string): Promise<JobRecord | undefined> {
@@ -241,14 +265,14 @@ export abstract class SqlStore implements Store {
       .where(eq(jobs.id, id));
   }
 
-  async pendingJobs(limit: number): Promise<JobRecord[]> {
+  async pendingJobs(limit: number): Promise<JobSummary[]> {
     const rows = await this.db
-      .select()
+      .select(SUMMARY_COLUMNS)
       .from(jobs)
       .where(and(eq(jobs.status, 'Pending'), isNull(jobs.delegatedTo)))
       .orderBy(asc(jobs.seq))
       .limit(limit);
-    return rows.map(toJob);
+    return rows.map(toSummary);
   }
 
   async releaseJob(id: string): Promise<void> {

@@ -4,7 +4,7 @@
 // the local runner and the delegation never both take it.
 import { everFits, findFit, type NodeState } from '../../core/capacity.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import type { Clock, JobRecord, JobStore } from '../../core/ports.ts';
+import type { Clock, JobStore, JobSummary } from '../../core/ports.ts';
 import type { ServiceCache } from '../service-cache.ts';
 import { type Delegator, replicasOf } from './delegator.ts';
 
@@ -49,7 +49,7 @@ export class DelegationTriggers {
     }
   }
 
-  private async claimAndDelegate(job: JobRecord, service: Service): Promise<string | undefined> {
+  private async claimAndDelegate(job: JobSummary, service: Service): Promise<string | undefined> {
     // No replica could take it now (cache read, no I/O): leave the job as it is rather than
     // claiming and releasing it on every pass (two writes a second per waiting job, and a
     // job that shows Running with a start time while it waits).
@@ -60,7 +60,9 @@ export class DelegationTriggers {
     if (!sendable) return undefined;
     if (!(await this.d.store.claimJob(job.id, this.d.clock.now()))) return undefined;
     try {
-      const out = await this.d.delegator.delegate(job, service);
+      // The event bytes are read only for the job that goes.
+      const full = await this.d.store.getJob(job.id);
+      const out = full ? await this.d.delegator.delegate(full, service) : undefined;
       if (out) return out.clusterId;
     } catch (e) {
       this.d.logger.warn({ job: job.id, err: (e as Error).message }, 'delegation failed');
@@ -70,7 +72,7 @@ export class DelegationTriggers {
     return undefined;
   }
 
-  private async failStranded(job: JobRecord): Promise<void> {
+  private async failStranded(job: JobSummary): Promise<void> {
     if (!(await this.d.store.claimJob(job.id, this.d.clock.now()))) return;
     await this.d.store.finishJob(job.id, {
       status: 'Failed',

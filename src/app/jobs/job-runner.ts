@@ -2,9 +2,17 @@
 // that fits on a virtual node (its cpu/memory reserve capacity), and records how it ended.
 // A job waits while no node has room; one that can never fit is failed with the reason,
 // unless a delegation hook takes it (federation).
-import { everFits, type NodeState, type Placement, release, reserve } from '../../core/capacity.ts';
+import {
+  everFits,
+  freeCpu,
+  freeMemory,
+  type NodeState,
+  type Placement,
+  release,
+  reserve,
+} from '../../core/capacity.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import type { Clock, Executor, JobQueue, JobRecord, JobStore } from '../../core/ports.ts';
+import type { Clock, Executor, JobQueue, JobStore, JobSummary } from '../../core/ports.ts';
 import type { ServiceCache } from '../service-cache.ts';
 import { failureReason, InputMissingError, invoke, jobLog, type StorageResolver } from './job-execution.ts';
 
@@ -38,7 +46,7 @@ export interface RunnerDeps {
 }
 
 interface RunningJob {
-  job: JobRecord;
+  job: JobSummary;
   placement: Placement;
   abort: AbortController;
   live: string;
@@ -53,6 +61,8 @@ export class JobRunner {
   private passRunning = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Only a started runner takes work (intake-only managers never start theirs). */
+  private started = false;
   private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly deps: RunnerDeps) {}
@@ -69,6 +79,7 @@ export class JobRunner {
       this.deps.runnerId,
     );
     this.unsubscribe = this.deps.queue.subscribe(() => this.wake());
+    this.started = true;
     if (interrupted.length)
       this.deps.logger.warn({ count: interrupted.length }, 'marked interrupted jobs as Failed');
     this.timer = setInterval(() => this.wake(), this.deps.pollMs ?? 1000);
@@ -78,7 +89,7 @@ export class JobRunner {
 
   /** Asks for a scheduling pass soon; calls coalesce. */
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     if (this.passRunning) {
       this.passQueued = true;
       return;
@@ -101,6 +112,8 @@ export class JobRunner {
   }
 
   private async schedulePending(): Promise<void> {
+    // Every node full: nothing can start, so do not read the queue at all.
+    if (this.deps.nodes.every((n) => freeCpu(n) <= 0 || freeMemory(n) <= 0)) return;
     const offered = await this.deps.queue.peek(256);
     const rows = new Map((await this.deps.store.getJobs(offered)).map((j) => [j.id, j]));
     // Offered but no longer waiting here (claimed elsewhere, delegated, deleted): drop them.
@@ -108,7 +121,7 @@ export class JobRunner {
     if (stale.length) await this.deps.queue.remove(stale);
     const pending = offered
       .map((id) => rows.get(id))
-      .filter((j): j is JobRecord => !!j && !stale.includes(j.id));
+      .filter((j): j is JobSummary => !!j && !stale.includes(j.id));
     for (const job of pending) {
       if (this.stopped) return;
       if (this.running.has(job.id)) continue;
@@ -128,7 +141,7 @@ export class JobRunner {
     }
   }
 
-  private async failUnschedulable(job: JobRecord): Promise<void> {
+  private async failUnschedulable(job: JobSummary): Promise<void> {
     if (!(await this.deps.store.claimJob(job.id, this.deps.clock.now(), this.deps.runnerId))) return;
     await this.deps.queue.remove([job.id]);
     await this.deps.store.finishJob(job.id, {
@@ -140,7 +153,7 @@ export class JobRunner {
     });
   }
 
-  private launch(job: JobRecord, placement: Placement): void {
+  private launch(job: JobSummary, placement: Placement): void {
     const entry: RunningJob = {
       job,
       placement,
@@ -172,7 +185,10 @@ export class JobRunner {
   }
 
   private async execute(entry: RunningJob): Promise<void> {
-    const { job } = entry;
+    const { job: summary } = entry;
+    // The event bytes are read only now, for the one job that runs.
+    const job = await this.deps.store.getJob(summary.id);
+    if (!job) return;
     // Text columns cannot hold NUL: a script printing one must not make the job unrecordable.
     const finish = (
       status: 'Succeeded' | 'Failed',
