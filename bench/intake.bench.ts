@@ -18,7 +18,7 @@ const main = async () => {
   });
   await bare.close();
   const lines = [
-    row(['what', 'store', 'accepted/s', 'p50 ms', 'p99 ms', 'vs bare route', 'stored = accepted']),
+    row(['what', 'store', 'accepted/s', 'p50 ms', 'p99 ms', 'vs bare route', 'stored ≥ answered 201']),
     row(['---', '---', '---', '---', '---', '---', '---']),
     row(['bare Fastify POST', '-', baseline.requestsPerSec, baseline.p50Ms, baseline.p99Ms, '1.00', '-']),
   ];
@@ -43,6 +43,7 @@ const main = async () => {
         connections: CONNECTIONS,
       });
       const counts = await m.manager.store.countJobs();
+      // Requests still in flight when autocannon stops are stored but not counted as answered.
       const accepted = r.total - r.non2xx;
       lines.push(
         row([
@@ -52,7 +53,7 @@ const main = async () => {
           r.p50Ms,
           r.p99Ms,
           fmt(r.requestsPerSec / baseline.requestsPerSec, 3),
-          `${counts.Pending} stored / ${accepted} answered 201${r.non2xx ? ` (${r.non2xx} non-2xx)` : ''}`,
+          `${counts.Pending} ≥ ${accepted}${r.non2xx ? ` (${r.non2xx} non-2xx)` : ''}`,
         ]),
       );
     } finally {

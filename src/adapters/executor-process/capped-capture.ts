@@ -35,6 +35,14 @@ export class CappedCapture {
     }
   }
 
+  /** Bytes the process wrote that never reached here (the spawner stopped forwarding). */
+  countDropped(bytes: number): void {
+    if (bytes <= 0) return;
+    const firstDrop = this.dropped === 0;
+    this.dropped += bytes;
+    if (firstDrop) this.emit(this.decoder.end() + this.marker());
+  }
+
   /** The captured text; ends with a marker line when bytes were dropped. */
   text(): string {
     const head = Buffer.concat(this.chunks).toString('utf8');

@@ -1,8 +1,8 @@
 // Runs one sandboxed command: captures its output, enforces the timeout, honours the abort
 // signal, and makes sure nothing the script started outlives it.
-import { spawn } from 'node:child_process';
 import type { CappedCapture } from './capped-capture.ts';
 import type { SpawnCommand } from './sandbox.ts';
+import { type ChildLike, directSpawner, type Spawner } from './spawner.ts';
 
 export interface SuperviseOptions {
   command: SpawnCommand;
@@ -12,6 +12,10 @@ export interface SuperviseOptions {
   signal?: AbortSignal;
   stdout: CappedCapture;
   stderr: CappedCapture;
+  /** How processes are started (default: forking this process). */
+  spawner?: Spawner;
+  /** What the captures keep of each stream (the spawner forwards no more). */
+  maxBytes?: number;
 }
 
 export interface Outcome {
@@ -36,14 +40,19 @@ export interface Supervised {
 export function supervise(opts: SuperviseOptions): Supervised {
   const { command } = opts;
   const started = performance.now();
-  // detached: the child leads a new process group, so the whole group can be killed.
-  const child = spawn(command.file, command.args, {
+  // The child leads a new process group, so the whole group can be killed.
+  const child = (opts.spawner ?? directSpawner).spawn({
+    file: command.file,
+    args: command.args,
     cwd: command.cwd,
     env: opts.env,
     uid: command.uid,
     gid: command.gid,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBytes: opts.maxBytes ?? Number.MAX_SAFE_INTEGER,
+  });
+  child.on('unsent', (out: number, err: number) => {
+    opts.stdout.countDropped(out);
+    opts.stderr.countDropped(err);
   });
   child.stdout.on('data', (chunk: Buffer) => opts.stdout.push(chunk));
   child.stderr.on('data', (chunk: Buffer) => opts.stderr.push(chunk));
@@ -105,7 +114,7 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
-function waitForPipes(child: ReturnType<typeof spawn>): Promise<void> {
+function waitForPipes(child: ChildLike): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       // A grandchild that escaped the group (setsid) still holds them: stop listening.
