@@ -27,6 +27,12 @@ interface Entry {
 
 export class StatusCache {
   private readonly entries = new Map<string, Entry>();
+  /**
+   * Reservations by cluster, with when they were made. A poll answer was computed no earlier
+   * than its request was sent: reservations made after that may not be in it, so they are
+   * applied again on top of it instead of being wiped by it.
+   */
+  private readonly reservations = new Map<string, Array<{ at: number; job: JobDemand }>>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private polling = false;
@@ -65,7 +71,11 @@ export class StatusCache {
   /** Lowers the cached free capacity after sending a job there. */
   reserve(clusterId: string, job: JobDemand): void {
     const e = this.entries.get(clusterId);
-    if (e) e.snapshot = reserveOnSnapshot(e.snapshot, job);
+    if (!e) return;
+    e.snapshot = reserveOnSnapshot(e.snapshot, job);
+    const list = this.reservations.get(clusterId) ?? [];
+    list.push({ at: Date.now(), job });
+    this.reservations.set(clusterId, list);
   }
 
   /** Marks a cluster offline at once (a send to it failed). */
@@ -83,8 +93,14 @@ export class StatusCache {
       await Promise.all(
         [...targets].map(async ([clusterId, target]) => {
           try {
+            const sentAt = Date.now();
             const status = await this.o.peers.status(target, AbortSignal.timeout(this.o.timeoutMs ?? 1500));
-            this.entries.set(clusterId, { snapshot: snapshotFromStatus(clusterId, status), at: Date.now() });
+            let snapshot = snapshotFromStatus(clusterId, status);
+            const since = (this.reservations.get(clusterId) ?? []).filter((r) => r.at >= sentAt);
+            for (const r of since) snapshot = reserveOnSnapshot(snapshot, r.job);
+            if (since.length) this.reservations.set(clusterId, since);
+            else this.reservations.delete(clusterId);
+            this.entries.set(clusterId, { snapshot, at: Date.now() });
           } catch (e) {
             this.o.logger?.debug({ cluster: clusterId, err: (e as Error).message }, 'status poll failed');
             const prev = this.entries.get(clusterId);
