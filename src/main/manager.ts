@@ -176,6 +176,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       delegator,
       nodes: () => runner.nodes,
       wakeRunner: () => runner.wake(),
+      runnerId: config.replicaId,
       clock: systemClock,
       logger,
     });

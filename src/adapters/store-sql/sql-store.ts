@@ -319,7 +319,7 @@ export abstract class SqlStore implements Store {
     const rows = await this.db
       .update(jobs)
       .set({ status: 'Failed', finishedAt: at, reason })
-      .where(runner ? and(running, or(eq(jobs.runner, runner), isNull(jobs.runner))) : running)
+      .where(runner ? and(running, eq(jobs.runner, runner)) : running)
       .returning({ id: jobs.id });
     return rows.map((r) => r.id);
   }

@@ -17,6 +17,8 @@ export interface TriggerDeps {
   wakeRunner: () => void;
   clock: Clock;
   logger: { warn(obj: Record<string, unknown>, msg: string): void };
+  /** This replica's id, stamped on claims (a dead replica's claims are swept by id). */
+  runnerId?: string;
 }
 
 const DEFAULT_THRESHOLD_S = 10;
@@ -58,7 +60,7 @@ export class DelegationTriggers {
       .plan(service, demand)
       .some((r) => r.type === 'oscar' && !!r.cluster_id && !!r.service_name);
     if (!sendable) return undefined;
-    if (!(await this.d.store.claimJob(job.id, this.d.clock.now()))) return undefined;
+    if (!(await this.d.store.claimJob(job.id, this.d.clock.now(), this.d.runnerId))) return undefined;
     try {
       // The event bytes are read only for the job that goes.
       const full = await this.d.store.getJob(job.id);
@@ -73,7 +75,7 @@ export class DelegationTriggers {
   }
 
   private async failStranded(job: JobSummary): Promise<void> {
-    if (!(await this.d.store.claimJob(job.id, this.d.clock.now()))) return;
+    if (!(await this.d.store.claimJob(job.id, this.d.clock.now(), this.d.runnerId))) return;
     await this.d.store.finishJob(job.id, {
       status: 'Failed',
       at: this.d.clock.now(),
