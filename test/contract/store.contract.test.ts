@@ -163,7 +163,8 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
         row('pa', 's1', 2),
       ]);
       expect(a1).toBeLessThan(a2);
-      const now = new Date();
+      // A second ahead: the database stamps microseconds, a Date only milliseconds.
+      const now = new Date(Date.now() + 1000);
       expect((await store.duePeers(now)).sort()).toEqual(['pa', 'pb']);
       const head = await store.headOfPeer('pa');
       expect(head).toMatchObject({
