@@ -9,16 +9,16 @@ const send = (m) => {
 };
 
 process.on('message', (m) => {
-  if (!m || m.type !== 'spawn') return;
+  if (m?.type !== 'spawn') return;
   const { id, file, args, options, maxBytes } = m;
   let child;
   try {
     child = spawn(file, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    send({ type: 'error', id, message: String(err && err.message) });
+    send({ type: 'error', id, message: String(err?.message) });
     return;
   }
-  child.once('error', (err) => send({ type: 'error', id, message: String(err && err.message) }));
+  child.once('error', (err) => send({ type: 'error', id, message: String(err?.message) }));
   if (child.pid) send({ type: 'spawned', id, pid: child.pid });
   // Forward at most what the manager keeps (plus one chunk to mark the cut); drain the rest.
   const unsent = [0, 0, 0];

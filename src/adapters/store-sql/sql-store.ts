@@ -13,7 +13,6 @@ import {
   isNull,
   lt,
   lte,
-  or,
   sql,
 } from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';

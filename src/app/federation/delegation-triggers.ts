@@ -30,7 +30,7 @@ export class DelegationTriggers {
   async atIntake(jobId: string, service: Service): Promise<string | undefined> {
     if (replicasOf(service).length === 0) return undefined;
     const job = await this.d.store.getJob(jobId);
-    if (!job || job.status !== 'Pending') return undefined;
+    if (job?.status !== 'Pending') return undefined;
     if (findFit(this.d.nodes(), job.cpuMillis, job.memoryBytes)) return undefined;
     return this.claimAndDelegate(job, service);
   }
