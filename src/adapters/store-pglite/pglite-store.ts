@@ -23,6 +23,10 @@ export class PgliteStore extends SqlStore {
     return store;
   }
 
+  protected async rawQuery<R>(text: string, params: unknown[]): Promise<R[]> {
+    return (await this.client.query<R>(text, params)).rows;
+  }
+
   async close(): Promise<void> {
     if (!this.client.closed) await this.client.close();
   }

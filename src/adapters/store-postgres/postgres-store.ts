@@ -35,6 +35,10 @@ export class PostgresStore extends SqlStore {
     return store;
   }
 
+  protected async rawQuery<R>(text: string, params: unknown[]): Promise<R[]> {
+    return (await this.pool.query(text, params)).rows as R[];
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
