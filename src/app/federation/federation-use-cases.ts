@@ -196,7 +196,8 @@ export class FederationUseCases {
     const checks = await this.forEachWorker(plan.workers, async (w) => {
       const t = targets.get(nodeKey(w))!;
       const signal = AbortSignal.timeout(this.timeoutMs);
-      await this.d.peers.checkAccess(t, signal);
+      // One call answers both: reachable and accepting the credentials (else 401/403 or a
+      // network error), and not holding the name yet (404).
       if (await this.d.peers.getService(t, w.service_name, signal)) {
         throw new FlotillaError(
           'SERVICE_EXISTS',
