@@ -5,7 +5,8 @@ import { REFRESH_TOKEN } from '../app/credentials/refresh-tokens.ts';
 import type { DelegationCredentials } from '../app/federation/delegator.ts';
 import { replicasOf } from '../app/federation/delegator.ts';
 import type { ServiceCache } from '../app/service-cache.ts';
-import type { PeerTarget } from '../core/ports.ts';
+import type { PeerTarget, SettingsStore } from '../core/ports.ts';
+import type { SharedEntry } from '../worker/status-cache.ts';
 
 /** Every cluster some local service may delegate to, with how to reach it (first service wins). */
 export const replicaTargets = async (
@@ -36,3 +37,12 @@ export const openTransferSecrets = (
     tokens.openTransfer(sealed);
   return copy;
 };
+
+/** The status snapshots the leader replica publishes for the others, in the shared store. */
+export const sharedStatus = (settings: SettingsStore) => ({
+  publish: (entries: SharedEntry[]) => settings.setSetting('status-cache', JSON.stringify(entries)),
+  load: async (): Promise<SharedEntry[]> => {
+    const raw = await settings.getSetting('status-cache');
+    return raw ? (JSON.parse(raw) as SharedEntry[]) : [];
+  },
+});

@@ -43,7 +43,7 @@ import {
 } from '../worker/replica-sweeps.ts';
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
-import { openTransferSecrets, replicaTargets } from './delegation-wiring.ts';
+import { openTransferSecrets, replicaTargets, sharedStatus } from './delegation-wiring.ts';
 import { createLogger } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
@@ -136,6 +136,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       peers,
       targets: () => replicaTargets(serviceCache, credentials),
       logger,
+      // Replicas sharing a database share one poller: the leader.
+      shared: config.databaseUrl ? sharedStatus(store) : undefined,
     });
     closers.unshift(async () => statusCache.stop());
     const delegator = new Delegator({
@@ -244,10 +246,12 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const background = leaderLoopsFor(config, {
       onElected: () => {
         logger.info({ replica: config.replicaId }, 'this replica leads the background loops');
+        statusCache.lead(true);
         outbox.start();
         if (opts.runJobs !== false) for (const l of leaderLoops) l.start();
       },
       onDemoted: async () => {
+        statusCache.lead(false);
         await outbox.stop();
         for (const l of leaderLoops) await l.stop();
       },

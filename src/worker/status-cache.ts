@@ -18,6 +18,19 @@ export interface StatusCacheOptions {
   /** Older than this → offline. Default 3 × interval. */
   staleMs?: number;
   logger?: { debug(obj: Record<string, unknown>, msg: string): void };
+  /**
+   * Several replicas of one cluster: the leader polls and publishes what it saw; the others
+   * read it instead of polling every peer themselves.
+   */
+  shared?: {
+    publish(entries: SharedEntry[]): Promise<void>;
+    load(): Promise<SharedEntry[]>;
+  };
+}
+
+export interface SharedEntry {
+  snapshot: ClusterSnapshot;
+  at: number;
 }
 
 interface Entry {
@@ -36,8 +49,32 @@ export class StatusCache {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private polling = false;
+  /** Whether this replica polls (always, without sharing; the leader, with it). */
+  private leading: boolean;
 
-  constructor(private readonly o: StatusCacheOptions) {}
+  constructor(private readonly o: StatusCacheOptions) {
+    this.leading = !o.shared;
+  }
+
+  /** Becomes (or stops being) the replica that polls for the others. */
+  lead(leading: boolean): void {
+    if (!this.o.shared || leading === this.leading) return;
+    this.leading = leading;
+    if (leading && !this.stopped) void this.refresh().catch(() => {});
+  }
+
+  /** Takes the leader's snapshots, re-applying the reservations made here since. */
+  private async follow(): Promise<void> {
+    const shared = await this.o.shared!.load();
+    for (const { snapshot, at } of shared) {
+      const mine = this.entries.get(snapshot.clusterId);
+      if (mine && mine.at >= at) continue;
+      let s = snapshot;
+      const since = (this.reservations.get(snapshot.clusterId) ?? []).filter((r) => r.at >= at);
+      for (const r of since) s = reserveOnSnapshot(s, r.job);
+      this.entries.set(snapshot.clusterId, { snapshot: s, at });
+    }
+  }
 
   private get interval(): number {
     return this.o.intervalMs ?? 2000;
@@ -120,7 +157,12 @@ export class StatusCache {
 
   private async round(): Promise<void> {
     if (this.stopped) return;
-    await this.refresh().catch(() => {});
+    if (this.leading) {
+      await this.refresh().catch(() => {});
+      await this.o.shared?.publish([...this.entries.values()]).catch(() => {});
+    } else {
+      await this.follow().catch(() => {});
+    }
     if (this.stopped) return;
     // ±20 % jitter so many managers do not poll in step.
     const delay = this.interval * (0.8 + Math.random() * 0.4);
