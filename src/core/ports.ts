@@ -346,6 +346,14 @@ export interface PeerClient {
     jobId: string,
     signal?: AbortSignal,
   ): Promise<{ status: string; log: string } | undefined>;
+  /** Re-sends an event to an `endpoint` replica (HTTP POST); resolves to the HTTP status. */
+  postEvent(
+    url: string,
+    body: Uint8Array,
+    headers: Record<string, string>,
+    sslVerify: boolean,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** The storage keys that cluster hands this caller (GET /system/config). */
   storageConfig(t: PeerTarget, signal?: AbortSignal): Promise<StorageCredentials>;
   submitJob(

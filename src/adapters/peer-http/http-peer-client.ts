@@ -164,6 +164,23 @@ export const createHttpPeerClient = (
       if (r.status !== 200) throw failed(t, `status of job ${jobId}`, r);
       return { status: r.headers?.['x-job-status'] ?? 'Unknown', log: r.text };
     },
+    async postEvent(url, body, headers, sslVerify, signal) {
+      try {
+        const res = await request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream', ...headers },
+          body,
+          signal: signal ?? AbortSignal.timeout(timeoutMs),
+          dispatcher: sslVerify ? secure : insecure,
+        });
+        await res.body.dump();
+        return res.statusCode;
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? 'timed out' : (err.code ?? err.message);
+        throw new FlotillaError('PEER_UNREACHABLE', `endpoint ${new URL(url).host} is unreachable: ${why}`);
+      }
+    },
     async storageConfig(t, signal) {
       const r = await call(t, 'GET', '/system/config', { signal });
       if (r.status !== 200) throw failed(t, 'storage keys', r);

@@ -1,8 +1,10 @@
 // Delegating a job to a replica: decide from the status cache (no network call per
 // decision), send to the first candidate, try the next on failure, keep it local when none
 // is left. The origin records where the job went and mirrors its remote status.
+
 import { createHash, randomBytes } from 'node:crypto';
 import { type ClusterSnapshot, candidates, type JobDemand, rank } from '../../core/delegation/policy.ts';
+import { isFlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import { type DelegationPolicy, REPLICAS_FIELD, type Replica } from '../../core/federation/model.ts';
 import type { JobRecord, JobStore, PeerClient, PeerTarget, SettingsStore } from '../../core/ports.ts';
@@ -71,30 +73,94 @@ export class Delegator {
   async delegate(job: JobRecord, service: Service): Promise<DelegationOutcome | undefined> {
     const demand = { cpuMillis: job.cpuMillis, memoryBytes: job.memoryBytes };
     for (const replica of this.plan(service, demand)) {
-      if (replica.type !== 'oscar' || !replica.cluster_id || !replica.service_name) continue;
+      if (replica.type === 'endpoint') {
+        const to = replica.url ? await this.sendToEndpoint(job, replica) : undefined;
+        if (to) return { clusterId: to, remoteJobId: '' };
+        continue;
+      }
+      if (!replica.cluster_id || !replica.service_name) continue;
       const target = await this.d.credentials.targetFor(replica.cluster_id, service).catch(() => undefined);
       if (!target) continue;
-      try {
-        const res = await this.d.peers.submitJob(
+      const headers = await this.headers(job, service);
+      const send = () =>
+        this.d.peers.submitJob(
           target,
-          replica.service_name,
+          replica.service_name!,
           this.wrappedEvent(job),
-          await this.headers(job, service),
+          headers,
           AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
         );
-        this.d.cache.reserve(replica.cluster_id, demand);
-        await this.d.store.markDelegated(job.id, replica.cluster_id, res.job_id ?? '');
-        this.d.logger.info({ job: job.id, to: replica.cluster_id, remote: res.job_id }, 'job delegated');
-        return { clusterId: replica.cluster_id, remoteJobId: res.job_id };
+      let res: { job_id: string } | undefined;
+      try {
+        res = await send().catch(async (e) => {
+          // A timeout or a dropped connection leaves the outcome unknown: the replica may
+          // hold the job already. Asking it again with the same X-Delegated-Job-ID is safe
+          // (it answers with the job it holds); only then is the next replica tried.
+          if (
+            isFlotillaError(e) &&
+            e.code === 'PEER_UNREACHABLE' &&
+            /timed out|ECONNRESET|socket/i.test(e.message)
+          ) {
+            return send();
+          }
+          throw e;
+        });
       } catch (e) {
         this.d.cache.markOffline(replica.cluster_id);
         this.d.logger.warn(
           { job: job.id, to: replica.cluster_id, err: (e as Error).message },
           'delegation failed; trying the next replica',
         );
+        continue;
       }
+      this.d.cache.reserve(replica.cluster_id, demand);
+      // From here the replica holds the job: a failure to record it must not send it again.
+      await this.d.store
+        .markDelegated(job.id, replica.cluster_id, res.job_id ?? '')
+        .catch((e) =>
+          this.d.logger.warn({ job: job.id, err: (e as Error).message }, 'delegated, but not recorded yet'),
+        );
+      this.d.logger.info({ job: job.id, to: replica.cluster_id, remote: res.job_id }, 'job delegated');
+      return { clusterId: replica.cluster_id, remoteJobId: res.job_id };
     }
     return undefined;
+  }
+
+  /**
+   * An `endpoint` replica gets the original event by HTTP POST (OSCAR's re-send). It runs no
+   * job Flotilla can follow, so the origin records the hand-over as the job's end.
+   */
+  private async sendToEndpoint(job: JobRecord, replica: Replica): Promise<string | undefined> {
+    const url = replica.url!;
+    try {
+      const status = await this.d.peers.postEvent(
+        url,
+        job.event,
+        { ...(replica.headers ?? {}), 'x-delegated-from': this.d.clusterId, traceparent: traceparent() },
+        replica.ssl_verify !== false,
+        AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
+      );
+      if (status < 200 || status >= 300) throw new Error(`answered HTTP ${status}`);
+      const host = new URL(url).host;
+      const to = `endpoint:${host}`;
+      await this.d.store.markDelegated(job.id, to, '');
+      await this.d.store.mirrorDelegated(job.id, {
+        status: 'Succeeded',
+        startedAt: new Date(),
+        finishedAt: new Date(),
+        log: `[flotilla] event sent to endpoint ${host} (HTTP ${status})\n`,
+        reason: null,
+        exitCode: null,
+      });
+      this.d.logger.info({ job: job.id, to: host }, 'job sent to an endpoint replica');
+      return to;
+    } catch (e) {
+      this.d.logger.warn(
+        { job: job.id, err: (e as Error).message },
+        'endpoint replica refused the event; trying the next replica',
+      );
+      return undefined;
+    }
   }
 
   /** The event as the replica gets it: wrapped with the origin's storage provider. */
