@@ -579,12 +579,20 @@ describe('delegation triggers use the plan before touching the job', () => {
       finishJob: async () => {
         calls.push('finish');
       },
+      mirrorDelegated: async (_id: string, m: { status: string }) => {
+        calls.push(`mirror:${m.status}`);
+        job.status = m.status as typeof job.status;
+      },
     } as unknown as JobStore;
     const svc = service(replicas);
     const peers = {
       submitJob: async () => {
         calls.push('send');
         return { job_id: 'remote-1' };
+      },
+      postEvent: async () => {
+        calls.push('post');
+        return 202;
       },
     } as unknown as PeerClient;
     const delegator = new Delegator({
@@ -643,14 +651,14 @@ describe('delegation triggers use the plan before touching the job', () => {
     expect(job.status).toBe('Pending');
   });
 
-  it('an endpoint-only plan (nothing the delegator can send to) does not claim either', async () => {
+  it('an endpoint-only plan: claimed once, the event posted to the endpoint, recorded there', async () => {
     const { job, svc, calls, triggers } = setup(
       [{ type: 'endpoint', url: 'https://e.example.org' }],
       new Map(),
     );
-    await triggers.atIntake(job.id, svc);
-    await triggers.reschedule();
-    expect(calls).toEqual([]);
+    expect(await triggers.atIntake(job.id, svc)).toBe('endpoint:e.example.org');
+    await triggers.reschedule(); // already handed over: not pending any more
+    expect(calls).toEqual(['claim', 'post', 'delegated:endpoint:e.example.org', 'mirror:Succeeded']);
   });
 
   it('a candidate: claimed once, sent once, recorded as delegated', async () => {
