@@ -21,7 +21,12 @@ const statusWith = (freeMillis: number) => ({
 /** A peer client whose only call is status; it counts the polls. */
 const countingPeers = (free: number) => {
   const calls = { n: 0 };
-  const peers = { status: async () => ((calls.n += 1), statusWith(free)) } as unknown as PeerClient;
+  const peers = {
+    status: async () => {
+      calls.n += 1;
+      return statusWith(free);
+    },
+  } as unknown as PeerClient;
   return { peers, calls };
 };
 

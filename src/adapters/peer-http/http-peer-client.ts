@@ -177,7 +177,8 @@ export const createHttpPeerClient = (
         return res.statusCode;
       } catch (e) {
         const err = e as Error & { code?: string };
-        const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? 'timed out' : (err.code ?? err.message);
+        const why =
+          err.name === 'TimeoutError' || err.name === 'AbortError' ? 'timed out' : (err.code ?? err.message);
         throw new FlotillaError('PEER_UNREACHABLE', `endpoint ${new URL(url).host} is unreachable: ${why}`);
       }
     },

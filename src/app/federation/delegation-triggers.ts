@@ -58,7 +58,10 @@ export class DelegationTriggers {
     const demand = { cpuMillis: job.cpuMillis, memoryBytes: job.memoryBytes };
     const sendable = this.d.delegator
       .plan(service, demand)
-      .some((r) => (r.type === 'oscar' && !!r.cluster_id && !!r.service_name) || (r.type === 'endpoint' && !!r.url));
+      .some(
+        (r) =>
+          (r.type === 'oscar' && !!r.cluster_id && !!r.service_name) || (r.type === 'endpoint' && !!r.url),
+      );
     if (!sendable) return undefined;
     if (!(await this.d.store.claimJob(job.id, this.d.clock.now(), this.d.runnerId))) return undefined;
     try {
