@@ -2,7 +2,7 @@
 // dir, and can kill (SIGKILL) and restart any of them. The end-to-end tests build on it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,15 +168,30 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Starts the clusters in parallel. Call close() in afterAll. */
+/**
+ * Starts the clusters, at most `parallel` at a time (default all: on a small, busy machine
+ * several PGlite initdbs at once starve each other, so large sets use 2). Call close() in
+ * afterAll; with keepLogs the data dirs and log files outlive it.
+ */
 export const startClusters = async (
-  specs: ClusterSpec[],
-  opts: { adminPassword?: string; keepLogs?: boolean } = {},
+  specs: readonly ClusterSpec[],
+  opts: {
+    adminPassword?: string;
+    keepLogs?: boolean;
+    parallel?: number;
+    startTimeoutMs?: number;
+    prefix?: string;
+  } = {},
 ): Promise<Harness> => {
-  const root = await mkdtemp(join(tmpdir(), 'flotilla-e2e-'));
-  await mkdir(root, { recursive: true });
+  const root = await mkdtemp(join(tmpdir(), opts.prefix ?? 'flotilla-e2e-'));
   const clusters = await Promise.all(
-    specs.map((s) => createClusterProcess(s, { root, adminPassword: opts.adminPassword })),
+    specs.map((s) =>
+      createClusterProcess(s, {
+        root,
+        adminPassword: opts.adminPassword,
+        startTimeoutMs: opts.startTimeoutMs,
+      }),
+    ),
   );
   const harness: Harness = {
     root,
@@ -192,7 +207,11 @@ export const startClusters = async (
     },
   };
   try {
-    await Promise.all(clusters.map((c) => c.start()));
+    const queue = [...clusters];
+    const lane = async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) await c.start();
+    };
+    await Promise.all(Array.from({ length: opts.parallel ?? clusters.length }, lane));
   } catch (e) {
     await harness.close();
     throw e;

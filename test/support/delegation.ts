@@ -3,16 +3,8 @@
 // marker, submitting marked jobs, waiting for them, and counting on every cluster how many
 // times a marked job actually ran.
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type FlotillaClient, type JobInfo, jobsApi } from '../../client/api-client.ts';
-import {
-  type ClusterProcess,
-  type ClusterSpec,
-  createClusterProcess,
-  type Harness,
-} from './cluster-harness.ts';
+import { type ClusterProcess, type ClusterSpec, type Harness, startClusters } from './cluster-harness.ts';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,45 +13,16 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * small machine). With keepLogs the data dirs and log files outlive close() until
  * `removeLogs` is called (tests that grep the logs after the managers stop).
  */
-export const startDelegationClusters = async (
+export const startDelegationClusters = (
   specs: readonly ClusterSpec[],
   opts: { adminPassword?: string; parallel?: number; startTimeoutMs?: number } = {},
-): Promise<Harness> => {
-  const root = await mkdtemp(join(tmpdir(), 'flotilla-dlg-e2e-'));
-  const clusters = await Promise.all(
-    specs.map((s) =>
-      createClusterProcess(s, {
-        root,
-        adminPassword: opts.adminPassword ?? 'pw',
-        startTimeoutMs: opts.startTimeoutMs ?? 150_000,
-      }),
-    ),
-  );
-  const harness: Harness = {
-    root,
-    clusters,
-    get(id) {
-      const c = clusters.find((x) => x.id === id);
-      if (!c) throw new Error(`no cluster ${id}`);
-      return c;
-    },
-    async close() {
-      await Promise.all(clusters.map((c) => c.stop()));
-      await rm(root, { recursive: true, force: true });
-    },
-  };
-  try {
-    const queue = [...clusters];
-    const lane = async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) await c.start();
-    };
-    await Promise.all(Array.from({ length: opts.parallel ?? 2 }, lane));
-  } catch (e) {
-    await harness.close();
-    throw e;
-  }
-  return harness;
-};
+): Promise<Harness> =>
+  startClusters(specs, {
+    adminPassword: opts.adminPassword ?? 'pw',
+    parallel: opts.parallel ?? 2,
+    startTimeoutMs: opts.startTimeoutMs ?? 150_000,
+    prefix: 'flotilla-dlg-e2e-',
+  });
 
 /**
  * The service script: prints the job's marker (the first line of the input) and where it

@@ -2,13 +2,10 @@
 // a `clusters` map, reading a service or its federation view on any cluster, the replica
 // graph of a node, a polling `waitFor`, and an HTTP proxy that can fail a member on cue.
 
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ApiError } from '../../client/api-client.ts';
-import { type ClusterProcess, createClusterProcess, type Harness } from './cluster-harness.ts';
+import { type ClusterProcess, type Harness, startClusters } from './cluster-harness.ts';
 
 export const ADMIN_PASSWORD = 'pw';
 
@@ -57,48 +54,19 @@ export interface CreateReportView {
  * Like startClusters, but starts at most `parallel` managers at a time with a longer
  * health timeout: on a small, busy machine five PGlite initdbs at once starve each other.
  */
-export const startFederationClusters = async (
+export const startFederationClusters = (
   ids: readonly string[],
   opts: { adminPassword?: string; parallel?: number; startTimeoutMs?: number } = {},
-): Promise<Harness> => {
-  const root = await mkdtemp(join(tmpdir(), 'flotilla-fed-e2e-'));
-  const clusters = await Promise.all(
-    ids.map((id) =>
-      createClusterProcess(
-        { id },
-        {
-          root,
-          adminPassword: opts.adminPassword ?? ADMIN_PASSWORD,
-          startTimeoutMs: opts.startTimeoutMs ?? 150_000,
-        },
-      ),
-    ),
+): Promise<Harness> =>
+  startClusters(
+    ids.map((id) => ({ id })),
+    {
+      adminPassword: opts.adminPassword ?? ADMIN_PASSWORD,
+      parallel: opts.parallel ?? 2,
+      startTimeoutMs: opts.startTimeoutMs ?? 150_000,
+      prefix: 'flotilla-fed-e2e-',
+    },
   );
-  const harness: Harness = {
-    root,
-    clusters,
-    get(id) {
-      const c = clusters.find((x) => x.id === id);
-      if (!c) throw new Error(`no cluster ${id}`);
-      return c;
-    },
-    async close() {
-      await Promise.all(clusters.map((c) => c.stop()));
-      await rm(root, { recursive: true, force: true });
-    },
-  };
-  try {
-    const queue = [...clusters];
-    const lane = async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) await c.start();
-    };
-    await Promise.all(Array.from({ length: opts.parallel ?? 2 }, lane));
-  } catch (e) {
-    await harness.close();
-    throw e;
-  }
-  return harness;
-};
 
 /** Polls `fn` until it returns without throwing (vitest `expect` inside is fine); rethrows the last failure at the deadline. */
 export const waitFor = async <T>(
