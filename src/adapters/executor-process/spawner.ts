@@ -16,8 +16,9 @@ export interface SpawnRequest {
   maxBytes: number;
 }
 
-/** What the supervisor needs of a started process. Events: 'error', 'exit', 'close', and
- * 'unsent' (stdout and stderr bytes the helper stopped forwarding past the cap). */
+/** What the supervisor needs of a started process. Events: 'error', 'exit', 'close',
+ * 'pid' (the pid became known, through the spawner), and 'unsent' (stdout and stderr bytes
+ * the helper stopped forwarding past the cap). */
 export interface ChildLike extends EventEmitter {
   readonly pid: number | undefined;
   readonly stdout: Readable;
@@ -68,8 +69,10 @@ export const createRemoteSpawner = (): Spawner => {
   const onMessage = (m: Message) => {
     const c = children.get(m.id);
     if (!c) return;
-    if (m.type === 'spawned') c.pid = m.pid;
-    else if (m.type === 'out') (m.stream === 1 ? c.stdout : c.stderr).write(Buffer.from(m.data));
+    if (m.type === 'spawned') {
+      c.pid = m.pid;
+      c.emit('pid');
+    } else if (m.type === 'out') (m.stream === 1 ? c.stdout : c.stderr).write(Buffer.from(m.data));
     else if (m.type === 'exit') c.emit('exit', m.code, m.signal);
     else if (m.type === 'error') {
       c.emit('error', new Error(m.message));

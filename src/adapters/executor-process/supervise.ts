@@ -63,8 +63,14 @@ export function supervise(opts: SuperviseOptions): Supervised {
   const stop = (reason: 'timeout' | 'cancel') => {
     if (exited || stopReason) return;
     stopReason = reason;
-    killGroup(child.pid, 'SIGTERM');
-    graceTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), opts.killGraceMs);
+    // Through the spawner the pid arrives a moment after the start: a stop before that
+    // signals the group as soon as it is known.
+    const signalGroup = (sig: NodeJS.Signals) => {
+      if (child.pid) killGroup(child.pid, sig);
+      else child.once('pid', () => killGroup(child.pid, sig));
+    };
+    signalGroup('SIGTERM');
+    graceTimer = setTimeout(() => signalGroup('SIGKILL'), opts.killGraceMs);
   };
   const timeoutTimer =
     opts.timeoutMs > 0 && opts.timeoutMs <= MAX_TIMER_MS
