@@ -228,7 +228,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       hooks: [
         refreshTokens.hooks(),
         bucketHooks(storage.local, config.clusterId),
-        cacheHooks(serviceCache, runner),
+        cacheHooks(serviceCache, runner, store),
       ],
     });
     const outbox = new OutboxWorker({

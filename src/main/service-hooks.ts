@@ -7,7 +7,7 @@ import type { ServiceHooks } from '../app/services.ts';
 import { isLocalProvider } from '../app/storage-triggers.ts';
 import { FlotillaError } from '../core/errors.ts';
 import type { StorageIO } from '../core/fdl/service.ts';
-import type { ObjectStore } from '../core/ports.ts';
+import type { JobStore, ObjectStore } from '../core/ports.ts';
 import { splitPath } from '../core/storage/paths.ts';
 
 /** Input and output buckets on this cluster's store exist before the service is stored. */
@@ -32,11 +32,18 @@ export const bucketHooks = (objects: ObjectStore, clusterId: string): ServiceHoo
   };
 };
 
-export const cacheHooks = (cache: ServiceCache, runner: JobRunner): ServiceHooks => ({
+export const cacheHooks = (
+  cache: ServiceCache,
+  runner: JobRunner,
+  jobs: Pick<JobStore, 'deleteJobs'>,
+): ServiceHooks => ({
   afterCreate: async (s) => cache.invalidate(s.name),
   afterUpdate: async (s) => cache.invalidate(s.name),
   afterDelete: async (s) => {
     cache.invalidate(s.name);
     runner.cancelService(s.name, `service "${s.name}" was deleted while the job ran`);
+    // Its jobs and logs go with it: a later service of the same name (maybe another
+    // owner's) must not list them.
+    await jobs.deleteJobs(s.name, { all: true });
   },
 });

@@ -106,7 +106,9 @@ export class Delegator {
           throw e;
         });
       } catch (e) {
-        this.d.cache.markOffline(replica.cluster_id);
+        // Only an unreachable cluster is offline for everyone; a refusal (credentials, a
+        // missing service) concerns this service alone.
+        if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE') this.d.cache.markOffline(replica.cluster_id);
         this.d.logger.warn(
           { job: job.id, to: replica.cluster_id, err: (e as Error).message },
           'delegation failed; trying the next replica',
