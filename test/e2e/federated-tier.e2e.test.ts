@@ -8,18 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobsApi } from '../../client/api-client.ts';
 import { type Harness, startClusters } from '../support/cluster-harness.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
+import { waitFor as waitUntil } from '../support/wait.ts';
 
 const REDIS_URL = process.env.FLOTILLA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-const waitFor = async <T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-};
+// A cluster may be restarting while we poll: a failing poll counts as "not yet".
+const waitFor = <T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> =>
+  waitUntil(fn, ms, what, { tolerateErrors: true, intervalMs: 250 });
 
 describe('federated tier: two replicas on one PostgreSQL and one Redis', () => {
   let db: TempDatabase;

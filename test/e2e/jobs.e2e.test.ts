@@ -9,25 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobsApi } from '../../client/api-client.ts';
 import { runCli } from '../support/cli.ts';
 import { type ClusterProcess, type Harness, REPO_ROOT, startClusters } from '../support/cluster-harness.ts';
+import { waitFor as waitUntil } from '../support/wait.ts';
 
-const waitFor = async <T>(
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  what: string,
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-};
+// A cluster may be restarting while we poll: a failing poll counts as "not yet".
+const waitFor = <T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> =>
+  waitUntil(fn, ms, what, { tolerateErrors: true, intervalMs: 200 });
 
 const cli = (c: ClusterProcess, args: string[], extra: { input?: string } = {}) =>
   runCli([...args, '--endpoint', c.url, '--password', c.adminPassword], extra);

@@ -5,6 +5,7 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
+import { sleep, waitFor } from '../support/wait.ts';
 
 let tm: TestManager;
 let small: TestManager;
@@ -14,23 +15,6 @@ const FINISHED = ['Succeeded', 'Failed'];
 
 const call = (m: TestManager, opts: InjectOptions): Promise<LightMyRequestResponse> =>
   m.manager.http.inject({ ...opts, headers: { ...ADMIN, ...opts.headers } });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn until it returns something other than undefined/false; fails with `what` on timeout. */
-const waitFor = async <T>(
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  what = 'condition',
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-};
 
 /** Creates a service (admin) and returns its token. */
 const createService = async (m: TestManager, body: Record<string, unknown>): Promise<string> => {

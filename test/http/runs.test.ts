@@ -6,28 +6,13 @@ import { inflateRawSync } from 'node:zlib';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
+import { waitFor } from '../support/wait.ts';
 
 let tm: TestManager;
 const ADMIN = { authorization: basic() };
 
 const call = (opts: InjectOptions): Promise<LightMyRequestResponse> =>
   tm.manager.http.inject({ ...opts, headers: { ...ADMIN, ...opts.headers } });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const waitFor = async <T>(
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-  what = 'condition',
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-};
 
 const createService = async (body: Record<string, unknown>): Promise<string> => {
   const res = await call({
