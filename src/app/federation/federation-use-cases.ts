@@ -499,14 +499,22 @@ export class FederationUseCases {
         clusterId: this.d.clusterId,
         knownClusters: this.d.resolver.known(merged),
       }) as FederationSpec);
+    // Request members get the same defaults as written ones (type, priority, service_name),
+    // so `cluster/service` written either way names the same member.
+    const defaults = { clusterId: this.d.clusterId, serviceName: name, topology: current.topology };
     const changed =
       op === 'add'
-        ? addMembers(current, list!)
+        ? addMembers(current, list!, defaults)
         : op === 'update'
-          ? updateMembers(current, list!)
-          : removeMembers(current, list!);
+          ? updateMembers(current, list!, defaults)
+          : removeMembers(current, list!, defaults);
+    // A service that had no federation block gets the default topology for members (star).
+    const topology = previous.federation ? changed.topology : undefined;
     // Validate the result as a whole (cycles, unknown clusters, duplicates).
-    const candidate = { ...merged, federation: { ...(merged.federation ?? {}), ...changed } } as Service;
+    const candidate = {
+      ...merged,
+      federation: { ...(merged.federation ?? {}), ...changed, topology },
+    } as Service;
     const spec = this.spec(candidate)!;
     await this.applySpec(principal, candidate, previous, spec, {
       deleteRemoved: op === 'remove' && req.delete === true,
