@@ -29,6 +29,12 @@ export interface OidcClientConfig {
 
 /** How long a refresh token the issuer refused for good is not sent to it again. */
 const REFUSED_RETRY_MS = 5 * 60_000;
+/**
+ * How long a read of the stored token is reused. The status cache asks for every replica
+ * cluster every round; without this, each round is one store read per (service, cluster).
+ * Writes here update it at once; another replica of this cluster sees a change within this.
+ */
+const STORED_TTL_MS = 5_000;
 
 export class RefreshTokens {
   /**
@@ -37,6 +43,7 @@ export class RefreshTokens {
    * each time only hammers the issuer. A new token (create, PUT, rotation) is tried at once.
    */
   private readonly refused = new Map<string, { sealed: string; until: number; error: Error }>();
+  private readonly recent = new Map<string, { value: Stored | undefined; until: number }>();
 
   constructor(
     private readonly d: {
@@ -67,8 +74,13 @@ export class RefreshTokens {
       }
     }
     const issuer = principal.kind === 'user' ? principal.issuer : this.d.issuers[0];
-    const stored: Stored = { issuer, sealed: this.d.box.seal(plain) };
-    await this.d.settings.setSetting(KEY(service.name), JSON.stringify(stored));
+    await this.store(service.name, { issuer, sealed: this.d.box.seal(plain) });
+  }
+
+  private async store(service: string, value: Stored | undefined): Promise<void> {
+    this.recent.delete(service);
+    await this.d.settings.setSetting(KEY(service), value ? JSON.stringify(value) : '');
+    this.recent.set(service, { value, until: Date.now() + STORED_TTL_MS });
   }
 
   hooks(): ServiceHooks {
@@ -77,18 +89,18 @@ export class RefreshTokens {
       beforeUpdate: (s, _prev, p) => this.takeOut(s, p),
       afterDelete: async (s) => {
         this.refused.delete(s.name);
-        await this.d.settings.setSetting(KEY(s.name), '');
+        await this.store(s.name, undefined);
       },
     };
   }
 
   private async stored(service: string): Promise<Stored | undefined> {
+    const hit = this.recent.get(service);
+    if (hit && hit.until > Date.now()) return hit.value;
     const raw = await this.d.settings.getSetting(KEY(service));
-    return raw ? (JSON.parse(raw) as Stored) : undefined;
-  }
-
-  async has(service: string): Promise<boolean> {
-    return (await this.stored(service)) !== undefined;
+    const value = raw ? (JSON.parse(raw) as Stored) : undefined;
+    this.recent.set(service, { value, until: Date.now() + STORED_TTL_MS });
+    return value;
   }
 
   /** The token sealed for a definition that travels through the outbox. */
@@ -104,9 +116,10 @@ export class RefreshTokens {
 
   /** An access token for the owner of `service`, minted from its refresh token (cached). */
   async accessToken(service: string): Promise<string | undefined> {
-    const s = await this.stored(service);
     const client = this.d.client;
-    if (!s || !client || !s.issuer) return undefined;
+    if (!client) return undefined;
+    const s = await this.stored(service);
+    if (!s?.issuer) return undefined;
     const refused = this.refused.get(service);
     if (refused && refused.sealed === s.sealed && refused.until > Date.now()) throw refused.error;
     const refreshToken = this.d.box.open(s.sealed);
@@ -121,12 +134,8 @@ export class RefreshTokens {
         },
         {
           // Rotated refresh tokens replace the stored one.
-          onRefreshTokenRotated: async (rotated) => {
-            await this.d.settings.setSetting(
-              KEY(service),
-              JSON.stringify({ issuer: s.issuer, sealed: this.d.box.seal(rotated) }),
-            );
-          },
+          onRefreshTokenRotated: (rotated) =>
+            this.store(service, { issuer: s.issuer, sealed: this.d.box.seal(rotated) }),
         },
       )
       .catch((e: unknown) => {

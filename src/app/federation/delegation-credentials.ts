@@ -21,11 +21,13 @@ export const createDelegationCredentials = (deps: {
         endpoint: entry.endpoint.replace(/\/+$/, ''),
         sslVerify: entry.ssl_verify !== false,
       };
-      if (deps.refreshTokens && (await deps.refreshTokens.has(service.name))) {
+      if (deps.refreshTokens) {
         try {
           const token = await deps.refreshTokens.accessToken(service.name);
-          warned.delete(service.name);
-          if (token) return { ...base, auth: { kind: 'bearer', token } };
+          if (token) {
+            warned.delete(service.name);
+            return { ...base, auth: { kind: 'bearer', token } };
+          }
         } catch (e) {
           const err = (e as Error).message;
           if (warned.get(service.name) !== err) {

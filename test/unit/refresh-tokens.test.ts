@@ -1,0 +1,113 @@
+// The stored refresh token is read by the status cache for every replica cluster on every
+// round. These tests pin down how often that reaches the store, and that a change made here
+// is seen at once despite the reuse of recent reads.
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  AccessTokenCache,
+  type RefreshTokenExchangeRequest,
+} from '../../src/adapters/oidc/token-exchange.ts';
+import { createSecretBox } from '../../src/adapters/secret-box/aes-gcm-box.ts';
+import { type OidcClientConfig, RefreshTokens } from '../../src/app/credentials/refresh-tokens.ts';
+import type { Principal } from '../../src/core/auth/principal.ts';
+import type { Service } from '../../src/core/fdl/service.ts';
+import type { SettingsStore } from '../../src/core/ports.ts';
+
+/** Settings in a map, counting reads (the real stores are covered by the store contract suite). */
+const countingSettings = () => {
+  const map = new Map<string, string>();
+  const counts = { reads: 0 };
+  const store: SettingsStore = {
+    async getSetting(key) {
+      counts.reads++;
+      return map.get(key) || undefined;
+    },
+    async setSetting(key, value) {
+      map.set(key, value);
+    },
+    async setSettingIfAbsent(key, value) {
+      if (!map.has(key)) map.set(key, value);
+      return map.get(key) as string;
+    },
+  };
+  return { store, counts, map };
+};
+
+const ISSUER = 'https://issuer.example';
+const alice: Principal = { kind: 'user', sub: 'alice', issuer: ISSUER };
+const client: OidcClientConfig = { clientId: 'flotilla', clientSecret: 's3cret', resource: undefined };
+
+const setup = (opts: { client?: OidcClientConfig; rotate?: boolean; lifetimeMs?: number } = {}) => {
+  const settings = countingSettings();
+  const exchanged: string[] = [];
+  let n = 0;
+  const cache = new AccessTokenCache({
+    exchange: async (req: RefreshTokenExchangeRequest) => {
+      exchanged.push(req.refreshToken);
+      n++;
+      return {
+        accessToken: `at-${n}`,
+        expiresAt: new Date(Date.now() + (opts.lifetimeMs ?? 3_600_000)),
+        ...(opts.rotate ? { refreshToken: `rt-rotated-${n}` } : {}),
+      };
+    },
+  });
+  const tokens = new RefreshTokens({
+    settings: settings.store,
+    box: createSecretBox(randomBytes(32)),
+    issuers: [ISSUER],
+    client: opts.client,
+    cache,
+  });
+  return { tokens, settings, exchanged };
+};
+
+const service = (name: string, refreshToken?: string): Service =>
+  ({
+    name,
+    script: 'true',
+    environment: refreshToken ? { secrets: { refresh_token: refreshToken } } : {},
+  }) as unknown as Service;
+
+describe('refresh tokens: reads of the stored token', () => {
+  it('never reads the store when no OIDC client is configured (Basic federations)', async () => {
+    const { tokens, settings } = setup();
+    for (let i = 0; i < 100; i++) expect(await tokens.accessToken(`svc-${i % 10}`)).toBeUndefined();
+    expect(settings.counts.reads).toBe(0);
+  });
+
+  it('reads each service once for many rounds of asking, absent or present', async () => {
+    const { tokens, settings } = setup({ client });
+    await tokens.hooks().beforeCreate?.(service('with', 'rt-1'), alice);
+    const reads = settings.counts.reads;
+    for (let round = 0; round < 50; round++) {
+      expect(await tokens.accessToken('with')).toBe('at-1');
+      expect(await tokens.accessToken('without')).toBeUndefined();
+    }
+    // 'with' was just written here (no read needed); 'without' is read once.
+    expect(settings.counts.reads - reads).toBe(1);
+  });
+
+  it('sees a delete and a replacement made here at once, not after the reuse window', async () => {
+    const { tokens, exchanged } = setup({ client });
+    await tokens.hooks().beforeCreate?.(service('svc', 'rt-old'), alice);
+    expect(await tokens.accessToken('svc')).toBeDefined();
+    await tokens.hooks().afterDelete?.(service('svc'), alice, { cascade: true });
+    expect(await tokens.accessToken('svc')).toBeUndefined();
+    await tokens.hooks().beforeUpdate?.(service('svc', 'rt-new'), service('svc'), alice);
+    expect(await tokens.accessToken('svc')).toBeDefined();
+    expect(exchanged).toEqual(['rt-old', 'rt-new']);
+  });
+
+  it('stores a rotated refresh token sealed and sends the rotated one next time', async () => {
+    // Access tokens that live shorter than the renewal margin: every call exchanges again.
+    const { tokens, settings, exchanged } = setup({ client, rotate: true, lifetimeMs: 1 });
+    await tokens.hooks().beforeCreate?.(service('svc', 'rt-first'), alice);
+    expect(await tokens.accessToken('svc')).toBe('at-1');
+    expect(await tokens.accessToken('svc')).toBe('at-2');
+    expect(exchanged).toEqual(['rt-first', 'rt-rotated-1']);
+    const stored = settings.map.get('refresh_token:svc') as string;
+    expect(stored).not.toContain('rt-rotated');
+    expect(stored).not.toContain('rt-first');
+  });
+});
