@@ -26,7 +26,11 @@ export interface Config {
   memoryBytes: number;
   nodes: number;
   tier: Tier;
+  /** This manager's address for other clusters. Without `--public-url` and with port 0 it is
+   * only known once listening: `listen()` sets it then. */
   publicUrl: string;
+  /** Whether `publicUrl` was configured (else derived from host and port). */
+  publicUrlConfigured: boolean;
   databaseUrl: string | undefined;
   valkeyUrl: string | undefined;
   oidcIssuers: string[];
@@ -252,6 +256,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     nodes,
     tier,
     publicUrl,
+    publicUrlConfigured: publicUrlRaw !== undefined && publicUrlRaw !== '',
     databaseUrl,
     valkeyUrl,
     oidcIssuers,

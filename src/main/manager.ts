@@ -270,7 +270,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       resolver: clustersMapResolver(),
       outbox,
       clusterId: config.clusterId,
-      publicUrl: config.publicUrl,
+      // Read at use: with port 0 it is only known after listen().
+      get publicUrl() {
+        return config.publicUrl;
+      },
       ownerToken: {
         seal: (plain) => `${SEALED_PREFIX}${box.seal(plain)}`,
         sealedFor: (service) => refreshTokens.sealedForTransfer(service),
@@ -284,7 +287,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const system = new SystemUseCases({
       build,
       clusterId: config.clusterId,
-      publicUrl: config.publicUrl,
+      // Read at use: with port 0 it is only known after listen().
+      get publicUrl() {
+        return config.publicUrl;
+      },
       tier: config.tier,
       executor: { kind: executor.kind, isolation: executor.isolation, note: isolationNote },
       oidcIssuers: config.oidcIssuers,
@@ -323,7 +329,12 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       statusCache,
       generatedAdminPassword: admin.generated,
       async listen() {
-        return http.listen({ port: config.port, host: config.host });
+        const bound = await http.listen({ port: config.port, host: config.host });
+        if (!config.publicUrlConfigured && config.port === 0) {
+          const { port } = new URL(bound);
+          config.publicUrl = config.publicUrl.replace(/:0$/, `:${port}`);
+        }
+        return bound;
       },
       async close() {
         if (closed) return;
