@@ -2,12 +2,25 @@
 // printed as T(N)/T(1); and the time until a member change is visible on all 32 nodes.
 // All managers live in this one process (the composition root has no singletons), each on
 // its own throwaway PostgreSQL database and embedded object store.
+// Two series: members on loopback, and the same members behind proxies that add a network
+// round trip (BENCH_RTT_MS, default 30 ms) to every call, as between clusters.
 //   node bin/run-ts.mjs bench/federation.bench.ts
-import { ADMIN, type BenchManager, basicHeader, fmt, percentile, row, startBenchManager } from './lib.ts';
+import {
+  ADMIN,
+  type BenchManager,
+  basicHeader,
+  fmt,
+  percentile,
+  row,
+  startBenchManager,
+  startLatencyProxy,
+} from './lib.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1,2,4,8,16,32').split(',').map(Number);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
 const MAX = Math.max(...SIZES);
+/** Round trip added between the coordinator and each member in the second series. */
+const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 30);
 
 const post = async (url: string, path: string, body: unknown, method = 'POST') => {
   const res = await fetch(`${url}${path}`, {
@@ -33,68 +46,84 @@ const main = async () => {
     managers.push(...batch);
   }
   const [coord, ...members] = managers;
-  const clusters = Object.fromEntries(
-    managers.map((m) => [
-      m.manager.config.clusterId,
-      { endpoint: m.url, auth_user: 'oscar', auth_password: ADMIN },
-    ]),
-  );
+  const clustersVia = (endpointOf: (m: BenchManager) => string) =>
+    Object.fromEntries(
+      managers.map((m) => [
+        m.manager.config.clusterId,
+        { endpoint: endpointOf(m), auth_user: 'oscar', auth_password: ADMIN },
+      ]),
+    );
+  const clusters = clustersVia((m) => m.url);
+  // The same members behind proxies that add a network round trip (RTT_MS) to every call.
+  const proxies = new Map<BenchManager, { url: string; close(): Promise<void> }>();
+  for (const m of members) proxies.set(m, await startLatencyProxy(m.url, RTT_MS / 2));
+  const clustersOverWan = clustersVia((m) => proxies.get(m)?.url ?? m.url);
   console.error(`started ${managers.length} managers in ${fmt((performance.now() - started) / 1000)} s`);
 
-  const lines = [
-    row(['members N', 'T(N) median ms', 'T(N)/T(1)', 'cpu of this process per create ms']),
-    row(['---', '---', '---', '---']),
-  ];
-  let t1 = Number.NaN;
+  const lines: string[] = [];
   let run = 0;
-  // Warm-up: the first create pays for connection set-up and JIT on every path.
-  await post(coord.url, '/system/services', {
-    name: 'warm-up',
-    script: 'true',
-    clusters,
-    federation: {
-      topology: 'mesh',
-      members: members.map((m) => ({
-        type: 'oscar',
-        cluster_id: m.manager.config.clusterId,
-        service_name: 'warm-up-w',
-      })),
-    },
-  });
-  for (const n of SIZES) {
-    const samples: number[] = [];
-    const cpu0 = process.cpuUsage();
-    for (let r = 0; r < REPEATS; r++) {
-      const name = `mesh-${n}-${run++}`;
-      const fed = {
-        name,
-        script: 'true',
-        cpu: '0.1',
-        clusters,
-        federation: {
-          topology: 'mesh',
-          members: members.slice(0, n).map((m) => ({
-            type: 'oscar',
-            cluster_id: m.manager.config.clusterId,
-            service_name: `${name}-w`,
-          })),
-        },
-      };
-      const t = performance.now();
-      const report = await post(coord.url, '/system/services', fed);
-      samples.push(performance.now() - t);
-      if (report?.outcome !== 'created')
-        throw new Error(`create of ${name} did not complete: ${JSON.stringify(report)}`);
+  const series = async (label: string, clustersMap: typeof clusters) => {
+    lines.push(
+      `${label}\n`,
+      row(['members N', 'T(N) median ms', 'T(N)/T(1)', 'cpu of this process per create ms']),
+      row(['---', '---', '---', '---']),
+    );
+    // Warm-up: the first create pays for connection set-up and JIT on every path.
+    await post(coord.url, '/system/services', {
+      name: `warm-up-${run++}`,
+      script: 'true',
+      clusters: clustersMap,
+      federation: {
+        topology: 'mesh',
+        members: members.map((m) => ({
+          type: 'oscar',
+          cluster_id: m.manager.config.clusterId,
+          service_name: `warm-up-${run}-w`,
+        })),
+      },
+    });
+    let t1 = Number.NaN;
+    for (const n of SIZES) {
+      const samples: number[] = [];
+      const cpu0 = process.cpuUsage();
+      for (let r = 0; r < REPEATS; r++) {
+        const name = `mesh-${n}-${run++}`;
+        const fed = {
+          name,
+          script: 'true',
+          cpu: '0.1',
+          clusters: clustersMap,
+          federation: {
+            topology: 'mesh',
+            members: members.slice(0, n).map((m) => ({
+              type: 'oscar',
+              cluster_id: m.manager.config.clusterId,
+              service_name: `${name}-w`,
+            })),
+          },
+        };
+        const t = performance.now();
+        const report = await post(coord.url, '/system/services', fed);
+        samples.push(performance.now() - t);
+        if (report?.outcome !== 'created')
+          throw new Error(`create of ${name} did not complete: ${JSON.stringify(report)}`);
+      }
+      // Every manager of the run lives in this process: its cpu time is the work all of them
+      // did for the creates (PostgreSQL's own cpu not included), background loops included.
+      const cpu = process.cpuUsage(cpu0);
+      const cpuMs = (cpu.user + cpu.system) / 1000 / REPEATS;
+      samples.sort((a, b) => a - b);
+      const median = percentile(samples, 50);
+      if (n === SIZES[0]) t1 = median;
+      lines.push(row([n, fmt(median), fmt(median / t1, 2), fmt(cpuMs)]));
     }
-    // Every manager of the run lives in this process: its cpu time is the work all of them
-    // did for the creates (PostgreSQL's own cpu not included), background loops included.
-    const cpu = process.cpuUsage(cpu0);
-    const cpuMs = (cpu.user + cpu.system) / 1000 / REPEATS;
-    samples.sort((a, b) => a - b);
-    const median = percentile(samples, 50);
-    if (n === SIZES[0]) t1 = median;
-    lines.push(row([n, fmt(median), fmt(median / t1, 2), fmt(cpuMs)]));
-  }
+    lines.push('');
+  };
+  await series(
+    'Members on loopback (no network latency: the time is the cpu work of all managers)',
+    clusters,
+  );
+  await series(`Members behind a ${RTT_MS} ms round trip (inter-cluster network)`, clustersOverWan);
 
   // A member change on a federation of MAX members: time until every node shows it.
   const name = 'visible';
@@ -140,6 +169,7 @@ const main = async () => {
     row([`visible on all ${MAX} members`, fmt(visible)]),
   );
   console.log(lines.join('\n'));
+  await Promise.all([...proxies.values()].map((p) => p.close()));
   await Promise.all(managers.map((m) => m.close()));
 };
 

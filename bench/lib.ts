@@ -89,3 +89,40 @@ export const percentile = (sorted: number[], p: number): number => {
 export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 export const row = (cells: Array<string | number>): string => `| ${cells.join(' | ')} |`;
+
+/**
+ * A TCP proxy on a free loopback port that holds every chunk `oneWayMs` in each direction:
+ * a member reached over a network with a round trip of 2 × oneWayMs (order is kept).
+ */
+export const startLatencyProxy = async (
+  target: string,
+  oneWayMs: number,
+): Promise<{ url: string; close(): Promise<void> }> => {
+  const { createServer, connect } = await import('node:net');
+  const t = new URL(target);
+  const sockets = new Set<import('node:net').Socket>();
+  const delayed = (from: import('node:net').Socket, to: import('node:net').Socket) => {
+    from.on('data', (chunk) => setTimeout(() => to.writable && to.write(chunk), oneWayMs));
+    from.on('end', () => setTimeout(() => to.end(), oneWayMs));
+    from.on('error', () => to.destroy());
+  };
+  const server = createServer((client) => {
+    const upstream = connect(Number(t.port), t.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.setNoDelay(true);
+    }
+    delayed(client, upstream);
+    delayed(upstream, client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+};
