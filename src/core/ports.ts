@@ -372,3 +372,15 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+// ---------------------------------------------------------------- metrics
+
+/** What use cases report as it happens, for /metrics (the adapter keeps the numbers). */
+export interface MetricsSink {
+  /** A job that ran here ended; seconds from its start to its end. */
+  jobFinished(status: 'Succeeded' | 'Failed', seconds: number): void;
+  /** A job claimed here was sent to another cluster. */
+  jobDelegated(toCluster: string): void;
+  /** A delegation attempt to a cluster failed (the next candidate is tried). */
+  delegationFailed(toCluster: string): void;
+}

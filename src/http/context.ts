@@ -20,6 +20,11 @@ export interface HttpContext {
   sync: SyncRunDeps;
   buckets: BucketUseCases;
   federation: FederationUseCases;
+  /** Prometheus metrics: request timings go in, the exposition comes out at /metrics. */
+  metrics?: {
+    observeHttp(method: string, route: string, status: number, seconds: number): void;
+    render(): Promise<{ contentType: string; body: string }>;
+  };
   /** Route groups added by later capabilities (jobs, storage, federation). */
   plugins?: Array<(app: import('fastify').FastifyInstance, ctx: HttpContext) => Promise<void>>;
 }

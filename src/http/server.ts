@@ -1,4 +1,4 @@
-// Builds the Fastify app: parsers, error mapping, OpenAPI at /docs, and the route groups.
+// Builds the Fastify app: parsers, error mapping, OpenAPI at /docs, /metrics, and the route groups.
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -11,6 +11,7 @@ import { bucketRoutes } from './routes/buckets.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { logRoutes } from './routes/logs.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { systemRoutes } from './routes/system.ts';
 import { flotillaValidatorCompiler } from './schemas.ts';
@@ -54,6 +55,8 @@ export const buildHttpServer = async (
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // First: its timing hook must see every route registered after it.
+  await metricsRoutes(app, ctx);
   await systemRoutes(app, ctx);
   await serviceRoutes(app, ctx);
   await logRoutes(app, ctx);

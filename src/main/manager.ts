@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { createProcessExecutor } from '../adapters/executor-process/index.ts';
+import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
 import { AccessTokenCache } from '../adapters/oidc/token-exchange.ts';
 import { createHttpPeerClient } from '../adapters/peer-http/http-peer-client.ts';
 import { createSecretBox, loadSecretKey } from '../adapters/secret-box/aes-gcm-box.ts';
@@ -140,7 +141,15 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       shared: config.databaseUrl ? sharedStatus(store) : undefined,
     });
     closers.unshift(async () => statusCache.stop());
+    const metrics = new PrometheusMetrics({
+      clusterId: config.clusterId,
+      jobs: () => store.countJobs(),
+      pendingOutbox: () => store.pendingOutboxCount(),
+      services: async () => (await serviceCache.list()).length,
+      clusters: () => statusCache.all(),
+    });
     const delegator = new Delegator({
+      metrics,
       store,
       settings: store,
       cache: statusCache,
@@ -166,6 +175,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       defaultTimeoutMs: config.jobTimeoutMs,
       logger,
       openSealed: (s) => box.open(s),
+      metrics,
       canDelegate: async (name) => {
         const svc = await serviceCache.get(name);
         return !!svc && replicasOf(svc).length > 0;
@@ -309,6 +319,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       sync: { executor, storage: resolver, runner, defaultTimeoutMs: config.jobTimeoutMs },
       buckets,
       federation,
+      metrics,
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());

@@ -216,6 +216,12 @@ describe('delegation policies across four clusters', () => {
       .filter((l) => l.includes(job.jobId) && l.includes('delegation failed; trying the next replica'));
     expect(warned.length, 'a logged the failed send to b').toBe(1);
     expect(JSON.parse(warned[0])).toMatchObject({ to: 'b' });
+    // The same story in a's metrics: one failed send to b, and c among the targets.
+    const metrics = await fetch(`${a.url}/metrics`, {
+      headers: { authorization: `Basic ${Buffer.from(`oscar:${a.adminPassword}`).toString('base64')}` },
+    }).then((r) => r.text());
+    expect(metrics).toMatch(/^flotilla_delegation_failures_total\{[^}]*to="b"[^}]*\} 1$/m);
+    expect(metrics).toMatch(/^flotilla_jobs_delegated_total\{[^}]*to="c"[^}]*\} [1-9]\d*$/m);
     const listing = await waitJobsEnded(a.client, 'stat', [job.jobId], 60_000);
     expect(listing[job.jobId]).toMatchObject({ status: 'Succeeded', delegated_to: 'c' });
 

@@ -7,7 +7,14 @@ import { type ClusterSnapshot, candidates, type JobDemand, rank } from '../../co
 import { isFlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import { type DelegationPolicy, REPLICAS_FIELD, type Replica } from '../../core/federation/model.ts';
-import type { JobRecord, JobStore, PeerClient, PeerTarget, SettingsStore } from '../../core/ports.ts';
+import type {
+  JobRecord,
+  JobStore,
+  MetricsSink,
+  PeerClient,
+  PeerTarget,
+  SettingsStore,
+} from '../../core/ports.ts';
 
 /** How this cluster reaches another on behalf of a service (strongest credential first). */
 export interface DelegationCredentials {
@@ -39,6 +46,7 @@ export interface DelegatorDeps {
   sendTimeoutMs?: number;
   /** How long a delegation token (for the origin's storage keys) stays valid. */
   delegationTokenTtlMs?: number;
+  metrics?: Pick<MetricsSink, 'jobDelegated' | 'delegationFailed'>;
 }
 
 export const replicasOf = (s: Service): Replica[] =>
@@ -109,6 +117,7 @@ export class Delegator {
         // Only an unreachable cluster is offline for everyone; a refusal (credentials, a
         // missing service) concerns this service alone.
         if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE') this.d.cache.markOffline(replica.cluster_id);
+        this.d.metrics?.delegationFailed(replica.cluster_id);
         this.d.logger.warn(
           { job: job.id, to: replica.cluster_id, err: (e as Error).message },
           'delegation failed; trying the next replica',
@@ -116,6 +125,7 @@ export class Delegator {
         continue;
       }
       this.d.cache.reserve(replica.cluster_id, demand);
+      this.d.metrics?.jobDelegated(replica.cluster_id);
       // From here the replica holds the job: a failure to record it must not send it again.
       await this.d.store
         .markDelegated(job.id, replica.cluster_id, res.job_id ?? '')

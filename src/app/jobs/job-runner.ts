@@ -12,7 +12,7 @@ import {
   reserve,
 } from '../../core/capacity.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import type { Clock, Executor, JobQueue, JobStore, JobSummary } from '../../core/ports.ts';
+import type { Clock, Executor, JobQueue, JobStore, JobSummary, MetricsSink } from '../../core/ports.ts';
 import type { ServiceCache } from '../service-cache.ts';
 import { failureReason, InputMissingError, invoke, jobLog, type StorageResolver } from './job-execution.ts';
 
@@ -43,6 +43,7 @@ export interface RunnerDeps {
   openSealed?: (sealed: string) => string;
   /** Services whose jobs may go elsewhere: a job too large for every node waits for the rescheduler. */
   canDelegate?: (service: string) => Promise<boolean>;
+  metrics?: Pick<MetricsSink, 'jobFinished'>;
 }
 
 interface RunningJob {
@@ -195,14 +196,17 @@ export class JobRunner {
       reason: string | null,
       log: string,
       exitCode: number | null,
-    ) =>
-      this.deps.store.finishJob(job.id, {
+    ) => {
+      const at = this.deps.clock.now();
+      this.deps.metrics?.jobFinished(status, (at.getTime() - (job.startedAt ?? at).getTime()) / 1000);
+      return this.deps.store.finishJob(job.id, {
         status,
-        at: this.deps.clock.now(),
+        at,
         exitCode,
         reason: reason && withoutNul(reason),
         log: withoutNul(log),
       });
+    };
     const service = await this.deps.services.get(job.service);
     if (!service) return finish('Failed', `service "${job.service}" no longer exists`, '', null);
     const timeoutMs = serviceTimeoutMs(service, this.deps.defaultTimeoutMs);

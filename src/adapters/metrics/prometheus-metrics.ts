@@ -1,0 +1,121 @@
+// Prometheus metrics for one manager. Each manager has its own registry (several managers
+// may share a process), counters fed by the use cases and the HTTP layer, and gauges read
+// from the stores when scraped (so every replica of a cluster reports the shared state).
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClusterSnapshot } from '../../core/delegation/policy.ts';
+import type { JobStatus, MetricsSink } from '../../core/ports.ts';
+
+export interface MetricsSources {
+  clusterId: string;
+  jobs: () => Promise<Record<JobStatus, number>>;
+  pendingOutbox: () => Promise<number>;
+  services: () => Promise<number>;
+  /** The status cache's view of the replica clusters. */
+  clusters: () => Map<string, ClusterSnapshot>;
+}
+
+export class PrometheusMetrics implements MetricsSink {
+  readonly registry = new Registry();
+  private readonly http: Histogram<'method' | 'route' | 'status'>;
+  private readonly finished: Histogram<'status'>;
+  private readonly delegated: Counter<'to'>;
+  private readonly delegationFailures: Counter<'to'>;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ cluster_id: sources.clusterId });
+    collectDefaultMetrics({ register: this.registry, prefix: 'flotilla_' });
+    this.http = new Histogram({
+      name: 'flotilla_http_request_duration_seconds',
+      help: 'HTTP requests by method, route template and status code',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    });
+    this.finished = new Histogram({
+      name: 'flotilla_job_duration_seconds',
+      help: 'Jobs that ran here, from start to end, by final status',
+      labelNames: ['status'],
+      buckets: [0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
+      registers,
+    });
+    this.delegated = new Counter({
+      name: 'flotilla_jobs_delegated_total',
+      help: 'Jobs sent to another cluster, by target cluster',
+      labelNames: ['to'],
+      registers,
+    });
+    this.delegationFailures = new Counter({
+      name: 'flotilla_delegation_failures_total',
+      help: 'Delegation attempts that failed (the next candidate was tried), by target cluster',
+      labelNames: ['to'],
+      registers,
+    });
+    new Gauge({
+      name: 'flotilla_jobs',
+      help: 'Stored jobs by status',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        const counts = await sources.jobs();
+        for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+      },
+    });
+    new Gauge({
+      name: 'flotilla_outbox_pending',
+      help: 'Federation changes not yet applied at their member',
+      registers,
+      async collect() {
+        this.set(await sources.pendingOutbox());
+      },
+    });
+    new Gauge({
+      name: 'flotilla_services',
+      help: 'Services defined on this cluster',
+      registers,
+      async collect() {
+        this.set(await sources.services());
+      },
+    });
+    new Gauge({
+      name: 'flotilla_replica_cluster_up',
+      help: 'Replica clusters as the status cache sees them (1 online, 0 offline)',
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, s] of sources.clusters()) this.set({ cluster: id }, s.online ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'flotilla_replica_cluster_free_cpu_cores',
+      help: 'Free cpu of each replica cluster in the status cache, reservations included',
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, s] of sources.clusters()) this.set({ cluster: id }, s.totalFreeCpuMillis / 1000);
+      },
+    });
+  }
+
+  observeHttp(method: string, route: string, status: number, seconds: number): void {
+    this.http.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  jobFinished(status: 'Succeeded' | 'Failed', seconds: number): void {
+    this.finished.observe({ status }, Math.max(0, seconds));
+  }
+
+  jobDelegated(toCluster: string): void {
+    this.delegated.inc({ to: toCluster });
+  }
+
+  delegationFailed(toCluster: string): void {
+    this.delegationFailures.inc({ to: toCluster });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
