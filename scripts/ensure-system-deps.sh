@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# Installs the system packages the process executor relies on. Idempotent: does nothing
-# when they are present. Only bubblewrap for now (the job sandbox, see DESIGN.md §3).
+# Installs the system packages the tests rely on. Idempotent: does nothing when they are
+# present. bubblewrap (the job sandbox, see DESIGN.md §3) and Chromium (the dashboard tests,
+# driven by playwright-core; never a downloaded browser).
 set -euo pipefail
 
-if command -v bwrap >/dev/null 2>&1; then
-  echo "bubblewrap: already installed ($(command -v bwrap))"
-  exit 0
-fi
+CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/lib/chromium/chromium}"
+missing=()
+command -v bwrap >/dev/null 2>&1 && echo "bubblewrap: already installed ($(command -v bwrap))" || missing+=(bubblewrap)
+[ -x "$CHROMIUM_PATH" ] && echo "chromium: already installed ($CHROMIUM_PATH)" || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "bubblewrap: missing; run this script as root (or: sudo apt-get install -y bubblewrap)" >&2
-  echo "  without it, jobs run as a separate user (root) or unsandboxed (non-root)" >&2
+  echo "missing: ${missing[*]}; run this script as root (or: sudo apt-get install -y ${missing[*]})" >&2
+  echo "  without bubblewrap jobs run as a separate user (root) or unsandboxed (non-root);" >&2
+  echo "  without chromium the dashboard tests fail" >&2
   exit 1
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "bubblewrap: missing and apt-get is not available; install it with your package manager" >&2
+  echo "missing: ${missing[*]}, and apt-get is not available; install them with your package manager" >&2
   exit 1
 fi
 
-echo "bubblewrap: missing; installing with apt-get"
+echo "missing: ${missing[*]}; installing with apt-get"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null
-echo "bubblewrap: installed ($(command -v bwrap))"
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"

@@ -1,4 +1,4 @@
-// Builds the Fastify app: parsers, error mapping, OpenAPI at /docs, /metrics, and the route groups.
+// Builds the Fastify app: parsers, error mapping, OpenAPI at /docs, /metrics, the /ui dashboard, and the route groups.
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -8,6 +8,7 @@ import { addJsonParser, addYamlParser } from './body-parsers.ts';
 import type { HttpContext } from './context.ts';
 import { frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
 import { bucketRoutes } from './routes/buckets.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { logRoutes } from './routes/logs.ts';
@@ -58,6 +59,7 @@ export const buildHttpServer = async (
   // First: its timing hook must see every route registered after it.
   await metricsRoutes(app, ctx);
   await systemRoutes(app, ctx);
+  await dashboardRoutes(app);
   await serviceRoutes(app, ctx);
   await logRoutes(app, ctx);
   await bucketRoutes(app, ctx);

@@ -204,7 +204,7 @@ export const registerDemo = (program: Command): void => {
             `API and its documentation: ${alpha.url}/docs (user oscar, password ${opts.keep ? password : 'printed with --keep'})\n`,
           );
           process.stdout.write(
-            'dashboard: not built yet; use `flotilla jobs poems --endpoint ...` and /docs\n',
+            `dashboard: ${alpha.url}/ui${opts.keep ? '' : ' (the clusters stop when the demo ends: run with --keep to look at it)'}\n`,
           );
           if (opts.keep) {
             progress('clusters keep running; Ctrl-C stops them');

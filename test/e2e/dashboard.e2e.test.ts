@@ -1,0 +1,117 @@
+// The /ui dashboard in real Chromium against two real managers: sign-in (refused and
+// accepted), capacity, a federated service with its members' sync state, jobs with where
+// they ran (one delegated), a job's log, sign-out — and no secret on the page.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobsApi } from '../../client/api-client.ts';
+import { launchChromium } from '../support/browser.ts';
+import type { ClusterProcess, Harness } from '../support/cluster-harness.ts';
+import { startDelegationClusters, waitJobsEnded } from '../support/delegation.ts';
+import { clustersMap, createFederated, federatedService } from '../support/federation.ts';
+
+const SECRET = 'dashboard-secret-value-31';
+
+describe('dashboard (/ui) in Chromium', () => {
+  let h: Harness;
+  let a: ClusterProcess;
+  let browser: Browser;
+  let page: Page;
+  const jobIds: { local: string; delegated: string } = { local: '', delegated: '' };
+
+  beforeAll(async () => {
+    [h, browser] = await Promise.all([
+      startDelegationClusters([
+        { id: 'a', args: ['--cpus', '1', '--memory', '2Gi'] },
+        { id: 'b', args: ['--cpus', '4', '--memory', '4Gi'] },
+      ]),
+      launchChromium(),
+    ]);
+    a = h.get('a');
+    const created = await createFederated(
+      a,
+      federatedService(
+        'board',
+        { topology: 'star', delegation: 'static', members: [{ type: 'oscar', cluster_id: 'b' }] },
+        clustersMap(h.clusters),
+        { environment: { secrets: { API_KEY: SECRET } }, script: '#!/bin/sh\necho "board says hi"\n' },
+      ),
+    );
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const token = ((await a.client.getService('board')) as { token: string }).token;
+    // One that fits here, one that fits only on b (2 cpus > a's 1): delegated at intake.
+    const local = await jobsApi(a.client).submit('board', 'aGk=', token);
+    jobIds.local = local.job_id;
+    const big = { ...((await a.client.getService('board')) as Record<string, unknown>), cpu: '2' };
+    await a.client.request('PUT', '/system/services', { body: big });
+    // Wait until the status cache has seen b, so the big job is delegated, not queued.
+    let delegated: { job_id: string; delegated_to: string | null } | undefined;
+    for (let i = 0; i < 20 && !delegated?.delegated_to; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 500));
+      delegated = await jobsApi(a.client).submit('board', 'aGk=', token);
+    }
+    expect(delegated?.delegated_to).toBe('b');
+    jobIds.delegated = delegated!.job_id;
+    await waitJobsEnded(a.client, 'board', [jobIds.local, jobIds.delegated], 60_000);
+    page = await browser.newPage();
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await h?.close();
+  });
+
+  it('refuses a wrong password with a message, and keeps the sign-in form', async () => {
+    await page.goto(`${a.url}/ui`);
+    await page.fill('input[name=password]', 'not-the-password');
+    await page.click('button[type=submit]');
+    await expect.poll(() => page.textContent('#login-error')).toContain('Wrong user, password or token');
+    expect(await page.isVisible('#main')).toBe(false);
+  });
+
+  it('shows capacity, the federated service with its members, and jobs with where they ran', async () => {
+    await page.fill('input[name=password]', a.adminPassword);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#main:not([hidden])');
+    expect(await page.isVisible('#login')).toBe(false);
+    await expect.poll(() => page.textContent('#cluster')).toContain('cluster a');
+    await expect.poll(() => page.locator('#nodes tbody tr').count()).toBeGreaterThan(0);
+    // a was started with --cpus 1 and --memory 2Gi: free / total per node.
+    expect(await page.textContent('#nodes tbody tr td:nth-child(2)')).toMatch(/^[\d.]+ \/ 1$/);
+    expect(await page.textContent('#nodes tbody tr td:nth-child(3)')).toMatch(/ \/ 2\.0 GiB$/);
+
+    const svcRow = page.locator('#services tr[data-service=board]');
+    await expect.poll(() => svcRow.textContent()).toContain('star · static');
+    await expect.poll(() => svcRow.locator('[data-member=b]').textContent()).toContain('b/board (synced)');
+
+    await svcRow.click();
+    const local = page.locator(`#jobs tr[data-job="${jobIds.local}"]`);
+    const remote = page.locator(`#jobs tr[data-job="${jobIds.delegated}"]`);
+    await expect.poll(() => local.textContent()).toMatch(/Succeeded.*here/);
+    await expect.poll(() => remote.textContent()).toMatch(/Succeeded.*b \(delegated\)/);
+
+    await remote.click();
+    await expect.poll(() => page.textContent('#log')).toContain('board says hi');
+  });
+
+  it('puts no secret on the page: admin password, service token, secret values', async () => {
+    const token = ((await a.client.getService('board')) as { token: string }).token;
+    const html = await page.content();
+    for (const s of [a.adminPassword, token, SECRET]) expect(html).not.toContain(s);
+  });
+
+  it('is served with a strict content security policy', async () => {
+    const res = await fetch(`${a.url}/ui/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+  });
+
+  it('signs out back to the form, and a reload stays signed out', async () => {
+    await page.click('#logout');
+    expect(await page.isVisible('#login')).toBe(true);
+    await page.reload();
+    await page.waitForSelector('#login:not([hidden])');
+    expect(await page.isVisible('#main')).toBe(false);
+  });
+});
