@@ -9,6 +9,8 @@ let auth = sessionStorage.getItem('flotilla-auth');
 let selected = sessionStorage.getItem('flotilla-service');
 let selectedJob;
 let timer;
+/** Bumped at every sign-in and sign-out: a refresh loop of an earlier one stops. */
+let generation = 0;
 
 class ApiError extends Error {
   constructor(status, message) {
@@ -53,7 +55,8 @@ const when = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
 // ------------------------------------------------------------------ sign in and out
 
 const showLogin = (message = '') => {
-  clearInterval(timer);
+  generation++;
+  clearTimeout(timer);
   $('main').hidden = true;
   $('logout').hidden = true;
   $('login').hidden = false;
@@ -80,7 +83,13 @@ $('login').addEventListener('submit', async (ev) => {
 
 $('logout').addEventListener('click', () => {
   sessionStorage.removeItem('flotilla-auth');
+  sessionStorage.removeItem('flotilla-service');
   auth = null;
+  selected = null;
+  selectedJob = undefined;
+  // Nothing of the last caller's view stays in the page.
+  for (const id of ['nodes', 'services', 'jobs']) $(id).tBodies[0].replaceChildren();
+  for (const id of ['cluster', 'jobs-count', 'log', 'error']) $(id).textContent = '';
   showLogin();
 });
 
@@ -199,13 +208,19 @@ const refresh = async () => {
   }
 };
 
+// One refresh at a time: the next is scheduled when the last has rendered, so a slow API
+// never gets answers rendered out of order.
+const loop = async (g) => {
+  await refresh();
+  if (g === generation) timer = setTimeout(() => loop(g), REFRESH_MS);
+};
+
 const start = () => {
   $('login').hidden = true;
   $('main').hidden = false;
   $('logout').hidden = false;
-  clearInterval(timer);
-  refresh();
-  timer = setInterval(refresh, REFRESH_MS);
+  clearTimeout(timer);
+  loop(++generation);
 };
 
 if (auth) start();

@@ -191,10 +191,13 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     throw new ConfigError(`tier "federated" needs Valkey/Redis: set ${name('valkeyUrl')}`);
   }
 
+  // A wildcard listens everywhere: others reach it on loopback; an IPv6 literal needs brackets.
+  const publicHost = (h: string) =>
+    h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h;
   const publicUrlRaw = get('publicUrl');
   const publicUrl = publicUrlRaw
     ? url('publicUrl', publicUrlRaw, ['http:', 'https:']).replace(/\/+$/, '')
-    : `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
+    : `http://${publicHost(host)}:${port}`;
 
   const oidcIssuers = (get('oidcIssuers') ?? '')
     .split(',')

@@ -54,7 +54,13 @@ export const buildHttpServer = async (
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Its own scripts only (by hash), as for /ui; swagger-ui sets inline styles from script,
+  // which are allowed (styles cannot run code).
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/style-src [^;]*/, "style-src 'self' 'unsafe-inline'"),
+  });
 
   // First: its timing hook must see every route registered after it.
   await metricsRoutes(app, ctx);

@@ -14,10 +14,11 @@ export const replicaTargets = async (
   credentials: DelegationCredentials,
 ): Promise<Map<string, PeerTarget>> => {
   const out = new Map<string, PeerTarget>();
+  const round = new Map<string, Promise<string | undefined>>();
   for (const service of await services.list()) {
     for (const r of replicasOf(service)) {
       if (r.type !== 'oscar' || !r.cluster_id || out.has(r.cluster_id)) continue;
-      const target = await credentials.targetFor(r.cluster_id, service).catch(() => undefined);
+      const target = await credentials.targetFor(r.cluster_id, service, round).catch(() => undefined);
       if (target) out.set(r.cluster_id, target);
     }
   }

@@ -107,9 +107,28 @@ describe('dashboard (/ui) in Chromium', () => {
     expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
   });
 
-  it('signs out back to the form, and a reload stays signed out', async () => {
+  it('the API documentation at /docs renders under its own CSP', async () => {
+    const res = await fetch(`${a.url}/docs/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain('script-src');
+    const docs = await browser.newPage();
+    const blocked: string[] = [];
+    docs.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) blocked.push(m.text());
+    });
+    await docs.goto(`${a.url}/docs`);
+    await docs.waitForSelector('.swagger-ui .info .title');
+    expect(await docs.textContent('.swagger-ui .info .title')).toContain('Flotilla API');
+    expect(blocked, blocked.join("\n")).toEqual([]);
+    await docs.close();
+  });
+
+  it('signs out back to the form, leaving nothing of the last view; a reload stays signed out', async () => {
     await page.click('#logout');
     expect(await page.isVisible('#login')).toBe(true);
+    expect(await page.locator('#services tbody tr').count()).toBe(0);
+    expect(await page.locator('#jobs tbody tr').count()).toBe(0);
+    expect(await page.textContent('#log')).toBe('');
     await page.reload();
     await page.waitForSelector('#login:not([hidden])');
     expect(await page.isVisible('#main')).toBe(false);

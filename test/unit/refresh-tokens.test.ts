@@ -9,9 +9,12 @@ import {
 } from '../../src/adapters/oidc/token-exchange.ts';
 import { createSecretBox } from '../../src/adapters/secret-box/aes-gcm-box.ts';
 import { type OidcClientConfig, RefreshTokens } from '../../src/app/credentials/refresh-tokens.ts';
+import { createDelegationCredentials } from '../../src/app/federation/delegation-credentials.ts';
+import type { ServiceCache } from '../../src/app/service-cache.ts';
 import type { Principal } from '../../src/core/auth/principal.ts';
 import type { Service } from '../../src/core/fdl/service.ts';
 import type { SettingsStore } from '../../src/core/ports.ts';
+import { replicaTargets } from '../../src/main/delegation-wiring.ts';
 
 /** Settings in a map, counting reads (the real stores are covered by the store contract suite). */
 const countingSettings = () => {
@@ -37,7 +40,9 @@ const ISSUER = 'https://issuer.example';
 const alice: Principal = { kind: 'user', sub: 'alice', issuer: ISSUER };
 const client: OidcClientConfig = { clientId: 'flotilla', clientSecret: 's3cret', resource: undefined };
 
-const setup = (opts: { client?: OidcClientConfig; rotate?: boolean; lifetimeMs?: number } = {}) => {
+const setup = (
+  opts: { client?: OidcClientConfig; rotate?: boolean; lifetimeMs?: number; gate?: Promise<void> } = {},
+) => {
   const settings = countingSettings();
   const exchanged: string[] = [];
   let n = 0;
@@ -45,6 +50,7 @@ const setup = (opts: { client?: OidcClientConfig; rotate?: boolean; lifetimeMs?:
     exchange: async (req: RefreshTokenExchangeRequest) => {
       exchanged.push(req.refreshToken);
       n++;
+      if (n === 1 && opts.gate) await opts.gate;
       return {
         accessToken: `at-${n}`,
         expiresAt: new Date(Date.now() + (opts.lifetimeMs ?? 3_600_000)),
@@ -76,19 +82,36 @@ describe('refresh tokens: reads of the stored token', () => {
     expect(settings.counts.reads).toBe(0);
   });
 
-  it('reads each service once for many rounds of asking, absent or present', async () => {
+  it('one status round reads each service once, however many clusters it lists', async () => {
     const { tokens, settings } = setup({ client });
-    await tokens.hooks().beforeCreate?.(service('with', 'rt-1'), alice);
+    await tokens.hooks().beforeCreate?.(service('with-token', 'rt-1'), alice);
+    const clusters = Object.fromEntries(
+      ['c1', 'c2', 'c3', 'c4', 'c5'].map((id) => [id, { endpoint: `http://${id}.example` }]),
+    );
+    const replicas = Object.keys(clusters).map((id) => ({
+      type: 'oscar',
+      cluster_id: id,
+      service_name: 'x',
+    }));
+    // Ten services without a token whose clusters have no Basic credentials either (workers
+    // in an OIDC federation): no target for any of them, asked for every service.
+    const list = [
+      ...Array.from({ length: 10 }, (_, i) => ({ ...service(`svc-${i}`), clusters, replicas })),
+      {
+        ...service('with-token'),
+        clusters: { c6: { endpoint: 'http://c6.example' } },
+        replicas: [{ type: 'oscar', cluster_id: 'c6', service_name: 'x' }],
+      },
+    ];
+    const credentials = createDelegationCredentials({ refreshTokens: tokens, logger: { warn: () => {} } });
     const reads = settings.counts.reads;
-    for (let round = 0; round < 50; round++) {
-      expect(await tokens.accessToken('with')).toBe('at-1');
-      expect(await tokens.accessToken('without')).toBeUndefined();
-    }
-    // 'with' was just written here (no read needed); 'without' is read once.
-    expect(settings.counts.reads - reads).toBe(1);
+    const targets = await replicaTargets({ list: async () => list } as unknown as ServiceCache, credentials);
+    expect(settings.counts.reads - reads).toBe(11);
+    expect([...targets.keys()]).toEqual(['c6']);
+    expect(targets.get('c6')?.auth).toEqual({ kind: 'bearer', token: 'at-1' });
   });
 
-  it('sees a delete and a replacement made here at once, not after the reuse window', async () => {
+  it('sees a delete and a replacement at once', async () => {
     const { tokens, exchanged } = setup({ client });
     await tokens.hooks().beforeCreate?.(service('svc', 'rt-old'), alice);
     expect(await tokens.accessToken('svc')).toBeDefined();
@@ -109,5 +132,23 @@ describe('refresh tokens: reads of the stored token', () => {
     const stored = settings.map.get('refresh_token:svc') as string;
     expect(stored).not.toContain('rt-rotated');
     expect(stored).not.toContain('rt-first');
+  });
+
+  it('a rotation finishing after a PUT with a new token keeps the new token', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const { tokens, exchanged } = setup({ client, rotate: true, lifetimeMs: 1, gate });
+    await tokens.hooks().beforeCreate?.(service('svc', 'rt-old'), alice);
+    // The exchange of rt-old is in flight while the owner PUTs rt-new; then the issuer
+    // answers with a rotated rt-old, which must not replace rt-new.
+    const inFlight = tokens.accessToken('svc');
+    await new Promise((r) => setTimeout(r, 5));
+    await tokens.hooks().beforeUpdate?.(service('svc', 'rt-new'), service('svc'), alice);
+    release();
+    await inFlight;
+    await tokens.accessToken('svc');
+    expect(exchanged).toEqual(['rt-old', 'rt-new']);
   });
 });

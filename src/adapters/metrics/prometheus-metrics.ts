@@ -14,17 +14,39 @@ export interface MetricsSources {
   clusters: () => Map<string, ClusterSnapshot>;
 }
 
+/**
+ * The process's own figures (cpu, memory, event loop, GC), collected once per process: each
+ * collection installs observers that live as long as the process, so one per manager would
+ * keep every closed manager alive when several share a process.
+ */
+let processRegistry: Registry | undefined;
+const processMetrics = (): Registry => {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: 'flotilla_' });
+  }
+  return processRegistry;
+};
+
+/** Label values that come from users (cluster ids in `clusters` maps) are capped. */
+const MAX_LABEL_VALUES = 200;
+const OTHER = 'other';
+
+/** At most MAX_LABEL_VALUES clusters, the first by id; the rest are left out of the gauges. */
+const capped = <T>(m: Map<string, T>): Array<[string, T]> =>
+  [...m].sort(([a], [b]) => a.localeCompare(b)).slice(0, MAX_LABEL_VALUES);
+
 export class PrometheusMetrics implements MetricsSink {
   readonly registry = new Registry();
   private readonly http: Histogram<'method' | 'route' | 'status'>;
   private readonly finished: Histogram<'status'>;
   private readonly delegated: Counter<'to'>;
   private readonly delegationFailures: Counter<'to'>;
+  private readonly targets = new Set<string>();
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ cluster_id: sources.clusterId });
-    collectDefaultMetrics({ register: this.registry, prefix: 'flotilla_' });
     this.http = new Histogram({
       name: 'flotilla_http_request_duration_seconds',
       help: 'HTTP requests by method, route template and status code',
@@ -84,7 +106,7 @@ export class PrometheusMetrics implements MetricsSink {
       registers,
       collect() {
         this.reset();
-        for (const [id, s] of sources.clusters()) this.set({ cluster: id }, s.online ? 1 : 0);
+        for (const [id, s] of capped(sources.clusters())) this.set({ cluster: id }, s.online ? 1 : 0);
       },
     });
     new Gauge({
@@ -94,7 +116,8 @@ export class PrometheusMetrics implements MetricsSink {
       registers,
       collect() {
         this.reset();
-        for (const [id, s] of sources.clusters()) this.set({ cluster: id }, s.totalFreeCpuMillis / 1000);
+        for (const [id, s] of capped(sources.clusters()))
+          this.set({ cluster: id }, s.totalFreeCpuMillis / 1000);
       },
     });
   }
@@ -108,14 +131,23 @@ export class PrometheusMetrics implements MetricsSink {
   }
 
   jobDelegated(toCluster: string): void {
-    this.delegated.inc({ to: toCluster });
+    this.delegated.inc({ to: this.target(toCluster) });
   }
 
   delegationFailed(toCluster: string): void {
-    this.delegationFailures.inc({ to: toCluster });
+    this.delegationFailures.inc({ to: this.target(toCluster) });
+  }
+
+  /** The label for a target cluster: its id, or "other" past the cap (ids come from users). */
+  private target(id: string): string {
+    if (this.targets.has(id)) return id;
+    if (this.targets.size >= MAX_LABEL_VALUES) return OTHER;
+    this.targets.add(id);
+    return id;
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const [own, proc] = await Promise.all([this.registry.metrics(), processMetrics().metrics()]);
+    return { contentType: this.registry.contentType, body: `${own}\n${proc}` };
   }
 }

@@ -29,12 +29,6 @@ export interface OidcClientConfig {
 
 /** How long a refresh token the issuer refused for good is not sent to it again. */
 const REFUSED_RETRY_MS = 5 * 60_000;
-/**
- * How long a read of the stored token is reused. The status cache asks for every replica
- * cluster every round; without this, each round is one store read per (service, cluster).
- * Writes here update it at once; another replica of this cluster sees a change within this.
- */
-const STORED_TTL_MS = 5_000;
 
 export class RefreshTokens {
   /**
@@ -43,7 +37,6 @@ export class RefreshTokens {
    * each time only hammers the issuer. A new token (create, PUT, rotation) is tried at once.
    */
   private readonly refused = new Map<string, { sealed: string; until: number; error: Error }>();
-  private readonly recent = new Map<string, { value: Stored | undefined; until: number }>();
 
   constructor(
     private readonly d: {
@@ -77,10 +70,11 @@ export class RefreshTokens {
     await this.store(service.name, { issuer, sealed: this.d.box.seal(plain) });
   }
 
+  // Never cached in memory: another replica (or a delete and a re-create by someone else)
+  // may change it at any time, and a stale token would act for the wrong owner. Callers
+  // that ask often (the status cache's rounds) ask once per service per round instead.
   private async store(service: string, value: Stored | undefined): Promise<void> {
-    this.recent.delete(service);
     await this.d.settings.setSetting(KEY(service), value ? JSON.stringify(value) : '');
-    this.recent.set(service, { value, until: Date.now() + STORED_TTL_MS });
   }
 
   hooks(): ServiceHooks {
@@ -95,12 +89,8 @@ export class RefreshTokens {
   }
 
   private async stored(service: string): Promise<Stored | undefined> {
-    const hit = this.recent.get(service);
-    if (hit && hit.until > Date.now()) return hit.value;
     const raw = await this.d.settings.getSetting(KEY(service));
-    const value = raw ? (JSON.parse(raw) as Stored) : undefined;
-    this.recent.set(service, { value, until: Date.now() + STORED_TTL_MS });
-    return value;
+    return raw ? (JSON.parse(raw) as Stored) : undefined;
   }
 
   /** The token sealed for a definition that travels through the outbox. */
@@ -133,9 +123,12 @@ export class RefreshTokens {
           resource: client.resource,
         },
         {
-          // Rotated refresh tokens replace the stored one.
-          onRefreshTokenRotated: (rotated) =>
-            this.store(service, { issuer: s.issuer, sealed: this.d.box.seal(rotated) }),
+          // A rotated refresh token replaces the one exchanged — unless that was replaced
+          // meanwhile (a PUT with a new token): then the newer one stays.
+          onRefreshTokenRotated: async (rotated) => {
+            if ((await this.stored(service))?.sealed !== s.sealed) return;
+            await this.store(service, { issuer: s.issuer, sealed: this.d.box.seal(rotated) });
+          },
         },
       )
       .catch((e: unknown) => {

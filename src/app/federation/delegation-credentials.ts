@@ -1,7 +1,6 @@
 // Credentials between clusters, per member cluster, strongest first: (a peer certificate,
 // later); an OIDC access token minted from the service owner's refresh token; Basic
 // credentials from the service's `clusters` map (OSCAR compatibility).
-import type { Service } from '../../core/fdl/service.ts';
 import type { PeerTarget } from '../../core/ports.ts';
 import type { RefreshTokens } from '../credentials/refresh-tokens.ts';
 import type { DelegationCredentials } from './delegator.ts';
@@ -13,7 +12,7 @@ export const createDelegationCredentials = (deps: {
   /** The last exchange failure warned about, per service: one warning per failure, not per call. */
   const warned = new Map<string, string>();
   return {
-    async targetFor(clusterId: string, service: Service): Promise<PeerTarget | undefined> {
+    async targetFor(clusterId, service, round): Promise<PeerTarget | undefined> {
       const entry = service.clusters?.[clusterId];
       if (!entry?.endpoint) return undefined;
       const base = {
@@ -23,7 +22,12 @@ export const createDelegationCredentials = (deps: {
       };
       if (deps.refreshTokens) {
         try {
-          const token = await deps.refreshTokens.accessToken(service.name);
+          let pending = round?.get(service.name);
+          if (!pending) {
+            pending = deps.refreshTokens.accessToken(service.name);
+            round?.set(service.name, pending);
+          }
+          const token = await pending;
           if (token) {
             warned.delete(service.name);
             return { ...base, auth: { kind: 'bearer', token } };

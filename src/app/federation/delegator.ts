@@ -18,7 +18,15 @@ import type {
 
 /** How this cluster reaches another on behalf of a service (strongest credential first). */
 export interface DelegationCredentials {
-  targetFor(clusterId: string, service: Service): Promise<PeerTarget | undefined>;
+  /**
+   * How to reach `clusterId` for `service`. `round` shares the owner's token between calls
+   * of one pass over many (service, cluster) pairs: one store read per service, not per pair.
+   */
+  targetFor(
+    clusterId: string,
+    service: Service,
+    round?: Map<string, Promise<string | undefined>>,
+  ): Promise<PeerTarget | undefined>;
 }
 
 export interface SnapshotSource {
@@ -165,8 +173,10 @@ export class Delegator {
         exitCode: null,
       });
       this.d.logger.info({ job: job.id, to: host }, 'job sent to an endpoint replica');
+      this.d.metrics?.jobDelegated(to);
       return to;
     } catch (e) {
+      this.d.metrics?.delegationFailed(`endpoint:${URL.canParse(url) ? new URL(url).host : 'invalid'}`);
       this.d.logger.warn(
         { job: job.id, err: (e as Error).message },
         'endpoint replica refused the event; trying the next replica',

@@ -191,21 +191,23 @@ export class JobRunner {
     const job = await this.deps.store.getJob(summary.id);
     if (!job) return;
     // Text columns cannot hold NUL: a script printing one must not make the job unrecordable.
-    const finish = (
+    const finish = async (
       status: 'Succeeded' | 'Failed',
       reason: string | null,
       log: string,
       exitCode: number | null,
     ) => {
       const at = this.deps.clock.now();
-      this.deps.metrics?.jobFinished(status, (at.getTime() - (job.startedAt ?? at).getTime()) / 1000);
-      return this.deps.store.finishJob(job.id, {
+      await this.deps.store.finishJob(job.id, {
         status,
         at,
         exitCode,
         reason: reason && withoutNul(reason),
         log: withoutNul(log),
       });
+      // Counted once recorded (a failed write is retried through the catch below).
+      if (job.startedAt)
+        this.deps.metrics?.jobFinished(status, (at.getTime() - job.startedAt.getTime()) / 1000);
     };
     const service = await this.deps.services.get(job.service);
     if (!service) return finish('Failed', `service "${job.service}" no longer exists`, '', null);
