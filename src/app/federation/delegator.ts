@@ -3,6 +3,7 @@
 // is left. The origin records where the job went and mirrors its remote status.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { delegatedIdFor } from '../../core/delegation/delegated-id.ts';
 import { type ClusterSnapshot, candidates, type JobDemand, rank } from '../../core/delegation/policy.ts';
 import { isFlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
@@ -198,7 +199,7 @@ export class Delegator {
 
   private async headers(job: JobRecord, service: Service): Promise<Record<string, string>> {
     const headers: Record<string, string> = {
-      'x-delegated-job-id': `${job.originCluster ?? this.d.clusterId}.${job.delegatedId ?? job.id}`,
+      'x-delegated-job-id': delegatedIdFor(job, this.d.clusterId),
       'x-delegated-from': job.originCluster ?? this.d.clusterId,
       traceparent: traceparent(),
     };
