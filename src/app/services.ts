@@ -5,6 +5,7 @@ import { canManage, canUse, ownerOf, type Principal } from '../core/auth/princip
 import { FlotillaError, fail } from '../core/errors.ts';
 import { restoreMaskedSecrets } from '../core/fdl/secrets.ts';
 import { applyDefaults, parseServiceInput, type Service, type ServiceInput } from '../core/fdl/service.ts';
+import { workerOriginOf } from '../core/federation/model.ts';
 import type { Store } from '../core/ports.ts';
 
 export const newServiceToken = (): string => randomBytes(32).toString('hex');
@@ -78,6 +79,15 @@ export class ServiceUseCases {
     if (!service.cluster_id) service.cluster_id = previous.cluster_id ?? this.deps.clusterId;
     // Federation changes carry a revision; one older than held must not win, so retries
     // and reordered deliveries cannot roll a worker back.
+    // A federation's change never lands on a service that is not its worker here (someone
+    // else's service of the same name, found by a best-effort create): that one is left as is.
+    const origin = workerOriginOf(service);
+    if (origin && workerOriginOf(previous) !== origin) {
+      fail(
+        'SERVICE_EXISTS',
+        `service "${service.name}" on this cluster is not a worker of ${origin}; it is left as is`,
+      );
+    }
     const held = previous.federation?.revision;
     const incoming = service.federation?.revision;
     if (typeof held === 'number' && typeof incoming === 'number' && incoming < held) {

@@ -119,7 +119,7 @@ describe('dashboard (/ui) in Chromium', () => {
     await docs.goto(`${a.url}/docs`);
     await docs.waitForSelector('.swagger-ui .info .title');
     expect(await docs.textContent('.swagger-ui .info .title')).toContain('Flotilla API');
-    expect(blocked, blocked.join("\n")).toEqual([]);
+    expect(blocked, blocked.join('\n')).toEqual([]);
     await docs.close();
   });
 

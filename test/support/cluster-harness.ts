@@ -3,25 +3,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FlotillaClient } from '../../client/api-client.ts';
+import { freePort } from '../../src/cli/free-port.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(REPO_ROOT, 'bin', 'flotilla.mjs');
 
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
+// Ports below the ephemeral range (see src/cli/free-port.ts), kept across restarts.
+export { freePort };
 
 export interface ClusterSpec {
   id: string;

@@ -4,13 +4,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { FlotillaClient, jobsApi } from '../../../client/api-client.ts';
 import { printTable, progress, run } from '../common.ts';
+import { freePort } from '../free-port.ts';
 
 const CLI = fileURLToPath(new URL('../../../bin/flotilla.mjs', import.meta.url));
 
@@ -22,23 +22,31 @@ interface DemoCluster {
   client: FlotillaClient;
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Starts one cluster; a port taken meanwhile by another socket gets a second try elsewhere. */
 const startCluster = async (
   root: string,
   id: string,
   cpus: string,
   password: string,
+  spawned: ChildProcess[],
+): Promise<DemoCluster> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(root, id, cpus, password, spawned);
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+};
+
+const startClusterOnce = async (
+  root: string,
+  id: string,
+  cpus: string,
+  password: string,
+  spawned: ChildProcess[],
 ): Promise<DemoCluster> => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -52,6 +60,8 @@ const startCluster = async (
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // Known at once, so a failed start of another cluster still stops this one.
+  spawned.push(proc);
   let stderr = '';
   proc.stderr?.on('data', (d) => {
     stderr += d;
@@ -105,8 +115,9 @@ export const registerDemo = (program: Command): void => {
         const root = await mkdtemp(join(tmpdir(), 'flotilla-demo-'));
         const password = randomBytes(12).toString('base64url');
         const clusters: DemoCluster[] = [];
+        const spawned: ChildProcess[] = [];
         const stopAll = async () => {
-          for (const c of clusters) c.proc.kill('SIGTERM');
+          for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
           await sleep(500);
           await rm(root, { recursive: true, force: true });
         };
@@ -114,9 +125,9 @@ export const registerDemo = (program: Command): void => {
           progress('starting 3 clusters on loopback (alpha: 1 cpu, beta: 2 cpus, gamma: 4 cpus) ...');
           clusters.push(
             ...(await Promise.all([
-              startCluster(root, 'alpha', '1', password),
-              startCluster(root, 'beta', '2', password),
-              startCluster(root, 'gamma', '4', password),
+              startCluster(root, 'alpha', '1', password, spawned),
+              startCluster(root, 'beta', '2', password, spawned),
+              startCluster(root, 'gamma', '4', password, spawned),
             ])),
           );
           for (const c of clusters) progress(`  ${c.id.padEnd(6)} ${c.url}  (${c.cpus} cpu)`);

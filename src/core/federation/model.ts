@@ -43,6 +43,12 @@ export const ORIGIN_CLUSTER = 'oscar.grycap/origin-cluster';
 export const ORIGIN_SERVICE = 'oscar.grycap/origin-service';
 export const FEDERATION_WORKER = 'oscar.grycap/federation-worker';
 
+/** `<origin cluster>/<origin service>` of a federation worker, or undefined for any other service. */
+export const workerOriginOf = (s: { annotations?: Record<string, string> }): string | undefined =>
+  s.annotations?.[FEDERATION_WORKER] === 'true'
+    ? `${s.annotations?.[ORIGIN_CLUSTER] ?? ''}/${s.annotations?.[ORIGIN_SERVICE] ?? ''}`
+    : undefined;
+
 /** A deployed node of the federation: the coordinator or an `oscar` member. */
 export interface NodeRef {
   cluster_id: string;
