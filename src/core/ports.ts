@@ -152,8 +152,12 @@ export interface OutboxStore {
   enqueueOutbox(rows: NewOutboxRow[]): Promise<number[]>;
   /** Peers with pending rows due at `now`. */
   duePeers(now: Date): Promise<string[]>;
-  /** The oldest pending row of a peer (ordering is per peer). */
-  headOfPeer(peer: string): Promise<OutboxRow | undefined>;
+  /**
+   * The oldest pending row of each service at a peer, oldest first. Rows carry a service's
+   * full state, so order matters within a (peer, service) only: one service's stuck row
+   * must not hold back another's.
+   */
+  headsOfPeer(peer: string): Promise<OutboxRow[]>;
   /** true when a later pending row targets the same (peer, service). */
   hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service'>): Promise<boolean>;
   markOutboxDone(id: number, at: Date): Promise<void>;

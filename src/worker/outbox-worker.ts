@@ -1,6 +1,6 @@
-// Drains the durable per-peer outbox: each peer's rows are applied in order, one at a
-// time; a row that fails stays at the head and is retried with backoff, so later changes
-// to that peer cannot overtake it. Rows carry full state and are idempotent: an upsert is
+// Drains the durable per-peer outbox: each (peer, service)'s rows are applied in order, one
+// at a time; a row that fails stays at the head of its service and is retried with backoff,
+// so later changes to that service cannot overtake it (other services' rows go on). Rows carry full state and are idempotent: an upsert is
 // PUT, falling back to POST on 404; a delete tolerates 404; a 409 for a stale revision
 // means the peer already holds something newer.
 import { SUPERSEDED_AT } from '../app/federation/federation-use-cases.ts';
@@ -41,10 +41,10 @@ export class OutboxWorker {
   private timer: NodeJS.Timeout | undefined;
   private readonly active = new Set<string>();
   /**
-   * Peers whose head row is waiting out its backoff, with the time it is due. duePeers
-   * lists a peer when ANY of its pending rows is due, but only the head may be applied:
-   * without this, a later row behind a failing head made every pass drain the peer at
-   * once (a busy loop) and kept settle() waiting its full timeout.
+   * Peers where nothing can move before a time (every service's head row waits out its
+   * backoff, or the peer is unreachable). duePeers lists a peer when ANY pending row is due,
+   * rows behind a waiting head included: without this, each pass would drain such a peer
+   * again at once (a busy loop) and keep settle() waiting its full timeout.
    */
   private readonly blockedUntil = new Map<string, number>();
   private passing = false;
@@ -136,40 +136,60 @@ export class OutboxWorker {
     this.listeners.clear();
   }
 
-  /** Applies a peer's rows in order until one fails or none is left. */
+  /**
+   * Applies a peer's rows, each service's in order. A row the peer refuses waits out its
+   * backoff and holds back only its own service's later rows; an unreachable peer holds
+   * back everything (the rest would fail the same way).
+   */
   private async drainPeer(peer: string): Promise<void> {
-    for (;;) {
-      if (this.stopped) return;
-      const row = await this.o.store.headOfPeer(peer);
-      if (!row) return;
-      if (row.nextAttemptAt > this.o.clock.now()) {
-        this.blockedUntil.set(peer, row.nextAttemptAt.getTime());
-        return;
-      }
-      // Full-state rows: a later row for the same service supersedes this one.
-      // Marked with SUPERSEDED_AT so sync states do not count it as applied at the peer.
-      if (await this.o.store.hasLaterRow(row)) {
-        await this.o.store.markOutboxDone(row.id, SUPERSEDED_AT);
-        continue;
-      }
-      try {
-        await this.apply(row);
-        await this.o.store.markOutboxDone(row.id, this.o.clock.now());
-      } catch (e) {
-        const message = (e as Error).message;
-        const delay = backoffMs(row.attempts, this.o.baseDelayMs ?? 250, this.o.maxDelayMs ?? 5000);
-        const next = new Date(this.o.clock.now().getTime() + delay);
-        await this.o.store.markOutboxRetry(row.id, message, next);
-        this.blockedUntil.set(peer, next.getTime());
-        if (row.attempts === 0 || row.attempts % 20 === 0) {
-          this.o.logger.warn(
-            { peer, service: row.service, op: row.op, attempts: row.attempts + 1, err: message },
-            'outbox change not applied yet; will retry',
-          );
+    for (let progressed = true; progressed && !this.stopped; ) {
+      progressed = false;
+      const heads = await this.o.store.headsOfPeer(peer);
+      let wait = Number.POSITIVE_INFINITY;
+      for (const row of heads) {
+        if (this.stopped) return;
+        if (row.nextAttemptAt > this.o.clock.now()) {
+          wait = Math.min(wait, row.nextAttemptAt.getTime());
+          continue;
         }
-        return;
+        // Full-state rows: a later row for the same service supersedes this one.
+        // Marked with SUPERSEDED_AT so sync states do not count it as applied at the peer.
+        if (await this.o.store.hasLaterRow(row)) {
+          await this.o.store.markOutboxDone(row.id, SUPERSEDED_AT);
+          progressed = true;
+          continue;
+        }
+        try {
+          await this.apply(row);
+          await this.o.store.markOutboxDone(row.id, this.o.clock.now());
+          progressed = true;
+        } catch (e) {
+          const message = (e as Error).message;
+          const delay = backoffMs(row.attempts, this.o.baseDelayMs ?? 250, this.o.maxDelayMs ?? 5000);
+          const next = new Date(this.o.clock.now().getTime() + delay);
+          await this.o.store.markOutboxRetry(row.id, message, next);
+          wait = Math.min(wait, next.getTime());
+          if (row.attempts === 0 || row.attempts % 20 === 0) {
+            this.o.logger.warn(
+              { peer, service: row.service, op: row.op, attempts: row.attempts + 1, err: message },
+              'outbox change not applied yet; will retry',
+            );
+          }
+          if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE') {
+            this.blockedUntil.set(peer, next.getTime());
+            return;
+          }
+        }
       }
+      // Nothing could move: the peer waits for its earliest due row.
+      if (!progressed && wait < Number.POSITIVE_INFINITY) this.blockedUntil.set(peer, wait);
     }
+  }
+
+  /** New rows for these peers: they need not wait for another service's backoff. */
+  nudge(peers: Iterable<string>): void {
+    for (const p of peers) this.blockedUntil.delete(p);
+    this.wake();
   }
 
   private async apply(stored: OutboxRow): Promise<void> {

@@ -166,7 +166,8 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       // A second ahead: the database stamps microseconds, a Date only milliseconds.
       const now = new Date(Date.now() + 1000);
       expect((await store.duePeers(now)).sort()).toEqual(['pa', 'pb']);
-      const head = await store.headOfPeer('pa');
+      const [head, ...others] = await store.headsOfPeer('pa');
+      expect(others).toEqual([]);
       expect(head).toMatchObject({
         id: a1,
         revision: 1,
@@ -177,17 +178,39 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(await store.hasLaterRow(head!)).toBe(true);
       await store.markOutboxRetry(b1, 'cluster pb is unreachable', new Date(now.getTime() + 60_000));
       expect(await store.duePeers(now)).toEqual(['pa']);
-      const retried = await store.headOfPeer('pb');
+      const [retried] = await store.headsOfPeer('pb');
       expect(retried).toMatchObject({ attempts: 1, lastError: 'cluster pb is unreachable' });
       await store.markOutboxDone(a1, now);
       await store.markOutboxDone(a2, now);
-      expect(await store.headOfPeer('pa')).toBeUndefined();
+      expect(await store.headsOfPeer('pa')).toEqual([]);
       expect(await store.pendingOutboxCount()).toBe(1);
       const group = await store.outboxOfGroup('grp');
       expect(group.map((r) => r.id)).toEqual([a2, b1, a1]);
       // Pruning drops old done rows but keeps the newest per (peer, service).
       expect(await store.pruneOutbox(new Date(now.getTime() + 1000))).toBe(1);
       expect((await store.outboxOfGroup('grp')).map((r) => r.id)).toEqual([a2, b1]);
+    });
+
+    it("gives each service's oldest pending row at a peer, oldest first", async () => {
+      const row = (service: string, revision: number) => ({
+        peer: 'px',
+        service,
+        op: 'upsert' as const,
+        payload: { name: service, revision },
+        target: { clusterId: 'px', endpoint: 'http://px', sslVerify: true, auth: { kind: 'none' as const } },
+        group: `g-${service}`,
+        revision,
+      });
+      const [z1, a1, z2, m1] = await store.enqueueOutbox([
+        row('zz', 1),
+        row('aa', 1),
+        row('zz', 2),
+        row('mm', 1),
+      ]);
+      expect((await store.headsOfPeer('px')).map((r) => r.id)).toEqual([z1, a1, m1]);
+      await store.markOutboxDone(z1, new Date());
+      expect((await store.headsOfPeer('px')).map((r) => r.id)).toEqual([a1, z2, m1]);
+      expect(await store.headsOfPeer('nobody')).toEqual([]);
     });
 
     // In-memory PGlite has nothing to reopen: durability is checked on the adapters with storage.

@@ -373,14 +373,13 @@ export abstract class SqlStore implements Store {
     return rows.map((r) => r.peer);
   }
 
-  async headOfPeer(peer: string): Promise<OutboxRow | undefined> {
+  async headsOfPeer(peer: string): Promise<OutboxRow[]> {
     const rows = await this.db
-      .select()
+      .selectDistinctOn([outbox.service])
       .from(outbox)
       .where(and(eq(outbox.peer, peer), eq(outbox.state, 'pending')))
-      .orderBy(asc(outbox.id))
-      .limit(1);
-    return rows[0] ? toOutbox(rows[0]) : undefined;
+      .orderBy(asc(outbox.service), asc(outbox.id));
+    return rows.map(toOutbox).sort((a, b) => a.id - b.id);
   }
 
   async hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service'>): Promise<boolean> {

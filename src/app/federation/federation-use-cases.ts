@@ -57,6 +57,8 @@ export interface SyncState {
 /** The outbox interface the use cases need: wake to apply now, settle to wait a little. */
 export interface Propagator {
   wake(): void;
+  /** Rows were added for these peers. */
+  nudge(peers: Iterable<string>): void;
   settle(timeoutMs: number): Promise<void>;
 }
 
@@ -320,7 +322,7 @@ export class FederationUseCases {
   private async enqueue(rows: NewOutboxRow[]): Promise<void> {
     if (rows.length === 0) return;
     await this.d.store.enqueueOutbox(rows);
-    this.d.outbox.wake();
+    this.d.outbox.nudge(new Set(rows.map((r) => r.peer)));
   }
 
   // ------------------------------------------------------------------ update and delete
