@@ -264,15 +264,31 @@ describe('atomic and best-effort federated create', () => {
     expect(statusOf(report, 'b')).toBe('created');
     expect(statusOf(report, 'c')).toBe('exists');
     expect(report.outcome).toBe('partial');
-    // Nothing is queued to "retry" it: a moment later c's own service is still its own.
-    await new Promise((r) => setTimeout(r, 2000));
+    // c is queued, and refuses: its own service stays its own, and a's view says why.
+    await waitFor(
+      async () => {
+        const sync = syncStates(await federationOf(a, 'bx-a')).get('c/bx-c');
+        expect(sync).toMatchObject({ state: 'failed' });
+        expect(sync?.last_error).toMatch(/not a worker of a\/bx-a/);
+      },
+      { what: "c's sync state to show the refusal" },
+    );
     const mine = await requireService(c, 'bx-c');
     expect(mine.script).toContain('echo mine');
     expect(mine.annotations?.['oscar.grycap/federation-worker']).toBeUndefined();
-    await a.client.deleteService('bx-a', { cascade: false });
-    await b.client.deleteService('bx-b');
+    // Once c's owner frees the name, the queued worker is created there.
     await c.client.deleteService('bx-c');
-  });
+    await waitFor(
+      async () => {
+        const worker = await requireService(c, 'bx-c');
+        expect(worker.annotations?.['oscar.grycap/federation-worker']).toBe('true');
+        expect(syncStates(await federationOf(a, 'bx-a')).get('c/bx-c')).toMatchObject({ state: 'synced' });
+      },
+      { what: 'the worker on c once the name is free' },
+    );
+    await a.client.deleteService('bx-a');
+    await waitFor(() => expectNowhere(h.clusters, ['bx-a', 'bx-b', 'bx-c']));
+  }, 120_000);
 
   it('the outbox survives a coordinator crash: a queued create reaches the member after both restart', async () => {
     await d.kill();

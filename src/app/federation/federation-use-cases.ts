@@ -277,10 +277,11 @@ export class FederationUseCases {
     const creates = await this.forEachWorker(plan.workers, (w) =>
       this.d.peers.createService(targets.get(nodeKey(w))!, w.definition, AbortSignal.timeout(this.timeoutMs)),
     );
-    // A member that already holds the name keeps its service: queuing it would make the
-    // outbox's upsert (PUT) overwrite a service that is not ours.
+    // Every member not created is queued, one that holds the name too: the member refuses
+    // to let a federation overwrite a service that is not its worker (409, shown as its
+    // sync state), and the worker is created once the name is free.
     const exists = (e: unknown) => isFlotillaError(e) && e.code === 'SERVICE_EXISTS';
-    const missing = creates.filter((c) => c.error && !exists(c.error)).map((c) => c.worker);
+    const missing = creates.filter((c) => c.error).map((c) => c.worker);
     // A definition kept in the outbox carries the owner's token sealed, never in clear.
     const token = missing.length ? plainRefreshToken(plan.workers[0].definition) : undefined;
     if (token && this.d.ownerToken)
