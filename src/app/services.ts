@@ -77,8 +77,6 @@ export class ServiceUseCases {
     const merged = this.stripMasks(input, previous);
     const service = applyDefaults(merged, { token: previous.token, owner: previous.owner });
     if (!service.cluster_id) service.cluster_id = previous.cluster_id ?? this.deps.clusterId;
-    // Federation changes carry a revision; one older than held must not win, so retries
-    // and reordered deliveries cannot roll a worker back.
     // A federation's change never lands on a service that is not its worker here (someone
     // else's service of the same name, found by a best-effort create): that one is left as is.
     const origin = workerOriginOf(service);
@@ -88,6 +86,8 @@ export class ServiceUseCases {
         `service "${service.name}" on this cluster is not a worker of ${origin}; it is left as is`,
       );
     }
+    // Federation changes carry a revision; one older than held must not win, so retries
+    // and reordered deliveries cannot roll a worker back.
     const held = previous.federation?.revision;
     const incoming = service.federation?.revision;
     if (typeof held === 'number' && typeof incoming === 'number' && incoming < held) {

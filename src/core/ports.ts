@@ -388,3 +388,13 @@ export interface MetricsSink {
   /** A delegation attempt to a cluster failed (the next candidate is tried). */
   delegationFailed(toCluster: string): void;
 }
+
+// ---------------------------------------------------------------- logging
+
+/** Structured log lines (pino fits it). Parts take the levels they use with Pick<>. */
+export interface Log {
+  debug(obj: Record<string, unknown>, msg: string): void;
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}

@@ -1,16 +1,14 @@
 // Drains the durable per-peer outbox: each (peer, service)'s rows are applied in order, one
 // at a time; a row that fails stays at the head of its service and is retried with backoff,
-// so later changes to that service cannot overtake it (other services' rows go on). Rows carry full state and are idempotent: an upsert is
-// PUT, falling back to POST on 404; a delete tolerates 404; a 409 for a stale revision
-// means the peer already holds something newer.
+// so later changes to that service cannot overtake it (other services' rows go on). Rows
+// carry full state and are idempotent: an upsert is PUT, falling back to POST on 404; a
+// delete tolerates 404; a 409 for a stale revision means the peer already holds something
+// newer.
 import { SUPERSEDED_AT } from '../app/federation/federation-use-cases.ts';
 import { isFlotillaError } from '../core/errors.ts';
-import type { Clock, OutboxRow, OutboxStore, PeerClient } from '../core/ports.ts';
+import type { Clock, Log, OutboxRow, OutboxStore, PeerClient } from '../core/ports.ts';
 
-export interface OutboxLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-}
+export type OutboxLogger = Pick<Log, 'info' | 'warn'>;
 
 export interface OutboxWorkerOptions {
   store: OutboxStore;

@@ -11,6 +11,7 @@ import { type DelegationPolicy, REPLICAS_FIELD, type Replica } from '../../core/
 import type {
   JobRecord,
   JobStore,
+  Log,
   MetricsSink,
   PeerClient,
   PeerTarget,
@@ -36,10 +37,7 @@ export interface SnapshotSource {
   markOffline(clusterId: string): void;
 }
 
-export interface DelegatorLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-}
+export type DelegatorLogger = Pick<Log, 'info' | 'warn'>;
 
 export interface DelegatorDeps {
   store: JobStore;

@@ -54,9 +54,8 @@ export interface SyncState {
   last_error: string | null;
 }
 
-/** The outbox interface the use cases need: wake to apply now, settle to wait a little. */
+/** The outbox interface the use cases need: nudge to apply new rows now, settle to wait a little. */
 export interface Propagator {
-  wake(): void;
   /** Rows were added for these peers. */
   nudge(peers: Iterable<string>): void;
   settle(timeoutMs: number): Promise<void>;

@@ -12,15 +12,11 @@ import {
   reserve,
 } from '../../core/capacity.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import type { Clock, Executor, JobQueue, JobStore, JobSummary, MetricsSink } from '../../core/ports.ts';
+import type { Clock, Executor, JobQueue, JobStore, JobSummary, Log, MetricsSink } from '../../core/ports.ts';
 import type { ServiceCache } from '../service-cache.ts';
 import { failureReason, InputMissingError, invoke, jobLog, type StorageResolver } from './job-execution.ts';
 
-export interface RunnerLogger {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
+export type RunnerLogger = Pick<Log, 'info' | 'warn' | 'error'>;
 
 export interface RunnerDeps {
   store: JobStore;

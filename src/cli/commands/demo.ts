@@ -24,30 +24,33 @@ interface DemoCluster {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface ClusterToStart {
+  root: string;
+  id: string;
+  cpus: string;
+  password: string;
+  /** Every process started, known at once: a failed start elsewhere still stops them all. */
+  spawned: ChildProcess[];
+}
+
 /** Starts one cluster; a port taken meanwhile by another socket gets a second try elsewhere. */
-const startCluster = async (
-  root: string,
-  id: string,
-  cpus: string,
-  password: string,
-  spawned: ChildProcess[],
-): Promise<DemoCluster> => {
+const startCluster = async (c: ClusterToStart): Promise<DemoCluster> => {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startClusterOnce(root, id, cpus, password, spawned);
+      return await startClusterOnce(c);
     } catch (e) {
       if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
     }
   }
 };
 
-const startClusterOnce = async (
-  root: string,
-  id: string,
-  cpus: string,
-  password: string,
-  spawned: ChildProcess[],
-): Promise<DemoCluster> => {
+const startClusterOnce = async ({
+  root,
+  id,
+  cpus,
+  password,
+  spawned,
+}: ClusterToStart): Promise<DemoCluster> => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = [CLI, 'up', '--port', String(port), '--cluster-id', id, '--data-dir', join(root, id)];
@@ -60,7 +63,6 @@ const startClusterOnce = async (
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  // Known at once, so a failed start of another cluster still stops this one.
   spawned.push(proc);
   let stderr = '';
   proc.stderr?.on('data', (d) => {
@@ -125,9 +127,9 @@ export const registerDemo = (program: Command): void => {
           progress('starting 3 clusters on loopback (alpha: 1 cpu, beta: 2 cpus, gamma: 4 cpus) ...');
           clusters.push(
             ...(await Promise.all([
-              startCluster(root, 'alpha', '1', password, spawned),
-              startCluster(root, 'beta', '2', password, spawned),
-              startCluster(root, 'gamma', '4', password, spawned),
+              startCluster({ root, id: 'alpha', cpus: '1', password, spawned }),
+              startCluster({ root, id: 'beta', cpus: '2', password, spawned }),
+              startCluster({ root, id: 'gamma', cpus: '4', password, spawned }),
             ])),
           );
           for (const c of clusters) progress(`  ${c.id.padEnd(6)} ${c.url}  (${c.cpus} cpu)`);
