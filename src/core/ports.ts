@@ -213,6 +213,51 @@ export interface TokenVerifier {
   verify(token: string): Promise<VerifiedToken | undefined>;
 }
 
+// ---------------------------------------------------------------- credentials
+
+/** Seals secrets kept at rest (refresh tokens, storage tokens of delegated jobs). */
+export interface SecretBox {
+  seal(plain: string): string;
+  /** Throws FlotillaError INTERNAL, echoing neither input nor key, for a value sealed under
+   * another key or altered. */
+  open(sealed: string): string;
+}
+
+/** A service owner's refresh token and the client that may exchange it at its issuer. */
+export interface RefreshGrant {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  refreshToken: string;
+  /** RFC 8707 resource indicator: which audience the access token is for. */
+  resource?: string;
+  /** Narrower scope for the access token (default: the refresh token's). */
+  scope?: string;
+}
+
+export interface AccessToken {
+  accessToken: string;
+  expiresAt: Date;
+}
+
+/**
+ * Access tokens minted at an OIDC issuer from refresh tokens, reused while fresh; callers
+ * asking at once for one grant share one exchange. A failed exchange rejects with a
+ * FlotillaError carrying `retryable`: false when the issuer refused the grant for good
+ * (invalid_grant, invalid_client …), true when it could not be reached. Neither the refresh
+ * token nor the client secret is ever part of an error.
+ */
+export interface AccessTokenSource {
+  getAccessToken(
+    grant: RefreshGrant,
+    opts?: {
+      /** Receives the new refresh token when the issuer rotated it (store it in place of the
+       * old one); awaited, its error passed on. */
+      onRefreshTokenRotated?: (refreshToken: string) => void | Promise<void>;
+    },
+  ): Promise<AccessToken>;
+}
+
 // ---------------------------------------------------------------- executor
 
 export interface ExecutionInput {
