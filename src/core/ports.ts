@@ -414,6 +414,27 @@ export interface PeerClient {
   ): Promise<{ job_id: string }>;
 }
 
+// ---------------------------------------------------------------- leader election
+
+export type DemotionReason = 'lost' | 'stopped';
+
+/**
+ * One candidate for running the loops that must run once per cluster (outbox, status
+ * polling, rescheduler …). Of the candidates sharing a lock at most one leads at a time, and
+ * another takes over when the leader stops or its lock is lost. The composition root gives
+ * each candidate its callbacks: onElected when it starts to lead, onDemoted(reason) when
+ * that ends ('lost': the lock went away under it; 'stopped': stop()). onDemoted is awaited
+ * before the lock is freed, so the loops stop before another replica starts them. A
+ * callback that throws is reported through onError; the election goes on.
+ */
+export interface LeaderElection {
+  /** Starts campaigning; resolves once the first attempt is over (isLeader tells the result). */
+  start(): Promise<void>;
+  /** Stops campaigning; a leader is demoted ('stopped') first, then its lock is freed. */
+  stop(): Promise<void>;
+  readonly isLeader: boolean;
+}
+
 // ---------------------------------------------------------------- time and ids
 
 export interface Clock {
