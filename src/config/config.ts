@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseCpuMillis, parseMemoryBytes } from '../core/fdl/quantity.ts';
+import { TIERS, type Tier } from '../core/tier.ts';
 
-export const TIERS = ['local', 'standalone', 'federated'] as const;
-export type Tier = (typeof TIERS)[number];
+export { TIERS, type Tier };
 
 export interface Config {
   port: number;

@@ -213,6 +213,51 @@ export interface TokenVerifier {
   verify(token: string): Promise<VerifiedToken | undefined>;
 }
 
+// ---------------------------------------------------------------- credentials
+
+/** Seals secrets kept at rest (refresh tokens, storage tokens of delegated jobs). */
+export interface SecretBox {
+  seal(plain: string): string;
+  /** Throws FlotillaError INTERNAL, echoing neither input nor key, for a value sealed under
+   * another key or altered. */
+  open(sealed: string): string;
+}
+
+/** A service owner's refresh token and the client that may exchange it at its issuer. */
+export interface RefreshGrant {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  refreshToken: string;
+  /** RFC 8707 resource indicator: which audience the access token is for. */
+  resource?: string;
+  /** Narrower scope for the access token (default: the refresh token's). */
+  scope?: string;
+}
+
+export interface AccessToken {
+  accessToken: string;
+  expiresAt: Date;
+}
+
+/**
+ * Access tokens minted at an OIDC issuer from refresh tokens, reused while fresh; callers
+ * asking at once for one grant share one exchange. A failed exchange rejects with a
+ * FlotillaError carrying `retryable`: false when the issuer refused the grant for good
+ * (invalid_grant, invalid_client …), true when it could not be reached. Neither the refresh
+ * token nor the client secret is ever part of an error.
+ */
+export interface AccessTokenSource {
+  getAccessToken(
+    grant: RefreshGrant,
+    opts?: {
+      /** Receives the new refresh token when the issuer rotated it (store it in place of the
+       * old one); awaited, its error passed on. */
+      onRefreshTokenRotated?: (refreshToken: string) => void | Promise<void>;
+    },
+  ): Promise<AccessToken>;
+}
+
 // ---------------------------------------------------------------- executor
 
 export interface ExecutionInput {
@@ -367,6 +412,187 @@ export interface PeerClient {
     headers: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<{ job_id: string }>;
+}
+
+// ---------------------------------------------------------------- leader election
+
+export type DemotionReason = 'lost' | 'stopped';
+
+/**
+ * One candidate for running the loops that must run once per cluster (outbox, status
+ * polling, rescheduler …). Of the candidates sharing a lock at most one leads at a time, and
+ * another takes over when the leader stops or its lock is lost. The composition root gives
+ * each candidate its callbacks: onElected when it starts to lead, onDemoted(reason) when
+ * that ends ('lost': the lock went away under it; 'stopped': stop()). onDemoted is awaited
+ * before the lock is freed, so the loops stop before another replica starts them. A
+ * callback that throws is reported through onError; the election goes on.
+ */
+export interface LeaderElection {
+  /** Starts campaigning; resolves once the first attempt is over (isLeader tells the result). */
+  start(): Promise<void>;
+  /** Stops campaigning; a leader is demoted ('stopped') first, then its lock is freed. */
+  stop(): Promise<void>;
+  readonly isLeader: boolean;
+}
+
+// ---------------------------------------------------------------- tier probes
+
+/** Why a service did not answer, for the caller to word (it names service, host and port). */
+export type ReachFailure =
+  /** `problem` in words: "connection refused: nothing listens on that port", "no answer within 5.0 s" … */
+  | { kind: 'network'; problem: string }
+  /** The TLS handshake failed: the certificate was not accepted, or the server speaks no TLS. */
+  | { kind: 'tls-rejected'; code: string };
+
+export interface PostgresServerFacts {
+  /** server_version_num, e.g. 150004. */
+  versionNum: number;
+  /** server_version as the server states it, e.g. "15.4 (Debian 15.4-1)". */
+  version: string;
+  user: string;
+  database: string;
+  /** CREATE on schema public. */
+  canCreateTables: boolean;
+  /** CREATE on the database (for the migrations' own schema). */
+  canCreateSchema: boolean;
+  /** The schema's tables exist (migrated before). */
+  migrated: boolean;
+  /** The migrations' own schema exists. */
+  hasMigrationSchema: boolean;
+}
+
+export type PostgresObservation =
+  | { reached: true; latencyMs: number; server: PostgresServerFacts }
+  | {
+      reached: false;
+      failure:
+        | ReachFailure
+        | { kind: 'login-refused'; reason: 'wrong-password' | 'not-admitted' }
+        | { kind: 'no-such-database' }
+        | { kind: 'too-many-connections' }
+        | { kind: 'starting-up' }
+        | { kind: 'tls-not-supported' };
+    };
+
+export type ValkeyObservation =
+  | { reached: false; failure: ReachFailure }
+  | {
+      reached: true;
+      latencyMs: number;
+      /** The answer to AUTH, sent when the URL has a password. */
+      auth: 'not-sent' | 'accepted' | 'not-needed' | { refused: string };
+      /** The answer to SELECT, sent when the URL names a database other than 0. */
+      database: 'default' | 'selected' | 'unavailable';
+      ping: 'pong' | 'needs-auth' | 'unexpected' | { error: string };
+      /** "Valkey 8.0.1", "Redis 7.2.4"; undefined when INFO did not say. */
+      product: string | undefined;
+      maxmemoryPolicy: string | undefined;
+    };
+
+export type S3Observation =
+  | { reached: true; latencyMs: number; status: number }
+  | { reached: false; failure: ReachFailure };
+
+export type DataDirState =
+  | { state: 'stat-failed'; error: string }
+  /** Not there yet; `parent` is the nearest directory that exists. */
+  | { state: 'absent'; parent: string; parentWritable: boolean }
+  | { state: 'not-a-directory' }
+  /** Not readable, writable and searchable by this process's user. */
+  | { state: 'no-access'; uid: number | undefined }
+  /** `mode`: the permission bits; `freeBytes` undefined where the file system does not say. */
+  | { state: 'usable'; mode: number; freeBytes: number | undefined }
+  | { state: 'timed-out'; problem: string };
+
+/** `path`: the data dir made absolute. */
+export type DataDirObservation = { path: string; latencyMs: number } & DataDirState;
+
+/**
+ * What the tier detector asks of the services a tier needs. Each call answers within
+ * `timeoutMs`; no answer is a failure it describes, never a rejection. URLs are given as
+ * configured (the detector has checked that they parse); texts from servers and the OS
+ * are passed on as they are, and the detector redacts them. Adapter: src/adapters/tier-probes.
+ */
+export interface TierProbes {
+  postgres(url: string, opts: { timeoutMs: number }): Promise<PostgresObservation>;
+  valkey(url: string, opts: { timeoutMs: number }): Promise<ValkeyObservation>;
+  /** An unauthenticated GET: any HTTP answer means reachable. */
+  s3(endpoint: string, opts: { timeoutMs: number }): Promise<S3Observation>;
+  dataDir(path: string, opts: { timeoutMs: number }): Promise<DataDirObservation>;
+}
+
+// ---------------------------------------------------------------- tier migration
+
+/** Rows per table, by name; null when the table does not exist (a database never migrated). */
+export type RowCounts = Record<string, number | null>;
+
+export interface TableCopyProgress {
+  table: string;
+  copied: number;
+  total: number;
+  done: boolean;
+}
+
+/** The lock a copy holds on its target, so two runs never write into one database at once. */
+export interface CopyLock {
+  /** true once the lock went away under its holder (its session was cut). */
+  readonly isLost: boolean;
+  release(): Promise<void>;
+}
+
+/** Who holds a target's copy lock, as far as the server tells. */
+export interface CopyLockHolder {
+  pid: number;
+  clientAddr: string | null;
+  backendStart: Date | null;
+}
+
+/** Why a database could not be opened for a copy. */
+export type OpenFailure =
+  /** The connection failed; `error` as the driver put it (may name the URL: redact it). */
+  | { reason: 'unreachable'; error: string }
+  /** There is no database where the source should be. */
+  | { reason: 'absent' }
+  /** Another process has it open; `evidence` names what shows it (a lock file). */
+  | { reason: 'in-use'; evidence: string };
+
+export interface CopyTarget {
+  countRows(): Promise<RowCounts>;
+  /** Takes the copy lock, or says who holds it (undefined when the server does not say). */
+  lock(): Promise<{ lock: CopyLock } | { heldBy: CopyLockHolder | undefined }>;
+  /** Creates the schema or brings it up to date. */
+  migrateSchema(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface CopySource {
+  countRows(): Promise<RowCounts>;
+  /**
+   * Copies every table into the target, upserting by primary key (a re-run is safe), every
+   * value exactly (bytes, big integers, timestamps, JSON). The source is read in one
+   * snapshot, the target written in one transaction: a failure, or `beforeCommit` throwing,
+   * leaves the target as it was. Resolves to the rows read per table.
+   */
+  copyInto(
+    target: CopyTarget,
+    opts: { onProgress?: (p: TableCopyProgress) => void; beforeCommit?: () => void | Promise<void> },
+  ): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+/**
+ * All state of a manager, copied one way from the configured store into a PostgreSQL
+ * (`flotilla storage migrate-tier`). Adapter: src/adapters/tier-copy (PGlite or PostgreSQL
+ * as the source).
+ */
+export interface StateCopier {
+  /** The tables, in copy order. */
+  readonly tables: readonly string[];
+  /** The configured source: its kind, and where it is (a path, or a URL without user info). */
+  readonly source: { kind: 'pglite' | 'postgres'; where: string };
+  /** Opens the source; with migrateSchema its schema is brought up to date first. */
+  openSource(opts: { migrateSchema: boolean }): Promise<{ source: CopySource } | OpenFailure>;
+  openTarget(url: string): Promise<{ target: CopyTarget } | OpenFailure>;
 }
 
 // ---------------------------------------------------------------- time and ids

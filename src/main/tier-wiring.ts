@@ -2,11 +2,12 @@
 // Valkey) and who runs the background loops (this process, or the replica holding a
 // PostgreSQL advisory lock, taken over by another when it dies).
 import { createHash } from 'node:crypto';
+import { InProcessElection } from '../adapters/leader-in-process/in-process-election.ts';
 import { createBullmqQueue } from '../adapters/queue-bullmq/bullmq-queue.ts';
 import { createDbQueue } from '../adapters/queue-db/db-queue.ts';
-import { LeaderElection } from '../adapters/store-postgres/advisory-lock.ts';
+import { LeaderElection as AdvisoryLockElection } from '../adapters/store-postgres/advisory-lock.ts';
 import type { Config } from '../config/config.ts';
-import type { JobQueue, JobStore } from '../core/ports.ts';
+import type { JobQueue, JobStore, LeaderElection } from '../core/ports.ts';
 
 export const openQueue = async (config: Config, store: JobStore): Promise<JobQueue> => {
   if (config.tier === 'federated' && config.valkeyUrl) {
@@ -14,11 +15,6 @@ export const openQueue = async (config: Config, store: JobStore): Promise<JobQue
   }
   return createDbQueue(store);
 };
-
-export interface Background {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
 
 /** Background loops: here at once (one process owns the store), or under a leader lock. */
 export const leaderLoopsFor = (
@@ -28,20 +24,22 @@ export const leaderLoopsFor = (
     onDemoted: () => void | Promise<void>;
     logger: { warn(obj: Record<string, unknown>, msg: string): void };
   },
-): Background => {
+): LeaderElection => {
+  const onError = (err: Error) =>
+    o.logger.warn({ err: err.message.replace(/\/\/[^@/]*@/, '//***@') }, 'leader election');
   if (!config.databaseUrl) {
-    return { start: async () => o.onElected(), stop: async () => o.onDemoted() };
+    // A lock of its own: this process is the only candidate, so it leads at once.
+    return new InProcessElection({ key: 'loops', onElected: o.onElected, onDemoted: o.onDemoted, onError });
   }
   // One lock per cluster: replicas of one cluster share it, other clusters on the same
   // database server do not.
   const key = createHash('sha256').update(`flotilla-loops:${config.clusterId}`).digest().readInt32BE(0);
-  const election = new LeaderElection({
+  return new AdvisoryLockElection({
     url: config.databaseUrl,
     key,
     onElected: o.onElected,
     onDemoted: o.onDemoted,
     retryMs: 2000,
-    onError: (err) => o.logger.warn({ err: err.message.replace(/\/\/[^@/]*@/, '//***@') }, 'leader election'),
+    onError,
   });
-  return { start: () => election.start(), stop: () => election.stop() };
 };

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
 import { tryAdvisoryLock } from '../../src/adapters/store-postgres/advisory-lock.ts';
 import { PostgresStore } from '../../src/adapters/store-postgres/postgres-store.ts';
-import { MIGRATE_TIER_LOCK_KEY } from '../../src/app/tier/migrate-tier.ts';
+import { MIGRATE_TIER_LOCK_KEY } from '../../src/adapters/tier-copy/table-copy.ts';
 import type { Service } from '../../src/core/fdl/service.ts';
 import type { NewJob, NewOutboxRow, Store } from '../../src/core/ports.ts';
 import { runCli } from '../support/cli.ts';

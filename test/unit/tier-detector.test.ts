@@ -7,19 +7,17 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatProbe, TierNotReadyError } from '../../src/app/tier/detector.ts';
+import { redact, safeUrl } from '../../src/core/redaction.ts';
+import type { Probe } from '../../src/core/tier.ts';
 import {
   assertTierReady,
-  formatProbe,
-  type Probe,
   probeDataDir,
   probePostgres,
   probeS3,
   probeTier,
   probeValkey,
-  redact,
-  safeUrl,
-  TierNotReadyError,
-} from '../../src/app/tier/detector.ts';
+} from '../../src/main/tier-tools.ts';
 import { freePort } from '../support/cluster-harness.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
 

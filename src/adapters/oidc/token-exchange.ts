@@ -5,17 +5,9 @@ import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { FlotillaError } from '../../core/errors.ts';
-import { type Clock, systemClock } from '../../core/ports.ts';
+import { type AccessTokenSource, type Clock, type RefreshGrant, systemClock } from '../../core/ports.ts';
 
-export interface RefreshTokenExchangeRequest {
-  issuer: string;
-  clientId: string;
-  clientSecret: string;
-  refreshToken: string;
-  /** RFC 8707 resource indicator: which audience the new access token is for. */
-  resource?: string;
-  /** Narrower scope for the new access token (default: the refresh token's). */
-  scope?: string;
+export interface RefreshTokenExchangeRequest extends RefreshGrant {
   /** How the client authenticates at the token endpoint (default client_secret_basic). */
   authMethod?: 'client_secret_basic' | 'client_secret_post';
   /** Per-request timeout for discovery and the token request (default 10000 ms). */
@@ -184,7 +176,7 @@ export interface CachedAccessToken {
  * requests for one key share a single exchange: with rotating refresh tokens, two parallel
  * exchanges of the same token look like token theft to the issuer, which revokes the grant.
  */
-export class AccessTokenCache {
+export class AccessTokenCache implements AccessTokenSource {
   private readonly entries = new Map<string, CachedAccessToken>();
   private readonly inFlight = new Map<string, Promise<CachedAccessToken>>();
   private readonly refreshMarginMs: number;

@@ -4,11 +4,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlotillaError } from '../../core/errors.ts';
-
-export interface SecretBox {
-  seal(plain: string): string;
-  open(sealed: string): string;
-}
+import type { SecretBox } from '../../core/ports.ts';
 
 const b64 = (b: Buffer) => b.toString('base64url');
 

@@ -12,6 +12,7 @@
 // in which both sides may believe they lead (at most one heartbeat period plus its
 // timeout): work done under the lock must stay idempotent, as the outbox already is.
 import pg from 'pg';
+import type { DemotionReason, LeaderElection as LeaderElectionPort } from '../../core/ports.ts';
 
 export type LockKey = bigint | number;
 
@@ -245,8 +246,6 @@ export const tryAdvisoryLock = async (
   };
 };
 
-export type DemotionReason = 'lost' | 'stopped';
-
 export interface LeaderElectionOptions {
   /** PostgreSQL URL: the election opens its own session (recommended). */
   url?: string;
@@ -275,7 +274,7 @@ export interface LeaderElectionOptions {
  *   …
  *   await election.stop();    // demotes (onDemoted('stopped')), then releases the lock
  */
-export class LeaderElection {
+export class LeaderElection implements LeaderElectionPort {
   private readonly key: bigint;
   private readonly retryMs: number;
   private running = false;

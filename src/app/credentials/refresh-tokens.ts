@@ -2,13 +2,11 @@
 // definition when a service is created or updated, kept sealed, read only by the manager to
 // mint access tokens for delegation. Never returned, logged, or given to a job.
 
-import type { AccessTokenCache } from '../../adapters/oidc/token-exchange.ts';
-import type { SecretBox } from '../../adapters/secret-box/aes-gcm-box.ts';
 import type { Principal } from '../../core/auth/principal.ts';
 import { fail } from '../../core/errors.ts';
 import { MASK } from '../../core/fdl/secrets.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import type { SettingsStore } from '../../core/ports.ts';
+import type { AccessTokenSource, SecretBox, SettingsStore } from '../../core/ports.ts';
 import type { ServiceHooks } from '../services.ts';
 
 export const REFRESH_TOKEN = 'refresh_token';
@@ -44,7 +42,7 @@ export class RefreshTokens {
       box: SecretBox;
       issuers: readonly string[];
       client: OidcClientConfig | undefined;
-      cache: AccessTokenCache;
+      cache: AccessTokenSource;
     },
   ) {}
 

@@ -1,222 +1,321 @@
-// Table copy for `flotilla storage migrate-tier`: reads every table of the shared schema
-// from a source database and upserts it, by primary key, into a target database. It only
-// needs two "query" functions (PGlite's `query` and pg's `Client#query` both fit), so the
-// same code copies PGlite → PostgreSQL and PostgreSQL → PostgreSQL.
-//
-// Rows travel as PostgreSQL's own JSON text (row_to_json on the source,
-// json_populate_recordset on the target): every type round-trips exactly through its text
-// form (bytea as \x…, bigint beyond 2^53, timestamps to the microsecond, jsonb as is), and
-// no value passes through a JavaScript number or Date. Settings rows, which hold keys and
-// sealed values, are copied byte for byte, so sealed values stay readable with the same key.
-import { is } from 'drizzle-orm';
-import { getTableConfig, PgTable } from 'drizzle-orm/pg-core';
-import * as schema from '../../adapters/store-sql/schema.ts';
+// `flotilla storage migrate-tier`: copies all state one way, from the configured store into
+// a PostgreSQL for the standalone or federated tier. The copying is the StateCopier port;
+// here are the decisions: what is refused and why (a bad or identical target, no one to
+// confirm, an unusable target, a concurrent run, a non-empty target, a missing source),
+// the order of the steps (nothing is opened before the checks that can fail fast), and
+// the plan shown before and the counts checked after.
+import { describePostgresUrl } from '../../core/connection-urls.ts';
+import type { CopyLock, RowCounts, StateCopier, TableCopyProgress } from '../../core/ports.ts';
+import { redact, safeUrl, urlSecrets } from '../../core/redaction.ts';
+import type { TierDetector } from './detector.ts';
 
-/** Runs one statement; PGlite's `query` and pg's `Client#query` both have this shape. */
-export type QueryFn = (sql: string, params?: unknown[]) => Promise<{ rows: Record<string, any>[] }>;
-
-export interface TableSpec {
-  name: string;
-  columns: string[];
-  primaryKey: string[];
-  /** SQL type of each primary-key column (for the paging cursor). */
-  primaryKeyTypes: string[];
-  /** GENERATED … AS IDENTITY columns: inserted with OVERRIDING SYSTEM VALUE, sequences reset. */
-  identity: string[];
+/** A refusal whose message is the whole story (printed as is, with its exit code). */
+export class MigrationRefused extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'MigrationRefused';
+  }
 }
 
-// Copy order: the tables others refer to first (none do yet: there are no foreign keys).
-// Tables added to the schema later are copied after these, by name.
-const TABLE_ORDER = ['services', 'settings', 'jobs', 'outbox'];
+export interface MigrateTierRequest {
+  to: 'standalone' | 'federated';
+  targetUrl: string;
+  /** DATABASE_URL when the source is a PostgreSQL. */
+  sourceUrl: string | undefined;
+  valkeyUrl: string | undefined;
+  /** An external S3 is configured (else the embedded store's objects stay in the data dir). */
+  s3Configured: boolean;
+  dataDir: string;
+  dryRun: boolean;
+  yes: boolean;
+  allowNonEmpty: boolean;
+  /** stdin is a terminal: someone can answer a confirmation. */
+  interactive: boolean;
+  /** On abort every database opened is closed (the target transaction dies uncommitted). */
+  signal?: AbortSignal;
+}
 
-const rank = (name: string): number => {
-  const i = TABLE_ORDER.indexOf(name);
-  return i < 0 ? TABLE_ORDER.length : i;
-};
+export interface TableRows {
+  name: string;
+  sourceRows: number | null;
+  targetRows: number | null;
+}
 
-/** Every table of src/adapters/store-sql/schema.ts. */
-export const schemaTables = (): TableSpec[] =>
-  (Object.values(schema) as unknown[])
-    .filter((v): v is PgTable => is(v, PgTable))
-    .sort((a, b) => {
-      const [x, y] = [getTableConfig(a).name, getTableConfig(b).name];
-      return rank(x) - rank(y) || x.localeCompare(y);
-    })
-    .map((t) => {
-      const cfg = getTableConfig(t);
-      const pk = cfg.primaryKeys[0]?.columns ?? cfg.columns.filter((c) => c.primary);
-      if (pk.length === 0)
-        throw new Error(`table ${cfg.name} has no primary key: it cannot be copied by upsert`);
-      return {
-        name: cfg.name,
-        columns: cfg.columns.map((c) => c.name),
-        primaryKey: pk.map((c) => c.name),
-        primaryKeyTypes: pk.map((c) => c.getSQLType()),
-        identity: cfg.columns
-          .filter((c) => (c as unknown as { generatedIdentity?: unknown }).generatedIdentity)
-          .map((c) => c.name),
-      };
-    });
+export interface MigrateTierUi {
+  /** A line for the operator (not the result). */
+  note(line: string): void;
+  /** Shows the plan and asks; false stops the run before anything is written. */
+  confirm(plan: TableRows[], question: string): Promise<boolean>;
+  progress(p: TableCopyProgress): void;
+  /** The databases are closed after an abort. */
+  aborted(): void;
+}
 
-export const MIGRATED_TABLES: readonly TableSpec[] = schemaTables();
+export type MigrateTierOutcome =
+  | { dryRun: true; tables: TableRows[]; sourceTotal: number; targetTotal: number }
+  | {
+      dryRun: false;
+      tables: Array<TableRows & { copied: number }>;
+      copiedTotal: number;
+      /** host:port/database of the target. */
+      targetWhere: string;
+      seconds: number;
+      /** What to do next, one line each. */
+      nextSteps: string[];
+    };
 
-/** Key of the advisory lock taken on the target against a concurrent migrate-tier. */
-export const MIGRATE_TIER_LOCK_KEY = 0x666c6f745f6d6967n; // "flot_mig"
+export interface MigrateTierDeps {
+  copier: StateCopier;
+  detector: Pick<TierDetector, 'probePostgres' | 'probeValkey'>;
+  now?: () => number;
+}
 
-const q = (ident: string): string => `"${ident.replace(/"/g, '""')}"`;
-
-/** Rows per table; null when the table does not exist (a database never migrated). */
-export const countRows = async (
-  query: QueryFn,
-  tables: readonly TableSpec[] = MIGRATED_TABLES,
-): Promise<Record<string, number | null>> => {
-  const out: Record<string, number | null> = {};
-  for (const t of tables) {
-    const { rows } = await query('SELECT to_regclass($1) IS NOT NULL AS present', [`public.${q(t.name)}`]);
-    if (!rows[0]?.present) {
-      out[t.name] = null;
-      continue;
-    }
-    const res = await query(`SELECT count(*)::text AS n FROM public.${q(t.name)}`);
-    out[t.name] = Number(res.rows[0].n);
-  }
-  return out;
-};
-
-export const totalRows = (counts: Record<string, number | null>): number =>
+export const totalRows = (counts: RowCounts | Record<string, number>): number =>
   Object.values(counts).reduce<number>((a, n) => a + (n ?? 0), 0);
 
-export interface CopyProgress {
-  table: string;
-  copied: number;
-  total: number;
-  done: boolean;
-}
+export const rows = (n: number): string => `${n} row${n === 1 ? '' : 's'}`;
 
-export interface CopyOptions {
-  source: QueryFn;
-  target: QueryFn;
-  tables?: readonly TableSpec[];
-  /** Rows read per page from the source. Default 500. */
-  pageRows?: number;
-  /** Upper bound of one insert statement's JSON, in bytes. Default 8 MiB. */
-  batchBytes?: number;
-  onProgress?: (p: CopyProgress) => void;
-}
+const isLoopback = (h: string) =>
+  ['localhost', '127.0.0.1', '::1'].includes(h) ? 'loopback' : h.toLowerCase();
 
-export interface CopyResult {
-  /** Rows read from the source, per table. */
-  copied: Record<string, number>;
-}
+/** Same server (loopback names count as one), port and database. */
+export const sameDatabase = (a: string, b: string): boolean => {
+  const x = describePostgresUrl(a);
+  const y = describePostgresUrl(b);
+  return isLoopback(x.host) === isLoopback(y.host) && x.port === y.port && x.database === y.database;
+};
 
-const upsertSql = (t: TableSpec): string => {
-  const cols = t.columns.map(q).join(', ');
-  // An identity column GENERATED ALWAYS cannot be updated; a re-run keeps its value.
-  const updatable = t.columns.filter((c) => !t.primaryKey.includes(c) && !t.identity.includes(c));
-  const onConflict = updatable.length
-    ? `DO UPDATE SET ${updatable.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}`
-    : 'DO NOTHING';
-  return (
-    `INSERT INTO public.${q(t.name)} (${cols})${t.identity.length ? ' OVERRIDING SYSTEM VALUE' : ''} ` +
-    `SELECT ${cols} FROM json_populate_recordset(NULL::public.${q(t.name)}, $1::json) ` +
-    `ON CONFLICT (${t.primaryKey.map(q).join(', ')}) ${onConflict}`
+const cannotConnect = (what: 'source' | 'target', url: string, error: string): MigrationRefused => {
+  const { host, port, database } = describePostgresUrl(url);
+  return new MigrationRefused(
+    redact(
+      `cannot connect to the ${what} PostgreSQL at ${host}:${port} (database ${database}): ${error}`,
+      urlSecrets(url),
+    ),
   );
 };
 
-/**
- * Copies one table: pages through the source by primary key and upserts each page into
- * the target. Returns the number of rows read. Run it inside the callers' transactions
- * (a snapshot on the source, one transaction on the target).
- */
-export const copyTable = async (
-  t: TableSpec,
-  opts: Omit<CopyOptions, 'tables'> & { total?: number },
-): Promise<number> => {
-  const pageRows = opts.pageRows ?? 500;
-  const batchBytes = opts.batchBytes ?? 8 * 1024 * 1024;
-  const pk = t.primaryKey.map(q).join(', ');
-  const keyCols = t.primaryKey.map((c, i) => `${q(c)}::text AS "_k${i}"`).join(', ');
-  const after = t.primaryKey.length === 1 ? q(t.primaryKey[0]) : `(${pk})`;
-  const cursor = (start: number) => {
-    const ps = t.primaryKeyTypes.map((ty, i) => `$${start + i}::${ty}`);
-    return ps.length === 1 ? ps[0] : `(${ps.join(', ')})`;
-  };
-  const first = `SELECT row_to_json(r)::text AS "_row", ${keyCols} FROM public.${q(t.name)} r ORDER BY ${pk} LIMIT ${pageRows}`;
-  const next = `SELECT row_to_json(r)::text AS "_row", ${keyCols} FROM public.${q(t.name)} r WHERE ${after} > ${cursor(1)} ORDER BY ${pk} LIMIT ${pageRows}`;
-  const insert = upsertSql(t);
-  const total = opts.total ?? -1;
-  let copied = 0;
-  let last: string[] | undefined;
-  opts.onProgress?.({ table: t.name, copied, total, done: false });
-  for (;;) {
-    const { rows } = last ? await opts.source(next, last) : await opts.source(first);
-    if (rows.length === 0) break;
-    let batch: string[] = [];
-    let bytes = 2;
-    const flush = async () => {
-      if (batch.length === 0) return;
-      await opts.target(insert, [`[${batch.join(',')}]`]);
-      batch = [];
-      bytes = 2;
-    };
-    for (const r of rows) {
-      const json = r._row as string;
-      if (bytes + json.length + 1 > batchBytes) await flush();
-      batch.push(json);
-      bytes += json.length + 1;
-    }
-    await flush();
-    copied += rows.length;
-    const lastRow = rows[rows.length - 1];
-    last = t.primaryKey.map((_, i) => lastRow[`_k${i}`] as string);
-    opts.onProgress?.({ table: t.name, copied, total, done: false });
-    if (rows.length < pageRows) break;
-  }
-  opts.onProgress?.({ table: t.name, copied, total, done: true });
-  return copied;
-};
-
-/** Moves each identity sequence past the largest value in the table (next insert: max + 1). */
-export const resetSequences = async (target: QueryFn, t: TableSpec): Promise<void> => {
-  for (const col of t.identity) {
-    await target(
-      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max(${q(col)}) FROM public.${q(t.name)}), 0) + 1, false)`,
-      [`public.${q(t.name)}`, col],
+export const migrateTier = async (
+  deps: MigrateTierDeps,
+  req: MigrateTierRequest,
+  ui: MigrateTierUi,
+): Promise<MigrateTierOutcome> => {
+  const { copier, detector } = deps;
+  const now = deps.now ?? Date.now;
+  const { targetUrl } = req;
+  let target: ReturnType<typeof describePostgresUrl>;
+  try {
+    const u = new URL(targetUrl);
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error('protocol');
+    target = describePostgresUrl(targetUrl);
+  } catch {
+    throw new MigrationRefused(
+      '--target-url must be a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE)',
+      2,
     );
   }
-};
-
-/**
- * Copies every table from source to target. The source is read in one REPEATABLE READ
- * snapshot (consistent across tables even while a manager writes); the target is written
- * in one transaction, so a failure leaves it as it was. `beforeCommit` runs last inside the
- * target transaction (to check, e.g., that the advisory lock is still held); throwing
- * there rolls everything back.
- */
-export const copyAll = async (
-  opts: CopyOptions & { beforeCommit?: () => Promise<void> | void },
-): Promise<CopyResult> => {
-  const tables = opts.tables ?? MIGRATED_TABLES;
-  const copied: Record<string, number> = {};
-  await opts.source('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  try {
-    await opts.source("SET LOCAL bytea_output = 'hex'");
-    const totals = await countRows(opts.source, tables);
-    await opts.target('BEGIN');
-    try {
-      for (const t of tables) {
-        if (totals[t.name] === null) throw new Error(`the source has no table ${t.name}`);
-        copied[t.name] = await copyTable(t, { ...opts, total: totals[t.name] ?? undefined });
-        await resetSequences(opts.target, t);
-      }
-      await opts.beforeCommit?.();
-      await opts.target('COMMIT');
-    } catch (e) {
-      await opts.target('ROLLBACK').catch(() => {});
-      throw e;
-    }
-  } finally {
-    await opts.source('ROLLBACK').catch(() => {});
+  const targetWhere = `${target.host}:${target.port}/${target.database}`;
+  const source = copier.source;
+  if (source.kind === 'postgres' && req.sourceUrl && sameDatabase(req.sourceUrl, targetUrl)) {
+    throw new MigrationRefused(
+      `the source (DATABASE_URL) and --target-url are the same database (${targetWhere}): nothing to copy. ` +
+        'To copy from the PGlite data dir, run without DATABASE_URL / --database-url',
+      2,
+    );
   }
-  return { copied };
+  const { dryRun } = req;
+  if (!dryRun && !req.yes && !req.interactive) {
+    throw new MigrationRefused(
+      'refusing to migrate without --yes: stdin is not a terminal, so there is no one to confirm. ' +
+        'Pass --yes to copy, or --dry-run to only count the rows',
+    );
+  }
+
+  // The target first: a clear diagnosis (host, port, remedy) before touching anything.
+  const probe = await detector.probePostgres(targetUrl);
+  if (probe.level === 'red') {
+    throw new MigrationRefused(
+      `the target is not usable: ${probe.message}${probe.remedy ? `\nremedy: ${probe.remedy}` : ''}`,
+    );
+  }
+  if (req.to === 'federated') {
+    if (!req.valkeyUrl) {
+      ui.note(
+        'note: the federated tier also needs Valkey/Redis: set VALKEY_URL before starting on the new store',
+      );
+    } else {
+      const v = await detector.probeValkey(req.valkeyUrl);
+      if (v.level === 'red') ui.note(`warning: ${v.message} (remedy: ${v.remedy}); the copy goes ahead`);
+    }
+  }
+
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const close of closers) await close().catch(() => {});
+  };
+  const onAbort = () => {
+    void Promise.allSettled(closers.map((close) => close())).then(() => ui.aborted());
+  };
+  if (req.signal?.aborted) {
+    throw new MigrationRefused('interrupted before anything was opened: nothing was changed', 130);
+  }
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const openedTarget = await copier.openTarget(targetUrl);
+    if (!('target' in openedTarget)) {
+      throw cannotConnect(
+        'target',
+        targetUrl,
+        'error' in openedTarget ? openedTarget.error : openedTarget.reason,
+      );
+    }
+    const dst = openedTarget.target;
+    closers.unshift(() => dst.close());
+
+    // The lock and the emptiness check come before the source is even opened, so a second
+    // run, or a wrong target, fails at once.
+    let lock: CopyLock | undefined;
+    if (!dryRun) {
+      const taken = await dst.lock();
+      if (!('lock' in taken)) {
+        const holder = taken.heldBy;
+        throw new MigrationRefused(
+          `another migrate-tier run is copying into ${targetWhere}` +
+            (holder
+              ? ` (PostgreSQL session pid ${holder.pid}${holder.clientAddr ? ` from ${holder.clientAddr}` : ''}` +
+                `${holder.backendStart ? `, since ${new Date(holder.backendStart).toISOString()}` : ''})`
+              : '') +
+            ': wait for it to finish; two runs must not write into one database at once',
+        );
+      }
+      const held = taken.lock;
+      lock = held;
+      closers.unshift(() => held.release());
+      // Under the lock: nobody else is copying now, so these counts hold.
+      const present = await dst.countRows();
+      if (totalRows(present) > 0 && !req.allowNonEmpty) {
+        throw new MigrationRefused(
+          `the target ${targetWhere} is not empty (${copier.tables
+            .filter((t) => (present[t] ?? 0) > 0)
+            .map((t) => `${t}: ${present[t]}`)
+            .join(', ')}): refusing to mix two managers' state. If these rows come from an earlier run ` +
+            'of migrate-tier from this same source, run again with --allow-non-empty (rows are upserted by ' +
+            'primary key, so a re-run is safe); otherwise point --target-url at an empty database',
+        );
+      }
+    }
+
+    const openedSource = await copier.openSource({ migrateSchema: !dryRun });
+    if (!('source' in openedSource)) {
+      if (openedSource.reason === 'absent') {
+        throw new MigrationRefused(
+          `no PGlite database in ${source.where}: nothing to migrate (is --data-dir / FLOTILLA_DATA_DIR right? ` +
+            'to copy from PostgreSQL instead, set DATABASE_URL to the source)',
+        );
+      }
+      if (openedSource.reason === 'in-use') {
+        throw new MigrationRefused(
+          `the PGlite database in ${source.where} is in use, or was not closed cleanly (${openedSource.evidence} exists): ` +
+            'stop the manager that uses this data dir first. If none runs (it crashed), start and stop it once ' +
+            '(flotilla up, then Ctrl-C) so the database is closed cleanly, and run migrate-tier again',
+        );
+      }
+      throw cannotConnect('source', req.sourceUrl ?? source.where, openedSource.error);
+    }
+    const src = openedSource.source;
+    closers.unshift(() => src.close());
+    const sourceCounts = await src.countRows();
+    const missing = Object.entries(sourceCounts).filter(([, n]) => n === null);
+    if (missing.length) {
+      throw new MigrationRefused(
+        `the source ${source.where} has no table ${missing.map(([t]) => t).join(', ')}: ` +
+          'run once without --dry-run (it brings the source schema up to date) or start the manager on it once',
+      );
+    }
+    const before = await dst.countRows();
+    const plan: TableRows[] = copier.tables.map((name) => ({
+      name,
+      sourceRows: sourceCounts[name],
+      targetRows: before[name],
+    }));
+    ui.note(
+      `source: ${source.kind === 'pglite' ? `PGlite in ${source.where}` : `PostgreSQL ${source.where}`}`,
+    );
+    ui.note(`target: PostgreSQL ${safeUrl(targetUrl)} (tier ${req.to})`);
+
+    if (dryRun || !lock) {
+      return {
+        dryRun: true,
+        tables: plan,
+        sourceTotal: totalRows(sourceCounts),
+        targetTotal: totalRows(before),
+      };
+    }
+    const held = lock;
+
+    const existing = totalRows(before);
+    if (!req.yes) {
+      const ok = await ui.confirm(
+        plan,
+        `copy ${rows(totalRows(sourceCounts))} into ${targetWhere}${existing ? ` (which holds ${rows(existing)})` : ''}?`,
+      );
+      if (!ok) throw new MigrationRefused('not confirmed: nothing was changed');
+    }
+
+    // The adapter creates or updates the schema on the target (its own migration lock).
+    await dst.migrateSchema();
+
+    const started = now();
+    const copied = await src.copyInto(dst, {
+      onProgress: (p) => ui.progress(p),
+      beforeCommit: () => {
+        if (held.isLost) {
+          throw new MigrationRefused(
+            `lost the advisory lock on ${targetWhere} during the copy (its session was cut): ` +
+              'nothing was committed; run again',
+          );
+        }
+      },
+    });
+    const after = await dst.countRows();
+    const seconds = (now() - started) / 1000;
+    const short = copier.tables.filter((t) => (after[t] ?? 0) < (copied[t] ?? 0));
+    if (short.length) {
+      throw new MigrationRefused(
+        `after the copy the target has fewer rows than the source in ${short.join(', ')}: ` +
+          'check the target and run again',
+      );
+    }
+    const nextSteps = [
+      `next: start the manager on the new store: DATABASE_URL=<target URL>${
+        req.to === 'federated' ? ' VALKEY_URL=<redis://…>' : ''
+      } flotilla up --tier ${req.to}`,
+      '      keep the same FLOTILLA_SECRET_KEY (--secret-key): settings were copied as they are, sealed values included',
+    ];
+    if (!req.s3Configured) {
+      nextSteps.push(
+        `note: objects of the embedded S3 store live in ${req.dataDir}, not in the database: keep the same ` +
+          '--data-dir to keep them, or copy the buckets to your S3/MinIO with an S3 tool before setting FLOTILLA_S3_ENDPOINT',
+      );
+    }
+    return {
+      dryRun: false,
+      tables: copier.tables.map((name) => ({
+        name,
+        sourceRows: sourceCounts[name],
+        copied: copied[name] ?? 0,
+        targetRows: after[name],
+      })),
+      copiedTotal: totalRows(copied),
+      targetWhere,
+      seconds,
+      nextSteps,
+    };
+  } finally {
+    req.signal?.removeEventListener('abort', onAbort);
+    await closeAll();
+  }
 };

@@ -2,8 +2,9 @@
 // every probe the tier needs and prints the tier and each service's health. Exit 0 when
 // nothing is red, 1 on any red, 2 on a configuration error.
 import { type Command, Option } from 'commander';
-import { type Probe, type ProbeReport, probeTier } from '../../app/tier/detector.ts';
 import { type Config, ConfigError, FLAGS, type FlagValues, loadConfig } from '../../config/config.ts';
+import type { Probe, ProbeReport } from '../../core/tier.ts';
+import { openTierTools } from '../../main/tier-tools.ts';
 
 const optionName = (flag: string): string =>
   flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -88,7 +89,7 @@ export const registerDoctor = (program: Command): void => {
       process.exitCode = 2;
       return;
     }
-    const report = await probeTier(config, { timeoutMs: Math.round(seconds * 1000) });
+    const report = await openTierTools(config).doctor({ timeoutMs: Math.round(seconds * 1000) });
     if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else printReport(report);
     process.exitCode = report.ok ? 0 : 1;

@@ -1,8 +1,9 @@
 // `flotilla up`: starts a manager with the flags of DESIGN §2.
 import type { Command } from 'commander';
-import { assertTierReady, formatProbe, TierNotReadyError } from '../../app/tier/detector.ts';
+import { formatProbe, TierNotReadyError } from '../../app/tier/detector.ts';
 import { ConfigError, FLAGS, type FlagValues, loadConfig } from '../../config/config.ts';
 import { createManager } from '../../main/manager.ts';
+import { assertTierReady } from '../../main/tier-tools.ts';
 
 const optionName = (flag: string): string =>
   flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -1,0 +1,72 @@
+// The composition root of the tier tools (`flotilla up`'s readiness check, `flotilla
+// doctor`, `flotilla storage migrate-tier`): the detector and the copy use case over their
+// adapters, so the CLI never reaches for an adapter itself.
+import { join } from 'node:path';
+import { createSqlStateCopier } from '../adapters/tier-copy/sql-state-copier.ts';
+import { createTierProbes } from '../adapters/tier-probes/tier-probes.ts';
+import { createTierDetector, type ProbeOptions, type TierDetector } from '../app/tier/detector.ts';
+import {
+  type MigrateTierOutcome,
+  type MigrateTierRequest,
+  type MigrateTierUi,
+  migrateTier,
+} from '../app/tier/migrate-tier.ts';
+import type { Config } from '../config/config.ts';
+import type { Probe, ProbeReport } from '../core/tier.ts';
+
+export type TierConfig = Pick<Config, 'tier' | 'databaseUrl' | 'valkeyUrl' | 's3' | 'dataDir'>;
+
+/** The detector over the network and file-system probes. */
+export const openTierDetector = (): TierDetector => createTierDetector(createTierProbes());
+
+export const probePostgres = (url: string, opts?: ProbeOptions): Promise<Probe> =>
+  openTierDetector().probePostgres(url, opts);
+export const probeValkey = (url: string, opts?: ProbeOptions): Promise<Probe> =>
+  openTierDetector().probeValkey(url, opts);
+export const probeS3 = (endpoint: string, opts?: ProbeOptions): Promise<Probe> =>
+  openTierDetector().probeS3(endpoint, opts);
+export const probeDataDir = (dir: string, opts?: ProbeOptions): Promise<Probe> =>
+  openTierDetector().probeDataDir(dir, opts);
+export const probeTier = (config: TierConfig, opts?: ProbeOptions): Promise<ProbeReport> =>
+  openTierDetector().probeTier(config, opts);
+export const assertTierReady = (config: TierConfig, opts?: ProbeOptions): Promise<ProbeReport> =>
+  openTierDetector().assertTierReady(config, opts);
+
+export type MigrateTierOptions = Omit<
+  MigrateTierRequest,
+  'sourceUrl' | 'valkeyUrl' | 's3Configured' | 'dataDir'
+>;
+
+/** What `flotilla doctor` and `flotilla storage migrate-tier` run, for one configuration. */
+export interface TierTools {
+  /** Every probe the configured tier needs. */
+  doctor(opts?: ProbeOptions): Promise<ProbeReport>;
+  /** Copies the configured store (PGlite in the data dir, or DATABASE_URL) into the target. */
+  migrateTier(opts: MigrateTierOptions, ui: MigrateTierUi): Promise<MigrateTierOutcome>;
+}
+
+export const openTierTools = (config: Config): TierTools => {
+  const detector = openTierDetector();
+  return {
+    doctor: (opts) => detector.probeTier(config, opts),
+    migrateTier: (opts, ui) =>
+      migrateTier(
+        {
+          copier: createSqlStateCopier(
+            config.databaseUrl
+              ? { kind: 'postgres', url: config.databaseUrl }
+              : { kind: 'pglite', dir: join(config.dataDir, 'db') },
+          ),
+          detector,
+        },
+        {
+          ...opts,
+          sourceUrl: config.databaseUrl,
+          valkeyUrl: config.valkeyUrl,
+          s3Configured: config.s3 !== undefined,
+          dataDir: config.dataDir,
+        },
+        ui,
+      ),
+  };
+};
