@@ -149,6 +149,8 @@ describe('item 1: a forged S3 event never downloads with the admin keys', () => 
     expect(res.statusCode, res.body).toBe(201);
     const id = res.json().job_id as string;
     await eventually(async () => {
+      const jobs = (await t.call(BOB, { method: 'GET', url: '/system/logs/bob-svc' })).json().jobs;
+      expect(jobs[id]?.status).toBe('Succeeded');
       const log = await t.call(BOB, { method: 'GET', url: `/system/logs/bob-svc/${id}` });
       expect(log.body).toContain('bob input');
     }, 'the job reading its input');

@@ -5,7 +5,7 @@
 // outputs, nothing else. Pure.
 import type { Service, StorageIO } from '../fdl/service.ts';
 import { objectKeyProblem } from './object-key.ts';
-import { isLocalProvider, keyUnderPrefix, splitPath } from './paths.ts';
+import { isLocalProvider, keyUnderPrefix, matchesInput, splitPath } from './paths.ts';
 import { isolatedBucketName, isUserIsolated } from './service-buckets.ts';
 
 /** The object an event names, and the storage provider it names it on. */
@@ -90,6 +90,25 @@ export const coverInput = (
     ok: false,
     reason: `the event names ${where}, which is not under an input path of service "${service.name}"`,
   };
+};
+
+/**
+ * The input an object created on this cluster's store triggers (path, prefix and suffix
+ * filters, as OSCAR's webhook), with the user whose isolated bucket it landed in.
+ */
+export const triggeredInput = (
+  service: Service,
+  bucket: string,
+  key: string,
+  clusterId: string,
+): { io: StorageIO; isolatedFor?: string } | undefined => {
+  for (const io of ios(service, 'input')) {
+    if (!isLocalProvider(io.storage_provider, clusterId)) continue;
+    if (matchesInput(io, bucket, key)) return { io };
+    const variant = isolatedVariants(service, io).find((v) => matchesInput(io, bucket, key, v.bucket));
+    if (variant) return { io, isolatedFor: variant.user };
+  }
+  return undefined;
 };
 
 /** One access a storage request makes: bucket-level when `key` is absent. */

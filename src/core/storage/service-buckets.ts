@@ -177,8 +177,11 @@ export const planServiceBuckets = (p: PlanInput): BucketPlan => {
       continue;
     }
     if (b.isolatedFor !== undefined) {
-      // A user's bucket may be reused when it is that user's; it goes with the service only if it made it.
-      if (rec.owner !== b.isolatedFor) plan.refused.push(b.name);
+      // Only the user's bucket this service made: one the user (or another service) made
+      // holds what the user never meant for this service.
+      if (!p.callerIsAdmin && (rec.owner !== b.isolatedFor || rec.createdBy !== p.service)) {
+        plan.refused.push(b.name);
+      }
       continue;
     }
     if (rec.createdBy === p.service) {
