@@ -3,6 +3,8 @@
 // else's bucket in a service is refused; read-only grants stay read-only through the S3
 // keys from /system/config; an unsigned x-amz-copy-source or any x-amz-* header left out of
 // SignedHeaders is refused.
+
+import { createHash, randomBytes } from 'node:crypto';
 import {
   CopyObjectCommand,
   DeleteBucketCommand,
@@ -20,6 +22,7 @@ import {
   eventually,
   rawRequest,
   type StorageKeys,
+  s3Client,
   s3Event,
   signedRequest,
   startTenancy,
@@ -193,6 +196,56 @@ describe('item 1: a forged S3 event never downloads with the admin keys', () => 
       url: '/system/buckets',
       payload: { bucket_name: 'alice-pub', visibility: 'public' },
     });
+  });
+});
+
+describe('item 1: delegated jobs read the origin with keys scoped to the service', () => {
+  // What a cluster running one of bob-svc's delegated jobs gets from this (origin) cluster.
+  let dlg: S3Client;
+  beforeAll(async () => {
+    const token = `dlg_${randomBytes(32).toString('hex')}`;
+    const key = `delegation:${createHash('sha256').update(token).digest('hex')}`;
+    await t.tm.store.setSetting(key, JSON.stringify({ service: 'bob-svc', expires: Date.now() + 3600_000 }));
+    const config = await t.tm.manager.http.inject({
+      method: 'GET',
+      url: '/system/config',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(config.statusCode, config.body).toBe(200);
+    dlg = s3Client(config.json().minio_provider as StorageKeys);
+    const api = await t.tm.manager.http.inject({
+      method: 'GET',
+      url: '/system/buckets',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(api.statusCode).toBe(403);
+  });
+  afterAll(() => dlg?.destroy());
+
+  it('reads under the inputs and writes under the outputs only', async () => {
+    await bobS3.send(
+      new PutObjectCommand({ Bucket: 'bob-in', Key: 'in/for-dlg.txt', Body: 'delegated input' }),
+    );
+    await bobS3.send(new PutObjectCommand({ Bucket: 'bob-in', Key: 'notes.txt', Body: 'not an input' }));
+    expect(await text(dlg, 'bob-in', 'in/for-dlg.txt')).toBe('delegated input');
+    expect(await s3Status(dlg.send(new GetObjectCommand({ Bucket: 'bob-in', Key: 'notes.txt' })))).toBe(403);
+    expect(await s3Status(dlg.send(new GetObjectCommand({ Bucket: 'alice-priv', Key: 'secret.txt' })))).toBe(
+      403,
+    );
+    expect(
+      await s3Status(dlg.send(new PutObjectCommand({ Bucket: 'bob-out', Key: 'out/r.txt', Body: 'result' }))),
+    ).toBe(200);
+    for (const [bucket, key] of [
+      ['bob-out', 'elsewhere.txt'],
+      ['bob-in', 'in/overwrite.txt'],
+      ['alice-pub', 'out/r.txt'],
+    ]) {
+      expect(
+        await s3Status(dlg.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }))),
+        `${bucket}/${key}`,
+      ).toBe(403);
+    }
+    expect(await s3Status(dlg.send(new DeleteBucketCommand({ Bucket: 'bob-out' })))).toBe(403);
   });
 });
 
