@@ -13,9 +13,6 @@ import type { JobInputs } from './job-inputs.ts';
 import type { JobIntake } from './jobs/job-intake.ts';
 import type { RunnerLogger } from './jobs/job-runner.ts';
 
-/** Providers that name this cluster's own object store. */
-export { isLocalProvider } from '../core/storage/paths.ts';
-
 export class StorageTriggers {
   constructor(
     private readonly deps: {

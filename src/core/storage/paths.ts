@@ -61,10 +61,5 @@ export const outputKey = (
   return { bucket: inBucket ?? p.bucket, key: p.prefix ? `${p.prefix}/${relPath}` : relPath };
 };
 
-/** Buckets a service needs (its inputs and outputs on the given provider). */
-export const serviceBuckets = (ios: StorageIO[], provider = 'minio.default'): string[] => [
-  ...new Set(ios.filter((io) => io.storage_provider === provider).map((io) => splitPath(io.path).bucket)),
-];
-
 /** S3 bucket naming rules: the one definition, shared with service validation. */
 export { S3_BUCKET_RE as BUCKET_NAME_RE } from '../fdl/service.ts';
