@@ -41,7 +41,10 @@ export interface InvocationOutcome {
 
 export class InputMissingError extends Error {}
 
-/** The event names an object the job may not read (DESIGN §3.2): the job fails, nothing is downloaded. */
+/**
+ * The event names an object the job may not read (DESIGN §3.2): nothing is downloaded. A kind
+ * of InputMissingError, so the runner fails the job with the reason and a sync run answers 400.
+ */
 export class InputRefusedError extends InputMissingError {}
 
 /** The environment a script sees from its service: variables and secrets, never the refresh token. */
