@@ -69,14 +69,19 @@ export class ServiceBuckets {
         { buckets: plan.refused },
       );
     }
-    await this.act(service.name, plan);
+    await this.act(
+      service.name,
+      plan,
+      needs.buckets.map((b) => b.name),
+    );
     const fields = service as Record<string, unknown>;
     if (needs.bucketList.length > 0) fields.bucket_list = needs.bucketList;
     else delete fields.bucket_list;
     if (needs.allowedUsers !== service.allowed_users) service.allowed_users = needs.allowedUsers;
   }
 
-  private async act(service: string, plan: BucketPlan): Promise<void> {
+  private async act(service: string, plan: BucketPlan, named: string[]): Promise<void> {
+    const claimed = new Set<string>();
     for (const rec of plan.create) {
       const held = await this.deps.store.claimBucket(rec);
       // Lost a race for the name to someone else's claim: refused like any taken bucket.
@@ -86,12 +91,16 @@ export class ServiceBuckets {
           `service "${service}" may not use bucket "${rec.name}": it belongs to another user`,
         );
       }
-      if (rec.createdBy === null) continue;
+      claimed.add(rec.name);
+    }
+    // Every named bucket exists before the service is stored (one deleted on the store
+    // behind the manager's back is made again); a new record goes if its bucket cannot be made.
+    for (const name of named) {
       try {
-        await this.deps.objects.ensureBucket(rec.name);
+        await this.deps.objects.ensureBucket(name);
       } catch (e) {
-        await this.deps.store.deleteBucketRecord(rec.name);
-        throw new FlotillaError('UNAVAILABLE', `cannot create bucket "${rec.name}": ${(e as Error).message}`);
+        for (const c of claimed) await this.deps.store.deleteBucketRecord(c).catch(() => {});
+        throw new FlotillaError('UNAVAILABLE', `cannot create bucket "${name}": ${(e as Error).message}`);
       }
     }
     for (const u of plan.update) {
