@@ -1,90 +1,91 @@
 // /system/buckets: list, create, update visibility, list objects, delete, presign — over
-// the ObjectStore port. Admin sees every bucket; a user sees the buckets of services they
-// may use and the buckets they created.
-import { canUse, ownerOf, type Principal } from '../core/auth/principal.ts';
+// the ObjectStore port, with one owner per bucket (DESIGN §3.2). Also what the embedded
+// store's scoped keys may do: the same grants, request by request.
+import type { Principal } from '../core/auth/principal.ts';
 import { fail } from '../core/errors.ts';
 import type { Service } from '../core/fdl/service.ts';
-import type { ObjectStore, ServiceStore, SettingsStore } from '../core/ports.ts';
-import { BUCKET_NAME_RE, serviceBuckets } from '../core/storage/paths.ts';
+import type { BucketStore, ObjectStore, ServiceStore } from '../core/ports.ts';
+import {
+  BUCKET_VISIBILITIES,
+  type BucketAction,
+  type BucketRecord,
+  type BucketVisibility,
+  bucketGrants,
+  subjectOfPrincipal,
+} from '../core/storage/bucket-access.ts';
+import { delegationMayAccess, type StorageAccess } from '../core/storage/job-input.ts';
+import { normaliseObjectKey } from '../core/storage/object-key.ts';
+import { BUCKET_NAME_RE } from '../core/storage/paths.ts';
 
-export interface BucketMeta {
-  owner: string;
-  visibility: 'private' | 'public' | 'restricted';
-  allowed_users: string[];
-}
-
-const META_KEY = (bucket: string) => `bucket:${bucket}`;
-const VISIBILITIES = ['private', 'public', 'restricted'];
 const PRESIGN_MAX_SECONDS = 7 * 24 * 3600;
+/** The owner shown for a bucket without a record: it is the admin's. */
+const UNRECORDED_OWNER = 'cluster_admin';
+
+const VERB: Record<BucketAction, string> = { read: 'read', write: 'write to', manage: 'change or delete' };
 
 export class BucketUseCases {
   constructor(
     private readonly deps: {
       objects: ObjectStore;
-      store: ServiceStore & SettingsStore;
-      /** A cached view of the service list (bucket checks run per S3 request). */
+      store: BucketStore & ServiceStore;
+      clusterId: string;
+      /** A cached view of the service list (delegation checks run per S3 request). */
       catalog?: { listServices(): Promise<Service[]> };
     },
   ) {}
 
-  private async meta(bucket: string): Promise<BucketMeta | undefined> {
-    const raw = await this.deps.store.getSetting(META_KEY(bucket));
-    return raw ? (JSON.parse(raw) as BucketMeta) : undefined;
-  }
-
-  /**
-   * Buckets this caller may use: own, public, restricted to them, or of a service they may
-   * use; a delegation may use the buckets of its service only.
-   */
-  async mayUse(principal: Principal, bucket: string, write = false): Promise<boolean> {
-    if (principal.kind === 'admin') return true;
-    if (principal.kind === 'service-token') return false;
-    const services = await (this.deps.catalog ?? this.deps.store).listServices();
-    const bucketsOf = (s: (typeof services)[number]) =>
-      serviceBuckets([...(s.input ?? []), ...(s.output ?? [])]);
+  /** Whether the caller may make this access: the /system/buckets routes and the S3 keys alike. */
+  async allows(principal: Principal, access: StorageAccess): Promise<boolean> {
     if (principal.kind === 'delegation') {
-      const s = services.find((x) => x.name === principal.service);
-      return !!s && bucketsOf(s).includes(bucket);
+      const services = await (this.deps.catalog ?? this.deps.store).listServices();
+      const service = services.find((s) => s.name === principal.service);
+      return !!service && delegationMayAccess(service, access, this.deps.clusterId);
     }
-    const meta = await this.meta(bucket);
-    if (meta) {
-      if (meta.owner === principal.sub) return true;
-      if (!write && meta.visibility === 'public') return true;
-      if (!write && meta.visibility === 'restricted' && meta.allowed_users.includes(principal.sub))
-        return true;
-    }
-    for (const s of services) {
-      if (!canUse(principal, s)) continue;
-      if (write && s.owner !== principal.sub) continue;
-      if (bucketsOf(s).includes(bucket)) return true;
-    }
-    return false;
+    const subject = subjectOfPrincipal(principal);
+    if (!subject) return false;
+    if (subject.kind === 'admin') return true;
+    return bucketGrants(subject, await this.deps.store.getBucket(access.bucket), access.action);
   }
 
-  private async require(principal: Principal, bucket: string, write = false): Promise<void> {
+  private refuseTokens(principal: Principal): void {
+    if (principal.kind === 'service-token') fail('FORBIDDEN', 'a service token may only invoke its service');
+    if (principal.kind === 'delegation') {
+      fail('FORBIDDEN', 'a delegation token reads storage keys only, not the bucket API');
+    }
+  }
+
+  private async require(principal: Principal, bucket: string, action: BucketAction): Promise<void> {
+    this.refuseTokens(principal);
     if (!BUCKET_NAME_RE.test(bucket)) fail('INVALID_NAME', `"${bucket}" is not a valid bucket name`);
     if (!(await this.deps.objects.bucketExists(bucket)))
       fail('BUCKET_NOT_FOUND', `bucket "${bucket}" not found`);
-    if (!(await this.mayUse(principal, bucket, write)))
-      fail('FORBIDDEN', `you may not access bucket "${bucket}"`);
+    if (!(await this.allows(principal, { bucket, action }))) {
+      fail('FORBIDDEN', `you may not ${VERB[action]} bucket "${bucket}"`);
+    }
+  }
+
+  private view(name: string, rec: BucketRecord | undefined) {
+    return {
+      bucket_name: name,
+      visibility: rec?.visibility ?? 'private',
+      allowed_users: rec?.allowedUsers ?? [],
+      owner: rec?.owner ?? UNRECORDED_OWNER,
+    };
   }
 
   async list(principal: Principal) {
+    this.refuseTokens(principal);
+    const records = new Map((await this.deps.store.listBucketRecords()).map((r) => [r.name, r]));
+    const subject = subjectOfPrincipal(principal);
     const out = [];
     for (const b of await this.deps.objects.listBuckets()) {
-      if (!(await this.mayUse(principal, b.name))) continue;
-      const meta = await this.meta(b.name);
-      out.push({
-        bucket_name: b.name,
-        visibility: meta?.visibility ?? 'private',
-        allowed_users: meta?.allowed_users ?? [],
-        owner: meta?.owner ?? 'cluster_admin',
-      });
+      const rec = records.get(b.name);
+      if (subject && bucketGrants(subject, rec, 'read')) out.push(this.view(b.name, rec));
     }
     return out;
   }
 
-  private parseMeta(raw: unknown, owner: string): { bucket: string; meta: BucketMeta } {
+  private parseBody(raw: unknown): { bucket: string; visibility: BucketVisibility; allowedUsers: string[] } {
     const body = raw as Record<string, unknown> | null;
     if (!body || typeof body !== 'object' || Array.isArray(body))
       return fail('VALIDATION_FAILED', 'body must be a JSON object');
@@ -93,8 +94,8 @@ export class BucketUseCases {
       fail('INVALID_NAME', 'bucket_name: must be 3-63 lowercase letters, digits, "." or "-"');
     }
     const visibility = body.visibility ?? 'private';
-    if (typeof visibility !== 'string' || !VISIBILITIES.includes(visibility)) {
-      fail('VALIDATION_FAILED', `visibility: must be one of ${VISIBILITIES.join(', ')}`);
+    if (typeof visibility !== 'string' || !BUCKET_VISIBILITIES.includes(visibility as BucketVisibility)) {
+      fail('VALIDATION_FAILED', `visibility: must be one of ${BUCKET_VISIBILITIES.join(', ')}`);
     }
     const allowed = body.allowed_users ?? [];
     if (!Array.isArray(allowed) || allowed.some((u) => typeof u !== 'string')) {
@@ -102,37 +103,55 @@ export class BucketUseCases {
     }
     return {
       bucket: bucket as string,
-      meta: { owner, visibility: visibility as BucketMeta['visibility'], allowed_users: allowed as string[] },
+      visibility: visibility as BucketVisibility,
+      allowedUsers: allowed as string[],
     };
   }
 
   async create(principal: Principal, raw: unknown): Promise<void> {
-    if (principal.kind === 'service-token') fail('FORBIDDEN', 'a service token may only invoke its service');
-    const { bucket, meta } = this.parseMeta(raw, ownerOf(principal));
+    this.refuseTokens(principal);
+    const subject = subjectOfPrincipal(principal)!;
+    const { bucket, visibility, allowedUsers } = this.parseBody(raw);
     if (await this.deps.objects.bucketExists(bucket)) fail('CONFLICT', `bucket "${bucket}" already exists`);
-    await this.deps.objects.ensureBucket(bucket);
-    await this.deps.store.setSetting(META_KEY(bucket), JSON.stringify(meta));
+    const owner = subject.kind === 'admin' ? UNRECORDED_OWNER : subject.sub;
+    // The name is claimed before the bucket is made: of two racing creates, one owns it.
+    const held = await this.deps.store.claimBucket({
+      name: bucket,
+      owner,
+      visibility,
+      allowedUsers,
+      createdBy: null,
+    });
+    if (held.owner !== owner || held.createdBy !== null)
+      fail('CONFLICT', `bucket "${bucket}" already exists`);
+    try {
+      await this.deps.objects.ensureBucket(bucket);
+    } catch (e) {
+      await this.deps.store.deleteBucketRecord(bucket);
+      throw e;
+    }
   }
 
   async update(principal: Principal, raw: unknown): Promise<void> {
-    const { bucket, meta } = this.parseMeta(raw, ownerOf(principal));
-    await this.require(principal, bucket, true);
-    const prev = await this.meta(bucket);
-    await this.deps.store.setSetting(
-      META_KEY(bucket),
-      JSON.stringify({ ...meta, owner: prev?.owner ?? meta.owner }),
-    );
+    const { bucket, visibility, allowedUsers } = this.parseBody(raw);
+    await this.require(principal, bucket, 'manage');
+    if (!(await this.deps.store.updateBucket(bucket, { visibility, allowedUsers }))) {
+      // An unrecorded bucket (the admin's) gets its record now.
+      await this.deps.store.claimBucket({
+        name: bucket,
+        owner: UNRECORDED_OWNER,
+        visibility,
+        allowedUsers,
+        createdBy: null,
+      });
+    }
   }
 
   async objects(principal: Principal, bucket: string, page: string | undefined, limit = 1000) {
-    await this.require(principal, bucket);
+    await this.require(principal, bucket, 'read');
     const res = await this.deps.objects.listObjects(bucket, { cursor: page ?? null, limit });
-    const meta = await this.meta(bucket);
     return {
-      bucket_name: bucket,
-      visibility: meta?.visibility ?? 'private',
-      allowed_users: meta?.allowed_users ?? [],
-      owner: meta?.owner ?? 'cluster_admin',
+      ...this.view(bucket, await this.deps.store.getBucket(bucket)),
       objects: res.objects.map((o) => ({
         object_name: o.key,
         size_bytes: o.size,
@@ -145,19 +164,19 @@ export class BucketUseCases {
   }
 
   async remove(principal: Principal, bucket: string): Promise<void> {
-    await this.require(principal, bucket, true);
+    await this.require(principal, bucket, 'manage');
     await this.deps.objects.deleteBucket(bucket, { force: true });
-    await this.deps.store.setSetting(META_KEY(bucket), '');
+    await this.deps.store.deleteBucketRecord(bucket);
   }
 
   async presign(principal: Principal, bucket: string, raw: unknown) {
     const body = raw as Record<string, unknown> | null;
     if (!body || typeof body !== 'object' || Array.isArray(body))
       return fail('VALIDATION_FAILED', 'body must be a JSON object');
-    const key = body.object_key;
-    if (typeof key !== 'string' || key.length === 0 || key.length > 1024) {
+    if (body.object_key === undefined || body.object_key === '') {
       fail('VALIDATION_FAILED', 'object_key: is required (1-1024 characters)');
     }
+    const key = normaliseObjectKey(body.object_key, 'object_key');
     const op = body.operation;
     if (op !== 'upload' && op !== 'download')
       fail('VALIDATION_FAILED', 'operation: must be "upload" or "download"');
@@ -170,19 +189,14 @@ export class BucketUseCases {
     ) {
       fail('VALIDATION_FAILED', `expires_in: must be whole seconds from 1 to ${PRESIGN_MAX_SECONDS}`);
     }
-    await this.require(principal, bucket, op === 'upload');
-    const url = await this.deps.objects.presign(
-      bucket,
-      key as string,
-      op as 'upload' | 'download',
-      expires as number,
-    );
+    await this.require(principal, bucket, op === 'upload' ? 'write' : 'read');
+    const url = await this.deps.objects.presign(bucket, key, op as 'upload' | 'download', expires as number);
     return {
       url,
       method: op === 'upload' ? 'PUT' : 'GET',
       headers: {} as Record<string, string>,
       expires_at: new Date(Date.now() + (expires as number) * 1000).toISOString(),
-      object_key: key as string,
+      object_key: key,
       operation: op as string,
     };
   }

@@ -1,6 +1,9 @@
 // Ports: what the use cases need from the outside world. Adapters in src/adapters
 // implement them; every port has one contract suite in test/contract run against each.
 import type { Service } from './fdl/service.ts';
+import type { BucketRecord } from './storage/bucket-access.ts';
+
+export type { BucketRecord } from './storage/bucket-access.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -13,6 +16,23 @@ export interface ServiceStore {
   listServices(): Promise<Service[]>;
   /** true when a row was removed. */
   deleteService(name: string): Promise<boolean>;
+}
+
+/** Bucket owners and grants on this cluster's store (DESIGN §3.2): one row per bucket. */
+export interface BucketStore {
+  /** Records a bucket's first owner; when one is recorded already, returns that one unchanged. */
+  claimBucket(record: BucketRecord): Promise<BucketRecord>;
+  getBucket(name: string): Promise<BucketRecord | undefined>;
+  listBucketRecords(): Promise<BucketRecord[]>;
+  /** false when no record has that name. */
+  updateBucket(
+    name: string,
+    patch: Partial<Pick<BucketRecord, 'visibility' | 'allowedUsers' | 'createdBy'>>,
+  ): Promise<boolean>;
+  /** false when no record had that name. */
+  deleteBucketRecord(name: string): Promise<boolean>;
+  /** The buckets a service created (and still names). */
+  bucketsCreatedBy(service: string): Promise<BucketRecord[]>;
 }
 
 export interface SettingsStore {
@@ -192,7 +212,7 @@ export interface JobQueue {
   close(): Promise<void>;
 }
 
-export interface Store extends ServiceStore, SettingsStore, JobStore, OutboxStore {
+export interface Store extends ServiceStore, SettingsStore, BucketStore, JobStore, OutboxStore {
   readonly kind: 'pglite' | 'postgres';
   close(): Promise<void>;
 }

@@ -21,6 +21,7 @@ import { DelegationTriggers } from '../app/federation/delegation-triggers.ts';
 import { Delegator, replicasOf, resolveDelegationToken } from '../app/federation/delegator.ts';
 import { FederationUseCases } from '../app/federation/federation-use-cases.ts';
 import { clustersMapResolver } from '../app/federation/peer-resolver.ts';
+import { JobInputs } from '../app/job-inputs.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
 import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
@@ -32,6 +33,7 @@ import type { Config } from '../config/config.ts';
 import { createNodes } from '../core/capacity.ts';
 import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
+import { subjectOfPrincipal } from '../core/storage/bucket-access.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
 import { OutboxWorker } from '../worker/outbox-worker.ts';
@@ -114,7 +116,13 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     closers.unshift(() => storage.close());
     const peers = createHttpPeerClient({ timeoutMs: 10_000 });
     closers.unshift(() => peers.close());
-    const resolver = createStorageResolver({ local: storage.local, clusterId: config.clusterId, peers });
+    const inputs = new JobInputs({ buckets: store, clusterId: config.clusterId });
+    const resolver = createStorageResolver({
+      local: storage.local,
+      clusterId: config.clusterId,
+      peers,
+      inputs,
+    });
     closers.unshift(() => resolver.close());
     const executor =
       opts.executor ?? createProcessExecutor({ workRoot: config.workDir, logger, sandbox: 'auto' });
@@ -223,8 +231,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       onStored: () => runner.wake(),
       delegateAtIntake: (id, svc) => delegation.atIntake(id, svc),
       seal: (plain) => box.seal(plain),
+      checkEvent: (svc, principal, event, origin) =>
+        inputs.checkEvent(svc, event, { invoker: subjectOfPrincipal(principal), origin }),
     });
-    const triggers = new StorageTriggers({ store, intake, clusterId: config.clusterId, logger });
+    const triggers = new StorageTriggers({ store, intake, inputs, clusterId: config.clusterId, logger });
     storage.onObjectCreated((e) => {
       triggers
         .objectCreated(e)
@@ -237,7 +247,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       clusterId: config.clusterId,
       hooks: [
         refreshTokens.hooks(),
-        bucketHooks(storage.local, config.clusterId),
+        bucketHooks({ objects: storage.local, store, clusterId: config.clusterId, log: logger }),
         cacheHooks(serviceCache, runner, store),
       ],
     });
@@ -292,6 +302,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const buckets = new BucketUseCases({
       objects: storage.local,
       store,
+      clusterId: config.clusterId,
       catalog: { listServices: () => serviceCache.list() },
     });
     const system = new SystemUseCases({
@@ -307,7 +318,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       nodes: () => runner.nodes,
       jobs: store,
       objects: storage.local,
-      storageCredentialsFor: async (p) => storage.credentialsFor(p, (q, bucket) => buckets.mayUse(q, bucket)),
+      storageCredentialsFor: async (p) => storage.credentialsFor(p, (q, access) => buckets.allows(q, access)),
     });
     const ctx: HttpContext = {
       services,

@@ -9,24 +9,26 @@ import {
   type EmbeddedS3,
   generateAccessKey,
   generateSecretKey,
+  type S3Access,
   startEmbeddedS3,
 } from '../adapters/s3-embedded/embedded-s3.ts';
+import type { JobInputs } from '../app/job-inputs.ts';
 import type { StorageResolver } from '../app/jobs/job-execution.ts';
-import { isLocalProvider } from '../app/storage-triggers.ts';
 import type { Config } from '../config/config.ts';
 import type { Principal } from '../core/auth/principal.ts';
 import { FlotillaError } from '../core/errors.ts';
 import type { ObjectStore, PeerClient, SettingsStore, StorageCredentials } from '../core/ports.ts';
+import { isLocalProvider } from '../core/storage/paths.ts';
 
 export interface ObjectStorage {
   /** This cluster's own object store ("minio.default"). */
   readonly local: ObjectStore;
   readonly embedded: EmbeddedS3 | undefined;
-  /** Storage keys for a caller of /system/config: the admin's, or keys limited to the
-   * buckets `mayUse` allows (users, delegations). */
+  /** Storage keys for a caller of /system/config: the admin's, or keys whose every request
+   * the embedded store checks with `allows` (users, delegations). */
   credentialsFor(
     p: Principal,
-    mayUse: (p: Principal, bucket: string) => Promise<boolean>,
+    allows: (p: Principal, access: S3Access) => Promise<boolean>,
   ): StorageCredentials | undefined;
   onObjectCreated(cb: (e: { bucket: string; key: string; size: number }) => void): void;
   close(): Promise<void>;
@@ -50,6 +52,8 @@ export const createStorageResolver = (deps: {
   local: ObjectStore;
   clusterId: string;
   peers: PeerClient;
+  /** The one input check, run before every download. */
+  inputs: JobInputs;
 }): StorageResolver & { close(): Promise<void> } => {
   const stores = new Map<string, ObjectStore>();
   const cached = (key: string, make: () => ObjectStore) => {
@@ -70,7 +74,11 @@ export const createStorageResolver = (deps: {
         verify: c.verify,
       }),
     );
-  return {
+  const resolver: StorageResolver & { close(): Promise<void> } = {
+    async resolveInput(ref, service, origin) {
+      const input = await deps.inputs.check(service, ref, { origin: origin?.cluster });
+      return { store: await resolver.resolve(ref.provider, service, origin), input };
+    },
     async resolve(provider, service, origin) {
       const local = isLocalProvider(provider, deps.clusterId);
       if (origin && (local || provider === `minio.${origin.cluster}`)) {
@@ -112,6 +120,7 @@ export const createStorageResolver = (deps: {
       for (const s of stores.values()) await s.close().catch(() => {});
     },
   };
+  return resolver;
 };
 
 type ProviderConfig = {
@@ -162,7 +171,7 @@ export const openObjectStorage = async (
   return {
     local,
     embedded,
-    credentialsFor(p, mayUse) {
+    credentialsFor(p, allows) {
       if (p.kind === 'admin') return local.credentials;
       const none = { ...local.credentials, access_key: '', secret_key: '' };
       // Scoped keys need the embedded store's own signature check; an external S3 has no
@@ -170,7 +179,7 @@ export const openObjectStorage = async (
       if (!embedded || (p.kind !== 'user' && p.kind !== 'delegation')) return none;
       const identity = p.kind === 'user' ? `user:${p.issuer}:${p.sub}` : `delegation:${p.service}`;
       const { accessKey, secretKey } = deriveKeys(embedded.secretKey, identity);
-      embedded.addScopedKey(accessKey, secretKey, (bucket) => mayUse(p, bucket));
+      embedded.addScopedKey(accessKey, secretKey, (access) => allows(p, access));
       return { ...local.credentials, access_key: accessKey, secret_key: secretKey };
     },
     onObjectCreated(cb) {

@@ -1,36 +1,22 @@
-// Lifecycle hooks the composition root attaches to services: buckets created with the
-// service; caches cleared and running jobs cancelled when it changes or goes.
+// Lifecycle hooks the composition root attaches to services: buckets checked, made and
+// deleted with the service; caches cleared and running jobs cancelled when it changes or goes.
 
 import type { JobRunner } from '../app/jobs/job-runner.ts';
+import { ServiceBuckets } from '../app/service-buckets.ts';
 import type { ServiceCache } from '../app/service-cache.ts';
 import type { ServiceHooks } from '../app/services.ts';
-import { isLocalProvider } from '../app/storage-triggers.ts';
-import { FlotillaError } from '../core/errors.ts';
-import type { StorageIO } from '../core/fdl/service.ts';
-import type { JobStore, ObjectStore } from '../core/ports.ts';
-import { splitPath } from '../core/storage/paths.ts';
+import type { BucketStore, JobStore, ObjectStore } from '../core/ports.ts';
 
-/** Input and output buckets on this cluster's store exist before the service is stored. */
-export const bucketHooks = (objects: ObjectStore, clusterId: string): ServiceHooks => {
-  const ensure = async (ios: StorageIO[]) => {
-    const buckets = new Set(
-      ios
-        .filter((io) => isLocalProvider(io.storage_provider, clusterId))
-        .map((io) => splitPath(io.path).bucket),
-    );
-    for (const b of buckets) {
-      try {
-        await objects.ensureBucket(b);
-      } catch (e) {
-        throw new FlotillaError('UNAVAILABLE', `cannot create bucket "${b}": ${(e as Error).message}`);
-      }
-    }
-  };
-  return {
-    beforeCreate: async (s) => ensure([...(s.input ?? []), ...(s.output ?? [])]),
-    beforeUpdate: async (s) => ensure([...(s.input ?? []), ...(s.output ?? [])]),
-  };
-};
+/**
+ * The buckets a service names on this cluster's store: refused (403) when they are someone
+ * else's, made and owned as the service before it is stored, deleted with it when it made them.
+ */
+export const bucketHooks = (deps: {
+  objects: ObjectStore;
+  store: BucketStore;
+  clusterId: string;
+  log: { warn(obj: Record<string, unknown>, msg: string): void };
+}): ServiceHooks => new ServiceBuckets(deps).hooks();
 
 export const cacheHooks = (
   cache: ServiceCache,

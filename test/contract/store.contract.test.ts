@@ -8,7 +8,7 @@ import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
 import { PostgresStore } from '../../src/adapters/store-postgres/postgres-store.ts';
 import { isFlotillaError } from '../../src/core/errors.ts';
 import type { Service } from '../../src/core/fdl/service.ts';
-import type { NewJob, Store } from '../../src/core/ports.ts';
+import type { BucketRecord, NewJob, Store } from '../../src/core/ports.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
 
 const svc = (name: string, extra: Partial<Service> = {}): Service => ({
@@ -83,6 +83,75 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(await store.setSettingIfAbsent('k', 'two')).toBe('one');
       await store.setSetting('k', 'three');
       expect(await store.getSetting('k')).toBe('three');
+    });
+
+    it('records bucket owners: the first claim wins, updates, lists, what a service created, deletes', async () => {
+      const bucket = (name: string, owner: string, extra: Partial<BucketRecord> = {}): BucketRecord => ({
+        name,
+        owner,
+        visibility: 'private',
+        allowedUsers: [],
+        createdBy: null,
+        ...extra,
+      });
+      expect(await store.claimBucket(bucket('b-one', 'alice', { createdBy: 'svc-a' }))).toMatchObject({
+        name: 'b-one',
+        owner: 'alice',
+        createdBy: 'svc-a',
+      });
+      const again = await store.claimBucket(
+        bucket('b-one', 'bob', { visibility: 'public', allowedUsers: ['x'] }),
+      );
+      expect(again).toMatchObject({
+        owner: 'alice',
+        visibility: 'private',
+        allowedUsers: [],
+        createdBy: 'svc-a',
+      });
+      await store.claimBucket(
+        bucket('b-two', 'bob', {
+          visibility: 'restricted',
+          allowedUsers: ['alice', 'carol'],
+          createdBy: 'svc-a',
+        }),
+      );
+      expect(await store.updateBucket('b-two', { visibility: 'public', allowedUsers: ['carol'] })).toBe(true);
+      expect(await store.getBucket('b-two')).toMatchObject({
+        owner: 'bob',
+        visibility: 'public',
+        allowedUsers: ['carol'],
+        createdBy: 'svc-a',
+      });
+      expect(await store.updateBucket('b-two', { createdBy: null })).toBe(true);
+      expect((await store.getBucket('b-two'))?.createdBy).toBeNull();
+      expect(await store.updateBucket('no-such', { visibility: 'public' })).toBe(false);
+      expect((await store.bucketsCreatedBy('svc-a')).map((b) => b.name)).toEqual(['b-one']);
+      expect((await store.listBucketRecords()).map((b) => b.name)).toEqual(
+        expect.arrayContaining(['b-one', 'b-two']),
+      );
+      expect(await store.deleteBucketRecord('b-one')).toBe(true);
+      expect(await store.deleteBucketRecord('b-one')).toBe(false);
+      expect(await store.getBucket('b-one')).toBeUndefined();
+      // A freed name goes to whoever claims it next.
+      expect((await store.claimBucket(bucket('b-one', 'carol'))).owner).toBe('carol');
+    });
+
+    it('gives a bucket to exactly one of many concurrent claims', async () => {
+      const owners = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
+      const results = await Promise.all(
+        owners.map((owner) =>
+          store.claimBucket({
+            name: 'contested',
+            owner,
+            visibility: 'private',
+            allowedUsers: [],
+            createdBy: null,
+          }),
+        ),
+      );
+      const winner = (await store.getBucket('contested'))?.owner;
+      expect(owners).toContain(winner);
+      expect(results.map((r) => r.owner)).toEqual(owners.map(() => winner));
     });
 
     it('stores jobs with their event bytes and moves them through their states', async () => {
@@ -217,11 +286,19 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
     if (!durable) return;
     it('survives a reopen with everything it stored', async () => {
       await store.createService(svc('durable'));
+      await store.claimBucket({
+        name: 'durable-b',
+        owner: 'alice',
+        visibility: 'restricted',
+        allowedUsers: ['bob'],
+        createdBy: 'durable',
+      });
       const [id] = await store.insertJobs([job('durable')]);
       await store.close();
       store = await h.reopen!();
       expect((await store.getService('durable'))?.name).toBe('durable');
       expect((await store.getJob(id))?.status).toBe('Pending');
+      expect(await store.getBucket('durable-b')).toMatchObject({ owner: 'alice', allowedUsers: ['bob'] });
     });
   });
 };

@@ -17,7 +17,7 @@ import { runCli } from '../support/cli.ts';
 import { freePort } from '../support/cluster-harness.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
 
-const TABLES = ['services', 'settings', 'jobs', 'outbox'] as const;
+const TABLES = ['services', 'settings', 'jobs', 'outbox', 'buckets'] as const;
 const PASSWORD = 'Tr1cky-Pa55word';
 
 // A sealed setting as the manager would keep one (AES-256-GCM under FLOTILLA_SECRET_KEY):
@@ -145,6 +145,7 @@ const snapshot = async (store: Store, jobIds: string[]) => ({
     (j) => j && { ...j, event: Array.from(j.event) },
   ),
   outbox: await store.outboxOfGroup('grayify'),
+  buckets: await store.listBucketRecords(),
   settings: Object.fromEntries(
     await Promise.all(
       ['s3_access_key', 's3_secret_key', 'admin_password_hash', 'sealed:refresh_token:grayify'].map(
@@ -181,11 +182,18 @@ beforeAll(async () => {
     await source.setSetting('s3_secret_key', randomBytes(20).toString('hex'));
     await source.setSetting('admin_password_hash', 'scrypt$16384$8$1$c2FsdA==$aGFzaA==');
     await source.setSetting('sealed:refresh_token:grayify', seal('the-refresh-token'));
+    await source.claimBucket({
+      name: 'grayify',
+      owner: 'alice',
+      visibility: 'restricted',
+      allowedUsers: ['bob'],
+      createdBy: 'grayify',
+    });
     sourceSnapshot = await snapshot(source, seededJobIds);
   } finally {
     await source.close();
   }
-  sourceCounts = { services: 2, settings: 4, jobs: 25, outbox: 3 };
+  sourceCounts = { services: 2, settings: 4, jobs: 25, outbox: 3, buckets: 1 };
 }, 60_000);
 
 afterAll(async () => {
@@ -200,9 +208,15 @@ describe('flotilla storage migrate-tier', () => {
     expect(r.code, r.stderr).toBe(0);
     for (const t of TABLES)
       expect(r.stdout).toMatch(new RegExp(`^${t}\\s+${sourceCounts[t]}\\s+no table$`, 'm'));
-    expect(r.stdout).toMatch(/would copy 34 rows in 4 tables; nothing was changed/);
+    expect(r.stdout).toMatch(/would copy 35 rows in 5 tables; nothing was changed/);
     // Not even the schema was created on the target.
-    expect(await counts(target.url)).toEqual({ services: null, settings: null, jobs: null, outbox: null });
+    expect(await counts(target.url)).toEqual({
+      services: null,
+      settings: null,
+      jobs: null,
+      outbox: null,
+      buckets: null,
+    });
     expect(await raw(target.url, "SELECT 1 FROM pg_namespace WHERE nspname = 'drizzle'")).toHaveLength(0);
 
     const json = await migrate(target.url, '--dry-run', '--json');
@@ -218,7 +232,13 @@ describe('flotilla storage migrate-tier', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--yes/);
     expect(r.stderr).toMatch(/not a terminal/);
-    expect(await counts(target.url)).toEqual({ services: null, settings: null, jobs: null, outbox: null });
+    expect(await counts(target.url)).toEqual({
+      services: null,
+      settings: null,
+      jobs: null,
+      outbox: null,
+      buckets: null,
+    });
   }, 60_000);
 
   it('fails fast while another run holds the advisory lock on the target', async () => {
@@ -231,7 +251,13 @@ describe('flotilla storage migrate-tier', () => {
       expect(r.stderr).toMatch(/another migrate-tier run is copying into 127\.0\.0\.1:5432\//);
       expect(r.stderr).toContain(`pid ${lock!.pid}`);
       expect(Date.now() - started).toBeLessThan(20_000);
-      expect(await counts(target.url)).toEqual({ services: null, settings: null, jobs: null, outbox: null });
+      expect(await counts(target.url)).toEqual({
+        services: null,
+        settings: null,
+        jobs: null,
+        outbox: null,
+        buckets: null,
+      });
     } finally {
       await lock!.release();
     }
@@ -243,7 +269,7 @@ describe('flotilla storage migrate-tier', () => {
     const r = await migrate(url.toString(), '--yes');
     expect(r.code, r.stderr).toBe(0);
     for (const t of TABLES) expect(r.stderr).toMatch(new RegExp(`${t}: ${sourceCounts[t]} rows? copied`));
-    expect(r.stdout).toMatch(/copied 34 rows into 127\.0\.0\.1:5432\//);
+    expect(r.stdout).toMatch(/copied 35 rows into 127\.0\.0\.1:5432\//);
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
     expect(await counts(target.url)).toEqual(sourceCounts);
 
@@ -294,7 +320,9 @@ describe('flotilla storage migrate-tier', () => {
   it('refuses the now non-empty target without --allow-non-empty; with it, a re-run is safe', async () => {
     const refused = await migrate(target.url, '--yes');
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/is not empty \(services: 2, settings: 4, jobs: 25, outbox: 3\)/);
+    expect(refused.stderr).toMatch(
+      /is not empty \(services: 2, settings: 4, jobs: 25, outbox: 3, buckets: 1\)/,
+    );
     expect(refused.stderr).toMatch(/--allow-non-empty/);
 
     const rerun = await migrate(target.url, '--yes', '--allow-non-empty', '--json');
@@ -327,7 +355,7 @@ describe('flotilla storage migrate-tier', () => {
     const r = await migrate(other.url, '--yes');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/is not empty \(settings: 1\)/);
-    expect(await counts(other.url)).toEqual({ services: 0, settings: 1, jobs: 0, outbox: 0 });
+    expect(await counts(other.url)).toEqual({ services: 0, settings: 1, jobs: 0, outbox: 0, buckets: 0 });
   }, 60_000);
 });
 

@@ -223,11 +223,12 @@ describe('POST /run errors', () => {
     });
     await tm.manager.storage.local.putObject(
       'run-object-bkt',
-      'elsewhere/obj.txt',
+      'in/obj.txt',
       new TextEncoder().encode('object body\n'),
     );
     const event = JSON.stringify({
-      Records: [{ s3: { bucket: { name: 'run-object-bkt' }, object: { key: 'elsewhere/obj.txt' } } }],
+      // Under the input path: an event naming any other object is refused (DESIGN §3.2).
+      Records: [{ s3: { bucket: { name: 'run-object-bkt' }, object: { key: 'in/obj.txt' } } }],
     });
     const res = await run('run-object', token, event, 'application/json');
     expect(res.statusCode, res.body).toBe(200);

@@ -4,9 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import S3rver, { type S3rverEvent } from 's3rver';
+import { join, resolve, sep } from 'node:path';
+import S3rver, { type S3rverEvent, type S3rverStore } from 's3rver';
 import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
+import S3Error from 's3rver/lib/models/error.js';
+import { objectKeyProblem } from '../../core/storage/object-key.ts';
+import { requestScope, type S3Access } from './request-scope.ts';
 import { type SigV4Verdict, verifySigV4 } from './sigv4-verifier.ts';
+
+export type { S3Access } from './request-scope.ts';
 
 export interface EmbeddedS3Options {
   dataDir: string;
@@ -27,12 +33,12 @@ export interface ObjectCreatedEvent {
 
 export type ObjectCreatedListener = (event: ObjectCreatedEvent) => void;
 
-/** Whether a scoped key may use a bucket. */
-export type BucketPolicy = (bucket: string) => boolean | Promise<boolean>;
+/** Whether a scoped key may make one access (bucket, key, read/write/manage). */
+export type AccessPolicy = (access: S3Access) => boolean | Promise<boolean>;
 
 export interface EmbeddedS3 {
-  /** Adds (or replaces the policy of) a key pair limited to the buckets `allow` accepts. */
-  addScopedKey(accessKey: string, secretKey: string, allow: BucketPolicy): void;
+  /** Adds (or replaces the policy of) a key pair limited to the accesses `allow` accepts. */
+  addScopedKey(accessKey: string, secretKey: string, allow: AccessPolicy): void;
   endpoint: string;
   accessKey: string;
   secretKey: string;
@@ -57,24 +63,30 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
 
   const s3rver = new S3rver({ directory: options.dataDir, silent: true, vhostBuckets: false });
   s3rver.silent = true;
+  guardStorePaths(s3rver.store);
   // s3rver refuses access key ids missing from its (process-wide) registry before routing.
   DUMMY_ACCOUNT.createKeyPair(accessKey, secretKey);
 
   const listeners = new Set<ObjectCreatedListener>();
   s3rver.on('event', (event: S3rverEvent) => notifyCreated(listeners, event));
 
-  // Scoped keys: extra key pairs limited to some buckets (per-user and per-delegation keys).
-  const scoped = new Map<string, { secretKey: string; allow: BucketPolicy }>();
+  // Scoped keys: extra key pairs limited to some accesses (per-user and per-delegation keys).
+  const scoped = new Map<string, { secretKey: string; allow: AccessPolicy }>();
   const secretFor = (key: string) => (key === accessKey ? secretKey : scoped.get(key)?.secretKey);
   const handle = s3rver.callback();
   const server = createServer((req, res) => {
+    // The whole path first, for every key (the admin's too): s3rver must never see "..".
+    const scope = requestScope(req.method ?? 'GET', req.url ?? '/', req.headers);
+    if (!scope.ok)
+      return refuse(req, res, { ok: false, status: 400, code: scope.code, message: scope.message });
     const verdict = verifySigV4(req, secretFor);
     if (!verdict.ok) return refuse(req, res, verdict);
-    const scope = verdict.accessKey ? scoped.get(verdict.accessKey) : undefined;
-    if (!scope) return handle(req, res);
-    const bucket = bucketOf(req.url ?? '/');
-    Promise.resolve(bucket ? scope.allow(bucket) : false)
-      .then((ok) => (ok ? handle(req, res) : refuse(req, res, ACCESS_DENIED)))
+    const key = verdict.accessKey ? scoped.get(verdict.accessKey) : undefined;
+    if (!key) return handle(req, res);
+    const accesses = scope.accesses;
+    if (accesses === null) return refuse(req, res, ACCESS_DENIED);
+    Promise.all(accesses.map((a) => key.allow(a)))
+      .then((all) => (all.every(Boolean) ? handle(req, res) : refuse(req, res, ACCESS_DENIED)))
       .catch(() => refuse(req, res, ACCESS_DENIED));
   });
   const port = await listen(server, options.port ?? 0, host);
@@ -105,12 +117,39 @@ const ACCESS_DENIED = { ok: false, status: 403, code: 'AccessDenied', message: '
   { ok: false }
 >;
 
-/** The bucket of a path-style request ("/bucket/key?..."); undefined for the service root. */
-const bucketOf = (url: string): string | undefined => {
-  const path = url.split('?')[0];
-  const first = path.split('/')[1];
-  return first ? decodeURIComponent(first) : undefined;
-};
+/**
+ * Defence in depth under the request checks: s3rver's file store joins bucket and key into a
+ * path; any bucket or key that could leave its bucket's directory throws a 400 S3 error
+ * instead (this covers keys in request bodies too, such as a multi-object delete's).
+ */
+function guardStorePaths(store: S3rverStore): void {
+  const root = resolve(store.rootDirectory);
+  const bucketPath = store.getBucketPath.bind(store);
+  const resourcePath = store.getResourcePath.bind(store);
+  const below = (path: string, dir: string): string => {
+    if (!resolve(path).startsWith(`${dir}${sep}`))
+      throw new S3Error('InvalidArgument', 'The path is not valid.');
+    return path;
+  };
+  const bucketDir = (bucket: string): string => {
+    if (bucket === '' || bucket === '.' || bucket === '..' || /[/\\\u0000]/.test(bucket)) {
+      throw new S3Error('InvalidBucketName', 'The specified bucket is not valid.');
+    }
+    return join(root, bucket);
+  };
+  store.getBucketPath = (bucket) => {
+    bucketDir(bucket);
+    return below(bucketPath(bucket), root);
+  };
+  store.getResourcePath = (bucket, key = '', resource) => {
+    const dir = bucketDir(bucket);
+    if (key !== '') {
+      const problem = objectKeyProblem(key);
+      if (problem) throw new S3Error('InvalidArgument', `Object key ${JSON.stringify(key)} ${problem}.`);
+    }
+    return below(resourcePath(bucket, key, resource), dir);
+  };
+}
 
 /** s3rver emits one 'event' per object change; only creations are passed on. */
 function notifyCreated(listeners: ReadonlySet<ObjectCreatedListener>, event: S3rverEvent): void {

@@ -22,8 +22,16 @@ declare module 's3rver' {
     }[];
   }
 
+  /** The file store: where a bucket's directory and an object's files are. */
+  export interface S3rverStore {
+    readonly rootDirectory: string;
+    getBucketPath(bucket: string): string;
+    getResourcePath(bucket: string, key?: string, resource?: string): string;
+  }
+
   export default class S3rver extends EventEmitter {
     constructor(options?: S3rverOptions);
+    readonly store: S3rverStore;
     /** Koa's flag: true stops it printing errors to stderr. */
     silent: boolean;
     readonly logger: { close(): void };
@@ -41,4 +49,13 @@ declare module 's3rver/lib/models/account.js' {
   }
   /** The one account s3rver's controllers attribute every bucket and object to. */
   export const DUMMY_ACCOUNT: AWSAccount;
+}
+
+declare module 's3rver/lib/models/error.js' {
+  /** An error s3rver answers as S3 does: its code sets the HTTP status (InvalidArgument → 400). */
+  export default class S3Error extends Error {
+    constructor(code: string, message: string, detail?: Record<string, string>);
+    readonly code: string;
+    readonly status: number;
+  }
 }

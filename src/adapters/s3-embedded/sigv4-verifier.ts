@@ -3,7 +3,8 @@
 // knowing the (non-secret) access key could read and write objects.
 //
 // SigV4: the signature over method, path, query, signed headers and the declared payload hash
-// (x-amz-content-sha256) is checked here; that the body matches that hash is not. SigV2 is
+// (x-amz-content-sha256) is checked here, and that host and every x-amz-* header are among
+// the signed ones; that the body matches that hash is not. SigV2 is
 // left to s3rver, which does check it. Clock skew and presigned-URL expiry are checked by
 // s3rver after us.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
@@ -186,6 +187,29 @@ const unknownAccessKey = (): SigV4Verdict =>
 const checkV2Key = (accessKey: string, secretFor: (accessKey: string) => string | undefined): SigV4Verdict =>
   secretFor(accessKey) === undefined ? unknownAccessKey() : { ok: true, accessKey };
 
+/**
+ * The headers SigV4 requires to be signed: host, and every x-amz-* header the request carries
+ * (x-amz-date, x-amz-content-sha256, x-amz-copy-source, x-amz-meta-*…); a signed header that
+ * is absent is refused too. The client's SignedHeaders list alone is not trusted: a header it
+ * leaves out could change what the request does after it was signed.
+ */
+function unsignedHeaders(req: IncomingMessage, claim: SignedClaim): SigV4Verdict | undefined {
+  const signed = new Set(claim.signedHeaders);
+  if (!signed.has('host')) return deny('AccessDenied', 'The host header must be signed.');
+  const missing = Object.keys(req.headers).filter((h) => h.startsWith('x-amz-') && !signed.has(h));
+  if (missing.length > 0) {
+    return deny(
+      'AccessDenied',
+      `There were headers present in the request which were not signed: ${missing.sort().join(', ')}`,
+    );
+  }
+  const absent = claim.signedHeaders.filter((h) => req.headersDistinct[h] === undefined);
+  if (absent.length > 0) {
+    return deny('AccessDenied', `Signed headers are missing from the request: ${absent.join(', ')}`);
+  }
+  return undefined;
+}
+
 function checkClaim(
   req: IncomingMessage,
   rawPath: string,
@@ -194,6 +218,8 @@ function checkClaim(
 ): SigV4Verdict {
   const secret = secretFor(claim.accessKey);
   if (secret === undefined) return unknownAccessKey();
+  const unsigned = unsignedHeaders(req, claim);
+  if (unsigned) return unsigned;
   if (!claim.amzDate.startsWith(claim.scopeDate)) {
     return deny('SignatureDoesNotMatch', 'The credential scope date does not match the request date.');
   }

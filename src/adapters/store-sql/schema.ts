@@ -32,6 +32,21 @@ export const settings = pgTable('settings', {
   value: text('value').notNull(),
 });
 
+// Bucket owners on this cluster's store (DESIGN §3.2): the first claim of a name wins.
+export const buckets = pgTable(
+  'buckets',
+  {
+    name: text('name').primaryKey(),
+    owner: text('owner').notNull(),
+    visibility: text('visibility').notNull().default('private'),
+    allowedUsers: jsonb('allowed_users').$type<string[]>().notNull().default([]),
+    // The service whose create or update made it; deleting that service deletes the bucket.
+    createdByService: text('created_by_service'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('buckets_created_by').on(t.createdByService)],
+);
+
 export const jobs = pgTable(
   'jobs',
   {

@@ -19,6 +19,7 @@ import type { PgDatabase } from 'drizzle-orm/pg-core';
 import { FlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import type {
+  BucketRecord,
   JobPage,
   JobRecord,
   JobStatus,
@@ -30,7 +31,7 @@ import type {
   PeerTarget,
   Store,
 } from '../../core/ports.ts';
-import { jobs, outbox, services, settings } from './schema.ts';
+import { buckets, jobs, outbox, services, settings } from './schema.ts';
 
 // Both drivers' query-result types differ, so the database type stays open.
 export type AnyPgDatabase = PgDatabase<any, any, any>;
@@ -41,6 +42,16 @@ const isUniqueViolation = (e: unknown): boolean => {
   const err = e as { code?: string; cause?: { code?: string } };
   return err?.code === UNIQUE_VIOLATION || err?.cause?.code === UNIQUE_VIOLATION;
 };
+
+type BucketRow = typeof buckets.$inferSelect;
+
+const toBucket = (r: BucketRow): BucketRecord => ({
+  name: r.name,
+  owner: r.owner,
+  visibility: r.visibility as BucketRecord['visibility'],
+  allowedUsers: Array.isArray(r.allowedUsers) ? r.allowedUsers : [],
+  createdBy: r.createdByService,
+});
 
 type JobRow = typeof jobs.$inferSelect;
 
@@ -163,6 +174,66 @@ export abstract class SqlStore implements Store {
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     await this.db.insert(settings).values({ key, value }).onConflictDoNothing({ target: settings.key });
     return (await this.getSetting(key)) as string;
+  }
+
+  // ------------------------------------------------------------ buckets
+
+  async claimBucket(record: BucketRecord): Promise<BucketRecord> {
+    await this.db
+      .insert(buckets)
+      .values({
+        name: record.name,
+        owner: record.owner,
+        visibility: record.visibility,
+        allowedUsers: record.allowedUsers,
+        createdByService: record.createdBy,
+      })
+      .onConflictDoNothing({ target: buckets.name });
+    // First claim wins: whoever lost reads the winner's row.
+    return (await this.getBucket(record.name)) as BucketRecord;
+  }
+
+  async getBucket(name: string): Promise<BucketRecord | undefined> {
+    const rows = await this.db.select().from(buckets).where(eq(buckets.name, name));
+    return rows[0] ? toBucket(rows[0]) : undefined;
+  }
+
+  async listBucketRecords(): Promise<BucketRecord[]> {
+    return (await this.db.select().from(buckets).orderBy(asc(buckets.name))).map(toBucket);
+  }
+
+  async updateBucket(
+    name: string,
+    patch: Partial<Pick<BucketRecord, 'visibility' | 'allowedUsers' | 'createdBy'>>,
+  ): Promise<boolean> {
+    const set: Partial<typeof buckets.$inferInsert> = {};
+    if (patch.visibility !== undefined) set.visibility = patch.visibility;
+    if (patch.allowedUsers !== undefined) set.allowedUsers = patch.allowedUsers;
+    if (patch.createdBy !== undefined) set.createdByService = patch.createdBy;
+    if (Object.keys(set).length === 0) return (await this.getBucket(name)) !== undefined;
+    const rows = await this.db
+      .update(buckets)
+      .set(set)
+      .where(eq(buckets.name, name))
+      .returning({ name: buckets.name });
+    return rows.length > 0;
+  }
+
+  async deleteBucketRecord(name: string): Promise<boolean> {
+    const rows = await this.db
+      .delete(buckets)
+      .where(eq(buckets.name, name))
+      .returning({ name: buckets.name });
+    return rows.length > 0;
+  }
+
+  async bucketsCreatedBy(service: string): Promise<BucketRecord[]> {
+    const rows = await this.db
+      .select()
+      .from(buckets)
+      .where(eq(buckets.createdByService, service))
+      .orderBy(asc(buckets.name));
+    return rows.map(toBucket);
   }
 
   // ------------------------------------------------------------ jobs

@@ -6,6 +6,8 @@ import { isFlotillaError } from '../../core/errors.ts';
 import type { Service, StorageIO } from '../../core/fdl/service.ts';
 import { inputFileName, type ParsedEvent, parseEvent } from '../../core/jobs/event.ts';
 import type { ExecutionResult, Executor, ObjectStore } from '../../core/ports.ts';
+import type { CoveredInput, InputRef } from '../../core/storage/job-input.ts';
+import { objectKeyProblem } from '../../core/storage/object-key.ts';
 import { outputKey } from '../../core/storage/paths.ts';
 
 /** A delegated job's origin: its storage is where inputs come from and outputs go. */
@@ -18,6 +20,15 @@ export interface JobOrigin {
 /** Finds the object store behind a storage provider reference ("minio.default", "s3.x"). */
 export interface StorageResolver {
   resolve(provider: string, service: Service, origin?: JobOrigin): Promise<ObjectStore | undefined>;
+  /**
+   * The store holding a job's input object, once the one input check (DESIGN §3.2) allows the
+   * service to read it; throws a 400 FlotillaError naming the object otherwise.
+   */
+  resolveInput(
+    ref: InputRef,
+    service: Service,
+    origin?: JobOrigin,
+  ): Promise<{ store: ObjectStore | undefined; input: CoveredInput }>;
 }
 
 export interface InvocationOutcome {
@@ -29,6 +40,12 @@ export interface InvocationOutcome {
 }
 
 export class InputMissingError extends Error {}
+
+/**
+ * The event names an object the job may not read (DESIGN §3.2): nothing is downloaded. A kind
+ * of InputMissingError, so the runner fails the job with the reason and a sync run answers 400.
+ */
+export class InputRefusedError extends InputMissingError {}
 
 /** The environment a script sees from its service: variables and secrets, never the refresh token. */
 export const serviceEnvironment = (service: Service): Record<string, string> => {
@@ -46,6 +63,8 @@ const uploadOutputs = async (
   result: ExecutionResult,
   notes: string[],
   origin: JobOrigin | undefined,
+  /** A job of a user's isolated bucket writes its outputs to that bucket (OSCAR's output folders there). */
+  isolated: { bucket: string; provider: string } | undefined,
 ): Promise<boolean> => {
   let failed = false;
   for (const io of (service.output ?? []) as StorageIO[]) {
@@ -58,9 +77,16 @@ const uploadOutputs = async (
       failed = true;
       continue;
     }
+    const inBucket = isolated?.provider === io.storage_provider ? isolated.bucket : undefined;
     for (const out of result.outputs) {
-      const target = outputKey(io, out.relPath);
+      const target = outputKey(io, out.relPath, inBucket);
       if (!target) continue;
+      const problem = objectKeyProblem(target.key);
+      if (problem) {
+        failed = true;
+        notes.push(`output ${out.relPath} not uploaded: key ${JSON.stringify(target.key)} ${problem}`);
+        continue;
+      }
       try {
         await store.putObject(target.bucket, target.key, createReadStream(out.absPath), out.size);
         notes.push(`uploaded ${out.relPath} to ${io.storage_provider}:${target.bucket}/${target.key}`);
@@ -96,11 +122,20 @@ export const invoke = async (
   const notes: string[] = [];
   let input: { fileName: string; body: Uint8Array | AsyncIterable<Uint8Array> };
   const extraEnv: Record<string, string> = {};
+  let isolated: { bucket: string; provider: string } | undefined;
   if (event.kind === 'storage') {
-    const store = await deps.storage.resolve(event.provider, req.service, req.origin).catch((e: Error) => {
-      throw new InputMissingError(`input storage ${event.provider} is not reachable: ${e.message}`);
-    });
+    // The input check runs again here, right before the download: whatever path the job
+    // came by, nothing is read that its service may not read.
+    const { store, input: covered } = await deps.storage
+      .resolveInput(event, req.service, req.origin)
+      .catch((e: Error) => {
+        if (isFlotillaError(e) && e.status === 400) throw new InputRefusedError(e.message);
+        throw new InputMissingError(`input storage ${event.provider} is not reachable: ${e.message}`);
+      });
     if (!store) throw new InputMissingError(`input storage provider ${event.provider} is not configured`);
+    if (covered.isolatedFor !== undefined) {
+      isolated = { bucket: event.bucket, provider: covered.io.storage_provider };
+    }
     try {
       input = {
         fileName: inputFileName(event, req.jobId),
@@ -131,7 +166,7 @@ export const invoke = async (
   });
   let uploadFailed = false;
   if (req.uploadOutputs && !result.timedOut && !result.cancelled) {
-    uploadFailed = await uploadOutputs(deps.storage, req.service, result, notes, req.origin);
+    uploadFailed = await uploadOutputs(deps.storage, req.service, result, notes, req.origin, isolated);
   }
   return { result, event, notes, uploadFailed };
 };

@@ -27,6 +27,8 @@ export interface IntakeDeps {
   delegateAtIntake?: (jobId: string, service: Service) => Promise<string | undefined>;
   /** Seals a delegating cluster's storage token before it is stored with the job. */
   seal?: (plain: string) => string;
+  /** Refuses (400) an S3-style event naming an object the job may not read (DESIGN §3.2). */
+  checkEvent?: (service: Service, principal: Principal, event: Uint8Array, origin?: string) => Promise<void>;
 }
 
 export interface IntakeHeaders {
@@ -55,10 +57,12 @@ export class JobIntake {
     });
   }
 
-  /** Resolves the service and the caller; a service token of that service is accepted. */
+  /** Resolves the service and the caller; a service token of that service is accepted. With
+   * `event` (a synchronous run) the event is checked too. */
   async authorize(
     serviceName: string,
     authorization: string | undefined,
+    event?: Uint8Array,
   ): Promise<{ service: Service; principal: Principal }> {
     const service = await this.deps.services.get(serviceName);
     if (!service) return fail('SERVICE_NOT_FOUND', `service "${serviceName}" not found`);
@@ -66,6 +70,7 @@ export class JobIntake {
       serviceTokenFor: { name: service.name, token: service.token },
     });
     if (!canUse(principal, service)) fail('FORBIDDEN', `you may not invoke service "${serviceName}"`);
+    if (event) await this.deps.checkEvent?.(service, principal, event);
     return { service, principal };
   }
 
@@ -86,6 +91,7 @@ export class JobIntake {
               headers.delegationToken && this.deps.seal ? this.deps.seal(headers.delegationToken) : undefined,
           }
         : undefined;
+    await this.deps.checkEvent?.(service, principal, body, origin?.cluster);
     const id = await this.enqueue(service, body, ownerOf(principal), headers.delegatedId, origin);
     if (headers.delegatedId !== undefined) {
       // A repeated id answers with the job that holds it, but only a job of this service.

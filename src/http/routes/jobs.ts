@@ -37,7 +37,11 @@ export const jobRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise
     { schema: { tags: ['sync'], summary: 'Invoke a service synchronously', security: auth, params } },
     async (req, reply) => {
       const { serviceName } = req.params as z.infer<typeof params>;
-      const { service } = await ctx.intake.authorize(serviceName, req.headers.authorization);
+      const { service } = await ctx.intake.authorize(
+        serviceName,
+        req.headers.authorization,
+        bodyOf(req.body),
+      );
       // The caller going away cancels the run.
       const abort = new AbortController();
       const onClose = () => {
