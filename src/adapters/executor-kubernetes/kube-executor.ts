@@ -1,0 +1,327 @@
+// The Kubernetes Executor (DESIGN.md §3.3): one batch/v1 Job per invocation, built by
+// objects.ts; status from one pod watch per namespace (never a poll per job), re-listed after
+// a dropped watch or a 410; logs from the pod; cancel and timeout delete the Job (Background,
+// so its pod goes too); the ConfigMap and Secret are removed when the job ends.
+//
+// Storage: inside the pod faas-supervisor stages inputs and uploads outputs itself, as in
+// OSCAR, from the EVENT it is given. So the input the manager hands over (req.input) is not
+// shipped into the pod, and the result lists no outputs: the manager has nothing to upload and
+// `/run` answers with the log. The pod's log is stdout and stderr interleaved (the container
+// runtime keeps one stream), so the result carries it all as stdout.
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod, Watch } from '@kubernetes/client-node';
+import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
+import {
+  buildJobObjects,
+  CONTAINER_NAME,
+  JOB_LABEL,
+  MANAGED_BY_LABEL,
+  type SupervisorImage,
+} from './objects.ts';
+
+/** What the executor needs of the service beyond the request: its image and pod settings. */
+export interface KubeServiceSpec {
+  image?: string;
+  cpu?: string;
+  memory?: string;
+  log_level?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  input?: unknown[];
+  output?: unknown[];
+}
+
+export interface ExecutorLogger {
+  warn(obj: object, msg?: string): void;
+  info?(obj: object, msg?: string): void;
+}
+
+export interface KubernetesExecutorOptions {
+  kubeConfig: KubeConfig;
+  /** Where jobs run (the services namespace). */
+  namespace: string;
+  /** The service's image and settings; ExecutionRequest carries only its name. */
+  resolveService: (name: string) => Promise<KubeServiceSpec | undefined>;
+  supervisor?: SupervisorImage;
+  /** Cap of the log kept per job; the head is kept. Default 1 MiB. */
+  maxLogBytes?: number;
+  /** Wait before re-opening a dropped watch. Default 200 ms. */
+  rewatchDelayMs?: number;
+  logger?: ExecutorLogger;
+}
+
+export interface KubernetesExecutor extends Executor {
+  readonly kind: 'kubernetes';
+  readonly isolation: 'kubernetes-pod';
+  readonly isolationNote: string;
+  /** Watch connections opened so far, per namespace (for tests and benchmarks). */
+  watchStats(): { opened: number; relists: number };
+}
+
+type Terminal = { kind: 'exited'; exitCode: number | null; deadline: boolean } | { kind: 'gone' };
+
+interface Waiter {
+  podName?: string;
+  settle: (t: Terminal) => void;
+}
+
+const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
+
+export function createKubernetesExecutor(opts: KubernetesExecutorOptions): KubernetesExecutor {
+  const { kubeConfig, namespace, logger } = opts;
+  const maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+  const rewatchDelayMs = opts.rewatchDelayMs ?? 200;
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const batch = kubeConfig.makeApiClient(BatchV1Api);
+  const watch = new Watch(kubeConfig);
+  const waiters = new Map<string, Waiter>();
+  const running = new Set<() => Promise<unknown>>();
+  let closed = false;
+  let opened = 0;
+  let relists = 0;
+  let lastRv: string | undefined;
+  let current: AbortController | undefined;
+  let started: Promise<void> | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const selector = `${MANAGED_BY_LABEL}=flotilla`;
+
+  const onPod = (type: string, pod: V1Pod) => {
+    const jobId = pod.metadata?.labels?.[JOB_LABEL];
+    const w = jobId ? waiters.get(jobId) : undefined;
+    if (!w) return;
+    w.podName = pod.metadata?.name;
+    if (type === 'DELETED') return w.settle(terminalOf(pod) ?? { kind: 'gone' });
+    const t = terminalOf(pod);
+    if (t) w.settle(t);
+  };
+
+  /** Lists the pods, settles what finished meanwhile, and returns where to watch from. */
+  const relist = async (): Promise<string | undefined> => {
+    relists += 1;
+    const list = await core.listNamespacedPod({ namespace, labelSelector: selector });
+    const present = new Set<string>();
+    for (const pod of list.items) {
+      const id = pod.metadata?.labels?.[JOB_LABEL];
+      if (id) present.add(id);
+      onPod('MODIFIED', pod);
+    }
+    // A pod seen before and absent now was deleted while the watch was down.
+    for (const [id, w] of waiters) if (w.podName && !present.has(id)) w.settle({ kind: 'gone' });
+    return list.metadata?.resourceVersion;
+  };
+
+  const openWatch = async (from: string | undefined): Promise<void> => {
+    if (closed) return;
+    opened += 1;
+    let expired = false;
+    current = await watch.watch(
+      `/api/v1/namespaces/${namespace}/pods`,
+      { labelSelector: selector, resourceVersion: from, allowWatchBookmarks: true },
+      (type, obj) => {
+        if (type === 'ERROR') {
+          if (obj?.code === 410) expired = true;
+          return;
+        }
+        if (obj?.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
+        if (type !== 'BOOKMARK') onPod(type, obj as V1Pod);
+      },
+      (err) => {
+        if (closed) return;
+        if (err && !expired)
+          logger?.warn({ err: (err as Error).message, namespace }, 'pod watch dropped; re-opening');
+        retryTimer = setTimeout(() => {
+          const resume = expired ? relist() : Promise.resolve(lastRv);
+          resume
+            .then((rv) => {
+              if (expired) lastRv = rv;
+              return openWatch(lastRv);
+            })
+            .catch((e) => {
+              logger?.warn({ err: (e as Error).message, namespace }, 'pod re-list failed; retrying');
+              expired = true;
+              retryTimer = setTimeout(() => openWatch(undefined), rewatchDelayMs);
+            });
+        }, rewatchDelayMs);
+      },
+    );
+  };
+
+  const ensureWatch = () => {
+    started ??= relist().then((rv) => {
+      lastRv = rv;
+      return openWatch(rv);
+    });
+    return started.catch((e) => {
+      started = undefined;
+      throw new Error(`kubernetes executor: cannot watch pods in ${namespace}: ${apiMessage(e)}`, {
+        cause: e,
+      });
+    });
+  };
+
+  const cleanup = async (jobId: string, objs: ReturnType<typeof buildJobObjects>) => {
+    const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
+    await Promise.all([
+      quiet(batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
+      quiet(core.deleteNamespacedConfigMap({ name: objs.configMap.metadata!.name!, namespace })),
+      objs.secret
+        ? quiet(core.deleteNamespacedSecret({ name: objs.secret.metadata!.name!, namespace }))
+        : undefined,
+    ]);
+  };
+
+  const readLog = async (podName: string | undefined): Promise<{ text: string; truncated: boolean }> => {
+    if (!podName) return { text: '', truncated: false };
+    try {
+      const text = await core.readNamespacedPodLog({
+        name: podName,
+        namespace,
+        container: CONTAINER_NAME,
+        limitBytes: maxLogBytes + 1,
+      });
+      const bytes = Buffer.from(text ?? '');
+      if (bytes.length <= maxLogBytes) return { text: bytes.toString('utf8'), truncated: false };
+      return {
+        text: `${bytes.subarray(0, maxLogBytes).toString('utf8')}\n[log truncated at ${maxLogBytes} bytes]\n`,
+        truncated: true,
+      };
+    } catch (e) {
+      logger?.warn({ pod: podName, err: apiMessage(e) }, 'cannot read the pod log');
+      return { text: '', truncated: false };
+    }
+  };
+
+  const run = async (req: ExecutionRequest): Promise<ExecutionResult> => {
+    if (closed) throw new Error('kubernetes executor: closed');
+    const began = Date.now();
+    if (req.signal?.aborted) return result(began, { exitCode: null, cancelled: true });
+    const service = await opts.resolveService(req.serviceName);
+    if (!service?.image) {
+      throw new Error(`kubernetes executor: service ${req.serviceName} has no image to run`);
+    }
+    const objs = buildJobObjects({
+      namespace,
+      jobId: req.jobId,
+      serviceName: req.serviceName,
+      image: service.image,
+      script: req.script,
+      event: req.event,
+      // The request merges variables and secrets: all of it goes to the Secret, none in the Job.
+      variables: { ...req.extraEnv },
+      secrets: { ...req.env },
+      cpu: service.cpu,
+      memory: service.memory,
+      logLevel: service.log_level,
+      labels: service.labels,
+      annotations: service.annotations,
+      input: service.input,
+      output: service.output,
+      timeoutMs: req.timeoutMs,
+      supervisor: opts.supervisor,
+    });
+    await ensureWatch();
+
+    let waiter!: Waiter;
+    const terminal = new Promise<Terminal | 'timeout' | 'cancel'>((resolve) => {
+      waiter = { settle: resolve };
+    });
+    const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel') => void;
+    // Registered before the Job is posted, so no watch event can be missed.
+    waiters.set(req.jobId, waiter);
+    const timer = setTimeout(() => settle('timeout'), req.timeoutMs);
+    const onAbort = () => settle('cancel');
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const stop = () => {
+      settle('cancel');
+      return terminal;
+    };
+    running.add(stop);
+    try {
+      try {
+        await core.createNamespacedConfigMap({ namespace, body: objs.configMap });
+        if (objs.secret) await core.createNamespacedSecret({ namespace, body: objs.secret });
+        await batch.createNamespacedJob({ namespace, body: objs.job });
+      } catch (e) {
+        await cleanup(req.jobId, objs);
+        throw new Error(`kubernetes executor: cannot create job ${req.jobId}: ${apiMessage(e)}`, {
+          cause: e,
+        });
+      }
+      const outcome = await terminal;
+      const log = await readLog(waiter.podName);
+      await cleanup(req.jobId, objs);
+      if (log.text) req.onLog?.(log.text);
+      if (outcome === 'timeout') return result(began, { exitCode: null, timedOut: true, log });
+      if (outcome === 'cancel') return result(began, { exitCode: null, cancelled: true, log });
+      if (outcome.kind === 'gone') return result(began, { exitCode: null, cancelled: true, log });
+      if (outcome.deadline) return result(began, { exitCode: null, timedOut: true, log });
+      return result(began, { exitCode: outcome.exitCode, log });
+    } finally {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
+      waiters.delete(req.jobId);
+      running.delete(stop);
+    }
+  };
+
+  return {
+    kind: 'kubernetes',
+    isolation: 'kubernetes-pod',
+    isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
+    run,
+    watchStats: () => ({ opened, relists }),
+    async close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      await Promise.all([...running].map((stop) => stop()));
+      current?.abort();
+    },
+  };
+}
+
+function terminalOf(pod: V1Pod): Terminal | undefined {
+  const phase = pod.status?.phase;
+  if (phase !== 'Succeeded' && phase !== 'Failed') return undefined;
+  const status = pod.status?.containerStatuses?.find((c) => c.name === CONTAINER_NAME);
+  const exitCode = status?.state?.terminated?.exitCode ?? null;
+  return { kind: 'exited', exitCode, deadline: pod.status?.reason === 'DeadlineExceeded' };
+}
+
+function result(
+  began: number,
+  r: {
+    exitCode: number | null;
+    timedOut?: boolean;
+    cancelled?: boolean;
+    log?: { text: string; truncated: boolean };
+  },
+): ExecutionResult {
+  return {
+    exitCode: r.exitCode,
+    signal: null,
+    timedOut: r.timedOut ?? false,
+    cancelled: r.cancelled ?? false,
+    stdout: r.log?.text ?? '',
+    stderr: '',
+    truncated: r.log?.truncated ?? false,
+    outputs: [],
+    durationMs: Date.now() - began,
+    dispose: async () => undefined,
+  };
+}
+
+/** The API server's own message (a Status body), never the request we sent. */
+function apiMessage(e: unknown): string {
+  const err = e as { code?: number; body?: unknown; message?: string };
+  let body = err.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      // not JSON
+    }
+  }
+  const message = (body as { message?: string } | undefined)?.message;
+  if (err.code && message) return `${err.code}: ${message}`;
+  if (err.code) return `HTTP ${err.code}`;
+  return err.message ?? String(e);
+}
