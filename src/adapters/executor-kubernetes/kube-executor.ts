@@ -53,8 +53,8 @@ export interface KubernetesExecutor extends Executor {
   readonly kind: 'kubernetes';
   readonly isolation: 'kubernetes-pod';
   readonly isolationNote: string;
-  /** Watch connections opened so far, per namespace (for tests and benchmarks). */
-  watchStats(): { opened: number; relists: number };
+  /** Watch connections opened and re-lists so far, and the last resourceVersion seen (tests, benchmarks). */
+  watchStats(): { opened: number; relists: number; resourceVersion: string | undefined };
 }
 
 type Terminal = { kind: 'exited'; exitCode: number | null; deadline: boolean } | { kind: 'gone' };
@@ -268,7 +268,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     isolation: 'kubernetes-pod',
     isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
     run,
-    watchStats: () => ({ opened, relists }),
+    watchStats: () => ({ opened, relists, resourceVersion: lastRv }),
     async close() {
       closed = true;
       clearTimeout(retryTimer);

@@ -1,0 +1,167 @@
+// The Kubernetes executor against the fake API server with a hand-driven kubelet: one watch
+// for many jobs, a dropped watch resumed from the last resourceVersion, a 410 answered by a
+// re-list, a pod deleted while the watch was down, a refused object, and where secrets end up.
+import { randomUUID } from 'node:crypto';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createKubernetesExecutor,
+  type KubernetesExecutor,
+  type KubeServiceSpec,
+} from '../../src/adapters/executor-kubernetes/index.ts';
+import type { ExecutionRequest } from '../../src/core/ports.ts';
+import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
+import { waitFor } from '../support/wait.ts';
+
+const NS = 'svc';
+let fake: FakeKubeApi;
+let executor: KubernetesExecutor;
+
+async function setup(spec: KubeServiceSpec = { image: 'alpine', cpu: '0.5', memory: '128Mi' }) {
+  fake = await startFakeKubeApi({ kubelet: 'manual' });
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions(fake.kubeconfig(NS));
+  executor = createKubernetesExecutor({
+    kubeConfig,
+    namespace: NS,
+    resolveService: async () => spec,
+    rewatchDelayMs: 20,
+  });
+}
+
+afterEach(async () => {
+  await executor?.close();
+  await fake?.close();
+});
+
+const request = (over: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
+  jobId: randomUUID(),
+  serviceName: 'svc1',
+  script: 'echo hi',
+  event: '{}',
+  env: {},
+  timeoutMs: 20_000,
+  ...over,
+});
+
+const podOf = (jobId: string) =>
+  waitFor(
+    async () => fake.list('pods', NS).find((p) => p.metadata.labels['job-name'] === jobId),
+    5_000,
+    `pod of ${jobId}`,
+  );
+
+describe('Kubernetes executor on the fake API server', () => {
+  it('follows 20 concurrent jobs with one watch connection', async () => {
+    await setup();
+    const reqs = Array.from({ length: 20 }, () => request());
+    const runs = reqs.map((r) => executor.run(r));
+    await Promise.all(reqs.map((r) => podOf(r.jobId)));
+    reqs.forEach((r, i) => {
+      fake.setPod(NS, r.jobId, { phase: 'Succeeded', exitCode: 0, log: `job ${i}\n` });
+    });
+    const results = await Promise.all(runs);
+    expect(results.map((r) => r.stdout)).toEqual(reqs.map((_, i) => `job ${i}\n`));
+    expect(fake.watchRequests).toHaveLength(1);
+    expect(fake.watchRequests[0]!.query).toMatchObject({
+      labelSelector: 'app.kubernetes.io/managed-by=flotilla',
+    });
+    expect(executor.watchStats()).toMatchObject({ opened: 1, relists: 1 });
+  });
+
+  it('resumes a dropped watch from the last resourceVersion it saw and misses no transition', async () => {
+    await setup();
+    const req = request();
+    const run = executor.run(req);
+    await podOf(req.jobId);
+    fake.setPod(NS, req.jobId, { phase: 'Running' });
+    const lastSeen = fake.get('pods', NS, (await podOf(req.jobId)).metadata.name).metadata.resourceVersion;
+    await waitFor(async () => executor.watchStats().resourceVersion === lastSeen, 2_000, 'the Running event');
+    fake.dropWatches();
+    fake.setPod(NS, req.jobId, { phase: 'Failed', exitCode: 7, log: 'boom\n' }); // while no watch is open
+    const result = await run;
+    expect(result).toMatchObject({ exitCode: 7, cancelled: false, timedOut: false, stdout: 'boom\n' });
+    expect(fake.watchRequests).toHaveLength(2);
+    expect(fake.watchRequests[1]!.query.resourceVersion).toBe(lastSeen);
+    expect(executor.watchStats().relists).toBe(1);
+  });
+
+  it('re-lists when the resourceVersion it resumes from is too old (410) and still sees the end', async () => {
+    await setup();
+    const req = request();
+    const run = executor.run(req);
+    await podOf(req.jobId);
+    fake.dropWatches();
+    fake.setPod(NS, req.jobId, { phase: 'Succeeded', exitCode: 0, log: 'done\n' });
+    fake.compact();
+    const result = await run;
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'done\n' });
+    expect(executor.watchStats().relists).toBe(2);
+    // after the 410: a fresh watch from the re-list's resourceVersion
+    expect(fake.watchRequests.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('reports a job whose pod was deleted while the watch was down as cancelled', async () => {
+    await setup();
+    const req = request();
+    const run = executor.run(req);
+    const pod = await podOf(req.jobId);
+    await waitFor(async () => fake.openWatches() === 1, 2_000);
+    fake.dropWatches();
+    // someone else deletes the pod (kubectl delete pod), then history is compacted
+    await fetch(`${fake.url}/api/v1/namespaces/${NS}/pods/${pod.metadata.name}`, { method: 'DELETE' });
+    fake.compact();
+    const result = await run;
+    expect(result).toMatchObject({ cancelled: true, exitCode: null });
+  });
+
+  it('surfaces the API server 422 and leaves nothing behind', async () => {
+    await setup({ image: 'alpine', labels: { team: 5 as unknown as string } });
+    const req = request({ env: { API_KEY: 'k-secret-value' } });
+    const err = await executor.run(req).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(
+      /cannot create job .*: 422: Job\.batch ".*" is invalid: .*labels\/team must be string/,
+    );
+    expect(err?.message).not.toContain('k-secret-value');
+    expect(fake.received.map((r) => [r.kind, r.status])).toEqual([
+      ['configmaps', 201],
+      ['secrets', 201],
+      ['jobs', 422],
+    ]);
+    expect(fake.list('configmaps', NS)).toEqual([]);
+    expect(fake.list('secrets', NS)).toEqual([]);
+  });
+
+  it('puts the service environment only in the Secret, never in the Job or ConfigMap', async () => {
+    await setup({ image: 'alpine', annotations: { 'example.org/a': 'b' } });
+    const req = request({ env: { API_KEY: 'k-secret-value' }, extraEnv: { STORAGE_OBJECT_KEY: 'a.txt' } });
+    const run = executor.run(req);
+    await podOf(req.jobId);
+    fake.setPod(NS, req.jobId, { phase: 'Succeeded', exitCode: 0 });
+    await run;
+    const byKind = (k: string) =>
+      fake.received.filter((r) => r.kind === k).map((r) => JSON.stringify(r.object));
+    expect(byKind('jobs').join()).not.toContain('k-secret-value');
+    expect(byKind('configmaps').join()).not.toContain('k-secret-value');
+    expect(byKind('secrets').join()).toContain(Buffer.from('k-secret-value').toString('base64'));
+    expect(byKind('jobs').join()).toContain('STORAGE_OBJECT_KEY');
+  });
+
+  it('deletes the Job with its pod when the job times out', async () => {
+    await setup();
+    const req = request({ timeoutMs: 300 });
+    const run = executor.run(req);
+    await podOf(req.jobId);
+    fake.setPod(NS, req.jobId, { phase: 'Running', log: 'working\n' });
+    const result = await run;
+    expect(result).toMatchObject({ timedOut: true, cancelled: false, stdout: 'working\n' });
+    await waitFor(
+      async () => fake.list('pods', NS).length === 0 && fake.list('jobs', NS).length === 0,
+      3_000,
+      'job and pod gone',
+    );
+  });
+});
