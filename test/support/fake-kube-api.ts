@@ -69,7 +69,7 @@ export interface FakeKubeApi {
   get(kind: Kind, namespace: string, name: string): Obj | undefined;
   list(kind: Kind, namespace?: string): Obj[];
   /** Every object POSTed, after validation (refused ones included, with their status). */
-  readonly received: Array<{ kind: Kind; status: number; object: Obj }>;
+  readonly received: Array<{ kind: Kind; status: number; object: Obj; at: number }>;
   /** Every watch request: path and query. */
   readonly watchRequests: Array<{ kind: Kind; namespace: string | undefined; query: Record<string, string> }>;
   openWatches(): number;
@@ -403,7 +403,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
           throw new Error('metadata.namespace: does not match the namespace of the request');
         if (!body.metadata?.name) throw new Error('metadata.name: Required value');
       } catch (e) {
-        received.push({ kind, status: 422, object: body });
+        received.push({ kind, status: 422, object: body, at: performance.now() });
         return status(
           res,
           422,
@@ -414,7 +414,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
         );
       }
       if (store.has(key(kind, ns, body.metadata.name))) {
-        received.push({ kind, status: 409, object: body });
+        received.push({ kind, status: 409, object: body, at: performance.now() });
         return status(
           res,
           409,
@@ -424,7 +424,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
           kind,
         );
       }
-      received.push({ kind, status: 201, object: body });
+      received.push({ kind, status: 201, object: body, at: performance.now() });
       const object = {
         ...body,
         metadata: {

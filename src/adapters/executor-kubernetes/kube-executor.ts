@@ -10,6 +10,7 @@
 // runtime keeps one stream), so the result carries it all as stdout.
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod, Watch } from '@kubernetes/client-node';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
+import { withKeepAlive } from './keep-alive.ts';
 import {
   buildJobObjects,
   CONTAINER_NAME,
@@ -70,8 +71,9 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const { kubeConfig, namespace, logger } = opts;
   const maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
   const rewatchDelayMs = opts.rewatchDelayMs ?? 200;
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const batch = kubeConfig.makeApiClient(BatchV1Api);
+  const pooled = withKeepAlive(kubeConfig);
+  const core = pooled.config.makeApiClient(CoreV1Api);
+  const batch = pooled.config.makeApiClient(BatchV1Api);
   const watch = new Watch(kubeConfig);
   const waiters = new Map<string, Waiter>();
   const running = new Set<() => Promise<unknown>>();
@@ -237,8 +239,11 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     running.add(stop);
     try {
       try {
-        await core.createNamespacedConfigMap({ namespace, body: objs.configMap });
-        if (objs.secret) await core.createNamespacedSecret({ namespace, body: objs.secret });
+        // The Job last: its pod must find both when the kubelet starts it.
+        await Promise.all([
+          core.createNamespacedConfigMap({ namespace, body: objs.configMap }),
+          objs.secret ? core.createNamespacedSecret({ namespace, body: objs.secret }) : undefined,
+        ]);
         await batch.createNamespacedJob({ namespace, body: objs.job });
       } catch (e) {
         await cleanup(req.jobId, objs);
@@ -274,6 +279,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       clearTimeout(retryTimer);
       await Promise.all([...running].map((stop) => stop()));
       current?.abort();
+      pooled.close();
     },
   };
 }
