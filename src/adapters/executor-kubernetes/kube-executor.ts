@@ -99,7 +99,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   /** Lists the pods, settles what finished meanwhile, and returns where to watch from. */
   const relist = async (): Promise<string | undefined> => {
     relists += 1;
-    const list = await core.listNamespacedPod({ namespace, labelSelector: selector });
+    const list = await retrying(() => core.listNamespacedPod({ namespace, labelSelector: selector }));
     const present = new Set<string>();
     for (const pod of list.items) {
       const id = pod.metadata?.labels?.[JOB_LABEL];
@@ -161,12 +161,12 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   };
 
   const cleanup = async (jobId: string, objs: ReturnType<typeof buildJobObjects>) => {
-    const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
+    const quiet = (call: () => Promise<unknown>) => retrying(call).catch(() => undefined);
     await Promise.all([
-      quiet(batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
-      quiet(core.deleteNamespacedConfigMap({ name: objs.configMap.metadata!.name!, namespace })),
+      quiet(() => batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
+      quiet(() => core.deleteNamespacedConfigMap({ name: objs.configMap.metadata!.name!, namespace })),
       objs.secret
-        ? quiet(core.deleteNamespacedSecret({ name: objs.secret.metadata!.name!, namespace }))
+        ? quiet(() => core.deleteNamespacedSecret({ name: objs.secret!.metadata!.name!, namespace }))
         : undefined,
     ]);
   };
@@ -174,12 +174,14 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const readLog = async (podName: string | undefined): Promise<{ text: string; truncated: boolean }> => {
     if (!podName) return { text: '', truncated: false };
     try {
-      const text = await core.readNamespacedPodLog({
-        name: podName,
-        namespace,
-        container: CONTAINER_NAME,
-        limitBytes: maxLogBytes + 1,
-      });
+      const text = await retrying(() =>
+        core.readNamespacedPodLog({
+          name: podName,
+          namespace,
+          container: CONTAINER_NAME,
+          limitBytes: maxLogBytes + 1,
+        }),
+      );
       const bytes = Buffer.from(text ?? '');
       if (bytes.length <= maxLogBytes) return { text: bytes.toString('utf8'), truncated: false };
       return {
@@ -241,10 +243,12 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       try {
         // The Job last: its pod must find both when the kubelet starts it.
         await Promise.all([
-          core.createNamespacedConfigMap({ namespace, body: objs.configMap }),
-          objs.secret ? core.createNamespacedSecret({ namespace, body: objs.secret }) : undefined,
+          create(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap })),
+          objs.secret
+            ? create(() => core.createNamespacedSecret({ namespace, body: objs.secret! }))
+            : undefined,
         ]);
-        await batch.createNamespacedJob({ namespace, body: objs.job });
+        await create(() => batch.createNamespacedJob({ namespace, body: objs.job }));
       } catch (e) {
         await cleanup(req.jobId, objs);
         throw new Error(`kubernetes executor: cannot create job ${req.jobId}: ${apiMessage(e)}`, {
@@ -282,6 +286,39 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       pooled.close();
     },
   };
+}
+
+const TRANSIENT = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+
+/** A dropped connection (a reused keep-alive socket the server just closed), not an answer. */
+function isTransient(e: unknown): boolean {
+  const err = e as { code?: unknown; errno?: unknown; cause?: { code?: unknown } };
+  return [err.code, err.errno, err.cause?.code].some((c) => typeof c === 'string' && TRANSIENT.has(c));
+}
+
+async function retrying<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await call();
+    } catch (e) {
+      if (i >= attempts || !isTransient(e)) throw e;
+      await new Promise((r) => setTimeout(r, 25 * i));
+    }
+  }
+}
+
+/** Creates, retrying a dropped connection; a 409 after a retry is our own earlier attempt. */
+async function create(call: () => Promise<unknown>): Promise<void> {
+  let retried = false;
+  await retrying(async () => {
+    try {
+      await call();
+    } catch (e) {
+      if (retried && (e as { code?: number }).code === 409) return;
+      if (isTransient(e)) retried = true;
+      throw e;
+    }
+  });
 }
 
 function terminalOf(pod: V1Pod): Terminal | undefined {
