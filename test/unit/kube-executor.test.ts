@@ -1,6 +1,7 @@
 // The Kubernetes executor against the fake API server with a hand-driven kubelet: one watch
 // for many jobs, a dropped watch resumed from the last resourceVersion, a 410 answered by a
 // re-list, a pod deleted while the watch was down, a refused object, and where secrets end up.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -163,5 +164,52 @@ describe('Kubernetes executor on the fake API server', () => {
       3_000,
       'job and pod gone',
     );
+  });
+
+  /** Starts `jobId` from a separate process and SIGKILLs it once the Job's pod exists. */
+  const crashAfterStart = async (jobId: string) => {
+    const child = spawn(
+      process.execPath,
+      ['bin/run-ts.mjs', 'test/support/kube-run-child.ts', fake.url, NS, jobId],
+      {
+        stdio: 'ignore',
+      },
+    );
+    try {
+      await podOf(jobId);
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  };
+
+  it('after a crash, running the job again re-attaches to its Job instead of starting a second', async () => {
+    await setup();
+    const req = request({ env: { K: 'v' } });
+    await crashAfterStart(req.jobId);
+    fake.setPod(NS, req.jobId, { phase: 'Running', log: 'half\n' });
+    const run = executor.run(req);
+    await waitFor(
+      async () => fake.received.filter((r) => r.kind === 'jobs').length === 2,
+      5_000,
+      'second POST',
+    );
+    fake.setPod(NS, req.jobId, { phase: 'Succeeded', exitCode: 0, log: 'done\n' });
+    const result = await run;
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'half\ndone\n' });
+    expect(fake.received.filter((r) => r.kind === 'jobs').map((r) => r.status)).toEqual([201, 409]);
+    expect(fake.list('pods', NS)).toEqual([]);
+    expect(fake.list('jobs', NS)).toEqual([]);
+  });
+
+  it('re-attaching to a Job that finished while the manager was down reports how it ended', async () => {
+    await setup();
+    const req = request({ env: { K: 'v' } });
+    await crashAfterStart(req.jobId);
+    fake.setPod(NS, req.jobId, { phase: 'Failed', exitCode: 2, log: 'went wrong\n' });
+    const result = await executor.run(req);
+    expect(result).toMatchObject({ exitCode: 2, cancelled: false, stdout: 'went wrong\n' });
+    expect(fake.list('configmaps', NS)).toEqual([]);
+    expect(fake.list('secrets', NS)).toEqual([]);
   });
 });

@@ -239,21 +239,33 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       return terminal;
     };
     running.add(stop);
+    let attached = false;
     try {
       try {
         // The Job last: its pod must find both when the kubelet starts it.
+        // A 409 here is this job's own object from before a manager restart: kept.
         await Promise.all([
-          create(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap })),
+          create(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap }), true),
           objs.secret
-            ? create(() => core.createNamespacedSecret({ namespace, body: objs.secret! }))
+            ? create(() => core.createNamespacedSecret({ namespace, body: objs.secret! }), true)
             : undefined,
         ]);
-        await create(() => batch.createNamespacedJob({ namespace, body: objs.job }));
+        attached =
+          (await create(() => batch.createNamespacedJob({ namespace, body: objs.job }), true)) === 'exists';
       } catch (e) {
         await cleanup(req.jobId, objs);
         throw new Error(`kubernetes executor: cannot create job ${req.jobId}: ${apiMessage(e)}`, {
           cause: e,
         });
+      }
+      if (attached) {
+        // Re-attach: the Job was started by an earlier run of the manager; the watch began
+        // after its pod's last change, so read where it is now.
+        logger?.info?.({ jobId: req.jobId }, 're-attached to a Job already in the cluster');
+        const pods = await retrying(() =>
+          core.listNamespacedPod({ namespace, labelSelector: `${JOB_LABEL}=${req.jobId}` }),
+        );
+        for (const pod of pods.items) onPod('MODIFIED', pod);
       }
       const outcome = await terminal;
       const log = await readLog(waiter.podName);
@@ -307,14 +319,19 @@ async function retrying<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
   }
 }
 
-/** Creates, retrying a dropped connection; a 409 after a retry is our own earlier attempt. */
-async function create(call: () => Promise<unknown>): Promise<void> {
+/**
+ * Creates, retrying a dropped connection; a 409 after a retry is our own earlier attempt.
+ * With `existingIsOurs`, any 409 means the object is there already (objects are named after
+ * the job id): 'exists'.
+ */
+async function create(call: () => Promise<unknown>, existingIsOurs = false): Promise<'created' | 'exists'> {
   let retried = false;
-  await retrying(async () => {
+  return retrying(async () => {
     try {
       await call();
+      return 'created' as const;
     } catch (e) {
-      if (retried && (e as { code?: number }).code === 409) return;
+      if ((retried || existingIsOurs) && (e as { code?: number }).code === 409) return 'exists' as const;
       if (isTransient(e)) retried = true;
       throw e;
     }
