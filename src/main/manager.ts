@@ -44,7 +44,7 @@ import {
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
 import { openTransferSecrets, replicaTargets, sharedStatus } from './delegation-wiring.ts';
-import { createExecutor } from './executor-wiring.ts';
+import { createExecutor, followClusterCapacity } from './executor-wiring.ts';
 import { createLogger } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
@@ -118,6 +118,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     closers.unshift(() => resolver.close());
     const executor = opts.executor ?? (await createExecutor(config, { services: store, logger }));
     closers.unshift(() => executor.close());
+    closers.unshift(await followClusterCapacity(executor, nodes, logger));
     const isolationNote = (executor as { isolationNote?: string }).isolationNote;
     if (executor.kind === 'process' && executor.isolation !== 'bubblewrap') {
       logger.warn({ isolation: executor.isolation }, `job isolation: ${isolationNote ?? executor.isolation}`);

@@ -9,7 +9,9 @@
 // `/run` answers with the log. The pod's log is stdout and stderr interleaved (the container
 // runtime keeps one stream), so the result carries it all as stdout.
 import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod, Watch } from '@kubernetes/client-node';
+import type { NodeState } from '../../core/capacity.ts';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
+import { clusterCapacity } from './capacity.ts';
 import { withKeepAlive } from './keep-alive.ts';
 import {
   buildJobObjects,
@@ -54,6 +56,8 @@ export interface KubernetesExecutor extends Executor {
   readonly kind: 'kubernetes';
   readonly isolation: 'kubernetes-pod';
   readonly isolationNote: string;
+  /** The cluster's nodes as capacity (allocatable minus other workloads' requests). */
+  clusterNodes(): Promise<NodeState[]>;
   /** Watch connections opened and re-lists so far, and the last resourceVersion seen (tests, benchmarks). */
   watchStats(): { opened: number; relists: number; resourceVersion: string | undefined };
 }
@@ -289,6 +293,15 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     isolation: 'kubernetes-pod',
     isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
     run,
+    async clusterNodes() {
+      const [nodes, pods] = await Promise.all([
+        retrying(() => core.listNode({})),
+        retrying(() =>
+          core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }),
+        ),
+      ]);
+      return clusterCapacity(nodes.items, pods.items);
+    },
     watchStats: () => ({ opened, relists, resourceVersion: lastRv }),
     async close() {
       closed = true;
