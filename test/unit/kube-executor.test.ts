@@ -45,10 +45,10 @@ const request = (over: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
   ...over,
 });
 
-const podOf = (jobId: string) =>
+const podOf = (jobId: string, timeoutMs = 5_000) =>
   waitFor(
     async () => fake.list('pods', NS).find((p) => p.metadata.labels['job-name'] === jobId),
-    5_000,
+    timeoutMs,
     `pod of ${jobId}`,
   );
 
@@ -176,7 +176,8 @@ describe('Kubernetes executor on the fake API server', () => {
       },
     );
     try {
-      await podOf(jobId);
+      // a fresh process loads tsx and the client first: slow on a busy machine
+      await podOf(jobId, 30_000);
     } finally {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
