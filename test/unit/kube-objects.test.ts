@@ -7,7 +7,11 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildJobObjects, inputFromService } from '../../src/adapters/executor-kubernetes/objects.ts';
+import {
+  buildJobObjects,
+  inputFromService,
+  kubeJobName,
+} from '../../src/adapters/executor-kubernetes/objects.ts';
 
 const JOB_ID = '5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b';
 const EVENT = '{"Records":[{"s3":{"bucket":{"name":"hello"},"object":{"key":"in/a.txt"}}}]}';
@@ -159,6 +163,21 @@ describe('Kubernetes job objects', () => {
     expect(everythingButSecret).not.toContain('k-123-secret');
     expect(JSON.stringify(objs)).not.toContain('rt-never-in-a-job');
     expect(JSON.stringify(objs)).not.toContain(Buffer.from('rt-never-in-a-job').toString('base64'));
+  });
+
+  it('names objects after a job id that is not a DNS label by a stable hash, keeping the id in JOB_UUID', () => {
+    const id = 'a.Client-42:retry';
+    const objs = buildJobObjects(
+      inputFromService({ name: 'x', script: 'true' }, { namespace: 'n', jobId: id, event: '' }),
+    );
+    validateAll(objs);
+    const name = kubeJobName(id);
+    expect(name).toMatch(/^job-[0-9a-f]{40}$/);
+    expect(kubeJobName(id)).toBe(name);
+    expect(kubeJobName(JOB_ID)).toBe(JOB_ID);
+    expect(objs.job.metadata).toMatchObject({ name, labels: { oscar_job: name } });
+    expect(objs.configMap.metadata!.name).toBe(`${name}-config`);
+    expect(objs.job.spec!.template.spec!.containers[0]!.env).toContainEqual({ name: 'JOB_UUID', value: id });
   });
 
   it('the schemas catch a broken object (the validation is real)', () => {

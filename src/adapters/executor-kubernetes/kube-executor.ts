@@ -17,6 +17,7 @@ import {
   buildJobObjects,
   CONTAINER_NAME,
   JOB_LABEL,
+  kubeJobName,
   MANAGED_BY_LABEL,
   type SupervisorImage,
 } from './objects.ts';
@@ -227,6 +228,8 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       supervisor: opts.supervisor,
     });
     await ensureWatch();
+    // Kubernetes names: the job id when it is a DNS label, else a stable hash of it.
+    const name = kubeJobName(req.jobId);
 
     let waiter!: Waiter;
     const terminal = new Promise<Terminal | 'timeout' | 'cancel'>((resolve) => {
@@ -234,7 +237,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     });
     const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel') => void;
     // Registered before the Job is posted, so no watch event can be missed.
-    waiters.set(req.jobId, waiter);
+    waiters.set(name, waiter);
     const timer = setTimeout(() => settle('timeout'), req.timeoutMs);
     const onAbort = () => settle('cancel');
     req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -257,7 +260,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         attached =
           (await create(() => batch.createNamespacedJob({ namespace, body: objs.job }), true)) === 'exists';
       } catch (e) {
-        await cleanup(req.jobId, objs);
+        await cleanup(name, objs);
         throw new Error(`kubernetes executor: cannot create job ${req.jobId}: ${apiMessage(e)}`, {
           cause: e,
         });
@@ -267,13 +270,13 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         // after its pod's last change, so read where it is now.
         logger?.info?.({ jobId: req.jobId }, 're-attached to a Job already in the cluster');
         const pods = await retrying(() =>
-          core.listNamespacedPod({ namespace, labelSelector: `${JOB_LABEL}=${req.jobId}` }),
+          core.listNamespacedPod({ namespace, labelSelector: `${JOB_LABEL}=${name}` }),
         );
         for (const pod of pods.items) onPod('MODIFIED', pod);
       }
       const outcome = await terminal;
       const log = await readLog(waiter.podName);
-      await cleanup(req.jobId, objs);
+      await cleanup(name, objs);
       if (log.text) req.onLog?.(log.text);
       if (outcome === 'timeout') return result(began, { exitCode: null, timedOut: true, log });
       if (outcome === 'cancel') return result(began, { exitCode: null, cancelled: true, log });
@@ -283,7 +286,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     } finally {
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onAbort);
-      waiters.delete(req.jobId);
+      waiters.delete(name);
       running.delete(stop);
     }
   };

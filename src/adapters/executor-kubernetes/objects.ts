@@ -23,6 +23,7 @@
 //   names are sorted so the objects are deterministic (Go map order is random in OSCAR);
 // - automountServiceAccountToken false: the job has no business with the API server;
 // - activeDeadlineSeconds from the job timeout as a cluster-side backstop.
+import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1EnvVar, V1Job, V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 
@@ -77,25 +78,35 @@ export interface KubeJobObjects {
   job: V1Job;
 }
 
-export const configMapName = (jobId: string): string => `${jobId}-config`;
-export const secretName = (jobId: string): string => `${jobId}-env`;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/;
+
+/**
+ * The Job's name (and `oscar_job` label) for a job id: the id itself when it is a short DNS
+ * label (a UUID is), else a stable hash of it, so the same job always maps to the same Job.
+ */
+export const kubeJobName = (jobId: string): string =>
+  DNS_LABEL.test(jobId) ? jobId : `job-${createHash('sha256').update(jobId).digest('hex').slice(0, 40)}`;
+
+export const configMapName = (jobId: string): string => `${kubeJobName(jobId)}-config`;
+export const secretName = (jobId: string): string => `${kubeJobName(jobId)}-env`;
 
 const sortedEntries = (m: Record<string, string> | undefined) =>
   Object.entries(m ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 export function buildJobObjects(input: KubeJobInput): KubeJobObjects {
   const { namespace, jobId, serviceName } = input;
+  const name = kubeJobName(jobId);
   const supervisor = input.supervisor ?? DEFAULT_SUPERVISOR;
   // The service's labels first: ours win, so a user label cannot hide a job from the watch.
   const labels: Record<string, string> = {
     ...input.labels,
     [SERVICE_LABEL]: serviceName,
-    [JOB_LABEL]: jobId,
+    [JOB_LABEL]: name,
     [MANAGED_BY_LABEL]: 'flotilla',
   };
   const annotations =
     input.annotations && Object.keys(input.annotations).length > 0 ? { ...input.annotations } : undefined;
-  const ownLabels = { [SERVICE_LABEL]: serviceName, [JOB_LABEL]: jobId, [MANAGED_BY_LABEL]: 'flotilla' };
+  const ownLabels = { [SERVICE_LABEL]: serviceName, [JOB_LABEL]: name, [MANAGED_BY_LABEL]: 'flotilla' };
 
   const functionConfig: Record<string, unknown> = {
     name: serviceName,
@@ -144,7 +155,7 @@ export function buildJobObjects(input: KubeJobInput): KubeJobObjects {
   const job: V1Job = {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name: jobId, namespace, ...templateMeta },
+    metadata: { name, namespace, ...templateMeta },
     spec: {
       backoffLimit: 0,
       ttlSecondsAfterFinished: input.ttlSecondsAfterFinished ?? 3600,
