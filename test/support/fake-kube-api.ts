@@ -83,6 +83,8 @@ export interface FakeKubeApi {
   compact(): void;
   /** Cuts every open watch connection mid-stream. */
   dropWatches(): void;
+  /** Keeps every open watch connection open but sends nothing more on it (a silent drop). */
+  stallWatches(): void;
   close(): Promise<void>;
 }
 
@@ -555,6 +557,9 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     },
     dropWatches() {
       for (const w of watches) w.res.destroy();
+      watches.clear();
+    },
+    stallWatches() {
       watches.clear();
     },
     async close() {

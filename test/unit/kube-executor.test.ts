@@ -18,7 +18,10 @@ const NS = 'svc';
 let fake: FakeKubeApi;
 let executor: KubernetesExecutor;
 
-async function setup(spec: KubeServiceSpec = { image: 'alpine', cpu: '0.5', memory: '128Mi' }) {
+async function setup(
+  spec: KubeServiceSpec = { image: 'alpine', cpu: '0.5', memory: '128Mi' },
+  extra: { watchIdleMs?: number } = {},
+) {
   fake = await startFakeKubeApi({ kubelet: 'manual' });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromOptions(fake.kubeconfig(NS));
@@ -27,6 +30,7 @@ async function setup(spec: KubeServiceSpec = { image: 'alpine', cpu: '0.5', memo
     namespace: NS,
     resolveService: async () => spec,
     rewatchDelayMs: 20,
+    ...extra,
   });
 }
 
@@ -84,6 +88,20 @@ describe('Kubernetes executor on the fake API server', () => {
     expect(result).toMatchObject({ exitCode: 7, cancelled: false, timedOut: false, stdout: 'boom\n' });
     expect(fake.watchRequests).toHaveLength(2);
     expect(fake.watchRequests[1]!.query.resourceVersion).toBe(lastSeen);
+    expect(executor.watchStats().relists).toBe(1);
+  });
+
+  it('re-opens a watch that went silent without a reset, and sees what it missed', async () => {
+    await setup(undefined, { watchIdleMs: 300 });
+    const req = request();
+    const run = executor.run(req);
+    await podOf(req.jobId);
+    await waitFor(async () => fake.openWatches() === 1, 2_000);
+    fake.stallWatches(); // the connection stays open; nothing more arrives on it
+    fake.setPod(NS, req.jobId, { phase: 'Succeeded', exitCode: 0, log: 'late\n' });
+    const result = await run;
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'late\n' });
+    expect(fake.watchRequests.length).toBeGreaterThanOrEqual(2);
     expect(executor.watchStats().relists).toBe(1);
   });
 

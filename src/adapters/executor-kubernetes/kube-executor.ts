@@ -50,6 +50,8 @@ export interface KubernetesExecutorOptions {
   maxLogBytes?: number;
   /** Wait before re-opening a dropped watch. Default 200 ms. */
   rewatchDelayMs?: number;
+  /** A watch with no event (bookmarks included) for this long is re-opened. Default 5 min. */
+  watchIdleMs?: number;
   logger?: ExecutorLogger;
 }
 
@@ -76,6 +78,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const { kubeConfig, namespace, logger } = opts;
   const maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
   const rewatchDelayMs = opts.rewatchDelayMs ?? 200;
+  const watchIdleMs = opts.watchIdleMs ?? 300_000;
   const pooled = withKeepAlive(kubeConfig);
   const core = pooled.config.makeApiClient(CoreV1Api);
   const batch = pooled.config.makeApiClient(BatchV1Api);
@@ -116,14 +119,48 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     return list.metadata?.resourceVersion;
   };
 
+  /** Re-opens after a drop: from the last resourceVersion, or after a re-list when it expired. */
+  const resume = (expired: boolean, attempt = 1) => {
+    retryTimer = setTimeout(
+      () => {
+        if (closed) return;
+        const from = expired ? relist() : Promise.resolve(lastRv);
+        from
+          .then((rv) => {
+            lastRv = rv;
+            return openWatch(rv);
+          })
+          .catch((e) => {
+            logger?.warn({ err: apiMessage(e), namespace }, 'pod re-list failed; retrying');
+            resume(true, attempt + 1);
+          });
+      },
+      Math.min(rewatchDelayMs * attempt, 10_000),
+    );
+  };
+
   const openWatch = async (from: string | undefined): Promise<void> => {
     if (closed) return;
     opened += 1;
     let expired = false;
-    current = await watch.watch(
+    let idle: NodeJS.Timeout | undefined;
+    let controller: AbortController | undefined;
+    // A connection that went silent (a NAT or proxy dropped it without a reset) is re-opened;
+    // the server sends bookmarks well within this interval when nothing changes.
+    const touch = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        logger?.warn({ namespace, idleMs: watchIdleMs }, 'pod watch silent; re-opening');
+        controller?.abort();
+      }, watchIdleMs);
+      idle.unref();
+    };
+    touch();
+    controller = await watch.watch(
       `/api/v1/namespaces/${namespace}/pods`,
       { labelSelector: selector, resourceVersion: from, allowWatchBookmarks: true },
       (type, obj) => {
+        touch();
         if (type === 'ERROR') {
           if (obj?.code === 410) expired = true;
           return;
@@ -132,24 +169,15 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         if (type !== 'BOOKMARK') onPod(type, obj as V1Pod);
       },
       (err) => {
+        clearTimeout(idle);
         if (closed) return;
-        if (err && !expired)
+        if (err && !expired && (err as Error).name !== 'AbortError') {
           logger?.warn({ err: (err as Error).message, namespace }, 'pod watch dropped; re-opening');
-        retryTimer = setTimeout(() => {
-          const resume = expired ? relist() : Promise.resolve(lastRv);
-          resume
-            .then((rv) => {
-              if (expired) lastRv = rv;
-              return openWatch(lastRv);
-            })
-            .catch((e) => {
-              logger?.warn({ err: (e as Error).message, namespace }, 'pod re-list failed; retrying');
-              expired = true;
-              retryTimer = setTimeout(() => openWatch(undefined), rewatchDelayMs);
-            });
-        }, rewatchDelayMs);
+        }
+        resume(expired);
       },
     );
+    current = controller;
   };
 
   const ensureWatch = () => {
