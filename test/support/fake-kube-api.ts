@@ -160,6 +160,11 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     put('jobs', job, 'MODIFIED');
   };
 
+  const followers = new Map<string, Set<{ res: ServerResponse; left: number }>>(); // pod key → follow=true readers
+  const endFollowers = (podKey: string) => {
+    for (const f of followers.get(podKey) ?? []) f.res.end();
+    followers.delete(podKey);
+  };
   const appendLog = (podKey: string, chunk: Buffer) => {
     const log = logs.get(podKey) ?? { text: '', bytes: 0 };
     const room = maxLogBytes - log.bytes;
@@ -167,6 +172,12 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
       const part = chunk.subarray(0, room);
       log.text += part.toString('utf8');
       log.bytes += part.length;
+      for (const f of followers.get(podKey) ?? []) {
+        const out = part.subarray(0, f.left);
+        f.left -= out.length;
+        if (out.length > 0) f.res.write(out);
+        if (f.left <= 0) f.res.end();
+      }
     }
     logs.set(podKey, log);
   };
@@ -293,6 +304,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
   };
 
   const terminate = (pod: Obj, exitCode: number, startedAt: string) => {
+    endFollowers(key('pods', pod.metadata.namespace, pod.metadata.name));
     const container = pod.spec.containers[0];
     updatePod(pod, {
       phase: exitCode === 0 ? 'Succeeded' : 'Failed',
@@ -321,6 +333,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     const podKey = key('pods', ns, name);
     const proc = running.get(podKey);
     const gone = () => {
+      endFollowers(podKey);
       remove('pods', ns, name);
       logs.delete(podKey);
     };
@@ -382,11 +395,23 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     if (req.method === 'GET' && name && sub === 'log' && kind === 'pods') {
       const pod = store.get(key('pods', ns, name));
       if (!pod) return status(res, 404, 'NotFound', `pods "${name}" not found`);
-      const text = logs.get(key('pods', ns, name))?.text ?? '';
+      const podKey = key('pods', ns, name);
+      const text = logs.get(podKey)?.text ?? '';
       const limit = query.limitBytes ? Number(query.limitBytes) : undefined;
       const body = limit === undefined ? Buffer.from(text) : Buffer.from(text).subarray(0, limit);
       res.writeHead(200, { 'content-type': 'text/plain' });
-      return res.end(body);
+      const phase = pod.status?.phase;
+      const left = (limit ?? Number.POSITIVE_INFINITY) - body.length;
+      if (query.follow !== 'true' || phase === 'Succeeded' || phase === 'Failed' || left <= 0)
+        return res.end(body);
+      // follow: what is there, then what the container writes until it ends
+      res.write(body);
+      const f = { res, left };
+      const set = followers.get(podKey) ?? new Set();
+      set.add(f);
+      followers.set(podKey, set);
+      res.on('close', () => set.delete(f));
+      return;
     }
     if (req.method === 'GET' && name) {
       const o = store.get(key(kind, ns, name));

@@ -91,6 +91,22 @@ describe('Kubernetes executor on the fake API server', () => {
     expect(executor.watchStats().relists).toBe(1);
   });
 
+  it('streams the pod log to onLog while the job runs, each byte once', async () => {
+    await setup();
+    const chunks: string[] = [];
+    const req = request({ onLog: (c) => chunks.push(c) });
+    const run = executor.run(req);
+    await podOf(req.jobId);
+    fake.setPod(NS, req.jobId, { phase: 'Running', log: 'first\n' });
+    await waitFor(async () => chunks.join('') === 'first\n', 3_000, 'the live log');
+    fake.setPod(NS, req.jobId, { phase: 'Running', log: 'second\n' });
+    await waitFor(async () => chunks.join('') === 'first\nsecond\n', 3_000, 'more live log');
+    fake.setPod(NS, req.jobId, { phase: 'Succeeded', exitCode: 0, log: 'third\n' });
+    const result = await run;
+    expect(result.stdout).toBe('first\nsecond\nthird\n');
+    expect(chunks.join('')).toBe('first\nsecond\nthird\n');
+  });
+
   it('re-opens a watch that went silent without a reset, and sees what it missed', async () => {
     await setup(undefined, { watchIdleMs: 300 });
     const req = request();

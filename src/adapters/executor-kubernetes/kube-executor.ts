@@ -8,7 +8,9 @@
 // shipped into the pod, and the result lists no outputs: the manager has nothing to upload and
 // `/run` answers with the log. The pod's log is stdout and stderr interleaved (the container
 // runtime keeps one stream), so the result carries it all as stdout.
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod, Watch } from '@kubernetes/client-node';
+import { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { BatchV1Api, CoreV1Api, type KubeConfig, Log, type V1Pod, Watch } from '@kubernetes/client-node';
 import type { NodeState } from '../../core/capacity.ts';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
 import { clusterCapacity } from './capacity.ts';
@@ -70,6 +72,14 @@ type Terminal = { kind: 'exited'; exitCode: number | null; deadline: boolean } |
 interface Waiter {
   podName?: string;
   settle: (t: Terminal) => void;
+  /** Live log for `logs --follow`: started once the pod runs. */
+  follow?: {
+    onLog: (chunk: string) => void;
+    started: boolean;
+    text: string;
+    stop?: () => void;
+    stopped: boolean;
+  };
 }
 
 const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
@@ -83,6 +93,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const core = pooled.config.makeApiClient(CoreV1Api);
   const batch = pooled.config.makeApiClient(BatchV1Api);
   const watch = new Watch(kubeConfig);
+  const logs = new Log(kubeConfig);
   const waiters = new Map<string, Waiter>();
   const running = new Set<() => Promise<unknown>>();
   let closed = false;
@@ -101,7 +112,31 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     w.podName = pod.metadata?.name;
     if (type === 'DELETED') return w.settle(terminalOf(pod) ?? { kind: 'gone' });
     const t = terminalOf(pod);
-    if (t) w.settle(t);
+    if (t) return w.settle(t);
+    if (w.follow && !w.follow.started && pod.status?.phase === 'Running' && w.podName)
+      startFollow(w.follow, w.podName);
+  };
+
+  const startFollow = (f: NonNullable<Waiter['follow']>, podName: string) => {
+    f.started = true;
+    const decoder = new StringDecoder('utf8');
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        if (!f.stopped) {
+          const text = decoder.write(chunk);
+          f.text += text;
+          if (text) f.onLog(text);
+        }
+        done();
+      },
+    });
+    logs
+      .log(namespace, podName, CONTAINER_NAME, sink, { follow: true, limitBytes: maxLogBytes })
+      .then((c) => {
+        f.stop = () => c.abort();
+        if (f.stopped) c.abort();
+      })
+      .catch(() => undefined); // the final read delivers what the stream did not
   };
 
   /** Lists the pods, settles what finished meanwhile, and returns where to watch from. */
@@ -262,6 +297,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     let waiter!: Waiter;
     const terminal = new Promise<Terminal | 'timeout' | 'cancel'>((resolve) => {
       waiter = { settle: resolve };
+      if (req.onLog) waiter.follow = { onLog: req.onLog, started: false, text: '', stopped: false };
     });
     const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel') => void;
     // Registered before the Job is posted, so no watch event can be missed.
@@ -303,9 +339,16 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         for (const pod of pods.items) onPod('MODIFIED', pod);
       }
       const outcome = await terminal;
+      // Stop the live log first, then hand over only what it did not deliver.
+      const live = waiter.follow;
+      if (live) {
+        live.stopped = true;
+        live.stop?.();
+      }
       const log = await readLog(waiter.podName);
       await cleanup(name, objs);
-      if (log.text) req.onLog?.(log.text);
+      const rest = live && log.text.startsWith(live.text) ? log.text.slice(live.text.length) : log.text;
+      if (rest) req.onLog?.(rest);
       if (outcome === 'timeout') return result(began, { exitCode: null, timedOut: true, log });
       if (outcome === 'cancel') return result(began, { exitCode: null, cancelled: true, log });
       if (outcome.kind === 'gone') return result(began, { exitCode: null, cancelled: true, log });
