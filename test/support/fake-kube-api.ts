@@ -73,6 +73,8 @@ export interface FakeKubeApi {
   /** Every watch request: path and query. */
   readonly watchRequests: Array<{ kind: Kind; namespace: string | undefined; query: Record<string, string> }>;
   openWatches(): number;
+  /** Every pod log request: pod name and whether it followed. */
+  readonly logRequests: Array<{ pod: string; follow: boolean }>;
   /** Moves a pod (manual kubelet): phase, exit code, log text. */
   setPod(
     namespace: string,
@@ -102,6 +104,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
   const running = new Map<string, Running>(); // pod key → process
   const received: FakeKubeApi['received'] = [];
   const watchRequests: FakeKubeApi['watchRequests'] = [];
+  const logRequests: FakeKubeApi['logRequests'] = [];
   const sockets = new Set<import('node:net').Socket>();
 
   const key = (kind: Kind, ns: string, name: string) => `${kind}/${ns}/${name}`;
@@ -395,6 +398,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     if (req.method === 'GET' && name && sub === 'log' && kind === 'pods') {
       const pod = store.get(key('pods', ns, name));
       if (!pod) return status(res, 404, 'NotFound', `pods "${name}" not found`);
+      logRequests.push({ pod: name, follow: query.follow === 'true' });
       const podKey = key('pods', ns, name);
       const text = logs.get(podKey)?.text ?? '';
       const limit = query.limitBytes ? Number(query.limitBytes) : undefined;
@@ -547,6 +551,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
       ),
     received,
     watchRequests,
+    logRequests,
     openWatches: () => watches.size,
     setPod(ns, jobName, state) {
       const pod = [...store.values()].find(

@@ -20,7 +20,7 @@ let executor: KubernetesExecutor;
 
 async function setup(
   spec: KubeServiceSpec = { image: 'alpine', cpu: '0.5', memory: '128Mi' },
-  extra: { watchIdleMs?: number } = {},
+  extra: { watchIdleMs?: number; maxLiveLogs?: number } = {},
 ) {
   fake = await startFakeKubeApi({ kubelet: 'manual' });
   const kubeConfig = new KubeConfig();
@@ -105,6 +105,31 @@ describe('Kubernetes executor on the fake API server', () => {
     const result = await run;
     expect(result.stdout).toBe('first\nsecond\nthird\n');
     expect(chunks.join('')).toBe('first\nsecond\nthird\n');
+  });
+
+  it('follows at most maxLiveLogs logs at once; the others hand their log over at the end', async () => {
+    await setup(undefined, { maxLiveLogs: 1 });
+    const a: string[] = [];
+    const b: string[] = [];
+    const reqA = request({ onLog: (c) => a.push(c) });
+    const reqB = request({ onLog: (c) => b.push(c) });
+    const runA = executor.run(reqA);
+    await podOf(reqA.jobId);
+    fake.setPod(NS, reqA.jobId, { phase: 'Running', log: 'a\n' });
+    await waitFor(async () => a.join('') === 'a\n', 3_000, 'live log of a');
+    const runB = executor.run(reqB);
+    await podOf(reqB.jobId);
+    fake.setPod(NS, reqB.jobId, { phase: 'Running', log: 'b\n' });
+    fake.setPod(NS, reqA.jobId, { phase: 'Running', log: 'a2\n' });
+    await waitFor(async () => a.join('') === 'a\na2\n', 3_000, 'more live log of a');
+    expect(b).toEqual([]); // b is not followed: a holds the one live slot
+    fake.setPod(NS, reqB.jobId, { phase: 'Succeeded', exitCode: 0 });
+    fake.setPod(NS, reqA.jobId, { phase: 'Succeeded', exitCode: 0 });
+    await Promise.all([runA, runB]);
+    expect(b.join('')).toBe('b\n');
+    expect(a.join('')).toBe('a\na2\n');
+    const podA = fake.logRequests.find((r) => r.pod.startsWith(reqA.jobId))!.pod;
+    expect(fake.logRequests.filter((r) => r.follow).map((r) => r.pod)).toEqual([podA]);
   });
 
   it('re-opens a watch that went silent without a reset, and sees what it missed', async () => {

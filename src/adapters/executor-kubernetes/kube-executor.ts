@@ -54,6 +54,11 @@ export interface KubernetesExecutorOptions {
   rewatchDelayMs?: number;
   /** A watch with no event (bookmarks included) for this long is re-opened. Default 5 min. */
   watchIdleMs?: number;
+  /**
+   * Pod logs followed live at once (one connection each); jobs beyond it hand their log over
+   * when they end. Default 64.
+   */
+  maxLiveLogs?: number;
   logger?: ExecutorLogger;
 }
 
@@ -89,6 +94,8 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
   const rewatchDelayMs = opts.rewatchDelayMs ?? 200;
   const watchIdleMs = opts.watchIdleMs ?? 300_000;
+  const maxLiveLogs = opts.maxLiveLogs ?? 64;
+  let liveLogs = 0;
   const pooled = withKeepAlive(kubeConfig);
   const core = pooled.config.makeApiClient(CoreV1Api);
   const batch = pooled.config.makeApiClient(BatchV1Api);
@@ -119,6 +126,13 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
 
   const startFollow = (f: NonNullable<Waiter['follow']>, podName: string) => {
     f.started = true;
+    if (liveLogs >= maxLiveLogs) return;
+    liveLogs += 1;
+    let counted = true;
+    const release = () => {
+      if (counted) liveLogs -= 1;
+      counted = false;
+    };
     const decoder = new StringDecoder('utf8');
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -129,14 +143,21 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         }
         done();
       },
+      final(done) {
+        release();
+        done();
+      },
     });
     logs
       .log(namespace, podName, CONTAINER_NAME, sink, { follow: true, limitBytes: maxLogBytes })
       .then((c) => {
-        f.stop = () => c.abort();
-        if (f.stopped) c.abort();
+        f.stop = () => {
+          release();
+          c.abort();
+        };
+        if (f.stopped) f.stop();
       })
-      .catch(() => undefined); // the final read delivers what the stream did not
+      .catch(release); // the final read delivers what the stream did not
   };
 
   /** Lists the pods, settles what finished meanwhile, and returns where to watch from. */
