@@ -109,6 +109,40 @@ describe('manager with the Kubernetes executor', () => {
     );
   });
 
+  it('DELETE /system/logs on a running job deletes its Job, and the pod goes with it', async () => {
+    const created = await call({
+      method: 'POST',
+      url: '/system/services',
+      payload: { name: 'kube-sleep', image: 'alpine', script: 'echo started\nsleep 60\n' },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const svc = (await call({ method: 'GET', url: '/system/services/kube-sleep' })).json() as {
+      token: string;
+    };
+    const res = await tm.manager.http.inject({
+      method: 'POST',
+      url: '/job/kube-sleep',
+      headers: { authorization: `Bearer ${svc.token}` },
+      payload: 'aGk=',
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const { job_id: jobId } = res.json() as { job_id: string };
+    const running = () =>
+      fake
+        .list('pods', 'jobs')
+        .find((p) => p.metadata.labels.oscar_job === jobId && p.status.phase === 'Running');
+    await waitFor(async () => running(), 20_000, 'the pod to run');
+    const del = await call({ method: 'DELETE', url: `/system/logs/kube-sleep/${jobId}` });
+    expect(del.statusCode, del.body).toBe(204);
+    await waitFor(
+      async () => !fake.list('jobs', 'jobs').some((j) => j.metadata.name === jobId) && !running(),
+      10_000,
+      'the Job and its pod to go',
+    );
+    const left = fake.list('pods', 'jobs').filter((p) => p.metadata.labels.oscar_job === jobId);
+    expect(left).toEqual([]);
+  });
+
   it('answers /run with the pod log', async () => {
     const svc = (await call({ method: 'GET', url: '/system/services/kube-hello' })).json() as {
       token: string;
