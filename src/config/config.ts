@@ -261,6 +261,11 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     );
   }
   // Without --kubeconfig (or KUBECONFIG) the in-cluster service account is used.
+  if (executorKind === 'kubernetes' && !get('kubeconfig') && !env.KUBERNETES_SERVICE_HOST) {
+    throw new ConfigError(
+      `--executor kubernetes needs ${name('kubeconfig')} when not running inside a cluster (no KUBERNETES_SERVICE_HOST)`,
+    );
+  }
   const executor: Config['executor'] =
     executorKind === 'process'
       ? { kind: 'process' }

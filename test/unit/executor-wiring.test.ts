@@ -33,8 +33,13 @@ describe('executor selection', () => {
       loadConfig(base, { FLOTILLA_EXECUTOR: 'kubernetes', KUBECONFIG: '/e/kc', FLOTILLA_NAMESPACE: 'ns-e' })
         .executor,
     ).toEqual({ kind: 'kubernetes', kubeconfig: '/e/kc', namespace: 'ns-e' });
-    // no kubeconfig: in-cluster
-    expect(loadConfig({ ...base, executor: 'kubernetes' }, {}).executor).toEqual({
+    // no kubeconfig: in-cluster, which needs the service host Kubernetes sets in every pod
+    expect(() => loadConfig({ ...base, executor: 'kubernetes' }, {})).toThrow(
+      /--executor kubernetes needs --kubeconfig \(KUBECONFIG\) when not running inside a cluster/,
+    );
+    expect(
+      loadConfig({ ...base, executor: 'kubernetes' }, { KUBERNETES_SERVICE_HOST: '10.0.0.1' }).executor,
+    ).toEqual({
       kind: 'kubernetes',
       kubeconfig: undefined,
       namespace: 'flotilla-svc',
