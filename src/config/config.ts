@@ -43,6 +43,8 @@ export interface Config {
   jobTimeoutMs: number;
   bodyLimitBytes: number;
   logLevel: string;
+  /** Where jobs run: processes on this machine, or Jobs on a Kubernetes cluster. */
+  executor: { kind: 'process' } | { kind: 'kubernetes'; kubeconfig: string | undefined; namespace: string };
 }
 
 /** Raw values as commander hands them over (strings), keyed by flag name. */
@@ -85,6 +87,9 @@ export const FLAGS = {
   jobTimeout: { flag: '--job-timeout', env: ['FLOTILLA_JOB_TIMEOUT'], default: '300' },
   bodyLimit: { flag: '--body-limit', env: ['FLOTILLA_BODY_LIMIT'], default: '50Mi' },
   logLevel: { flag: '--log-level', env: ['FLOTILLA_LOG_LEVEL'], default: 'info' },
+  executor: { flag: '--executor', env: ['FLOTILLA_EXECUTOR'], default: 'process' },
+  kubeconfig: { flag: '--kubeconfig', env: ['KUBECONFIG'], default: undefined },
+  namespace: { flag: '--namespace', env: ['FLOTILLA_NAMESPACE'], default: 'flotilla-svc' },
 } as const;
 
 export class ConfigError extends Error {
@@ -245,6 +250,31 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     );
   }
 
+  const executorKind = get('executor')!;
+  if (executorKind !== 'process' && executorKind !== 'kubernetes') {
+    throw new ConfigError(`${name('executor')} must be process or kubernetes, got "${executorKind}"`);
+  }
+  const namespace = get('namespace')!;
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw new ConfigError(
+      `${name('namespace')} must be a DNS label (a-z, 0-9, "-", at most 63), got "${namespace}"`,
+    );
+  }
+  // Without --kubeconfig (or KUBECONFIG) the in-cluster service account is used.
+  if (executorKind === 'kubernetes' && !get('kubeconfig') && !env.KUBERNETES_SERVICE_HOST) {
+    throw new ConfigError(
+      `--executor kubernetes needs ${name('kubeconfig')} when not running inside a cluster (no KUBERNETES_SERVICE_HOST)`,
+    );
+  }
+  const executor: Config['executor'] =
+    executorKind === 'process'
+      ? { kind: 'process' }
+      : {
+          kind: 'kubernetes',
+          kubeconfig: get('kubeconfig') ? resolve(get('kubeconfig')!) : undefined,
+          namespace,
+        };
+
   return {
     port,
     host,
@@ -269,5 +299,6 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     jobTimeoutMs,
     bodyLimitBytes,
     logLevel,
+    executor,
   };
 };

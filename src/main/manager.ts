@@ -4,7 +4,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { createProcessExecutor } from '../adapters/executor-process/index.ts';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
 import { AccessTokenCache } from '../adapters/oidc/token-exchange.ts';
 import { createHttpPeerClient } from '../adapters/peer-http/http-peer-client.ts';
@@ -47,6 +46,7 @@ import {
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
 import { openTransferSecrets, replicaTargets, sharedStatus } from './delegation-wiring.ts';
+import { createExecutor, followClusterCapacity } from './executor-wiring.ts';
 import { createLogger } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
@@ -124,11 +124,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       inputs,
     });
     closers.unshift(() => resolver.close());
-    const executor =
-      opts.executor ?? createProcessExecutor({ workRoot: config.workDir, logger, sandbox: 'auto' });
+    const executor = opts.executor ?? (await createExecutor(config, { services: store, logger }));
     closers.unshift(() => executor.close());
+    closers.unshift(await followClusterCapacity(executor, nodes, logger));
     const isolationNote = (executor as { isolationNote?: string }).isolationNote;
-    if (executor.isolation !== 'bubblewrap') {
+    if (executor.kind === 'process' && executor.isolation !== 'bubblewrap') {
       logger.warn({ isolation: executor.isolation }, `job isolation: ${isolationNote ?? executor.isolation}`);
     }
 

@@ -1,0 +1,495 @@
+// The Kubernetes Executor (DESIGN.md §3.3): one batch/v1 Job per invocation, built by
+// objects.ts; status from one pod watch per namespace (never a poll per job), re-listed after
+// a dropped watch or a 410; logs from the pod; cancel and timeout delete the Job (Background,
+// so its pod goes too); the ConfigMap and Secret are removed when the job ends.
+//
+// Storage: inside the pod faas-supervisor stages inputs and uploads outputs itself, as in
+// OSCAR, from the EVENT it is given. So the input the manager hands over (req.input) is not
+// shipped into the pod, and the result lists no outputs: the manager has nothing to upload and
+// `/run` answers with the log. The pod's log is stdout and stderr interleaved (the container
+// runtime keeps one stream), so the result carries it all as stdout.
+import { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { BatchV1Api, CoreV1Api, type KubeConfig, Log, type V1Pod, Watch } from '@kubernetes/client-node';
+import type { NodeState } from '../../core/capacity.ts';
+import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
+import { clusterCapacity } from './capacity.ts';
+import { withKeepAlive } from './keep-alive.ts';
+import {
+  buildJobObjects,
+  CONTAINER_NAME,
+  JOB_LABEL,
+  kubeJobName,
+  MANAGED_BY_LABEL,
+  type SupervisorImage,
+} from './objects.ts';
+
+/** What the executor needs of the service beyond the request: its image and pod settings. */
+export interface KubeServiceSpec {
+  image?: string;
+  cpu?: string;
+  memory?: string;
+  log_level?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  input?: unknown[];
+  output?: unknown[];
+}
+
+export interface ExecutorLogger {
+  warn(obj: object, msg?: string): void;
+  info?(obj: object, msg?: string): void;
+}
+
+export interface KubernetesExecutorOptions {
+  kubeConfig: KubeConfig;
+  /** Where jobs run (the services namespace). */
+  namespace: string;
+  /** The service's image and settings; ExecutionRequest carries only its name. */
+  resolveService: (name: string) => Promise<KubeServiceSpec | undefined>;
+  supervisor?: SupervisorImage;
+  /** Cap of the log kept per job; the head is kept. Default 1 MiB. */
+  maxLogBytes?: number;
+  /** Wait before re-opening a dropped watch. Default 200 ms. */
+  rewatchDelayMs?: number;
+  /** A watch with no event (bookmarks included) for this long is re-opened. Default 5 min. */
+  watchIdleMs?: number;
+  /**
+   * Pod logs followed live at once (one connection each); jobs beyond it hand their log over
+   * when they end. Default 64.
+   */
+  maxLiveLogs?: number;
+  logger?: ExecutorLogger;
+}
+
+export interface KubernetesExecutor extends Executor {
+  readonly kind: 'kubernetes';
+  readonly isolation: 'kubernetes-pod';
+  readonly isolationNote: string;
+  /** The cluster's nodes as capacity (allocatable minus other workloads' requests). */
+  clusterNodes(): Promise<NodeState[]>;
+  /** Watch connections opened and re-lists so far, and the last resourceVersion seen (tests, benchmarks). */
+  watchStats(): { opened: number; relists: number; resourceVersion: string | undefined };
+}
+
+type Terminal = { kind: 'exited'; exitCode: number | null; deadline: boolean } | { kind: 'gone' };
+
+interface Waiter {
+  podName?: string;
+  settle: (t: Terminal) => void;
+  /** Live log for `logs --follow`: started once the pod runs. */
+  follow?: {
+    onLog: (chunk: string) => void;
+    started: boolean;
+    text: string;
+    stop?: () => void;
+    stopped: boolean;
+  };
+}
+
+const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
+
+export function createKubernetesExecutor(opts: KubernetesExecutorOptions): KubernetesExecutor {
+  const { kubeConfig, namespace, logger } = opts;
+  const maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+  const rewatchDelayMs = opts.rewatchDelayMs ?? 200;
+  const watchIdleMs = opts.watchIdleMs ?? 300_000;
+  const maxLiveLogs = opts.maxLiveLogs ?? 64;
+  let liveLogs = 0;
+  const pooled = withKeepAlive(kubeConfig);
+  const core = pooled.config.makeApiClient(CoreV1Api);
+  const batch = pooled.config.makeApiClient(BatchV1Api);
+  const watch = new Watch(kubeConfig);
+  const logs = new Log(kubeConfig);
+  const waiters = new Map<string, Waiter>();
+  const running = new Set<() => Promise<unknown>>();
+  let closed = false;
+  let opened = 0;
+  let relists = 0;
+  let lastRv: string | undefined;
+  let current: AbortController | undefined;
+  let started: Promise<void> | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const selector = `${MANAGED_BY_LABEL}=flotilla`;
+
+  const onPod = (type: string, pod: V1Pod) => {
+    const jobId = pod.metadata?.labels?.[JOB_LABEL];
+    const w = jobId ? waiters.get(jobId) : undefined;
+    if (!w) return;
+    w.podName = pod.metadata?.name;
+    if (type === 'DELETED') return w.settle(terminalOf(pod) ?? { kind: 'gone' });
+    const t = terminalOf(pod);
+    if (t) return w.settle(t);
+    if (w.follow && !w.follow.started && pod.status?.phase === 'Running' && w.podName)
+      startFollow(w.follow, w.podName);
+  };
+
+  const startFollow = (f: NonNullable<Waiter['follow']>, podName: string) => {
+    f.started = true;
+    if (liveLogs >= maxLiveLogs) return;
+    liveLogs += 1;
+    let counted = true;
+    const release = () => {
+      if (counted) liveLogs -= 1;
+      counted = false;
+    };
+    const decoder = new StringDecoder('utf8');
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        if (!f.stopped) {
+          const text = decoder.write(chunk);
+          f.text += text;
+          if (text) f.onLog(text);
+        }
+        done();
+      },
+      final(done) {
+        release();
+        done();
+      },
+    });
+    logs
+      .log(namespace, podName, CONTAINER_NAME, sink, { follow: true, limitBytes: maxLogBytes })
+      .then((c) => {
+        f.stop = () => {
+          release();
+          c.abort();
+        };
+        if (f.stopped) f.stop();
+      })
+      .catch(release); // the final read delivers what the stream did not
+  };
+
+  /** Lists the pods, settles what finished meanwhile, and returns where to watch from. */
+  const relist = async (): Promise<string | undefined> => {
+    relists += 1;
+    const list = await retrying(() => core.listNamespacedPod({ namespace, labelSelector: selector }));
+    const present = new Set<string>();
+    for (const pod of list.items) {
+      const id = pod.metadata?.labels?.[JOB_LABEL];
+      if (id) present.add(id);
+      onPod('MODIFIED', pod);
+    }
+    // A pod seen before and absent now was deleted while the watch was down.
+    for (const [id, w] of waiters) if (w.podName && !present.has(id)) w.settle({ kind: 'gone' });
+    return list.metadata?.resourceVersion;
+  };
+
+  /** Re-opens after a drop: from the last resourceVersion, or after a re-list when it expired. */
+  const resume = (expired: boolean, attempt = 1) => {
+    retryTimer = setTimeout(
+      () => {
+        if (closed) return;
+        const from = expired ? relist() : Promise.resolve(lastRv);
+        from
+          .then((rv) => {
+            lastRv = rv;
+            return openWatch(rv);
+          })
+          .catch((e) => {
+            logger?.warn({ err: apiMessage(e), namespace }, 'pod re-list failed; retrying');
+            resume(true, attempt + 1);
+          });
+      },
+      Math.min(rewatchDelayMs * attempt, 10_000),
+    );
+  };
+
+  const openWatch = async (from: string | undefined): Promise<void> => {
+    if (closed) return;
+    opened += 1;
+    let expired = false;
+    let idle: NodeJS.Timeout | undefined;
+    let controller: AbortController | undefined;
+    // A connection that went silent (a NAT or proxy dropped it without a reset) is re-opened;
+    // the server sends bookmarks well within this interval when nothing changes.
+    const touch = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        logger?.warn({ namespace, idleMs: watchIdleMs }, 'pod watch silent; re-opening');
+        controller?.abort();
+      }, watchIdleMs);
+      idle.unref();
+    };
+    touch();
+    controller = await watch.watch(
+      `/api/v1/namespaces/${namespace}/pods`,
+      { labelSelector: selector, resourceVersion: from, allowWatchBookmarks: true },
+      (type, obj) => {
+        touch();
+        if (type === 'ERROR') {
+          if (obj?.code === 410) expired = true;
+          return;
+        }
+        if (obj?.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
+        if (type !== 'BOOKMARK') onPod(type, obj as V1Pod);
+      },
+      (err) => {
+        clearTimeout(idle);
+        if (closed) return;
+        if (err && !expired && (err as Error).name !== 'AbortError') {
+          logger?.warn({ err: (err as Error).message, namespace }, 'pod watch dropped; re-opening');
+        }
+        resume(expired);
+      },
+    );
+    current = controller;
+  };
+
+  const ensureWatch = () => {
+    started ??= relist().then((rv) => {
+      lastRv = rv;
+      return openWatch(rv);
+    });
+    return started.catch((e) => {
+      started = undefined;
+      throw new Error(`kubernetes executor: cannot watch pods in ${namespace}: ${apiMessage(e)}`, {
+        cause: e,
+      });
+    });
+  };
+
+  const cleanup = async (jobId: string, objs: ReturnType<typeof buildJobObjects>) => {
+    const quiet = (call: () => Promise<unknown>) => retrying(call).catch(() => undefined);
+    await Promise.all([
+      quiet(() => batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
+      quiet(() => core.deleteNamespacedConfigMap({ name: objs.configMap.metadata!.name!, namespace })),
+      objs.secret
+        ? quiet(() => core.deleteNamespacedSecret({ name: objs.secret!.metadata!.name!, namespace }))
+        : undefined,
+    ]);
+  };
+
+  const readLog = async (podName: string | undefined): Promise<{ text: string; truncated: boolean }> => {
+    if (!podName) return { text: '', truncated: false };
+    try {
+      const text = await retrying(() =>
+        core.readNamespacedPodLog({
+          name: podName,
+          namespace,
+          container: CONTAINER_NAME,
+          limitBytes: maxLogBytes + 1,
+        }),
+      );
+      const bytes = Buffer.from(text ?? '');
+      if (bytes.length <= maxLogBytes) return { text: bytes.toString('utf8'), truncated: false };
+      return {
+        text: `${bytes.subarray(0, maxLogBytes).toString('utf8')}\n[log truncated at ${maxLogBytes} bytes]\n`,
+        truncated: true,
+      };
+    } catch (e) {
+      logger?.warn({ pod: podName, err: apiMessage(e) }, 'cannot read the pod log');
+      return { text: '', truncated: false };
+    }
+  };
+
+  const run = async (req: ExecutionRequest): Promise<ExecutionResult> => {
+    if (closed) throw new Error('kubernetes executor: closed');
+    const began = Date.now();
+    if (req.signal?.aborted) return result(began, { exitCode: null, cancelled: true });
+    const service = await opts.resolveService(req.serviceName);
+    if (!service?.image) {
+      throw new Error(`kubernetes executor: service ${req.serviceName} has no image to run`);
+    }
+    const objs = buildJobObjects({
+      namespace,
+      jobId: req.jobId,
+      serviceName: req.serviceName,
+      image: service.image,
+      script: req.script,
+      event: req.event,
+      // The request merges variables and secrets: all of it goes to the Secret, none in the Job.
+      variables: { ...req.extraEnv },
+      secrets: { ...req.env },
+      cpu: service.cpu,
+      memory: service.memory,
+      logLevel: service.log_level,
+      labels: service.labels,
+      annotations: service.annotations,
+      input: service.input,
+      output: service.output,
+      timeoutMs: req.timeoutMs,
+      supervisor: opts.supervisor,
+    });
+    await ensureWatch();
+    // Kubernetes names: the job id when it is a DNS label, else a stable hash of it.
+    const name = kubeJobName(req.jobId);
+
+    let waiter!: Waiter;
+    const terminal = new Promise<Terminal | 'timeout' | 'cancel'>((resolve) => {
+      waiter = { settle: resolve };
+      if (req.onLog) waiter.follow = { onLog: req.onLog, started: false, text: '', stopped: false };
+    });
+    const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel') => void;
+    // Registered before the Job is posted, so no watch event can be missed.
+    waiters.set(name, waiter);
+    const timer = setTimeout(() => settle('timeout'), req.timeoutMs);
+    const onAbort = () => settle('cancel');
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const stop = () => {
+      settle('cancel');
+      return terminal;
+    };
+    running.add(stop);
+    let attached = false;
+    try {
+      try {
+        // The Job last: its pod must find both when the kubelet starts it.
+        // A 409 here is this job's own object from before a manager restart: kept.
+        await Promise.all([
+          create(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap }), true),
+          objs.secret
+            ? create(() => core.createNamespacedSecret({ namespace, body: objs.secret! }), true)
+            : undefined,
+        ]);
+        attached =
+          (await create(() => batch.createNamespacedJob({ namespace, body: objs.job }), true)) === 'exists';
+      } catch (e) {
+        await cleanup(name, objs);
+        throw new Error(`kubernetes executor: cannot create job ${req.jobId}: ${apiMessage(e)}`, {
+          cause: e,
+        });
+      }
+      if (attached) {
+        // Re-attach: the Job was started by an earlier run of the manager; the watch began
+        // after its pod's last change, so read where it is now.
+        logger?.info?.({ jobId: req.jobId }, 're-attached to a Job already in the cluster');
+        const pods = await retrying(() =>
+          core.listNamespacedPod({ namespace, labelSelector: `${JOB_LABEL}=${name}` }),
+        );
+        for (const pod of pods.items) onPod('MODIFIED', pod);
+      }
+      const outcome = await terminal;
+      // Stop the live log first, then hand over only what it did not deliver.
+      const live = waiter.follow;
+      if (live) {
+        live.stopped = true;
+        live.stop?.();
+      }
+      const log = await readLog(waiter.podName);
+      await cleanup(name, objs);
+      const rest = live && log.text.startsWith(live.text) ? log.text.slice(live.text.length) : log.text;
+      if (rest) req.onLog?.(rest);
+      if (outcome === 'timeout') return result(began, { exitCode: null, timedOut: true, log });
+      if (outcome === 'cancel') return result(began, { exitCode: null, cancelled: true, log });
+      if (outcome.kind === 'gone') return result(began, { exitCode: null, cancelled: true, log });
+      if (outcome.deadline) return result(began, { exitCode: null, timedOut: true, log });
+      return result(began, { exitCode: outcome.exitCode, log });
+    } finally {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onAbort);
+      waiters.delete(name);
+      running.delete(stop);
+    }
+  };
+
+  return {
+    kind: 'kubernetes',
+    isolation: 'kubernetes-pod',
+    isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
+    run,
+    async clusterNodes() {
+      const [nodes, pods] = await Promise.all([
+        retrying(() => core.listNode({})),
+        retrying(() =>
+          core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }),
+        ),
+      ]);
+      return clusterCapacity(nodes.items, pods.items);
+    },
+    watchStats: () => ({ opened, relists, resourceVersion: lastRv }),
+    async close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      await Promise.all([...running].map((stop) => stop()));
+      current?.abort();
+      pooled.close();
+    },
+  };
+}
+
+const TRANSIENT = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+
+/** A dropped connection (a reused keep-alive socket the server just closed), not an answer. */
+function isTransient(e: unknown): boolean {
+  const err = e as { code?: unknown; errno?: unknown; cause?: { code?: unknown } };
+  return [err.code, err.errno, err.cause?.code].some((c) => typeof c === 'string' && TRANSIENT.has(c));
+}
+
+async function retrying<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await call();
+    } catch (e) {
+      if (i >= attempts || !isTransient(e)) throw e;
+      await new Promise((r) => setTimeout(r, 25 * i));
+    }
+  }
+}
+
+/**
+ * Creates, retrying a dropped connection; a 409 after a retry is our own earlier attempt.
+ * With `existingIsOurs`, any 409 means the object is there already (objects are named after
+ * the job id): 'exists'.
+ */
+async function create(call: () => Promise<unknown>, existingIsOurs = false): Promise<'created' | 'exists'> {
+  let retried = false;
+  return retrying(async () => {
+    try {
+      await call();
+      return 'created' as const;
+    } catch (e) {
+      if ((retried || existingIsOurs) && (e as { code?: number }).code === 409) return 'exists' as const;
+      if (isTransient(e)) retried = true;
+      throw e;
+    }
+  });
+}
+
+function terminalOf(pod: V1Pod): Terminal | undefined {
+  const phase = pod.status?.phase;
+  if (phase !== 'Succeeded' && phase !== 'Failed') return undefined;
+  const status = pod.status?.containerStatuses?.find((c) => c.name === CONTAINER_NAME);
+  const exitCode = status?.state?.terminated?.exitCode ?? null;
+  return { kind: 'exited', exitCode, deadline: pod.status?.reason === 'DeadlineExceeded' };
+}
+
+function result(
+  began: number,
+  r: {
+    exitCode: number | null;
+    timedOut?: boolean;
+    cancelled?: boolean;
+    log?: { text: string; truncated: boolean };
+  },
+): ExecutionResult {
+  return {
+    exitCode: r.exitCode,
+    signal: null,
+    timedOut: r.timedOut ?? false,
+    cancelled: r.cancelled ?? false,
+    stdout: r.log?.text ?? '',
+    stderr: '',
+    truncated: r.log?.truncated ?? false,
+    outputs: [],
+    durationMs: Date.now() - began,
+    dispose: async () => undefined,
+  };
+}
+
+/** The API server's own message (a Status body), never the request we sent. */
+function apiMessage(e: unknown): string {
+  const err = e as { code?: number; body?: unknown; message?: string };
+  let body = err.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      // not JSON
+    }
+  }
+  const message = (body as { message?: string } | undefined)?.message;
+  if (err.code && message) return `${err.code}: ${message}`;
+  if (err.code) return `HTTP ${err.code}`;
+  return err.message ?? String(e);
+}

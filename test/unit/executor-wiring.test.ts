@@ -1,0 +1,98 @@
+// `--executor process|kubernetes`, `--kubeconfig`, `--namespace`: parsed by the config, and the
+// composition root's pick runs a job on the fake API server through a kubeconfig file.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { ConfigError, loadConfig } from '../../src/config/config.ts';
+import { createExecutor } from '../../src/main/executor-wiring.ts';
+import { startFakeKubeApi } from '../support/fake-kube-api.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'flotilla-wiring-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const base = { dataDir: join(dir, 'data') };
+
+describe('executor selection', () => {
+  it('defaults to the process executor', () => {
+    expect(loadConfig(base, {}).executor).toEqual({ kind: 'process' });
+  });
+
+  it('reads --executor kubernetes with --kubeconfig and --namespace, or their environment twins', () => {
+    expect(
+      loadConfig({ ...base, executor: 'kubernetes', kubeconfig: '/k/config', namespace: 'jobs-a' }, {})
+        .executor,
+    ).toEqual({
+      kind: 'kubernetes',
+      kubeconfig: '/k/config',
+      namespace: 'jobs-a',
+    });
+    expect(
+      loadConfig(base, { FLOTILLA_EXECUTOR: 'kubernetes', KUBECONFIG: '/e/kc', FLOTILLA_NAMESPACE: 'ns-e' })
+        .executor,
+    ).toEqual({ kind: 'kubernetes', kubeconfig: '/e/kc', namespace: 'ns-e' });
+    // no kubeconfig: in-cluster, which needs the service host Kubernetes sets in every pod
+    expect(() => loadConfig({ ...base, executor: 'kubernetes' }, {})).toThrow(
+      /--executor kubernetes needs --kubeconfig \(KUBECONFIG\) when not running inside a cluster/,
+    );
+    expect(
+      loadConfig({ ...base, executor: 'kubernetes' }, { KUBERNETES_SERVICE_HOST: '10.0.0.1' }).executor,
+    ).toEqual({
+      kind: 'kubernetes',
+      kubeconfig: undefined,
+      namespace: 'flotilla-svc',
+    });
+  });
+
+  it('refuses an unknown executor and a namespace that is not a DNS label, naming the flag', () => {
+    expect(() => loadConfig({ ...base, executor: 'docker' }, {})).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, executor: 'docker' }, {})).toThrow(/--executor \(FLOTILLA_EXECUTOR\)/);
+    expect(() => loadConfig({ ...base, executor: 'kubernetes', namespace: 'Bad_NS' }, {})).toThrow(
+      /--namespace \(FLOTILLA_NAMESPACE\) must be a DNS label/,
+    );
+  });
+
+  it('the composition root runs a job on the cluster a kubeconfig file names', async () => {
+    const fake = await startFakeKubeApi({ kubelet: 'shell' });
+    const kubeconfigPath = join(dir, 'kubeconfig.yaml');
+    const o = fake.kubeconfig('jobs-a');
+    writeFileSync(
+      kubeconfigPath,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        // plain HTTP on loopback: client-node insists the kubeconfig says so
+        clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'fake-user', user: { token: 'fake-token' } }],
+        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake-user', namespace: 'jobs-a' } }],
+        'current-context': o.currentContext,
+      }),
+    );
+    const config = loadConfig(
+      { ...base, executor: 'kubernetes', kubeconfig: kubeconfigPath, namespace: 'jobs-a' },
+      {},
+    );
+    const executor = await createExecutor(config, {
+      services: { getService: async () => ({ image: 'alpine' }) as never },
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      expect(executor.kind).toBe('kubernetes');
+      const result = await executor.run({
+        jobId: randomUUID(),
+        serviceName: 's',
+        script: 'echo "from $OSCAR_SERVICE_NAME"',
+        event: '{}',
+        env: {},
+        timeoutMs: 10_000,
+      });
+      expect(result).toMatchObject({ exitCode: 0, stdout: 'from s\n' });
+      expect(fake.received.map((r) => r.object.metadata.namespace)).toEqual(['jobs-a', 'jobs-a']);
+    } finally {
+      await executor.close();
+      await fake.close();
+    }
+  });
+});
