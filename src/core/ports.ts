@@ -1,6 +1,9 @@
 // Ports: what the use cases need from the outside world. Adapters in src/adapters
 // implement them; every port has one contract suite in test/contract run against each.
 import type { Service } from './fdl/service.ts';
+import type { TrustStore } from './trust/trust-ports.ts';
+
+export type * from './trust/trust-ports.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -194,6 +197,8 @@ export interface JobQueue {
 
 export interface Store extends ServiceStore, SettingsStore, JobStore, OutboxStore {
   readonly kind: 'pglite' | 'postgres';
+  /** Grants, enrollment tokens, issued serials and peers (tables of the same database). */
+  readonly trust: TrustStore;
   close(): Promise<void>;
 }
 
