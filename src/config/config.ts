@@ -43,6 +43,9 @@ export interface Config {
   jobTimeoutMs: number;
   bodyLimitBytes: number;
   logLevel: string;
+  /** The mTLS peer channel (§6): undefined when `--peer-listen off`. `explicit`: configured,
+   * so failing to bind is fatal; the default (public port + 1) only warns. */
+  peerListen: { host: string; port: number; explicit: boolean } | undefined;
 }
 
 /** Raw values as commander hands them over (strings), keyed by flag name. */
@@ -85,6 +88,7 @@ export const FLAGS = {
   jobTimeout: { flag: '--job-timeout', env: ['FLOTILLA_JOB_TIMEOUT'], default: '300' },
   bodyLimit: { flag: '--body-limit', env: ['FLOTILLA_BODY_LIMIT'], default: '50Mi' },
   logLevel: { flag: '--log-level', env: ['FLOTILLA_LOG_LEVEL'], default: 'info' },
+  peerListen: { flag: '--peer-listen', env: ['FLOTILLA_PEER_LISTEN'], default: undefined },
 } as const;
 
 export class ConfigError extends Error {
@@ -245,7 +249,23 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     );
   }
 
+  const peerRaw = get('peerListen');
+  let peerListen: Config['peerListen'];
+  if (peerRaw === 'off') peerListen = undefined;
+  else if (peerRaw === undefined) peerListen = { host, port: port === 0 ? 0 : port + 1, explicit: false };
+  else {
+    const m = /^(.+):(\d{1,5})$/.exec(peerRaw);
+    if (!m) throw new ConfigError(`${name('peerListen')} must be HOST:PORT or off, got "${peerRaw}"`);
+    peerListen = {
+      host: m[1].replace(/^\[(.*)\]$/, '$1'),
+      port: int('peerListen', m[2], 0, 65535),
+      explicit: true,
+    };
+  }
+  if (peerListen && peerListen.port > 65535) peerListen = undefined;
+
   return {
+    peerListen,
     port,
     host,
     clusterId,

@@ -1,0 +1,108 @@
+// The peer channel: its own mTLS listener. TLS itself refuses certificates of other CAs and
+// serials on the CRL, before any handler; then every request passes the guard (grant active,
+// serial recorded, subject) and its route's scope check. Denials are one generic text.
+import type { Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { PeerAccess } from '../app/peering/peer-access.ts';
+import type { Log } from '../core/ports.ts';
+import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
+import type { Resource, Verb } from '../core/trust/scope.ts';
+import type { CertTools } from '../core/trust/trust-ports.ts';
+import { errorBody, frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
+
+export interface PeerServerDeps {
+  access: PeerAccess;
+  certs: CertTools;
+  clusterId: string;
+  tls: { certPem: string; keyPem: string; caPem: string; crlPem: string };
+  log: Pick<Log, 'warn'>;
+}
+
+export interface PeerServer {
+  readonly app: FastifyInstance;
+  /** Applies a new CRL to new handshakes and drops live connections of these serials. */
+  applyCrl(crlPem: string, revokedSerials: string[]): void;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    peerAction?: { resource: Resource; verb: Verb };
+  }
+  interface FastifyRequest {
+    peerGrant?: import('../core/trust/grant.ts').Grant;
+  }
+}
+
+export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> => {
+  const tlsOptions = (crl: string) => ({
+    key: d.tls.keyPem,
+    cert: d.tls.certPem,
+    // This manager's CA is the only root: no system store, no other CA.
+    ca: [d.tls.caPem],
+    crl: [crl],
+  });
+  const app = Fastify({
+    https: {
+      ...tlsOptions(d.tls.crlPem),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
+    forceCloseConnections: true,
+    bodyLimit: 1024 * 1024,
+    frameworkErrors: frameworkErrorHandler,
+  }) as unknown as FastifyInstance;
+  installErrorHandling(app);
+  const server = app.server as unknown as HttpsServer;
+  const sockets = new Map<TLSSocket, string>();
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const raw = socket.getPeerCertificate(false)?.raw;
+    if (!raw) return;
+    sockets.set(socket, d.certs.read(new Uint8Array(raw)).serial);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    d.log.warn({ audit: 'peer-tls', outcome: 'denied', reason: err.code ?? 'tls' }, 'peer handshake refused');
+  });
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    const socket = req.raw.socket as TLSSocket;
+    const raw = socket.getPeerCertificate?.(false)?.raw;
+    const decision = await d.access.check(
+      raw ? new Uint8Array(raw) : undefined,
+      req.routeOptions.config.peerAction,
+    );
+    if (!decision.ok) {
+      const code = decision.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
+      return reply.code(decision.status).send(errorBody(code, DENIAL_MESSAGE[decision.status]));
+    }
+    req.peerGrant = decision.grant;
+  });
+
+  app.get('/federation/v1/capabilities', async (req) => {
+    const g = req.peerGrant!;
+    const s = g.scope;
+    return {
+      cluster_id: d.clusterId,
+      grant_id: g.id,
+      subject: g.subjectUser,
+      resources: s.resources.filter((r) => !s.excluded_resources.includes(r)),
+      verbs: s.verbs,
+      filters: s.filters,
+      max_rows_per_query: s.max_rows_per_query,
+      ...(s.max_cpu ? { max_cpu: s.max_cpu } : {}),
+      rate_per_minute: s.rate_per_minute,
+      cert_not_after: g.certNotAfter?.toISOString() ?? null,
+    };
+  });
+
+  return {
+    app,
+    applyCrl(crlPem, revokedSerials) {
+      server.setSecureContext(tlsOptions(crlPem));
+      const gone = new Set(revokedSerials);
+      for (const [socket, serial] of sockets) if (gone.has(serial)) socket.destroy();
+    },
+  };
+};
