@@ -6,6 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { PeerAccess } from '../app/peering/peer-access.ts';
 import type { Log } from '../core/ports.ts';
+import type { Grant } from '../core/trust/grant.ts';
 import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
 import type { Resource, Verb } from '../core/trust/scope.ts';
 import type { CertTools } from '../core/trust/trust-ports.ts';
@@ -16,6 +17,8 @@ export interface PeerServerDeps {
   certs: CertTools;
   clusterId: string;
   tls: { certPem: string; keyPem: string; caPem: string; crlPem: string };
+  /** POST /federation/v1/renew: a new certificate for the authenticated grant. */
+  renew(grant: Grant, body: unknown): Promise<{ certificate: string; chain: string[] }>;
   log: Pick<Log, 'warn'>;
 }
 
@@ -30,7 +33,7 @@ declare module 'fastify' {
     peerAction?: { resource: Resource; verb: Verb };
   }
   interface FastifyRequest {
-    peerGrant?: import('../core/trust/grant.ts').Grant;
+    peerGrant?: Grant;
   }
 }
 
@@ -96,6 +99,10 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
       cert_not_after: g.certNotAfter?.toISOString() ?? null,
     };
   });
+
+  app.post('/federation/v1/renew', { bodyLimit: 16 * 1024 }, async (req) =>
+    d.renew(req.peerGrant!, req.body),
+  );
 
   return {
     app,

@@ -12,8 +12,11 @@ import { systemClock } from '../core/ports.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildPeerServer, type PeerServer } from '../http/peer-server.ts';
 import { peeringRoutes } from '../http/routes/peering.ts';
+import { PeriodicLoop } from '../worker/periodic.ts';
 
 const SERVER_CERT_LIFETIME_MS = 30 * 24 * 3600 * 1000;
+// Client certificates live 24 h: renew when a third is left, checked every minute.
+const RENEW_AHEAD_MS = 8 * 3600 * 1000;
 
 export interface Peering {
   routes: NonNullable<HttpContext['plugins']>[number];
@@ -55,10 +58,13 @@ export const createPeering = async (deps: {
     log: logger,
   });
 
+  const renewal = new PeriodicLoop('peer-renewal', () => peers.renewDue(RENEW_AHEAD_MS), 60_000, logger);
+
   return {
     routes: peeringRoutes({ grants, peers }),
     peerChannelUrl: () => url,
     async listen() {
+      renewal.start();
       const l = config.peerListen;
       if (!l) return;
       const publicHost = new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1');
@@ -70,6 +76,7 @@ export const createPeering = async (deps: {
         certs: certTools,
         clusterId: config.clusterId,
         tls: { ...tls, caPem: pki.caCertificatePem(), crlPem: await grants.crl() },
+        renew: (grant, body) => grants.renew(grant, body),
         log: logger,
       });
       try {
@@ -86,6 +93,7 @@ export const createPeering = async (deps: {
       }
     },
     async close() {
+      await renewal.stop();
       await server?.app.close();
       await channel.close();
     },

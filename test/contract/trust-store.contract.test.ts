@@ -18,6 +18,8 @@ const grant = (over: Partial<Grant> = {}): Grant => ({
   scope: parseScope({ resources: ['services'], verbs: ['list'] }),
   certSerial: null,
   certNotAfter: null,
+  prevCertSerial: null,
+  prevCertUntil: null,
   createdAt: new Date(Date.now() + n),
   activatedAt: null,
   revokedAt: null,

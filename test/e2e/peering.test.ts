@@ -224,6 +224,40 @@ describe('the peer channel guard', () => {
   });
 });
 
+describe('renewal', () => {
+  it('swaps certificates without breaking calls in flight; the old one works only for a grace period', async () => {
+    const g = await newGrant('erin');
+    await ca.request('POST', '/system/peers', {
+      body: { url: bUrl, token: await newToken(String(g.id)), name: 'b3' },
+    });
+    const before = (await a.store.trust.getPeer('b3'))!;
+    const boxA = createSecretBox(await loadSecretKey(undefined, a.dataDir));
+    const probes = Array.from({ length: 12 }, () =>
+      ca.request<Record<string, unknown>>('GET', '/system/peers/b3'),
+    );
+    const renewed = await ca.request<Record<string, unknown>>('POST', '/system/peers/b3/renew');
+    const results = await Promise.all(probes);
+    for (const r of results) expect(r.capabilities).toMatchObject({ grant_id: g.id });
+    expect(renewed.state).toBe('active');
+    expect(renewed.cert_serial).not.toBe(before.certSerial);
+    const onB = await cb.request<Record<string, unknown>>('GET', `/system/grants/${g.id}`);
+    expect(onB.cert_serial).toBe(renewed.cert_serial);
+    const after = await ca.request<Record<string, unknown>>('GET', '/system/peers/b3');
+    expect(after.capabilities).toMatchObject({ grant_id: g.id });
+    // The previous certificate is still accepted (grace for calls in flight)…
+    const old = await mtlsGet(`${bPeer}/federation/v1/capabilities`, {
+      ca: before.caPem,
+      cert: before.certPem,
+      key: boxA.open(before.keySealed),
+    });
+    expect(old.status).toBe(200);
+    // …and the new key is a new key, sealed.
+    const now = (await a.store.trust.getPeer('b3'))!;
+    expect(now.keySealed).not.toBe(before.keySealed);
+    expect(boxA.open(now.keySealed)).not.toBe(boxA.open(before.keySealed));
+  });
+});
+
 describe('revocation and failures', () => {
   it('revoke → the next request fails at TLS and A shows the peer revoked', async () => {
     await ca.request('GET', '/system/peers/b'); // a keep-alive connection is open now
@@ -259,6 +293,10 @@ describe('revocation and failures', () => {
     expect(s.state).toBe('active');
     expect(s.last_failure_at).not.toBeNull();
     expect(s.last_error).toMatch(/unreachable/);
+    // A renewal that fails (B gone) degrades the peer; it still is not revoked.
+    const r = await ca.request<Record<string, unknown>>('POST', '/system/peers/b2/renew');
+    expect(r.state).toBe('degraded');
+    expect(r.last_error).toMatch(/renewal failed/);
     await ca.send('DELETE', '/system/peers/b2');
     expect((await ca.send('GET', '/system/peers/b2')).status).toBe(404);
   });

@@ -244,6 +244,8 @@ const grant = (over: Partial<Grant> = {}): Grant => ({
   scope,
   certSerial: '0abc',
   certNotAfter: new Date(Date.now() + 3_600_000),
+  prevCertSerial: null,
+  prevCertUntil: null,
   createdAt: new Date(),
   activatedAt: new Date(),
   revokedAt: null,
@@ -303,6 +305,23 @@ describe('peer request decision (fixed order)', () => {
     ],
   ])('%s → %i', (_n, over, status, reason) => {
     expect(decidePeerRequest(facts(over))).toMatchObject({ ok: false, status, reason });
+  });
+  it('accepts the previous serial after a renewal only until its grace ends', () => {
+    const renewed = grant({
+      certSerial: '0bbb',
+      prevCertSerial: '0abc',
+      prevCertUntil: new Date(Date.now() + 1000),
+    });
+    expect(decidePeerRequest(facts({ grant: renewed })).ok).toBe(true);
+    const ended = grant({
+      certSerial: '0bbb',
+      prevCertSerial: '0abc',
+      prevCertUntil: new Date(Date.now() - 1),
+    });
+    expect(decidePeerRequest(facts({ grant: ended }))).toMatchObject({
+      ok: false,
+      reason: 'serial-mismatch',
+    });
   });
   it('checks authentication before scope: a revoked grant asking for an excluded resource is 401', () => {
     const d = decidePeerRequest(

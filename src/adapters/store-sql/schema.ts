@@ -107,6 +107,9 @@ export const grants = pgTable(
     scope: jsonb('scope').notNull(),
     certSerial: text('cert_serial'),
     certNotAfter: timestamp('cert_not_after', { withTimezone: true }),
+    // After a renewal the previous certificate still works briefly, for calls in flight.
+    prevCertSerial: text('prev_cert_serial'),
+    prevCertUntil: timestamp('prev_cert_until', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     activatedAt: timestamp('activated_at', { withTimezone: true }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),

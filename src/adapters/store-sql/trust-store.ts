@@ -21,6 +21,8 @@ const toGrant = (r: typeof grants.$inferSelect): Grant => ({
   scope: r.scope as Scope,
   certSerial: r.certSerial,
   certNotAfter: r.certNotAfter,
+  prevCertSerial: r.prevCertSerial,
+  prevCertUntil: r.prevCertUntil,
   createdAt: r.createdAt,
   activatedAt: r.activatedAt,
   revokedAt: r.revokedAt,

@@ -16,6 +16,7 @@ import { claimError, isTokenShape, tokenTtlSeconds } from '../../core/trust/toke
 import type { Pki } from '../../core/trust/trust-ports.ts';
 
 export const CLIENT_CERT_LIFETIME_MS = 24 * 3600 * 1000;
+export const RENEW_GRACE_MS = 10 * 60 * 1000;
 const NAME_RE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const SUBJECT_RE = /^[^\u0000-\u001f\u007f]{1,255}$/u;
 
@@ -71,6 +72,8 @@ export class GrantUseCases {
       scope,
       certSerial: null,
       certNotAfter: null,
+      prevCertSerial: null,
+      prevCertUntil: null,
       createdAt: this.d.clock.now(),
       activatedAt: null,
       revokedAt: null,
@@ -176,6 +179,45 @@ export class GrantUseCases {
       peer_channel_url: url,
       cluster_id: this.d.clusterId,
     };
+  }
+
+  /** Renewal over the peer channel: the guard has authenticated `grant`'s certificate. The
+   * new certificate becomes the recorded one; the old one keeps working for RENEW_GRACE_MS
+   * (or until it expires) so the peer's calls in flight survive the swap. */
+  async renew(grant: Grant, body: unknown) {
+    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    if (typeof b.csr !== 'string' || b.csr.length > 8192 || !b.csr.includes('CERTIFICATE REQUEST'))
+      throw new FlotillaError('VALIDATION_FAILED', 'csr: a PEM certificate request');
+    transition(grant.status, 'renew');
+    const issued = await this.d.pki.signClientCsr(
+      b.csr,
+      { grantId: grant.id, subject: grant.subjectUser },
+      this.d.certLifetimeMs ?? CLIENT_CERT_LIFETIME_MS,
+    );
+    const now = this.d.clock.now();
+    await this.d.trust.recordCertificate({
+      serial: issued.serial,
+      grantId: grant.id,
+      subject: grant.subjectUser,
+      notAfter: issued.notAfter,
+      issuedAt: now,
+    });
+    const graceEnd = now.getTime() + RENEW_GRACE_MS;
+    const updated = await this.d.trust.updateGrant(grant.id, ['active'], {
+      certSerial: issued.serial,
+      certNotAfter: issued.notAfter,
+      prevCertSerial: grant.certSerial,
+      prevCertUntil: new Date(Math.min(graceEnd, grant.certNotAfter?.getTime() ?? graceEnd)),
+    });
+    if (!updated) {
+      await this.d.onRevoked(await this.d.trust.revokeCertificates(grant.id, now));
+      throw new FlotillaError('CONFLICT', 'the grant is no longer active');
+    }
+    this.d.log.info(
+      { grant: grant.id, serial: issued.serial, previous: grant.certSerial },
+      'peer certificate renewed',
+    );
+    return { certificate: issued.certificatePem, chain: [this.d.pki.caCertificatePem()] };
   }
 
   /** The CRL as published on the public URL (A checks it after a TLS failure). */

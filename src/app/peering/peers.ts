@@ -104,6 +104,68 @@ export class PeerUseCases {
     await this.d.channel.forget(name);
   }
 
+  /** Renews the peer's certificate before it expires: a new key and CSR over the channel,
+   * then one write swaps certificate, key and serial (the channel opens fresh connections
+   * for the new serial and lets calls on the old ones finish). A failure marks the peer
+   * `degraded`; only B's CRL naming our serial marks it `revoked`. */
+  async renew(name: string): Promise<PeerRecord> {
+    const p = await this.get(name);
+    if (p.state === 'revoked')
+      throw new FlotillaError('CONFLICT', 'a revoked peer cannot renew; enroll again');
+    const { keyPem, csrPem } = await this.d.certs.createKeyAndCsr(`flotilla ${this.d.clusterId}`);
+    let why: string;
+    let transport = false;
+    try {
+      const res = await this.d.channel.request(p, 'POST', '/federation/v1/renew', { csr: csrPem });
+      const cert = (res.body as { certificate?: unknown } | undefined)?.certificate;
+      if (res.status === 200 && typeof cert === 'string') {
+        const read = this.d.certs.read(cert);
+        const claims = readClaims(read.extensions);
+        if (claims.ok && claims.claims.grantId === p.grantId && claims.claims.subject === p.subject) {
+          const renewed: PeerRecord = {
+            ...p,
+            certPem: cert,
+            keySealed: this.d.box.seal(keyPem),
+            certSerial: read.serial,
+            certNotAfter: read.notAfter,
+            state: 'active',
+            lastSuccessAt: this.d.clock.now(),
+            lastError: null,
+          };
+          await this.d.trust.putPeer(renewed);
+          this.d.log.info(
+            { peer: name, serial: read.serial, previous: p.certSerial },
+            'peer certificate renewed',
+          );
+          return renewed;
+        }
+        why = 'renewal answered a certificate with other claims';
+      } else why = `renewal refused (${res.status})`;
+    } catch (e) {
+      if (!isFlotillaError(e) || e.code !== 'PEER_UNREACHABLE') throw e;
+      why = `renewal failed: ${e.message}`;
+      transport = e.details?.transport === true;
+    }
+    const revoked = transport && (await this.listedOnCrl(p));
+    await this.d.trust.updatePeer(name, {
+      state: revoked ? 'revoked' : 'degraded',
+      lastFailureAt: this.d.clock.now(),
+      lastError: revoked ? 'certificate revoked by the peer' : why,
+    });
+    this.d.log.warn(
+      { peer: name, revoked },
+      revoked ? 'peer revoked our certificate' : 'peer renewal failed',
+    );
+    return this.get(name);
+  }
+
+  /** Renews every peer whose certificate has less than `aheadMs` left (the renewal loop). */
+  async renewDue(aheadMs: number): Promise<void> {
+    const due = this.d.clock.now().getTime() + aheadMs;
+    for (const p of await this.d.trust.listPeers())
+      if (p.state !== 'revoked' && p.certNotAfter.getTime() <= due) await this.renew(p.name);
+  }
+
   /** Probes the peer channel (capabilities) and records the outcome; returns the record and
    * what B says the grant allows. */
   async status(name: string): Promise<{ peer: PeerRecord; capabilities?: unknown }> {

@@ -14,6 +14,10 @@ export interface Grant {
   /** Serial (hex, lowercase) of the one certificate that may act for this grant now. */
   certSerial: string | null;
   certNotAfter: Date | null;
+  /** The certificate before the last renewal, accepted until `prevCertUntil` so calls made
+   * with it while the peer swaps certificates still pass. */
+  prevCertSerial: string | null;
+  prevCertUntil: Date | null;
   createdAt: Date;
   activatedAt: Date | null;
   revokedAt: Date | null;

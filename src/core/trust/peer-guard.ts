@@ -45,7 +45,11 @@ export const decidePeerRequest = (f: PeerRequestFacts): PeerDecision => {
   if (!g) return deny(401, 'grant-unknown', grantId);
   if (g.status !== 'active') return deny(401, `grant-${g.status}`, grantId);
   if (f.certNotAfter.getTime() <= f.now.getTime()) return deny(401, 'cert-expired', grantId);
-  if (!g.certSerial || g.certSerial !== f.serial.toLowerCase()) return deny(401, 'serial-mismatch', grantId);
+  const serial = f.serial.toLowerCase();
+  const current = !!g.certSerial && g.certSerial === serial;
+  const previous =
+    !!g.prevCertSerial && g.prevCertSerial === serial && !!g.prevCertUntil && f.now < g.prevCertUntil;
+  if (!current && !previous) return deny(401, 'serial-mismatch', grantId);
   if (g.subjectUser !== subject) return deny(401, 'subject-mismatch', grantId);
   if (!f.action) return { ok: true, grant: g };
   const { resource, verb } = f.action;

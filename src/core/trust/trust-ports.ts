@@ -38,7 +38,17 @@ export interface IssuedCertificate {
 }
 
 export type GrantPatch = Partial<
-  Pick<Grant, 'status' | 'certSerial' | 'certNotAfter' | 'activatedAt' | 'revokedAt' | 'revokeReason'>
+  Pick<
+    Grant,
+    | 'status'
+    | 'certSerial'
+    | 'certNotAfter'
+    | 'prevCertSerial'
+    | 'prevCertUntil'
+    | 'activatedAt'
+    | 'revokedAt'
+    | 'revokeReason'
+  >
 >;
 
 export interface TrustStore {

@@ -123,6 +123,19 @@ export const peeringRoutes =
         return { ...peerView(peer), ...(capabilities !== undefined ? { capabilities } : {}) };
       },
     );
+    app.post(
+      '/system/peers/:name/renew',
+      {
+        ...admin,
+        schema: {
+          tags: ['peering'],
+          summary: 'Renew the peer certificate now',
+          security: basicAuth,
+          params: nameParams,
+        },
+      },
+      async (req) => peerView(await d.peers.renew((req.params as { name: string }).name)),
+    );
     app.delete(
       '/system/peers/:name',
       {

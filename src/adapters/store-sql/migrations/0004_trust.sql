@@ -13,6 +13,8 @@ CREATE TABLE "grants" (
 	"scope" jsonb NOT NULL,
 	"cert_serial" text,
 	"cert_not_after" timestamp with time zone,
+	"prev_cert_serial" text,
+	"prev_cert_until" timestamp with time zone,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"activated_at" timestamp with time zone,
 	"revoked_at" timestamp with time zone,
