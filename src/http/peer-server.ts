@@ -4,7 +4,7 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { PeerAccess } from '../app/peering/peer-access.ts';
+import type { PeerAccess, ReadCert } from '../app/peering/peer-access.ts';
 import type { Log } from '../core/ports.ts';
 import type { Grant } from '../core/trust/grant.ts';
 import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
@@ -58,11 +58,12 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
   }) as unknown as FastifyInstance;
   installErrorHandling(app);
   const server = app.server as unknown as HttpsServer;
-  const sockets = new Map<TLSSocket, string>();
+  // The client certificate, read once per connection (parsing costs milliseconds).
+  const sockets = new Map<TLSSocket, ReadCert>();
   server.on('secureConnection', (socket: TLSSocket) => {
     const raw = socket.getPeerCertificate(false)?.raw;
     if (!raw) return;
-    sockets.set(socket, d.certs.read(new Uint8Array(raw)).serial);
+    sockets.set(socket, d.certs.read(new Uint8Array(raw)));
     socket.once('close', () => sockets.delete(socket));
   });
   server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
@@ -70,10 +71,8 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
   });
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const socket = req.raw.socket as TLSSocket;
-    const raw = socket.getPeerCertificate?.(false)?.raw;
     const decision = await d.access.check(
-      raw ? new Uint8Array(raw) : undefined,
+      sockets.get(req.raw.socket as TLSSocket),
       req.routeOptions.config.peerAction,
     );
     if (!decision.ok) {
@@ -109,7 +108,7 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
     applyCrl(crlPem, revokedSerials) {
       server.setSecureContext(tlsOptions(crlPem));
       const gone = new Set(revokedSerials);
-      for (const [socket, serial] of sockets) if (gone.has(serial)) socket.destroy();
+      for (const [socket, cert] of sockets) if (gone.has(cert.serial)) socket.destroy();
     },
   };
 };

@@ -37,6 +37,7 @@ export const createPeering = async (deps: {
   let server: PeerServer | undefined;
   let url: string | undefined;
 
+  const access = new PeerAccess({ trust: store.trust, clock: systemClock, audit: logger });
   const grants = new GrantUseCases({
     trust: store.trust,
     pki,
@@ -44,6 +45,7 @@ export const createPeering = async (deps: {
     clusterId: config.clusterId,
     peerChannelUrl: () => url,
     onRevoked: async (serials) => {
+      access.forget();
       if (server) server.applyCrl(await grants.crl(), serials);
     },
     log: logger,
@@ -59,6 +61,22 @@ export const createPeering = async (deps: {
   });
 
   const renewal = new PeriodicLoop('peer-renewal', () => peers.renewDue(RENEW_AHEAD_MS), 60_000, logger);
+  // Replicas sharing a database: a revocation made by another replica reaches this
+  // listener's CRL within a few seconds (the replica that revoked applies it at once).
+  let applied = '';
+  const crlRefresh = new PeriodicLoop(
+    'crl-refresh',
+    async () => {
+      const revoked = (await store.trust.revokedCertificates()).map((c) => c.serial);
+      const key = revoked.join(',');
+      if (!server || key === applied) return;
+      applied = key;
+      access.forget();
+      server.applyCrl(await grants.crl(), revoked);
+    },
+    5_000,
+    logger,
+  );
 
   return {
     routes: peeringRoutes({ grants, peers }),
@@ -72,11 +90,15 @@ export const createPeering = async (deps: {
       const hosts = [...new Set([publicHost, ...(wildcard ? [] : [l.host]), '127.0.0.1', 'localhost'])];
       const tls = await pki.issueServerCertificate(hosts, SERVER_CERT_LIFETIME_MS);
       const built = await buildPeerServer({
-        access: new PeerAccess({ trust: store.trust, certs: certTools, clock: systemClock, audit: logger }),
+        access,
         certs: certTools,
         clusterId: config.clusterId,
         tls: { ...tls, caPem: pki.caCertificatePem(), crlPem: await grants.crl() },
-        renew: (grant, body) => grants.renew(grant, body),
+        renew: async (grant, body) => {
+          const answer = await grants.renew(grant, body);
+          access.forget(grant.id);
+          return answer;
+        },
         log: logger,
       });
       try {
@@ -84,6 +106,7 @@ export const createPeering = async (deps: {
         const host = wildcard ? publicHost : l.host;
         url = `https://${host.includes(':') ? `[${host}]` : host}:${bound.port}`;
         server = built;
+        crlRefresh.start();
         logger.info({ peer_channel_url: url }, 'peer channel listening (mTLS)');
       } catch (e) {
         await built.app.close();
@@ -94,6 +117,7 @@ export const createPeering = async (deps: {
     },
     async close() {
       await renewal.stop();
+      await crlRefresh.stop();
       await server?.app.close();
       await channel.close();
     },
