@@ -5,10 +5,11 @@ import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { PeerAccess, ReadCert } from '../app/peering/peer-access.ts';
+import type { PeerQueries } from '../app/peering/peer-queries.ts';
 import type { Log } from '../core/ports.ts';
 import type { Grant } from '../core/trust/grant.ts';
 import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
-import type { Resource, Verb } from '../core/trust/scope.ts';
+import type { NarrowFilter, Resource, Verb } from '../core/trust/scope.ts';
 import type { CertTools } from '../core/trust/trust-ports.ts';
 import { errorBody, frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
 
@@ -17,6 +18,7 @@ export interface PeerServerDeps {
   certs: CertTools;
   clusterId: string;
   tls: { certPem: string; keyPem: string; caPem: string; crlPem: string };
+  queries: PeerQueries;
   /** POST /federation/v1/renew: a new certificate for the authenticated grant. */
   renew(grant: Grant, body: unknown): Promise<{ certificate: string; chain: string[] }>;
   log: Pick<Log, 'warn'>;
@@ -34,8 +36,22 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     peerGrant?: Grant;
+    peerLimits?: { filter: NarrowFilter; limit: number };
   }
 }
+
+const validFilter = (f: unknown): f is NarrowFilter => {
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) return false;
+  const o = f as Record<string, unknown>;
+  if (Object.keys(o).some((k) => k !== 'include_groups' && k !== 'include_personal')) return false;
+  if (o.include_personal !== undefined && typeof o.include_personal !== 'boolean') return false;
+  return (
+    o.include_groups === undefined ||
+    (Array.isArray(o.include_groups) &&
+      o.include_groups.length <= 100 &&
+      o.include_groups.every((g) => typeof g === 'string'))
+  );
+};
 
 export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> => {
   const tlsOptions = (crl: string) => ({
@@ -70,16 +86,29 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
     d.log.warn({ audit: 'peer-tls', outcome: 'denied', reason: err.code ?? 'tls' }, 'peer handshake refused');
   });
 
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const decision = await d.access.check(
-      sockets.get(req.raw.socket as TLSSocket),
-      req.routeOptions.config.peerAction,
-    );
+  // preHandler: the body (TLS-authenticated peers only, ≤ 1 MiB) can name a filter and a limit,
+  // which the decision narrows and caps.
+  app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
+    const route = req.routeOptions.config.peerAction;
+    const body = (req.body && typeof req.body === 'object' ? req.body : {}) as {
+      filter?: unknown;
+      limit?: unknown;
+    };
+    if (route && body.limit !== undefined && (!Number.isInteger(body.limit) || (body.limit as number) < 1))
+      return reply.code(400).send(errorBody('VALIDATION_FAILED', 'limit: a whole number of at least 1'));
+    const filter = body.filter as NarrowFilter | undefined;
+    if (route && filter !== undefined && !validFilter(filter))
+      return reply
+        .code(400)
+        .send(errorBody('VALIDATION_FAILED', 'filter: {include_groups?: [..], include_personal?: bool}'));
+    const action = route ? { ...route, filter, limit: body.limit as number | undefined } : undefined;
+    const decision = await d.access.check(sockets.get(req.raw.socket as TLSSocket), action);
     if (!decision.ok) {
       const code = decision.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
       return reply.code(decision.status).send(errorBody(code, DENIAL_MESSAGE[decision.status]));
     }
     req.peerGrant = decision.grant;
+    req.peerLimits = { filter: decision.filter ?? {}, limit: decision.limit ?? 1 };
   });
 
   app.get('/federation/v1/capabilities', async (req) => {
@@ -98,6 +127,20 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
       cert_not_after: g.certNotAfter?.toISOString() ?? null,
     };
   });
+
+  app.post(
+    '/federation/v1/list/services',
+    { config: { peerAction: { resource: 'services', verb: 'list' } } },
+    async (req) => {
+      const { filter, limit } = req.peerLimits!;
+      return d.queries.listServices(
+        req.peerGrant!,
+        filter,
+        limit,
+        (req.body as { cursor?: unknown } | undefined)?.cursor,
+      );
+    },
+  );
 
   app.post('/federation/v1/renew', { bodyLimit: 16 * 1024 }, async (req) =>
     d.renew(req.peerGrant!, req.body),

@@ -5,6 +5,7 @@ import { createMtlsPeerChannel } from '../adapters/peer-mtls/mtls-peer-channel.t
 import { certTools, openPki } from '../adapters/pki/x509-pki.ts';
 import { GrantUseCases } from '../app/peering/grants.ts';
 import { PeerAccess } from '../app/peering/peer-access.ts';
+import { PeerQueries } from '../app/peering/peer-queries.ts';
 import { PeerUseCases } from '../app/peering/peers.ts';
 import type { Config } from '../config/config.ts';
 import type { SecretBox, Store } from '../core/ports.ts';
@@ -91,6 +92,7 @@ export const createPeering = async (deps: {
       const tls = await pki.issueServerCertificate(hosts, SERVER_CERT_LIFETIME_MS);
       const built = await buildPeerServer({
         access,
+        queries: new PeerQueries(store),
         certs: certTools,
         clusterId: config.clusterId,
         tls: { ...tls, caPem: pki.caCertificatePem(), crlPem: await grants.crl() },

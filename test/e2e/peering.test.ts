@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlotillaClient } from '../../client/api-client.ts';
 import { certTools } from '../../src/adapters/pki/x509-pki.ts';
 import { createSecretBox, loadSecretKey } from '../../src/adapters/secret-box/aes-gcm-box.ts';
+import type { Service } from '../../src/core/fdl/service.ts';
 import { OID_GRANT_ID, OID_SUBJECT, readClaims } from '../../src/core/trust/claims.ts';
 import { ADMIN_PASSWORD, startInProcess, type TestManager } from '../support/in-process.ts';
-import { forgeClient, managerCa, mtlsGet, strangerCa, utf8Ext } from '../support/peering.ts';
+import { forgeClient, managerCa, mtlsGet, mtlsPost, strangerCa, utf8Ext } from '../support/peering.ts';
 
 let a: TestManager;
 let b: TestManager;
@@ -221,6 +222,79 @@ describe('the peer channel guard', () => {
     expect([...bodies]).toEqual([
       JSON.stringify({ code: 'UNAUTHORIZED', message: 'peer not authorized', statusCode: 401 }),
     ]);
+  });
+});
+
+const svc = (name: string, owner: string, extra: Partial<Service> = {}): Service => ({
+  name,
+  script: 'echo hi',
+  cpu: '0.5',
+  memory: '128Mi',
+  log_level: 'INFO',
+  visibility: 'private',
+  token: 'e'.repeat(64),
+  owner,
+  environment: { variables: {}, secrets: { api_key: 'never-shown' } },
+  ...extra,
+});
+
+describe('scope over the channel: POST /federation/v1/list/services', () => {
+  const enrollAs = async (name: string, s: Record<string, unknown>) => {
+    const g = await cb.request<{ id: string }>('POST', '/system/grants', {
+      body: { peer: 'a', subject: 'alice', scope: s },
+    });
+    await ca.request('POST', '/system/peers', { body: { url: bUrl, token: await newToken(g.id), name } });
+    const p = (await a.store.trust.getPeer(name))!;
+    const box = createSecretBox(await loadSecretKey(undefined, a.dataDir));
+    return { ca: p.caPem, cert: p.certPem, key: box.open(p.keySealed) };
+  };
+
+  it('honours the row cap with paging, the subject’s own rights and filters that only narrow; exclusions are 403', async () => {
+    await b.store.createService(svc('s1', 'alice'));
+    await b.store.createService(svc('s2', 'zed', { visibility: 'public', federation: { group_id: 'g1' } }));
+    await b.store.createService(svc('s3', 'zed', { visibility: 'public', federation: { group_id: 'g2' } }));
+    await b.store.createService(svc('s4', 'zed')); // private to zed: alice may not see it
+    await b.store.createService(
+      svc('s5', 'zed', {
+        visibility: 'restricted',
+        allowed_users: ['alice'],
+        federation: { group_id: 'g1' },
+      }),
+    );
+    const tls = await enrollAs('rows', { resources: ['services'], verbs: ['list'], max_rows_per_query: 2 });
+    const url = `${bPeer}/federation/v1/list/services`;
+    const first = await mtlsPost(url, tls, { limit: 1000 });
+    expect(first.status).toBe(200);
+    expect(first.body.rows.map((r: { name: string }) => r.name)).toEqual(['s1', 's2']);
+    expect(JSON.stringify(first.body)).not.toContain('never-shown');
+    const second = await mtlsPost(url, tls, { cursor: first.body.next_cursor });
+    expect(second.body.rows.map((r: { name: string }) => r.name)).toEqual(['s3', 's5']);
+    expect(second.body.next_cursor).toBeNull();
+    const g1 = await mtlsPost(url, tls, { filter: { include_groups: ['g1'] } });
+    expect(g1.body.rows.map((r: { name: string }) => r.name)).toEqual(['s2', 's5']);
+    const mine = await mtlsPost(url, tls, { filter: { include_personal: true } });
+    expect(mine.body.rows.map((r: { name: string }) => r.name)).toEqual(['s1']);
+    expect((await mtlsPost(url, tls, { filter: { widen: true } })).status).toBe(400);
+    expect((await mtlsPost(url, tls, { limit: -1 })).status).toBe(400);
+
+    // The grant narrows to group g2: asking for g1 cannot widen it.
+    const narrow = await enrollAs('narrow', {
+      resources: ['services'],
+      verbs: ['list'],
+      filters: { services: { include_groups: ['g2'] } },
+    });
+    const widened = await mtlsPost(url, narrow, { filter: { include_groups: ['g1', 'g2'] } });
+    expect(widened.body.rows.map((r: { name: string }) => r.name)).toEqual(['s3']);
+
+    const excluded = await enrollAs('excl', {
+      resources: ['services', 'jobs'],
+      verbs: ['list'],
+      excluded_resources: ['services'],
+    });
+    const denied = await mtlsPost(url, excluded, {});
+    expect(denied).toMatchObject({ status: 403, body: { code: 'FORBIDDEN', message: 'forbidden by grant' } });
+    const noVerb = await enrollAs('getonly', { resources: ['services'], verbs: ['get'] });
+    expect((await mtlsPost(url, noVerb, {})).status).toBe(403);
   });
 });
 

@@ -83,3 +83,26 @@ export const mtlsGet = async (
     await agent.destroy();
   }
 };
+
+/** A JSON POST over mTLS on a fresh connection. */
+export const mtlsPost = async (
+  url: string,
+  tls: { ca: string; cert: string; key: string },
+  body: unknown,
+): Promise<{ status?: number; body?: any; error?: string }> => {
+  const agent = new Agent({ connect: { ...tls, rejectUnauthorized: true } });
+  try {
+    const res = await request(url, {
+      dispatcher: agent,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, body: text ? JSON.parse(text) : undefined };
+  } catch (e) {
+    return { error: (e as { code?: string }).code ?? (e as Error).message };
+  } finally {
+    await agent.destroy();
+  }
+};

@@ -110,3 +110,15 @@ export const withinCpu = (s: Scope, cpu: string | undefined): boolean => {
   const want = cpu === undefined ? 0 : parseCpuMillis(cpu);
   return want !== undefined && want <= (parseCpuMillis(s.max_cpu) ?? 0);
 };
+
+/** Whether a row passes the effective filter: no filter passes all; otherwise the subject's
+ * own rows (include_personal) or rows of a listed group. */
+export const passesFilter = (
+  f: NarrowFilter,
+  row: { owner: string; group?: string },
+  subject: string,
+): boolean => {
+  if (f.include_groups === undefined && f.include_personal === undefined) return true;
+  if (f.include_personal === true && row.owner === subject) return true;
+  return row.group !== undefined && (f.include_groups ?? []).includes(row.group);
+};
