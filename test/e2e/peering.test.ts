@@ -143,6 +143,25 @@ describe('enrollment', () => {
     expect((await rawEnroll(t, csrPem)).status).toBe(200);
   });
 
+  it('refuses hostile enrollment input: oversized bodies, wrong types, URLs with credentials', async () => {
+    const big = await rawEnroll('a'.repeat(64), `CERTIFICATE REQUEST${'A'.repeat(20_000)}`);
+    expect(big.status).toBe(413);
+    const typed = await fetch(`${bUrl}/federation/v1/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: ['x'], csr: { pem: 1 } }),
+    });
+    expect(typed.status).toBe(400);
+    const t = 'b'.repeat(64);
+    for (const body of [
+      { url: 'http://user:pw@127.0.0.1:1', token: t },
+      { url: 'file:///etc/passwd', token: t },
+      { url: bUrl, token: 'short' },
+      { url: bUrl, token: t, name: '../x' },
+    ])
+      expect((await ca.send('POST', '/system/peers', { body })).status, JSON.stringify(body)).toBe(400);
+  });
+
   it('gives one winner of a concurrent double claim, and its certificate carries exactly grant id and subject', async () => {
     const g = await newGrant('carol');
     const t = await newToken(String(g.id));
