@@ -20,6 +20,8 @@ export interface SystemDeps {
   objects?: Pick<ObjectStore, 'listBuckets' | 'listObjects'>;
   /** Storage keys handed to a caller of /system/config. */
   storageCredentialsFor?: (p: Principal) => Promise<StorageCredentials | undefined>;
+  /** The mTLS peer channel's URL, once listening. */
+  peerChannelUrl?: () => string | undefined;
 }
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
@@ -37,6 +39,7 @@ export class SystemUseCases {
       serverless_backend: { name: `flotilla-${d.executor.kind}`, version: d.build.version },
       // Flotilla's own additions; OSCAR clients ignore unknown fields.
       cluster_id: d.clusterId,
+      peer_channel_url: d.peerChannelUrl?.() ?? null,
       tier: d.tier,
       executor: {
         kind: d.executor.kind,

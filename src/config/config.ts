@@ -45,6 +45,9 @@ export interface Config {
   logLevel: string;
   /** Where jobs run: processes on this machine, or Jobs on a Kubernetes cluster. */
   executor: { kind: 'process' } | { kind: 'kubernetes'; kubeconfig: string | undefined; namespace: string };
+  /** The mTLS peer channel (§6): undefined when `--peer-listen off`. `explicit`: configured,
+   * so failing to bind is fatal; the default (public port + 1) only warns. */
+  peerListen: { host: string; port: number; explicit: boolean } | undefined;
 }
 
 /** Raw values as commander hands them over (strings), keyed by flag name. */
@@ -90,6 +93,7 @@ export const FLAGS = {
   executor: { flag: '--executor', env: ['FLOTILLA_EXECUTOR'], default: 'process' },
   kubeconfig: { flag: '--kubeconfig', env: ['KUBECONFIG'], default: undefined },
   namespace: { flag: '--namespace', env: ['FLOTILLA_NAMESPACE'], default: 'flotilla-svc' },
+  peerListen: { flag: '--peer-listen', env: ['FLOTILLA_PEER_LISTEN'], default: undefined },
 } as const;
 
 export class ConfigError extends Error {
@@ -274,8 +278,23 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
           kubeconfig: get('kubeconfig') ? resolve(get('kubeconfig')!) : undefined,
           namespace,
         };
+  const peerRaw = get('peerListen');
+  let peerListen: Config['peerListen'];
+  if (peerRaw === 'off') peerListen = undefined;
+  else if (peerRaw === undefined) peerListen = { host, port: port === 0 ? 0 : port + 1, explicit: false };
+  else {
+    const m = /^(.+):(\d{1,5})$/.exec(peerRaw);
+    if (!m) throw new ConfigError(`${name('peerListen')} must be HOST:PORT or off, got "${peerRaw}"`);
+    peerListen = {
+      host: m[1].replace(/^\[(.*)\]$/, '$1'),
+      port: int('peerListen', m[2], 0, 65535),
+      explicit: true,
+    };
+  }
+  if (peerListen && peerListen.port > 65535) peerListen = undefined;
 
   return {
+    peerListen,
     port,
     host,
     clusterId,

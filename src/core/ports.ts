@@ -5,6 +5,10 @@ import type { BucketRecord } from './storage/bucket-access.ts';
 
 export type { BucketRecord } from './storage/bucket-access.ts';
 
+import type { TrustStore } from './trust/trust-ports.ts';
+
+export type * from './trust/trust-ports.ts';
+
 // ---------------------------------------------------------------- store
 
 export interface ServiceStore {
@@ -214,6 +218,8 @@ export interface JobQueue {
 
 export interface Store extends ServiceStore, SettingsStore, BucketStore, JobStore, OutboxStore {
   readonly kind: 'pglite' | 'postgres';
+  /** Grants, enrollment tokens, issued serials and peers (tables of the same database). */
+  readonly trust: TrustStore;
   close(): Promise<void>;
 }
 

@@ -49,6 +49,7 @@ import { openTransferSecrets, replicaTargets, sharedStatus } from './delegation-
 import { createExecutor, followClusterCapacity } from './executor-wiring.ts';
 import { createLogger } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
+import { createPeering } from './peering-wiring.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
 import { leaderLoopsFor, openQueue } from './tier-wiring.ts';
 
@@ -305,7 +306,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       clusterId: config.clusterId,
       catalog: { listServices: () => serviceCache.list() },
     });
+    const peering = await createPeering({ config, store, box, logger });
+    closers.unshift(() => peering.close());
     const system = new SystemUseCases({
+      peerChannelUrl: () => peering.peerChannelUrl(),
       build,
       clusterId: config.clusterId,
       // Read at use: with port 0 it is only known after listen().
@@ -331,6 +335,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       buckets,
       federation,
       metrics,
+      plugins: [peering.routes],
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());
@@ -356,6 +361,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
           const { port } = new URL(bound);
           config.publicUrl = config.publicUrl.replace(/:0$/, `:${port}`);
         }
+        await peering.listen();
         return bound;
       },
       async close() {

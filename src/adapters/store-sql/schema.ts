@@ -109,3 +109,67 @@ export const outbox = pgTable(
     index('outbox_due').on(t.state, t.nextAttemptAt),
   ],
 );
+
+// ---- trust (peering, issue #18)
+
+export const grants = pgTable(
+  'grants',
+  {
+    id: text('id').primaryKey(),
+    peerName: text('peer_name').notNull(),
+    subjectUser: text('subject_user').notNull(),
+    status: text('status').notNull(),
+    scope: jsonb('scope').notNull(),
+    certSerial: text('cert_serial'),
+    certNotAfter: timestamp('cert_not_after', { withTimezone: true }),
+    // After a renewal the previous certificate still works briefly, for calls in flight.
+    prevCertSerial: text('prev_cert_serial'),
+    prevCertUntil: timestamp('prev_cert_until', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    activatedAt: timestamp('activated_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    revokeReason: text('revoke_reason'),
+  },
+  (t) => [index('grants_status').on(t.status), index('grants_subject').on(t.subjectUser)],
+);
+
+export const enrollmentTokens = pgTable('enrollment_tokens', {
+  // SHA-256 of the token: the token itself is never stored.
+  hash: text('hash').primaryKey(),
+  grantId: text('grant_id').notNull(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  usedAt: timestamp('used_at', { withTimezone: true }),
+});
+
+export const issuedCertificates = pgTable(
+  'issued_certificates',
+  {
+    serial: text('serial').primaryKey(),
+    grantId: text('grant_id').notNull(),
+    subject: text('subject').notNull(),
+    notAfter: timestamp('not_after', { withTimezone: true }).notNull(),
+    issuedAt: timestamp('issued_at', { withTimezone: true }).notNull(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [index('issued_certificates_grant').on(t.grantId)],
+);
+
+export const peers = pgTable('peers', {
+  name: text('name').primaryKey(),
+  url: text('url').notNull(),
+  peerChannelUrl: text('peer_channel_url').notNull(),
+  clusterId: text('cluster_id').notNull(),
+  grantId: text('grant_id').notNull(),
+  subject: text('subject').notNull(),
+  certPem: text('cert_pem').notNull(),
+  // Sealed with the secret box; never selected into an answer.
+  keySealed: text('key_sealed').notNull(),
+  caPem: text('ca_pem').notNull(),
+  certSerial: text('cert_serial').notNull(),
+  certNotAfter: timestamp('cert_not_after', { withTimezone: true }).notNull(),
+  state: text('state').notNull(),
+  lastSuccessAt: timestamp('last_success_at', { withTimezone: true }),
+  lastFailureAt: timestamp('last_failure_at', { withTimezone: true }),
+  lastError: text('last_error'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});

@@ -32,6 +32,7 @@ import type {
   Store,
 } from '../../core/ports.ts';
 import { buckets, jobs, outbox, services, settings } from './schema.ts';
+import { SqlTrustStore } from './trust-store.ts';
 
 // Both drivers' query-result types differ, so the database type stays open.
 export type AnyPgDatabase = PgDatabase<any, any, any>;
@@ -112,7 +113,10 @@ const decodeCursor = (cursor: string): number | undefined => {
 
 export abstract class SqlStore implements Store {
   abstract readonly kind: 'pglite' | 'postgres';
-  protected constructor(protected readonly db: AnyPgDatabase) {}
+  readonly trust: SqlTrustStore;
+  protected constructor(protected readonly db: AnyPgDatabase) {
+    this.trust = new SqlTrustStore(db);
+  }
   abstract close(): Promise<void>;
 
   // ------------------------------------------------------------ services

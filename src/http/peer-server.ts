@@ -1,0 +1,157 @@
+// The peer channel: its own mTLS listener. TLS itself refuses certificates of other CAs and
+// serials on the CRL, before any handler; then every request passes the guard (grant active,
+// serial recorded, subject) and its route's scope check. Denials are one generic text.
+import type { Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { PeerAccess, ReadCert } from '../app/peering/peer-access.ts';
+import type { PeerQueries } from '../app/peering/peer-queries.ts';
+import type { Log } from '../core/ports.ts';
+import type { Grant } from '../core/trust/grant.ts';
+import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
+import type { NarrowFilter, Resource, Verb } from '../core/trust/scope.ts';
+import type { CertTools } from '../core/trust/trust-ports.ts';
+import { errorBody, frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
+
+export interface PeerServerDeps {
+  access: PeerAccess;
+  certs: CertTools;
+  clusterId: string;
+  tls: { certPem: string; keyPem: string; caPem: string; crlPem: string };
+  queries: PeerQueries;
+  /** POST /federation/v1/renew: a new certificate for the authenticated grant. */
+  renew(grant: Grant, body: unknown): Promise<{ certificate: string; chain: string[] }>;
+  log: Pick<Log, 'warn'>;
+}
+
+export interface PeerServer {
+  readonly app: FastifyInstance;
+  /** Applies a new CRL to new handshakes and drops live connections of these serials. */
+  applyCrl(crlPem: string, revokedSerials: string[]): void;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    peerAction?: { resource: Resource; verb: Verb };
+  }
+  interface FastifyRequest {
+    peerGrant?: Grant;
+    peerLimits?: { filter: NarrowFilter; limit: number };
+  }
+}
+
+const validFilter = (f: unknown): f is NarrowFilter => {
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) return false;
+  const o = f as Record<string, unknown>;
+  if (Object.keys(o).some((k) => k !== 'include_groups' && k !== 'include_personal')) return false;
+  if (o.include_personal !== undefined && typeof o.include_personal !== 'boolean') return false;
+  return (
+    o.include_groups === undefined ||
+    (Array.isArray(o.include_groups) &&
+      o.include_groups.length <= 100 &&
+      o.include_groups.every((g) => typeof g === 'string'))
+  );
+};
+
+export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> => {
+  const tlsOptions = (crl: string) => ({
+    key: d.tls.keyPem,
+    cert: d.tls.certPem,
+    // This manager's CA is the only root: no system store, no other CA.
+    ca: [d.tls.caPem],
+    crl: [crl],
+  });
+  const app = Fastify({
+    https: {
+      ...tlsOptions(d.tls.crlPem),
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+    },
+    forceCloseConnections: true,
+    bodyLimit: 1024 * 1024,
+    frameworkErrors: frameworkErrorHandler,
+  }) as unknown as FastifyInstance;
+  installErrorHandling(app);
+  const server = app.server as unknown as HttpsServer;
+  // The client certificate, read once per connection (parsing costs milliseconds).
+  const sockets = new Map<TLSSocket, ReadCert>();
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const raw = socket.getPeerCertificate(false)?.raw;
+    if (!raw) return;
+    sockets.set(socket, d.certs.read(new Uint8Array(raw)));
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    d.log.warn({ audit: 'peer-tls', outcome: 'denied', reason: err.code ?? 'tls' }, 'peer handshake refused');
+  });
+
+  // preHandler: the body (TLS-authenticated peers only, ≤ 1 MiB) can name a filter and a limit,
+  // which the decision narrows and caps.
+  app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
+    const route = req.routeOptions.config.peerAction;
+    const body = (req.body && typeof req.body === 'object' ? req.body : {}) as {
+      filter?: unknown;
+      limit?: unknown;
+    };
+    if (route && body.limit !== undefined && (!Number.isInteger(body.limit) || (body.limit as number) < 1))
+      return reply.code(400).send(errorBody('VALIDATION_FAILED', 'limit: a whole number of at least 1'));
+    const filter = body.filter as NarrowFilter | undefined;
+    if (route && filter !== undefined && !validFilter(filter))
+      return reply
+        .code(400)
+        .send(errorBody('VALIDATION_FAILED', 'filter: {include_groups?: [..], include_personal?: bool}'));
+    const action = route ? { ...route, filter, limit: body.limit as number | undefined } : undefined;
+    const decision = await d.access.check(sockets.get(req.raw.socket as TLSSocket), action);
+    if (!decision.ok) {
+      const code = decision.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
+      return reply.code(decision.status).send(errorBody(code, DENIAL_MESSAGE[decision.status]));
+    }
+    req.peerGrant = decision.grant;
+    req.peerLimits = { filter: decision.filter ?? {}, limit: decision.limit ?? 1 };
+  });
+
+  app.get('/federation/v1/capabilities', async (req) => {
+    const g = req.peerGrant!;
+    const s = g.scope;
+    return {
+      cluster_id: d.clusterId,
+      grant_id: g.id,
+      subject: g.subjectUser,
+      resources: s.resources.filter((r) => !s.excluded_resources.includes(r)),
+      verbs: s.verbs,
+      filters: s.filters,
+      max_rows_per_query: s.max_rows_per_query,
+      ...(s.max_cpu ? { max_cpu: s.max_cpu } : {}),
+      rate_per_minute: s.rate_per_minute,
+      cert_not_after: g.certNotAfter?.toISOString() ?? null,
+    };
+  });
+
+  app.post(
+    '/federation/v1/list/services',
+    { config: { peerAction: { resource: 'services', verb: 'list' } } },
+    async (req) => {
+      const { filter, limit } = req.peerLimits!;
+      return d.queries.listServices(
+        req.peerGrant!,
+        filter,
+        limit,
+        (req.body as { cursor?: unknown } | undefined)?.cursor,
+      );
+    },
+  );
+
+  app.post('/federation/v1/renew', { bodyLimit: 16 * 1024 }, async (req) =>
+    d.renew(req.peerGrant!, req.body),
+  );
+
+  return {
+    app,
+    applyCrl(crlPem, revokedSerials) {
+      server.setSecureContext(tlsOptions(crlPem));
+      const gone = new Set(revokedSerials);
+      for (const [socket, cert] of sockets) if (gone.has(cert.serial)) socket.destroy();
+    },
+  };
+};

@@ -1,0 +1,127 @@
+// Wires peering (issue #18): the CA, grant and peer use cases, their routes on the public
+// port, and the mTLS peer listener on --peer-listen.
+import type { Logger } from 'pino';
+import { createMtlsPeerChannel } from '../adapters/peer-mtls/mtls-peer-channel.ts';
+import { certTools, openPki } from '../adapters/pki/x509-pki.ts';
+import { GrantUseCases } from '../app/peering/grants.ts';
+import { PeerAccess } from '../app/peering/peer-access.ts';
+import { PeerQueries } from '../app/peering/peer-queries.ts';
+import { PeerUseCases } from '../app/peering/peers.ts';
+import type { Config } from '../config/config.ts';
+import type { SecretBox, Store } from '../core/ports.ts';
+import { systemClock } from '../core/ports.ts';
+import type { HttpContext } from '../http/context.ts';
+import { buildPeerServer, type PeerServer } from '../http/peer-server.ts';
+import { peeringRoutes } from '../http/routes/peering.ts';
+import { PeriodicLoop } from '../worker/periodic.ts';
+
+const SERVER_CERT_LIFETIME_MS = 30 * 24 * 3600 * 1000;
+// Client certificates live 24 h: renew when a third is left, checked every minute.
+const RENEW_AHEAD_MS = 8 * 3600 * 1000;
+
+export interface Peering {
+  routes: NonNullable<HttpContext['plugins']>[number];
+  peerChannelUrl(): string | undefined;
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const createPeering = async (deps: {
+  config: Config;
+  store: Store;
+  box: SecretBox;
+  logger: Logger;
+}): Promise<Peering> => {
+  const { config, store, box, logger } = deps;
+  const pki = await openPki({ settings: store, box, clusterId: config.clusterId });
+  const channel = createMtlsPeerChannel({ box, timeoutMs: 10_000 });
+  let server: PeerServer | undefined;
+  let url: string | undefined;
+
+  const access = new PeerAccess({ trust: store.trust, clock: systemClock, audit: logger });
+  const grants = new GrantUseCases({
+    trust: store.trust,
+    pki,
+    clock: systemClock,
+    clusterId: config.clusterId,
+    peerChannelUrl: () => url,
+    onRevoked: async (serials) => {
+      access.forget();
+      if (server) server.applyCrl(await grants.crl(), serials);
+    },
+    log: logger,
+  });
+  const peers = new PeerUseCases({
+    trust: store.trust,
+    channel,
+    certs: certTools,
+    box,
+    clock: systemClock,
+    clusterId: config.clusterId,
+    log: logger,
+  });
+
+  const renewal = new PeriodicLoop('peer-renewal', () => peers.renewDue(RENEW_AHEAD_MS), 60_000, logger);
+  // Replicas sharing a database: a revocation made by another replica reaches this
+  // listener's CRL within a few seconds (the replica that revoked applies it at once).
+  let applied = '';
+  const crlRefresh = new PeriodicLoop(
+    'crl-refresh',
+    async () => {
+      const revoked = (await store.trust.revokedCertificates()).map((c) => c.serial);
+      const key = revoked.join(',');
+      if (!server || key === applied) return;
+      applied = key;
+      access.forget();
+      server.applyCrl(await grants.crl(), revoked);
+    },
+    5_000,
+    logger,
+  );
+
+  return {
+    routes: peeringRoutes({ grants, peers }),
+    peerChannelUrl: () => url,
+    async listen() {
+      renewal.start();
+      const l = config.peerListen;
+      if (!l) return;
+      const publicHost = new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+      const wildcard = l.host === '0.0.0.0' || l.host === '::';
+      const hosts = [...new Set([publicHost, ...(wildcard ? [] : [l.host]), '127.0.0.1', 'localhost'])];
+      const tls = await pki.issueServerCertificate(hosts, SERVER_CERT_LIFETIME_MS);
+      const built = await buildPeerServer({
+        access,
+        queries: new PeerQueries(store),
+        certs: certTools,
+        clusterId: config.clusterId,
+        tls: { ...tls, caPem: pki.caCertificatePem(), crlPem: await grants.crl() },
+        renew: async (grant, body) => {
+          const answer = await grants.renew(grant, body);
+          access.forget(grant.id);
+          return answer;
+        },
+        log: logger,
+      });
+      try {
+        const bound = new URL(await built.app.listen({ host: l.host, port: l.port }));
+        const host = wildcard ? publicHost : l.host;
+        url = `https://${host.includes(':') ? `[${host}]` : host}:${bound.port}`;
+        server = built;
+        crlRefresh.start();
+        logger.info({ peer_channel_url: url }, 'peer channel listening (mTLS)');
+      } catch (e) {
+        await built.app.close();
+        // The default port (public + 1) may be taken on a shared host; a configured one must bind.
+        if (l.explicit) throw e;
+        logger.warn({ err: (e as Error).message }, 'peer channel not started: set --peer-listen HOST:PORT');
+      }
+    },
+    async close() {
+      await renewal.stop();
+      await crlRefresh.stop();
+      await server?.app.close();
+      await channel.close();
+    },
+  };
+};
