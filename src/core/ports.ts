@@ -84,7 +84,11 @@ export interface JobStore {
    */
   insertJobs(jobs: NewJob[]): Promise<string[]>;
   getJob(id: string): Promise<JobRecord | undefined>;
-  listJobs(service: string, opts: { cursor?: string | null; limit: number }): Promise<JobPage>;
+  /** A service's jobs, newest first; with `owner`, only the jobs that caller submitted. */
+  listJobs(
+    service: string,
+    opts: { cursor?: string | null; limit: number; owner?: string },
+  ): Promise<JobPage>;
   /** Atomically moves Pending → Running; false when another worker took it. */
   claimJob(id: string, at: Date, runner?: string): Promise<boolean>;
   finishJob(
@@ -113,8 +117,8 @@ export interface JobStore {
   /** Jobs by id (missing ids are left out). */
   getJobs(ids: string[]): Promise<JobSummary[]>;
   deleteJob(id: string): Promise<boolean>;
-  /** Deletes the service's finished jobs, or every job with all=true; returns the count. */
-  deleteJobs(service: string, opts: { all: boolean }): Promise<number>;
+  /** Deletes the service's finished jobs, or every job with all=true (with `owner`, only theirs); returns the count. */
+  deleteJobs(service: string, opts: { all: boolean; owner?: string }): Promise<number>;
   countJobs(): Promise<Record<JobStatus, number>>;
 }
 
