@@ -29,6 +29,7 @@ import { ServiceUseCases } from '../app/services.ts';
 import { StorageTriggers } from '../app/storage-triggers.ts';
 import { SystemUseCases } from '../app/system.ts';
 import type { Config } from '../config/config.ts';
+import { LoginThrottle } from '../core/auth/login-throttle.ts';
 import { createNodes } from '../core/capacity.ts';
 import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
@@ -320,6 +321,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       buckets,
       federation,
       metrics,
+      loginThrottle: new LoginThrottle(),
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());
