@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseCpuMillis, parseMemoryBytes } from '../core/fdl/quantity.ts';
+import { parsePeerAllow } from '../core/federation/peer-allow.ts';
 
 export const TIERS = ['local', 'standalone', 'federated'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -43,6 +44,8 @@ export interface Config {
   jobTimeoutMs: number;
   bodyLimitBytes: number;
   logLevel: string;
+  /** Addresses and host names peers may have (`--peer-allow`); undefined: any. */
+  peerAllow: string[] | undefined;
 }
 
 /** Raw values as commander hands them over (strings), keyed by flag name. */
@@ -85,6 +88,7 @@ export const FLAGS = {
   jobTimeout: { flag: '--job-timeout', env: ['FLOTILLA_JOB_TIMEOUT'], default: '300' },
   bodyLimit: { flag: '--body-limit', env: ['FLOTILLA_BODY_LIMIT'], default: '50Mi' },
   logLevel: { flag: '--log-level', env: ['FLOTILLA_LOG_LEVEL'], default: 'info' },
+  peerAllow: { flag: '--peer-allow', env: ['FLOTILLA_PEER_ALLOW'], default: undefined },
 } as const;
 
 export class ConfigError extends Error {
@@ -245,6 +249,17 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     );
   }
 
+  // Peers the manager may call: CIDRs, addresses, host names, *.domain (default any).
+  const peerAllowRaw = get('peerAllow');
+  let peerAllow: string[] | undefined;
+  if (peerAllowRaw !== undefined && peerAllowRaw.trim() !== '') {
+    try {
+      peerAllow = [...parsePeerAllow(peerAllowRaw).entries];
+    } catch (e) {
+      throw new ConfigError(`${name('peerAllow')}: ${(e as Error).message}`);
+    }
+  }
+
   return {
     port,
     host,
@@ -269,5 +284,6 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     jobTimeoutMs,
     bodyLimitBytes,
     logLevel,
+    peerAllow,
   };
 };

@@ -1,6 +1,7 @@
 // Ports: what the use cases need from the outside world. Adapters in src/adapters
 // implement them; every port has one contract suite in test/contract run against each.
 import type { Service } from './fdl/service.ts';
+import type { WorkerProof } from './federation/worker-guard.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -328,11 +329,15 @@ export interface PeerTarget {
     /** Kept in durable rows: minted from the service owner's refresh token when used. */
     | { kind: 'service-owner'; service: string }
     | { kind: 'none' };
+  /** A coordinator's calls that create, change or delete its worker there prove it with this. */
+  worker?: WorkerProof;
 }
 
-/** Calls to another cluster's manager. Errors are FlotillaErrors without credentials:
- * PEER_UNREACHABLE (network, timeout, 5xx), UNAUTHORIZED/FORBIDDEN (refused credentials),
- * or the remote's own 4xx code. */
+/** Calls to another cluster's manager, at fixed OSCAR paths under its endpoint. Errors are
+ * FlotillaErrors without credentials and without the peer's answer body: PEER_UNREACHABLE
+ * (network, timeout, 5xx, an address --peer-allow refuses, an answer not of the expected
+ * shape), UNAUTHORIZED/FORBIDDEN (refused credentials), or the remote's own 4xx code.
+ * Answers are only the parsed fields of the expected shape. */
 export interface PeerClient {
   /** Reachable and accepting these credentials. */
   checkAccess(t: PeerTarget, signal?: AbortSignal): Promise<void>;

@@ -422,17 +422,20 @@ describe('the federation member routes validate their input like services (#11.1
     await create(ADMIN, { name: 'fed-input', script: 'echo' });
   });
 
-  const nested = (depth: number): Record<string, unknown> => {
-    let node: Record<string, unknown> = { type: 'oscar', cluster_id: 'home', service_name: 'leaf' };
+  /** A member list `depth` levels deep, as JSON text (built flat: no recursion here either). */
+  const nestedJson = (list: string, depth: number): string => {
+    const open: string[] = [];
     for (let i = 0; i < depth; i++)
-      node = { type: 'oscar', cluster_id: 'home', service_name: `n${i}`, members: [node] };
-    return node;
+      open.push(`{"type":"oscar","cluster_id":"home","service_name":"n${i}","members":[`);
+    const leaf = '{"type":"oscar","cluster_id":"home","service_name":"leaf"}';
+    return `{"${list}":[${open.join('')}${leaf}${']}'.repeat(depth)}]}`;
   };
 
   for (const route of ['federation', 'replicas']) {
     const list = route === 'replicas' ? 'replicas' : 'members';
     it(`/system/${route}: NUL characters and deep nesting are 400s naming the problem, not 500s`, async () => {
       const cases: Array<[string, unknown]> = [
+        ['5,000-deep members', nestedJson(list, 5000)],
         [
           'NUL in a member field',
           { [list]: [{ type: 'oscar', cluster_id: 'home', service_name: 'x', note: 'a\u0000b' }] },
@@ -444,7 +447,6 @@ describe('the federation member routes validate their input like services (#11.1
             clusters: { 'far\u0000': { endpoint: 'http://127.0.0.1:9' } },
           },
         ],
-        ['5,000-deep members', { [list]: [nested(5000)] }],
         [
           'a priority of the wrong type',
           { [list]: [{ cluster_id: 'home', service_name: 'x', priority: 'high' }] },
@@ -455,7 +457,8 @@ describe('the federation member routes validate their input like services (#11.1
           const res = await call(ADMIN, {
             method,
             url: `/system/${route}/fed-input`,
-            payload: payload as object,
+            headers: { 'content-type': 'application/json' },
+            payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
           });
           expect(res.statusCode, `${method} ${what}: ${res.body.slice(0, 300)}`).toBe(400);
           expect(res.json().message, what).toEqual(expect.any(String));
