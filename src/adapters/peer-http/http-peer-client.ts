@@ -210,7 +210,12 @@ export const createHttpPeerClient = (
    * A non-2xx answer as a FlotillaError naming the cluster: the status, and the peer's
    * error code mapped to this registry when it is one of ours — never its message or body.
    */
-  const failed = (t: PeerTarget, what: string, r: { status: number; json: unknown }): FlotillaError => {
+  const failed = (
+    t: PeerTarget,
+    what: string,
+    r: { status: number; json: unknown },
+    hints: Partial<Record<ErrorCode, string>> = {},
+  ): FlotillaError => {
     const remote = isObj(r.json) ? str(r.json.code) : undefined;
     const known = remote && KNOWN_CODES.has(remote) ? (remote as ErrorCode) : undefined;
     let code: ErrorCode;
@@ -223,7 +228,7 @@ export const createHttpPeerClient = (
       r.status === 401 || r.status === 403
         ? 'refused the credentials'
         : known && r.status < 500
-          ? ERROR_CODES[known].title
+          ? (hints[known] ?? ERROR_CODES[known].title)
           : `HTTP ${r.status}`;
     return new FlotillaError(code, `cluster ${t.clusterId}: ${what} failed (${r.status}): ${detail}`, {
       cluster_id: t.clusterId,
@@ -239,6 +244,11 @@ export const createHttpPeerClient = (
     );
 
   const svcPath = (name: string) => `/system/services/${segment(name)}`;
+  /** What a member's refusal of a coordinator's change means, told from its error code alone. */
+  const workerHints: Partial<Record<ErrorCode, string>> = {
+    SERVICE_EXISTS: "the name is held by a service that is not this federation's worker",
+    STALE_REVISION: 'the member holds a newer federation revision',
+  };
 
   return {
     async checkAccess(t, signal) {
@@ -260,7 +270,7 @@ export const createHttpPeerClient = (
         headers: workerHeaders(t),
       });
       if (r.status !== 201 && r.status !== 200)
-        throw failed(t, `create of service ${String(definition.name)}`, r);
+        throw failed(t, `create of service ${String(definition.name)}`, r, workerHints);
     },
     async updateService(t, definition, signal) {
       const r = await call(t, 'PUT', '/system/services', {
@@ -269,7 +279,7 @@ export const createHttpPeerClient = (
         headers: workerHeaders(t),
       });
       if (r.status !== 204 && r.status !== 200)
-        throw failed(t, `update of service ${String(definition.name)}`, r);
+        throw failed(t, `update of service ${String(definition.name)}`, r, workerHints);
     },
     async deleteService(t, name, signal) {
       // Workers are deleted without cascade: only a coordinator fans out.
@@ -280,7 +290,7 @@ export const createHttpPeerClient = (
       if (r.status === 404) return false;
       // The name is held by a service that is not this coordinator's worker: ours is not there.
       if (r.status === 409 && t.worker && isObj(r.json) && r.json.code === 'SERVICE_EXISTS') return false;
-      if (r.status !== 204 && r.status !== 200) throw failed(t, `delete of service ${name}`, r);
+      if (r.status !== 204 && r.status !== 200) throw failed(t, `delete of service ${name}`, r, workerHints);
       return true;
     },
     async getFederation(t, name, signal) {
