@@ -4,20 +4,33 @@ import { z } from 'zod';
 import { mayReadToken, type Principal } from '../../core/auth/principal.ts';
 import { redactService } from '../../core/fdl/secrets.ts';
 import { type Service, serviceInputSchema } from '../../core/fdl/service.ts';
+import { withoutUserInfo } from '../../core/federation/endpoint.ts';
 import { type HttpContext, principalOf } from '../context.ts';
 import { docsOnly } from '../schemas.ts';
 import { workerProofOf } from '../worker-proof.ts';
 
-/** A service as this caller may see it: secrets masked, the token only for its owner and the admin. */
+/**
+ * A service as this caller may see it: secrets masked, the token only for its owner and the
+ * admin, and no user or password in an endpoint stored before they were refused.
+ */
 const shownTo =
   (p: Principal) =>
   (s: Service): Partial<Service> => {
     const view: Partial<Service> = redactService(s);
     if (!mayReadToken(p, s)) delete view.token;
+    for (const entry of Object.values(view.clusters ?? {}))
+      if (typeof entry?.endpoint === 'string') entry.endpoint = withoutUserInfo(entry.endpoint);
     return view;
   };
 
-const nameParams = z.object({ serviceName: z.string().min(1).max(253) });
+// Any name is looked up (an unknown one is a 404, as OSCAR answers), but a NUL cannot be.
+const nameParams = z.object({
+  serviceName: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[^\u0000]*$/, 'must not contain NUL characters'),
+});
 const deleteQuery = z.object({
   cascade: z.enum(['true', 'false']).optional(),
   namespace: z.string().optional(),
