@@ -12,12 +12,13 @@ import { createServer, request as httpRequest, type IncomingMessage } from 'node
 import type { AddressInfo } from 'node:net';
 import { Agent, request as undiciRequest } from 'undici';
 import { createHttpPeerClient } from '../src/adapters/peer-http/http-peer-client.ts';
+import { createDelegationCredentials } from '../src/app/federation/delegation-credentials.ts';
 import { Delegator } from '../src/app/federation/delegator.ts';
 import { clusterStatus, createNodes } from '../src/core/capacity.ts';
 import { fitsOn, seededRandom, snapshotFromStatus } from '../src/core/delegation/policy.ts';
 import type { Service } from '../src/core/fdl/service.ts';
 import type { DelegationPolicy, Replica } from '../src/core/federation/model.ts';
-import type { PeerTarget } from '../src/core/ports.ts';
+import { ReplicaIndex, replicaSnapshots } from '../src/main/delegation-wiring.ts';
 import { StatusCache } from '../src/worker/status-cache.ts';
 import { fmt, percentile, row } from './lib.ts';
 
@@ -140,20 +141,14 @@ const main = async () => {
       priority: i % 5,
     }));
     const peers = createHttpPeerClient({ timeoutMs: 10_000 });
-    const targets = new Map<string, PeerTarget>(
-      replicas.map((r) => [
-        r.cluster_id as string,
-        {
-          clusterId: r.cluster_id as string,
-          endpoint: `${srv.base}/${r.cluster_id}`,
-          sslVerify: true,
-          auth: { kind: 'basic', user: 'oscar', password: 'pw' },
-        },
-      ]),
-    );
     // The real cache, filled by one real poll of every replica (then not started: no timer
-    // runs during the measurement, and nothing goes stale within it).
-    const cache = new StatusCache({ peers, targets: async () => targets, intervalMs: 3_600_000 });
+    // runs during the measurement, and nothing goes stale within it). Keyed as in the
+    // manager: by each replica's endpoint and credentials, read from the service.
+    const index = new ReplicaIndex({
+      services: { list: async () => [serviceWith('static', replicas, srv.base)] },
+      credentials: createDelegationCredentials({ refreshTokens: undefined, logger: { warn: () => {} } }),
+    });
+    const cache = new StatusCache({ peers, targets: () => index.collect(), intervalMs: 3_600_000 });
     const t0 = performance.now();
     await cache.refresh();
     const pollMs = performance.now() - t0;
@@ -167,7 +162,7 @@ const main = async () => {
       const delegator = new Delegator({
         store: {} as never,
         settings: {} as never,
-        cache,
+        cache: replicaSnapshots(index, cache),
         peers,
         credentials: { targetFor: async () => undefined },
         clusterId: 'origin',

@@ -1,7 +1,8 @@
-// Turns an Authorization header into a Principal: Basic admin, an OIDC bearer token, or
-// (on invocation routes) a service's own token.
-import { timingSafeEqual } from 'node:crypto';
-import { ADMIN_USER, type Principal } from '../core/auth/principal.ts';
+// Turns an Authorization header into a Principal: Basic admin, an OIDC bearer token,
+// (on invocation routes) a service's own token, or (on /system/config only) a delegation
+// token. Comparisons are constant-time; throttling failures is the HTTP layer's part.
+import { ADMIN_USER, type Principal, refuseDelegation } from '../core/auth/principal.ts';
+import { sameSecret } from '../core/auth/secrets.ts';
 import { FlotillaError } from '../core/errors.ts';
 import type { TokenVerifier } from '../core/ports.ts';
 import type { AdminPasswordCheck } from './admin-password.ts';
@@ -9,20 +10,19 @@ import type { AdminPasswordCheck } from './admin-password.ts';
 const SERVICE_TOKEN_RE = /^[0-9a-f]{64}$/;
 
 export interface Authenticator {
-  /** The caller, or a 401 FlotillaError. `serviceTokenFor` lets a service token in. */
+  /**
+   * The caller, or a 401 FlotillaError. `serviceTokenFor` lets a service token in;
+   * `delegation` lets a delegation token in (only /system/config does), else it is a 403.
+   */
   authenticate(
     header: string | undefined,
-    opts?: { serviceTokenFor?: { name: string; token: string } },
+    opts?: { serviceTokenFor?: { name: string; token: string }; delegation?: boolean },
   ): Promise<Principal>;
 }
 
 const unauthorized = (msg: string) => new FlotillaError('UNAUTHORIZED', msg);
 
-export const sameSecret = (a: string, b: string): boolean => {
-  const ba = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ba.length === bb.length && timingSafeEqual(ba, bb);
-};
+export { sameSecret };
 
 export const createAuthenticator = (deps: {
   admin: AdminPasswordCheck;
@@ -52,7 +52,11 @@ export const createAuthenticator = (deps: {
       }
       if (value.startsWith('dlg_') && deps.delegation) {
         const service = await deps.delegation(value);
-        if (service) return { kind: 'delegation', service };
+        if (service) {
+          const principal: Principal = { kind: 'delegation', service };
+          if (!opts?.delegation) refuseDelegation(principal);
+          return principal;
+        }
         throw unauthorized('invalid or expired delegation token');
       }
       const verified = deps.verifier ? await deps.verifier.verify(value) : undefined;

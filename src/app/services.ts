@@ -1,11 +1,26 @@
 // Service use cases: create, read, update, delete with OSCAR's rules on ownership and
-// visibility. Decides with core, acts through the Store port.
+// visibility, and DESIGN §3.2's on federation workers (the manager sets their annotations;
+// a coordinator proves a worker is its own) and tokens (rotated when visibility narrows).
+// Decides with core, acts through the Store port.
 import { randomBytes } from 'node:crypto';
-import { canManage, canUse, ownerOf, type Principal } from '../core/auth/principal.ts';
+import {
+  canManage,
+  canUse,
+  narrowsVisibility,
+  ownerOf,
+  type Principal,
+  refuseDelegation,
+} from '../core/auth/principal.ts';
 import { FlotillaError, fail } from '../core/errors.ts';
 import { restoreMaskedSecrets } from '../core/fdl/secrets.ts';
 import { applyDefaults, parseServiceInput, type Service, type ServiceInput } from '../core/fdl/service.ts';
-import { workerOriginOf } from '../core/federation/model.ts';
+import { normalizeServiceEndpoints } from '../core/federation/endpoint.ts';
+import {
+  decideWorkerCreate,
+  decideWorkerDelete,
+  decideWorkerUpdate,
+  type WorkerProof,
+} from '../core/federation/worker-guard.ts';
 import type { Store } from '../core/ports.ts';
 
 export const newServiceToken = (): string => randomBytes(32).toString('hex');
@@ -37,18 +52,22 @@ export class ServiceUseCases {
   }
 
   /** Validates, applies defaults and stores a new service. */
-  async create(principal: Principal, raw: unknown): Promise<Service> {
-    const service = await this.prepareCreate(principal, raw);
+  async create(principal: Principal, raw: unknown, proof?: WorkerProof): Promise<Service> {
+    const service = await this.prepareCreate(principal, raw, proof);
     await this.commitCreate(principal, service);
     return service;
   }
 
-  /** The service a create would store: validated, defaults applied, server fields set. */
-  async prepareCreate(principal: Principal, raw: unknown): Promise<Service> {
+  /**
+   * The service a create would store: validated, endpoints normalised, defaults applied,
+   * server fields set. `proof`: a coordinator creating its worker (it sets the token).
+   */
+  async prepareCreate(principal: Principal, raw: unknown, proof?: WorkerProof): Promise<Service> {
     this.refuseServiceToken(principal);
-    const input = parseServiceInput(raw);
-    const service = applyDefaults(this.stripMasks(input, undefined), {
-      token: newServiceToken(),
+    const input = this.parse(raw);
+    const worker = decideWorkerCreate(input, proof);
+    const service = applyDefaults(this.stripMasks(withAnnotations(input, worker.annotations), undefined), {
+      token: worker.token ?? newServiceToken(),
       owner: ownerOf(principal),
     });
     if (!service.cluster_id) service.cluster_id = this.deps.clusterId;
@@ -65,27 +84,32 @@ export class ServiceUseCases {
   }
 
   /** Replaces a service's definition; token and owner stay the server's. */
-  async update(principal: Principal, raw: unknown): Promise<Service> {
-    const { service, previous } = await this.prepareUpdate(principal, raw);
+  async update(principal: Principal, raw: unknown, proof?: WorkerProof): Promise<Service> {
+    const { service, previous } = await this.prepareUpdate(principal, raw, proof);
     await this.commitUpdate(principal, service, previous);
     return service;
   }
 
-  async prepareUpdate(principal: Principal, raw: unknown): Promise<{ service: Service; previous: Service }> {
-    const input = parseServiceInput(raw);
+  /**
+   * The definition an update would store. A worker is changed only with its coordinator's
+   * `proof`, and a proof changes only the coordinator's own service (never someone else's
+   * of the same name). The token rotates when visibility narrows; a coordinator sets its
+   * worker's.
+   */
+  async prepareUpdate(
+    principal: Principal,
+    raw: unknown,
+    proof?: WorkerProof,
+  ): Promise<{ service: Service; previous: Service }> {
+    const input = this.parse(raw);
     const previous = await this.getManageable(principal, input.name);
-    const merged = this.stripMasks(input, previous);
+    const worker = decideWorkerUpdate(input.name, input, previous, proof);
+    const merged = this.stripMasks(withAnnotations(input, worker.annotations), previous);
     const service = applyDefaults(merged, { token: previous.token, owner: previous.owner });
     if (!service.cluster_id) service.cluster_id = previous.cluster_id ?? this.deps.clusterId;
-    // A federation's change never lands on a service that is not its worker here (someone
-    // else's service of the same name, found by a best-effort create): that one is left as is.
-    const origin = workerOriginOf(service);
-    if (origin && workerOriginOf(previous) !== origin) {
-      fail(
-        'SERVICE_EXISTS',
-        `service "${service.name}" on this cluster is not a worker of ${origin}; it is left as is`,
-      );
-    }
+    // Whoever could use it before may hold its token: fewer users now, a new token.
+    if (worker.token) service.token = worker.token;
+    else if (narrowsVisibility(previous, service)) service.token = newServiceToken();
     // Federation changes carry a revision; one older than held must not win, so retries
     // and reordered deliveries cannot roll a worker back.
     const held = previous.federation?.revision;
@@ -120,10 +144,17 @@ export class ServiceUseCases {
   async delete(
     principal: Principal,
     name: string,
-    opts: { cascade: boolean } = { cascade: true },
+    opts: { cascade: boolean; proof?: WorkerProof } = { cascade: true },
   ): Promise<Service> {
-    const service = await this.getManageable(principal, name);
+    const service = await this.prepareDelete(principal, name, opts.proof);
     await this.commitDelete(principal, service, opts);
+    return service;
+  }
+
+  /** The service a delete would remove; with a coordinator's `proof`, only its own worker. */
+  async prepareDelete(principal: Principal, name: string, proof?: WorkerProof): Promise<Service> {
+    const service = await this.getManageable(principal, name);
+    decideWorkerDelete(name, service, proof);
     return service;
   }
 
@@ -143,13 +174,26 @@ export class ServiceUseCases {
     for (const h of this.hooks) await h.afterDelete?.(service, principal, opts);
   }
 
+  /** A client's definition: validated, cluster endpoints normalised (DESIGN §3.2). */
+  private parse(raw: unknown): ServiceInput {
+    return normalizeServiceEndpoints(parseServiceInput(raw));
+  }
+
   private stripMasks(input: ServiceInput, previous: Service | undefined): ServiceInput {
     return restoreMaskedSecrets(input as Record<string, any>, previous) as ServiceInput;
   }
 
+  /** Service and delegation tokens never create, change or delete services. */
   private refuseServiceToken(principal: Principal): void {
+    refuseDelegation(principal);
     if (principal.kind === 'service-token') {
       throw new FlotillaError('FORBIDDEN', 'a service token may only invoke its service');
     }
   }
 }
+
+/** The input with the annotations the worker rules decided (kept absent when there are none). */
+const withAnnotations = (
+  input: ServiceInput,
+  annotations: Record<string, string> | undefined,
+): ServiceInput => (annotations === undefined ? input : { ...input, annotations });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseCpuMillis, parseMemoryBytes } from '../core/fdl/quantity.ts';
+import { parsePeerAllow } from '../core/federation/peer-allow.ts';
 import { TIERS, type Tier } from '../core/tier.ts';
 
 export { TIERS, type Tier };
@@ -48,6 +49,8 @@ export interface Config {
   /** The mTLS peer channel (§6): undefined when `--peer-listen off`. `explicit`: configured,
    * so failing to bind is fatal; the default (public port + 1) only warns. */
   peerListen: { host: string; port: number; explicit: boolean } | undefined;
+  /** Addresses and host names peers may have (`--peer-allow`); undefined: any. */
+  peerAllow: string[] | undefined;
 }
 
 /** Raw values as commander hands them over (strings), keyed by flag name. */
@@ -94,6 +97,7 @@ export const FLAGS = {
   kubeconfig: { flag: '--kubeconfig', env: ['KUBECONFIG'], default: undefined },
   namespace: { flag: '--namespace', env: ['FLOTILLA_NAMESPACE'], default: 'flotilla-svc' },
   peerListen: { flag: '--peer-listen', env: ['FLOTILLA_PEER_LISTEN'], default: undefined },
+  peerAllow: { flag: '--peer-allow', env: ['FLOTILLA_PEER_ALLOW'], default: undefined },
 } as const;
 
 export class ConfigError extends Error {
@@ -292,6 +296,16 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     };
   }
   if (peerListen && peerListen.port > 65535) peerListen = undefined;
+  // Peers the manager may call: CIDRs, addresses, host names, *.domain (default any).
+  const peerAllowRaw = get('peerAllow');
+  let peerAllow: string[] | undefined;
+  if (peerAllowRaw !== undefined && peerAllowRaw.trim() !== '') {
+    try {
+      peerAllow = [...parsePeerAllow(peerAllowRaw).entries];
+    } catch (e) {
+      throw new ConfigError(`${name('peerAllow')}: ${(e as Error).message}`);
+    }
+  }
 
   return {
     peerListen,
@@ -319,5 +333,6 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     bodyLimitBytes,
     logLevel,
     executor,
+    peerAllow,
   };
 };

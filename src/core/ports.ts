@@ -9,6 +9,8 @@ import type { TrustStore } from './trust/trust-ports.ts';
 
 export type * from './trust/trust-ports.ts';
 
+import type { WorkerProof } from './federation/worker-guard.ts';
+
 // ---------------------------------------------------------------- store
 
 export interface ServiceStore {
@@ -108,7 +110,11 @@ export interface JobStore {
    */
   insertJobs(jobs: NewJob[]): Promise<string[]>;
   getJob(id: string): Promise<JobRecord | undefined>;
-  listJobs(service: string, opts: { cursor?: string | null; limit: number }): Promise<JobPage>;
+  /** A service's jobs, newest first; with `owner`, only the jobs that caller submitted. */
+  listJobs(
+    service: string,
+    opts: { cursor?: string | null; limit: number; owner?: string },
+  ): Promise<JobPage>;
   /** Atomically moves Pending → Running; false when another worker took it. */
   claimJob(id: string, at: Date, runner?: string): Promise<boolean>;
   finishJob(
@@ -137,8 +143,8 @@ export interface JobStore {
   /** Jobs by id (missing ids are left out). */
   getJobs(ids: string[]): Promise<JobSummary[]>;
   deleteJob(id: string): Promise<boolean>;
-  /** Deletes the service's finished jobs, or every job with all=true; returns the count. */
-  deleteJobs(service: string, opts: { all: boolean }): Promise<number>;
+  /** Deletes the service's finished jobs, or every job with all=true (with `owner`, only theirs); returns the count. */
+  deleteJobs(service: string, opts: { all: boolean; owner?: string }): Promise<number>;
   countJobs(): Promise<Record<JobStatus, number>>;
 }
 
@@ -395,11 +401,15 @@ export interface PeerTarget {
     /** Kept in durable rows: minted from the service owner's refresh token when used. */
     | { kind: 'service-owner'; service: string }
     | { kind: 'none' };
+  /** A coordinator's calls that create, change or delete its worker there prove it with this. */
+  worker?: WorkerProof;
 }
 
-/** Calls to another cluster's manager. Errors are FlotillaErrors without credentials:
- * PEER_UNREACHABLE (network, timeout, 5xx), UNAUTHORIZED/FORBIDDEN (refused credentials),
- * or the remote's own 4xx code. */
+/** Calls to another cluster's manager, at fixed OSCAR paths under its endpoint. Errors are
+ * FlotillaErrors without credentials and without the peer's answer body: PEER_UNREACHABLE
+ * (network, timeout, 5xx, an address --peer-allow refuses, an answer not of the expected
+ * shape), UNAUTHORIZED/FORBIDDEN (refused credentials), or the remote's own 4xx code.
+ * Answers are only the parsed fields of the expected shape. */
 export interface PeerClient {
   /** Reachable and accepting these credentials. */
   checkAccess(t: PeerTarget, signal?: AbortSignal): Promise<void>;

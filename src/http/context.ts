@@ -25,9 +25,18 @@ export interface HttpContext {
     observeHttp(method: string, route: string, status: number, seconds: number): void;
     render(): Promise<{ contentType: string; body: string }>;
   };
+  /** Failed authentications per source address (429 with Retry-After past the limit). */
+  loginThrottle?: {
+    retryAfter(source: string, now: number): number | undefined;
+    fail(source: string, now: number): void;
+  };
   /** Route groups added by later capabilities (jobs, storage, federation). */
   plugins?: Array<(app: import('fastify').FastifyInstance, ctx: HttpContext) => Promise<void>>;
 }
 
-export const principalOf = (ctx: HttpContext, req: FastifyRequest): Promise<Principal> =>
-  ctx.auth.authenticate(req.headers.authorization);
+/** The caller; `delegation: true` lets a delegation token in (only /system/config does). */
+export const principalOf = (
+  ctx: HttpContext,
+  req: FastifyRequest,
+  opts?: { delegation?: boolean },
+): Promise<Principal> => ctx.auth.authenticate(req.headers.authorization, opts);

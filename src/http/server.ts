@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { FlotillaError } from '../core/errors.ts';
 import { addJsonParser, addYamlParser } from './body-parsers.ts';
 import type { HttpContext } from './context.ts';
 import { frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
@@ -16,6 +17,29 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { systemRoutes } from './routes/system.ts';
 import { flotillaValidatorCompiler } from './schemas.ts';
+
+/**
+ * Failed authentications are throttled per source address: the rule is the context's
+ * LoginThrottle; the address is the connection's (req.ip).
+ */
+const throttleFailedLogins = (app: FastifyInstance, ctx: HttpContext): void => {
+  const throttle = ctx.loginThrottle;
+  if (!throttle) return;
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.headers.authorization) return;
+    const wait = throttle.retryAfter(req.ip, Date.now());
+    if (wait === undefined) return;
+    reply.header('retry-after', String(wait));
+    throw new FlotillaError(
+      'RATE_LIMITED',
+      `too many failed authentications from this address; try again in ${wait} s`,
+    );
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (reply.statusCode === 401 && req.headers.authorization) throttle.fail(req.ip, Date.now());
+    return payload;
+  });
+};
 
 export const buildHttpServer = async (
   ctx: HttpContext,
@@ -35,6 +59,7 @@ export const buildHttpServer = async (
   // Responses are plain JSON; route response schemas exist for the OpenAPI document only.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app);
+  throttleFailedLogins(app, ctx);
   addJsonParser(app);
   addYamlParser(app);
 

@@ -20,16 +20,19 @@ import { DelegationTriggers } from '../app/federation/delegation-triggers.ts';
 import { Delegator, replicasOf, resolveDelegationToken } from '../app/federation/delegator.ts';
 import { FederationUseCases } from '../app/federation/federation-use-cases.ts';
 import { clustersMapResolver } from '../app/federation/peer-resolver.ts';
+import { WorkerTokens } from '../app/federation/worker-tokens.ts';
 import { JobInputs } from '../app/job-inputs.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
 import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
 import { ServiceCache } from '../app/service-cache.ts';
-import { ServiceUseCases } from '../app/services.ts';
+import { newServiceToken, ServiceUseCases } from '../app/services.ts';
 import { StorageTriggers } from '../app/storage-triggers.ts';
 import { SystemUseCases } from '../app/system.ts';
 import type { Config } from '../config/config.ts';
+import { LoginThrottle } from '../core/auth/login-throttle.ts';
 import { createNodes } from '../core/capacity.ts';
+import { parsePeerAllow } from '../core/federation/peer-allow.ts';
 import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { subjectOfPrincipal } from '../core/storage/bucket-access.ts';
@@ -45,7 +48,7 @@ import {
 } from '../worker/replica-sweeps.ts';
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
-import { openTransferSecrets, replicaTargets, sharedStatus } from './delegation-wiring.ts';
+import { openTransferSecrets, ReplicaIndex, replicaSnapshots, sharedStatus } from './delegation-wiring.ts';
 import { createExecutor, followClusterCapacity } from './executor-wiring.ts';
 import { createLogger } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
@@ -115,7 +118,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
 
     const storage = await openObjectStorage(config, store, logger);
     closers.unshift(() => storage.close());
-    const peers = createHttpPeerClient({ timeoutMs: 10_000 });
+    const peers = createHttpPeerClient({
+      timeoutMs: 10_000,
+      allow: config.peerAllow ? parsePeerAllow(config.peerAllow.join(',')) : undefined,
+    });
     closers.unshift(() => peers.close());
     const inputs = new JobInputs({ buckets: store, clusterId: config.clusterId });
     const resolver = createStorageResolver({
@@ -142,9 +148,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       cache: new AccessTokenCache(),
     });
     const credentials = createDelegationCredentials({ refreshTokens, logger });
+    // Keyed by endpoint and credentials: each service sees clusters as it reaches them.
+    const replicaIndex = new ReplicaIndex({ services: serviceCache, credentials });
     const statusCache = new StatusCache({
       peers,
-      targets: () => replicaTargets(serviceCache, credentials),
+      targets: () => replicaIndex.collect(),
       logger,
       // Replicas sharing a database share one poller: the leader.
       shared: config.databaseUrl ? sharedStatus(store) : undefined,
@@ -155,13 +163,13 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       jobs: () => store.countJobs(),
       pendingOutbox: () => store.pendingOutboxCount(),
       services: async () => (await serviceCache.list()).length,
-      clusters: () => statusCache.all(),
+      clusters: () => statusCache.byCluster(),
     });
     const delegator = new Delegator({
       metrics,
       store,
       settings: store,
-      cache: statusCache,
+      cache: replicaSnapshots(replicaIndex, statusCache),
       peers,
       credentials,
       clusterId: config.clusterId,
@@ -290,6 +298,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       peers,
       resolver: clustersMapResolver(),
       outbox,
+      workerTokens: new WorkerTokens({
+        settings: store,
+        newToken: newServiceToken,
+        clusterId: config.clusterId,
+      }),
       clusterId: config.clusterId,
       // Read at use: with port 0 it is only known after listen().
       get publicUrl() {
@@ -336,6 +349,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       federation,
       metrics,
       plugins: [peering.routes],
+      loginThrottle: new LoginThrottle(),
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());

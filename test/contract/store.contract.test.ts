@@ -195,6 +195,42 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect((await store.listJobs('paged', { limit: 3, cursor: 'garbage' })).jobs.length).toBe(3);
     });
 
+    it("lists and deletes one owner's jobs of a service, paging and counting only theirs", async () => {
+      const mine = await store.insertJobs(Array.from({ length: 4 }, () => job('shared', { owner: 'bob' })));
+      const theirs = await store.insertJobs([
+        job('shared', { owner: 'carol' }),
+        job('shared', { owner: 'carol' }),
+      ]);
+      const p1 = await store.listJobs('shared', { limit: 3, owner: 'bob' });
+      expect(p1.jobs.map((j) => j.id)).toEqual(mine.slice(-3).reverse());
+      expect(p1.remaining).toBe(1);
+      const p2 = await store.listJobs('shared', { limit: 3, owner: 'bob', cursor: p1.next });
+      expect(p2.jobs.map((j) => j.id)).toEqual([mine[0]]);
+      expect(p2.next).toBeNull();
+      expect((await store.listJobs('shared', { limit: 10 })).jobs).toHaveLength(6);
+      await store.claimJob(mine[0], new Date());
+      await store.finishJob(mine[0], {
+        status: 'Succeeded',
+        at: new Date(),
+        exitCode: 0,
+        reason: null,
+        log: '',
+      });
+      await store.claimJob(theirs[0], new Date());
+      await store.finishJob(theirs[0], {
+        status: 'Failed',
+        at: new Date(),
+        exitCode: 1,
+        reason: null,
+        log: '',
+      });
+      expect(await store.deleteJobs('shared', { all: false, owner: 'bob' })).toBe(1);
+      expect(await store.deleteJobs('shared', { all: true, owner: 'bob' })).toBe(3);
+      const left = (await store.listJobs('shared', { limit: 10 })).jobs.map((j) => j.id);
+      expect(left.sort()).toEqual([...theirs].sort());
+      expect(await store.deleteJobs('shared', { all: true })).toBe(2);
+    });
+
     it('returns pending jobs oldest first, fails interrupted ones, deletes finished or all', async () => {
       const ids = await store.insertJobs([job('q'), job('q'), job('q')]);
       const pending = (await store.pendingJobs(100)).filter((j) => j.service === 'q');

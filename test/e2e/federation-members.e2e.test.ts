@@ -235,7 +235,13 @@ describe('federation members across the topology', () => {
       federation: { ...held.federation, revision: 1 },
       script: '#!/bin/sh\necho old\n',
     };
-    const err = await b.client.updateService(older).catch((e: unknown) => e);
+    // Sent as the coordinator sends it (its origin and the worker's token): a late retry.
+    const err = await b.client
+      .request('PUT', '/system/services', {
+        body: older,
+        headers: { 'x-flotilla-origin': 'a/st-a', 'x-flotilla-worker-token': String(held.token) },
+      })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(409);
     expect((err as ApiError).code).toBe('STALE_REVISION');

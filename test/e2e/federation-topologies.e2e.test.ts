@@ -211,7 +211,18 @@ describe('federation topologies across five clusters', () => {
       federation: { ...worker.federation, members: [member('d', 'wk-d')] },
     };
     delete sneaky.token;
-    const err = await b.client.updateService(sneaky).catch((e: unknown) => e);
+    // Not from its coordinator: a worker is changed only there.
+    const direct = await b.client.updateService(sneaky).catch((e: unknown) => e);
+    expect(direct).toBeInstanceOf(ApiError);
+    expect((direct as ApiError).status).toBe(409);
+    expect((direct as ApiError).message).toContain('wk-a');
+    // With the coordinator's proof (its origin and the worker's token): still no members.
+    const err = await b.client
+      .request('PUT', '/system/services', {
+        body: sneaky,
+        headers: { 'x-flotilla-origin': 'a/wk-a', 'x-flotilla-worker-token': String(worker.token) },
+      })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(400);
 

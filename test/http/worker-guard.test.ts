@@ -1,6 +1,7 @@
 // A federation's change never overwrites a service of the same name that is not its worker
 // (best-effort creates report such a member as `exists` and leave it alone; later updates
-// and the outbox's create-then-update fallback must leave it alone too).
+// and the outbox's create-then-update fallback must leave it alone too). A coordinator
+// proves a worker is its own with X-Flotilla-Origin and the worker's token.
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
@@ -8,6 +9,14 @@ import { basic, startInProcess, type TestManager } from '../support/in-process.t
 let tm: TestManager;
 const call = (opts: InjectOptions) =>
   tm.manager.http.inject({ ...opts, headers: { authorization: basic(), ...opts.headers } });
+
+const TOKEN_A = 'a'.repeat(64);
+const TOKEN_C = 'c'.repeat(64);
+/** The headers a coordinator sends with a change to its worker. */
+const proof = (origin: string, token: string) => ({
+  'x-flotilla-origin': origin,
+  'x-flotilla-worker-token': token,
+});
 
 const workerOf = (origin: string, service: string, name: string) => ({
   name,
@@ -39,8 +48,15 @@ describe('updates that would turn a service into another federation’s worker',
       method: 'PUT',
       url: '/system/services',
       payload: workerOf('a', 'svc', 'shared-name'),
+      headers: proof('a/svc', TOKEN_A),
     });
     expect(res.statusCode, res.body).toBe(409);
+    const unproven = await call({
+      method: 'PUT',
+      url: '/system/services',
+      payload: workerOf('a', 'svc', 'shared-name'),
+    });
+    expect(unproven.statusCode, unproven.body).toBe(400);
     expect(res.json().message).toMatch(/"shared-name".*not a worker of a\/svc.*left as is/);
     const after = (await call({ method: 'GET', url: '/system/services/shared-name' })).json();
     expect(after.script).toBe('echo mine');
@@ -52,17 +68,36 @@ describe('updates that would turn a service into another federation’s worker',
       method: 'POST',
       url: '/system/services',
       payload: workerOf('a', 'svc', 'w1'),
+      headers: proof('a/svc', TOKEN_A),
     });
     expect(created.statusCode, created.body).toBe(201);
     const foreign = await call({
       method: 'PUT',
       url: '/system/services',
       payload: workerOf('c', 'other', 'w1'),
+      headers: proof('c/other', TOKEN_C),
     });
     expect(foreign.statusCode, foreign.body).toBe(409);
+    // The right origin without the worker's token is not its coordinator either.
+    const guessed = await call({
+      method: 'PUT',
+      url: '/system/services',
+      payload: workerOf('a', 'svc', 'w1'),
+      headers: proof('a/svc', TOKEN_C),
+    });
+    expect(guessed.statusCode, guessed.body).toBe(409);
+    // Nor is anyone without a proof, the admin included: a worker changes on its coordinator.
+    const direct = await call({
+      method: 'PUT',
+      url: '/system/services',
+      payload: { ...workerOf('a', 'svc', 'w1'), script: 'echo direct' },
+    });
+    expect(direct.statusCode, direct.body).toBe(409);
+    expect(direct.json().message).toMatch(/worker of a\/svc; change it on its coordinator/);
     const same = await call({
       method: 'PUT',
       url: '/system/services',
+      headers: proof('a/svc', TOKEN_A),
       payload: {
         ...workerOf('a', 'svc', 'w1'),
         script: 'echo updated',
@@ -71,5 +106,18 @@ describe('updates that would turn a service into another federation’s worker',
     });
     expect(same.statusCode, same.body).toBe(204);
     expect((await call({ method: 'GET', url: '/system/services/w1' })).json().script).toBe('echo updated');
+    // A coordinator's delete takes only its own worker.
+    const strangerDelete = await call({
+      method: 'DELETE',
+      url: '/system/services/w1?cascade=false',
+      headers: proof('c/other', TOKEN_C),
+    });
+    expect(strangerDelete.statusCode, strangerDelete.body).toBe(409);
+    const ownDelete = await call({
+      method: 'DELETE',
+      url: '/system/services/w1?cascade=false',
+      headers: proof('a/svc', TOKEN_A),
+    });
+    expect(ownDelete.statusCode, ownDelete.body).toBe(204);
   });
 });

@@ -598,7 +598,7 @@ describe('delegation triggers use the plan before touching the job', () => {
     const delegator = new Delegator({
       store,
       settings: { getSetting: async () => undefined, setSetting: async () => {} } as unknown as SettingsStore,
-      cache: { all: () => snapshots, reserve: () => {}, markOffline: () => {} },
+      cache: { forService: () => snapshots, reserve: () => {}, markOffline: () => {} },
       peers,
       credentials: {
         targetFor: async (clusterId) => ({

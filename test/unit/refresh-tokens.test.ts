@@ -10,11 +10,10 @@ import {
 import { createSecretBox } from '../../src/adapters/secret-box/aes-gcm-box.ts';
 import { type OidcClientConfig, RefreshTokens } from '../../src/app/credentials/refresh-tokens.ts';
 import { createDelegationCredentials } from '../../src/app/federation/delegation-credentials.ts';
-import type { ServiceCache } from '../../src/app/service-cache.ts';
 import type { Principal } from '../../src/core/auth/principal.ts';
 import type { Service } from '../../src/core/fdl/service.ts';
 import type { SettingsStore } from '../../src/core/ports.ts';
-import { replicaTargets } from '../../src/main/delegation-wiring.ts';
+import { ReplicaIndex } from '../../src/main/delegation-wiring.ts';
 
 /** Settings in a map, counting reads (the real stores are covered by the store contract suite). */
 const countingSettings = () => {
@@ -105,10 +104,14 @@ describe('refresh tokens: reads of the stored token', () => {
     ];
     const credentials = createDelegationCredentials({ refreshTokens: tokens, logger: { warn: () => {} } });
     const reads = settings.counts.reads;
-    const targets = await replicaTargets({ list: async () => list } as unknown as ServiceCache, credentials);
+    const index = new ReplicaIndex({
+      services: { list: async () => list as unknown as Service[] },
+      credentials,
+    });
+    const targets = [...(await index.collect()).values()];
     expect(settings.counts.reads - reads).toBe(11);
-    expect([...targets.keys()]).toEqual(['c6']);
-    expect(targets.get('c6')?.auth).toEqual({ kind: 'bearer', token: 'at-1' });
+    expect(targets.map((t) => t.clusterId)).toEqual(['c6']);
+    expect(targets[0]?.auth).toEqual({ kind: 'bearer', token: 'at-1' });
   });
 
   it('sees a delete and a replacement at once', async () => {

@@ -306,9 +306,17 @@ export abstract class SqlStore implements Store {
     return rows[0] ? toJob(rows[0]) : undefined;
   }
 
-  async listJobs(service: string, opts: { cursor?: string | null; limit: number }): Promise<JobPage> {
+  async listJobs(
+    service: string,
+    opts: { cursor?: string | null; limit: number; owner?: string },
+  ): Promise<JobPage> {
     const before = opts.cursor ? decodeCursor(opts.cursor) : undefined;
-    const where = before ? and(eq(jobs.service, service), lt(jobs.seq, before)) : eq(jobs.service, service);
+    // Another user of a public service lists only the jobs they submitted.
+    const mine =
+      opts.owner !== undefined
+        ? and(eq(jobs.service, service), eq(jobs.owner, opts.owner))
+        : eq(jobs.service, service);
+    const where = before ? and(mine, lt(jobs.seq, before)) : mine;
     const rows = await this.db
       .select()
       .from(jobs)
@@ -321,7 +329,7 @@ export abstract class SqlStore implements Store {
     const [{ n }] = await this.db
       .select({ n: count() })
       .from(jobs)
-      .where(and(eq(jobs.service, service), lt(jobs.seq, last)));
+      .where(and(mine, lt(jobs.seq, last)));
     return { jobs: page.map(toJob), next: encodeCursor(last), remaining: Number(n) };
   }
 
@@ -414,10 +422,12 @@ export abstract class SqlStore implements Store {
     return rows.length > 0;
   }
 
-  async deleteJobs(service: string, opts: { all: boolean }): Promise<number> {
-    const where = opts.all
-      ? eq(jobs.service, service)
-      : and(eq(jobs.service, service), inArray(jobs.status, ['Succeeded', 'Failed']));
+  async deleteJobs(service: string, opts: { all: boolean; owner?: string }): Promise<number> {
+    const ofService =
+      opts.owner !== undefined
+        ? and(eq(jobs.service, service), eq(jobs.owner, opts.owner))
+        : eq(jobs.service, service);
+    const where = opts.all ? ofService : and(ofService, inArray(jobs.status, ['Succeeded', 'Failed']));
     const rows = await this.db.delete(jobs).where(where).returning({ id: jobs.id });
     return rows.length;
   }

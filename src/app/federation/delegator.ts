@@ -31,10 +31,15 @@ export interface DelegationCredentials {
   ): Promise<PeerTarget | undefined>;
 }
 
+/**
+ * The status cache as one service sees it: each replica cluster as reached with that
+ * service's own endpoint and credentials, so no other service's entry can change it.
+ */
 export interface SnapshotSource {
-  all(): Map<string, ClusterSnapshot>;
-  reserve(clusterId: string, job: JobDemand): void;
-  markOffline(clusterId: string): void;
+  /** Snapshots of the service's replica clusters, by cluster id. */
+  forService(service: Service): Map<string, ClusterSnapshot>;
+  reserve(service: Service, clusterId: string, job: JobDemand): void;
+  markOffline(service: Service, clusterId: string): void;
 }
 
 export type DelegatorLogger = Pick<Log, 'info' | 'warn'>;
@@ -77,7 +82,7 @@ export class Delegator {
   /** Candidates in the order they would be tried, for a job of this size (pure read of the cache). */
   plan(service: Service, demand: JobDemand): Replica[] {
     const policy = (service.federation?.delegation ?? 'static') as DelegationPolicy;
-    const list = candidates(replicasOf(service), this.d.cache.all(), demand);
+    const list = candidates(replicasOf(service), this.d.cache.forService(service), demand);
     return rank(policy, list, this.d.random).map((c) => c.replica);
   }
 
@@ -121,9 +126,10 @@ export class Delegator {
           throw e;
         });
       } catch (e) {
-        // Only an unreachable cluster is offline for everyone; a refusal (credentials, a
-        // missing service) concerns this service alone.
-        if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE') this.d.cache.markOffline(replica.cluster_id);
+        // Only an unreachable target is marked offline (for every service reaching it with
+        // the same endpoint and credentials); a refusal concerns this service alone.
+        if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE')
+          this.d.cache.markOffline(service, replica.cluster_id);
         this.d.metrics?.delegationFailed(replica.cluster_id);
         this.d.logger.warn(
           { job: job.id, to: replica.cluster_id, err: (e as Error).message },
@@ -131,7 +137,7 @@ export class Delegator {
         );
         continue;
       }
-      this.d.cache.reserve(replica.cluster_id, demand);
+      this.d.cache.reserve(service, replica.cluster_id, demand);
       this.d.metrics?.jobDelegated(replica.cluster_id);
       // From here the replica holds the job: a failure to record it must not send it again.
       await this.d.store

@@ -2,11 +2,13 @@
 // cascade deletes, and topology-wide member changes. Core decides the graph (expand);
 // this layer acts through PeerClient calls and the durable outbox.
 import PQueue from 'p-queue';
-import type { Principal } from '../../core/auth/principal.ts';
+import { narrowsVisibility, type Principal } from '../../core/auth/principal.ts';
 import { FlotillaError, fail, isFlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
+import { normalizeServiceEndpoints } from '../../core/federation/endpoint.ts';
 import { expand } from '../../core/federation/expand.ts';
 import { addMembers, diffNodes, removeMembers, updateMembers } from '../../core/federation/members.ts';
+import type { MembersRequest } from '../../core/federation/members-request.ts';
 import {
   type ExpansionPlan,
   FEDERATION_WORKER,
@@ -20,9 +22,11 @@ import {
   type WorkerPlan,
 } from '../../core/federation/model.ts';
 import { deployedMembers, parseFederation } from '../../core/federation/validate.ts';
+import type { WorkerProof } from '../../core/federation/worker-guard.ts';
 import type { NewOutboxRow, OutboxRow, PeerClient, PeerTarget, Store } from '../../core/ports.ts';
-import { newServiceToken, type ServiceUseCases } from '../services.ts';
+import type { ServiceUseCases } from '../services.ts';
 import type { PeerResolver } from './peer-resolver.ts';
+import type { WorkerTokens } from './worker-tokens.ts';
 
 export type MemberStatus =
   | 'created'
@@ -67,6 +71,8 @@ export interface FederationDeps {
   peers: PeerClient;
   resolver: PeerResolver;
   outbox: Propagator;
+  /** The tokens this coordinator gave its workers: its proof that a worker is its own. */
+  workerTokens: WorkerTokens;
   clusterId: string;
   publicUrl: string;
   /** Parallel calls to members and the per-call timeout. */
@@ -81,13 +87,7 @@ export interface FederationDeps {
   ownerToken?: { seal(plain: string): string; sealedFor(service: string): Promise<string | undefined> };
 }
 
-export interface MembersRequest {
-  members?: Member[];
-  update?: Member[];
-  clusters?: Record<string, unknown>;
-  storage_providers?: Record<string, unknown>;
-  delete?: boolean;
-}
+export type { MembersRequest };
 
 const isWorker = (s: Service): boolean => s.annotations?.[FEDERATION_WORKER] === 'true';
 
@@ -121,12 +121,24 @@ export class FederationUseCases {
     });
   }
 
-  private plan(service: Service, spec: FederationSpec): ExpansionPlan {
+  /** The graph with each worker's token: the newest this coordinator gave it. */
+  private plan(service: Service, spec: FederationSpec, tokens: Map<string, string[]>): ExpansionPlan {
     return expand(service, spec, {
       clusterId: this.d.clusterId,
       publicUrl: this.d.publicUrl,
-      newToken: newServiceToken,
+      newToken: (node) => tokens.get(nodeKey(node))?.[0] ?? '',
     });
+  }
+
+  /** A target for calls that create, change or delete the coordinator's worker `node`. */
+  private proven(
+    t: PeerTarget,
+    coordinator: string,
+    tokens: Map<string, string[]>,
+    node: NodeRef,
+  ): PeerTarget {
+    const worker: WorkerProof | undefined = this.d.workerTokens.proof(coordinator, tokens, node);
+    return worker ? { ...t, worker } : t;
   }
 
   // ------------------------------------------------------------------ create
@@ -152,19 +164,26 @@ export class FederationUseCases {
     principal: Principal,
     raw: unknown,
     callerAuth?: PeerTarget['auth'],
+    proof?: WorkerProof,
   ): Promise<CreateReport | undefined> {
-    const service = await this.d.services.prepareCreate(principal, raw);
+    const service = await this.d.services.prepareCreate(principal, raw, proof);
     const spec = this.spec(service);
     if (!spec || deployedMembers(spec).length === 0) {
-      const plain = spec ? this.plan(service, { ...spec, revision: 1 }).coordinator : service;
+      const plain = spec ? this.plan(service, { ...spec, revision: 1 }, new Map()).coordinator : service;
       await this.d.services.commitCreate(principal, plain);
       return undefined;
     }
-    const plan = this.plan(service, { ...spec, revision: 1 });
+    // Fresh tokens for the workers, kept before any call: every later change proves with them.
+    await this.d.workerTokens.forget(service.name);
+    const tokens = await this.d.workerTokens.assign(service.name, deployedMembers(spec), false);
+    const plan = this.plan(service, { ...spec, revision: 1 }, tokens);
     const refreshToken = plainRefreshToken(service);
     if (refreshToken) for (const w of plan.workers) setRefreshToken(w.definition, refreshToken);
     const targets = new Map(
-      plan.workers.map((w) => [nodeKey(w), this.target(w.cluster_id, service, callerAuth)]),
+      plan.workers.map((w) => [
+        nodeKey(w),
+        this.proven(this.target(w.cluster_id, service, callerAuth), service.name, tokens, w),
+      ]),
     );
     return spec.deployment === 'atomic'
       ? this.createAtomic(principal, plan, spec, targets)
@@ -207,6 +226,7 @@ export class FederationUseCases {
       }
     });
     if (checks.some((c) => c.error)) {
+      await this.d.workerTokens.forget(plan.coordinator.name);
       const members = checks.map((c) => ({
         ...ref(c.worker),
         status: (c.error
@@ -254,6 +274,8 @@ export class FederationUseCases {
       ),
     );
     await this.d.services.commitDelete(principal, plan.coordinator, { cascade: false });
+    // The queued rollback deletes carry their proofs.
+    await this.d.workerTokens.forget(plan.coordinator.name);
     const members = creates.map((c): MemberReport => {
       const failedRollback = queued.some((w) => nodeKey(w) === nodeKey(c.worker));
       // A create in doubt (e.g. the connection dropped after the member stored it) whose
@@ -327,9 +349,9 @@ export class FederationUseCases {
 
   // ------------------------------------------------------------------ update and delete
 
-  /** PUT /system/services: a coordinator's change reaches every worker. */
-  async update(principal: Principal, raw: unknown): Promise<void> {
-    const { service, previous } = await this.d.services.prepareUpdate(principal, raw);
+  /** PUT /system/services: a coordinator's change reaches every worker; `proof`: a coordinator's change to its worker here. */
+  async update(principal: Principal, raw: unknown, proof?: WorkerProof): Promise<void> {
+    const { service, previous } = await this.d.services.prepareUpdate(principal, raw, proof);
     const spec = this.spec(service);
     if (!spec) {
       await this.d.services.commitUpdate(principal, service, previous);
@@ -339,17 +361,29 @@ export class FederationUseCases {
   }
 
   /** DELETE /system/services/{name}: a coordinator takes its workers along unless cascade=false. */
-  async delete(principal: Principal, name: string, opts: { cascade: boolean }): Promise<void> {
-    const service = await this.d.services.getManageable(principal, name);
+  async delete(
+    principal: Principal,
+    name: string,
+    opts: { cascade: boolean; proof?: WorkerProof },
+  ): Promise<void> {
+    const service = await this.d.services.prepareDelete(principal, name, opts.proof);
     const spec = isWorker(service) ? undefined : this.currentSpec(service);
     if (spec && opts.cascade) {
       const revision = (spec.revision ?? 0) + 1;
+      const tokens = await this.d.workerTokens.known(service.name);
       const rows = deployedMembers(spec).map((n) =>
-        deleteRow(n, this.target(n.cluster_id, service), service.name, revision),
+        deleteRow(
+          n,
+          this.proven(this.target(n.cluster_id, service), service.name, tokens, n),
+          service.name,
+          revision,
+        ),
       );
       await this.enqueue(rows);
     }
     await this.d.services.commitDelete(principal, service, opts);
+    // The queued deletes carry their proofs; nothing else needs the tokens.
+    if (spec) await this.d.workerTokens.forget(service.name);
     if (spec && opts.cascade) await this.d.outbox.settle(this.d.settleMs ?? 5000);
   }
 
@@ -377,7 +411,13 @@ export class FederationUseCases {
     const before = this.currentSpec(previous);
     const revision = Math.max(before?.revision ?? 0, previous.federation?.revision ?? 0) + 1;
     const next = { ...spec, revision };
-    const plan = this.plan(service, next);
+    // Workers' tokens rotate with the coordinator's when its visibility narrows.
+    const tokens = await this.d.workerTokens.assign(
+      service.name,
+      deployedMembers(next),
+      narrowsVisibility(previous, service),
+    );
+    const plan = this.plan(service, next, tokens);
     await this.d.services.commitUpdate(principal, plan.coordinator, previous);
     const diff = diffNodes(before ? deployedMembers(before) : [], deployedMembers(next));
     const plain = plainRefreshToken(service);
@@ -387,12 +427,19 @@ export class FederationUseCases {
         : await this.d.ownerToken?.sealedFor(service.name);
     if (sealed) for (const w of plan.workers) setRefreshToken(w.definition, sealed);
     const rows: NewOutboxRow[] = plan.workers.map((w) =>
-      upsertRow(w, this.target(w.cluster_id, plan.coordinator), service.name, revision),
+      upsertRow(
+        w,
+        this.proven(this.target(w.cluster_id, plan.coordinator), service.name, tokens, w),
+        service.name,
+        revision,
+      ),
     );
     for (const gone of diff.removed) {
-      const target = this.target(
-        gone.cluster_id,
-        previous.clusters?.[gone.cluster_id] ? previous : plan.coordinator,
+      const target = this.proven(
+        this.target(gone.cluster_id, previous.clusters?.[gone.cluster_id] ? previous : plan.coordinator),
+        service.name,
+        tokens,
+        gone,
       );
       rows.push(
         opts.deleteRemoved
@@ -406,6 +453,9 @@ export class FederationUseCases {
       );
     }
     await this.enqueue(rows);
+    // A removed member keeps its tokens (re-adding it proves with them) unless it is deleted.
+    if (opts.deleteRemoved && diff.removed.length)
+      await this.d.workerTokens.forget(service.name, diff.removed);
     await this.d.outbox.settle(this.d.settleMs ?? 5000);
     return next;
   }
@@ -485,10 +535,13 @@ export class FederationUseCases {
         `${op === 'update' ? '"update" or "members"' : '"members"'} must be a non-empty list of members`,
       );
     }
-    // New clusters and storage providers come with the request (OSCAR's shape).
+    // New clusters and storage providers come with the request (OSCAR's shape), their
+    // endpoints normalised as a service's are.
     const merged: Service = structuredClone(previous);
-    if (req.clusters)
-      merged.clusters = { ...(merged.clusters ?? {}), ...(req.clusters as Service['clusters']) };
+    if (req.clusters) {
+      const clusters = normalizeServiceEndpoints({ clusters: req.clusters }).clusters as Service['clusters'];
+      merged.clusters = { ...(merged.clusters ?? {}), ...clusters };
+    }
     if (req.storage_providers) {
       merged.storage_providers = {
         ...(merged.storage_providers ?? {}),

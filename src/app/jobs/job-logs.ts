@@ -1,7 +1,9 @@
-// Job listings and logs: GET/DELETE /system/logs/{service}[/{job}].
-import type { Principal } from '../../core/auth/principal.ts';
+// Job listings and logs: GET/DELETE /system/logs/{service}[/{job}]. The owner, the admin
+// and the service's token see every job; another user of a public or restricted service
+// sees and deletes only the jobs they submitted (others' are not found for them).
+import { jobOwnerScope, type Principal } from '../../core/auth/principal.ts';
 import { fail } from '../../core/errors.ts';
-import type { JobRecord, JobStore, ServiceStore } from '../../core/ports.ts';
+import type { JobPage, JobRecord, JobStore, ServiceStore } from '../../core/ports.ts';
 import type { ServiceUseCases } from '../services.ts';
 import type { JobRunner } from './job-runner.ts';
 
@@ -40,17 +42,19 @@ export class JobLogs {
   ) {}
 
   async list(principal: Principal, service: string, page: string | undefined, limit = JOBS_PAGE_SIZE) {
-    await this.deps.services.get(principal, service);
-    const res = await this.deps.store.listJobs(service, { cursor: page ?? null, limit });
+    const svc = await this.deps.services.get(principal, service);
+    const owner = jobOwnerScope(principal, svc);
+    const res = await this.deps.store.listJobs(service, { cursor: page ?? null, limit, owner });
     const jobs: Record<string, JobInfo> = {};
     for (const j of res.jobs) jobs[j.id] = toInfo(j);
     return { jobs, next_page: res.next ?? '', remaining_jobs: res.remaining };
   }
 
   private async job(principal: Principal, service: string, jobId: string): Promise<JobRecord> {
-    await this.deps.services.get(principal, service);
+    const svc = await this.deps.services.get(principal, service);
+    const owner = jobOwnerScope(principal, svc);
     const job = await this.deps.store.getJob(jobId);
-    if (!job || job.service !== service)
+    if (!job || job.service !== service || (owner !== undefined && job.owner !== owner))
       return fail('JOB_NOT_FOUND', `job "${jobId}" of service "${service}" not found`);
     return job;
   }
@@ -85,8 +89,19 @@ export class JobLogs {
 
   /** Finished jobs, or every job with all=true (running ones are cancelled). */
   async deleteMany(principal: Principal, service: string, all: boolean): Promise<number> {
-    await this.deps.services.get(principal, service);
-    if (all) this.deps.runner.cancelService(service, 'deleted by a user');
-    return this.deps.store.deleteJobs(service, { all });
+    const svc = await this.deps.services.get(principal, service);
+    const owner = jobOwnerScope(principal, svc);
+    if (all && owner === undefined) this.deps.runner.cancelService(service, 'deleted by a user');
+    if (all && owner !== undefined) {
+      // Only this caller's own running jobs are cancelled.
+      let cursor: string | null = null;
+      do {
+        const page: JobPage = await this.deps.store.listJobs(service, { cursor, limit: 500, owner });
+        for (const j of page.jobs)
+          if (j.status === 'Running') this.deps.runner.cancelJob(j.id, 'deleted by a user');
+        cursor = page.next;
+      } while (cursor);
+    }
+    return this.deps.store.deleteJobs(service, { all, owner });
   }
 }

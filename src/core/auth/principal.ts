@@ -1,4 +1,5 @@
 // Who is calling, and what that caller may do with a service. Pure rules, no I/O.
+import { fail } from '../errors.ts';
 import type { Service } from '../fdl/service.ts';
 
 export const ADMIN_USER = 'oscar';
@@ -34,4 +35,40 @@ export const canManage = (p: Principal, s: Access): boolean => {
   if (p.kind === 'admin') return true;
   if (p.kind !== 'user') return false;
   return s.owner === p.sub;
+};
+
+/** A delegation token is for /system/config alone (keys to its service's buckets): 403 elsewhere. */
+export const refuseDelegation = (p: Principal): void => {
+  if (p.kind === 'delegation') fail('FORBIDDEN', 'a delegation token may only read /system/config');
+};
+
+/** A service's token is shown to its owner and the admin only. */
+export const mayReadToken = (p: Principal, s: Pick<Service, 'owner'>): boolean =>
+  p.kind === 'admin' || (p.kind === 'user' && p.sub === s.owner);
+
+/**
+ * Whose jobs of a service a caller sees and deletes: every job for the owner, the admin and
+ * the service's own token (undefined); another user of a public or restricted service, only
+ * the jobs they submitted (their owner id).
+ */
+export const jobOwnerScope = (p: Principal, s: Pick<Service, 'name' | 'owner'>): string | undefined => {
+  if (p.kind === 'admin') return undefined;
+  if (p.kind === 'service-token' && p.service === s.name) return undefined;
+  if (p.kind === 'user' && p.sub === s.owner) return undefined;
+  return ownerOf(p);
+};
+
+const OPENNESS = { private: 0, restricted: 1, public: 2 } as const;
+
+/**
+ * Fewer users may use the service than before: public→restricted/private, restricted→private,
+ * or a user removed from allowed_users of a restricted service. Its token then rotates.
+ */
+export const narrowsVisibility = (previous: Access, next: Access): boolean => {
+  const before = OPENNESS[previous.visibility ?? 'private'] ?? 0;
+  const after = OPENNESS[next.visibility ?? 'private'] ?? 0;
+  if (after < before) return true;
+  if (before !== OPENNESS.restricted || after !== OPENNESS.restricted) return false;
+  const still = new Set(next.allowed_users ?? []);
+  return (previous.allowed_users ?? []).some((u) => !still.has(u));
 };

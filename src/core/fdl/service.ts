@@ -183,7 +183,7 @@ const kindOf = (v: unknown): string =>
   v === undefined ? 'an empty body' : v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 
 /** Refuses what no schema can: nesting beyond MAX_DEFINITION_DEPTH and unstorable text, naming where. */
-const checkStorable = (raw: unknown): void => {
+export const checkStorable = (raw: unknown): void => {
   const stack: Array<{ node: unknown; path: PropertyKey[] }> = [{ node: raw, path: [] }];
   while (stack.length > 0) {
     const { node, path } = stack.pop()!;

@@ -154,7 +154,7 @@ const workerDefinition = (
     },
     clusters: workerClusters(base.clusters, ctx),
     environment: workerEnvironment(base.environment),
-    token: ctx.newToken(),
+    token: ctx.newToken(node),
   };
   return worker as Service;
 };

@@ -71,8 +71,11 @@ export interface ExpandContext {
   clusterId: string;
   /** The coordinator's address for others (its entry in the workers' `clusters` map). */
   publicUrl: string;
-  /** Makes a fresh service token (random in production, deterministic in tests). */
-  newToken: () => string;
+  /**
+   * A worker's service token: the one its coordinator generated for it and proves itself
+   * with (random in production, deterministic in tests).
+   */
+  newToken: (node: NodeRef) => string;
 }
 
 /** Where a node's delegation targets are kept on a service (OSCAR's Replica list). */

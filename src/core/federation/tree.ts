@@ -1,5 +1,6 @@
 // Walking and naming the members of a federation block. Shared by validation, expansion
 // and the member operations so that all three agree on what "the same member" means.
+import { withoutUserInfo } from './endpoint.ts';
 import type { Member, NodeRef, Replica } from './model.ts';
 
 /**
@@ -10,10 +11,10 @@ import type { Member, NodeRef, Replica } from './model.ts';
 export const memberKey = (m: Replica): string =>
   m.type === 'endpoint' ? `endpoint ${m.url ?? ''}` : `oscar ${m.cluster_id ?? ''}/${m.service_name ?? ''}`;
 
-/** How a message names a member: "cluster b/grayify-b" or "endpoint https://…". */
+/** How a message names a member: "cluster b/grayify-b" or "endpoint https://…" (never a password). */
 export const memberLabel = (m: Partial<Replica>): string =>
   m.type === 'endpoint'
-    ? `endpoint ${m.url ?? '(no url)'}`
+    ? `endpoint ${typeof m.url === 'string' ? withoutUserInfo(m.url) : '(no url)'}`
     : `cluster ${m.cluster_id ?? '?'}/${m.service_name ?? '?'}`;
 
 export const isDeployed = <M extends Replica>(m: M): m is M & NodeRef =>

@@ -2,6 +2,7 @@
 // refusal a FEDERATION_INVALID (400) whose message names the field or member at fault.
 import { fail } from '../errors.ts';
 import { type Federation, SERVICE_NAME_RE, type Service } from '../fdl/service.ts';
+import { hasUserInfo } from './endpoint.ts';
 import {
   DELEGATIONS,
   DEPLOYMENTS,
@@ -114,6 +115,9 @@ const normalizeMember = (raw: unknown, path: string, depth: number, defaults: Me
   const member: Member = { ...rest, type, priority };
   if (type === 'oscar') Object.assign(member, oscarNode(raw, where, defaults));
   else if (!isHttpUrl(raw.url)) invalid(where, 'an endpoint member needs an http(s) url');
+  else if (hasUserInfo(raw.url)) {
+    invalid(where, 'url must not carry a user name or password; send credentials in headers');
+  }
   if (nested === undefined) return member;
   member.members = normalizeChildren(nested, member, path, depth, defaults);
   return member;

@@ -1,12 +1,36 @@
 // OSCAR's service routes: POST/GET/PUT /system/services, GET/DELETE /system/services/{name}.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { mayReadToken, type Principal } from '../../core/auth/principal.ts';
 import { redactService } from '../../core/fdl/secrets.ts';
-import { serviceInputSchema } from '../../core/fdl/service.ts';
+import { type Service, serviceInputSchema } from '../../core/fdl/service.ts';
+import { withoutUserInfo } from '../../core/federation/endpoint.ts';
 import { type HttpContext, principalOf } from '../context.ts';
 import { docsOnly } from '../schemas.ts';
+import { workerProofOf } from '../worker-proof.ts';
 
-const nameParams = z.object({ serviceName: z.string().min(1).max(253) });
+/**
+ * A service as this caller may see it: secrets masked, the token only for its owner and the
+ * admin, and no user or password in an endpoint stored before they were refused.
+ */
+const shownTo =
+  (p: Principal) =>
+  (s: Service): Partial<Service> => {
+    const view: Partial<Service> = redactService(s);
+    if (!mayReadToken(p, s)) delete view.token;
+    for (const entry of Object.values(view.clusters ?? {}))
+      if (typeof entry?.endpoint === 'string') entry.endpoint = withoutUserInfo(entry.endpoint);
+    return view;
+  };
+
+// Any name is looked up (an unknown one is a 404, as OSCAR answers), but a NUL cannot be.
+const nameParams = z.object({
+  serviceName: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[^\u0000]*$/, 'must not contain NUL characters'),
+});
 const deleteQuery = z.object({
   cascade: z.enum(['true', 'false']).optional(),
   namespace: z.string().optional(),
@@ -19,7 +43,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     { schema: { tags: ['services'], summary: 'List services', security: auth } },
     async (req) => {
       const principal = await principalOf(ctx, req);
-      return (await ctx.services.list(principal)).map(redactService);
+      return (await ctx.services.list(principal)).map(shownTo(principal));
     },
   );
 
@@ -39,7 +63,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const callerAuth =
         principal.kind === 'user' && bearer ? { kind: 'bearer' as const, token: bearer } : undefined;
-      const report = await ctx.federation.create(principal, req.body, callerAuth);
+      const report = await ctx.federation.create(principal, req.body, callerAuth, workerProofOf(req));
       // OSCAR answers 201 with an empty body (clients GET the service for its token); a
       // federated create answers with its per-member report.
       if (report) reply.status(201).send(report);
@@ -59,7 +83,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     },
     async (req, reply) => {
       const principal = await principalOf(ctx, req);
-      await ctx.federation.update(principal, req.body);
+      await ctx.federation.update(principal, req.body, workerProofOf(req));
       reply.status(204).send();
     },
   );
@@ -70,7 +94,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     async (req) => {
       const principal = await principalOf(ctx, req);
       const { serviceName } = req.params as z.infer<typeof nameParams>;
-      return redactService(await ctx.services.get(principal, serviceName));
+      return shownTo(principal)(await ctx.services.get(principal, serviceName));
     },
   );
 
@@ -89,7 +113,10 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
       const principal = await principalOf(ctx, req);
       const { serviceName } = req.params as z.infer<typeof nameParams>;
       const { cascade } = req.query as z.infer<typeof deleteQuery>;
-      await ctx.federation.delete(principal, serviceName, { cascade: cascade !== 'false' });
+      await ctx.federation.delete(principal, serviceName, {
+        cascade: cascade !== 'false',
+        proof: workerProofOf(req),
+      });
       reply.status(204).send();
     },
   );

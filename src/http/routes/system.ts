@@ -28,7 +28,8 @@ export const systemRoutes = async (app: FastifyInstance, ctx: HttpContext): Prom
     '/system/config',
     { schema: { tags: ['config'], summary: 'Cluster configuration and storage keys', security: auth } },
     async (req) => {
-      const principal = await principalOf(ctx, req);
+      // The one route a delegation token may read (storage keys for its service's buckets).
+      const principal = await principalOf(ctx, req, { delegation: true });
       return ctx.system.config(principal);
     },
   );

@@ -1,0 +1,64 @@
+// The tokens a coordinator gave its workers (DESIGN §3.2): its proof, on every later create,
+// update or delete, that a worker is its own. A worker keeps the newest one it was sent; the
+// older ones stay in the list so a change that overtakes a lost answer still proves itself.
+// Kept in the settings store per coordinator, newest first.
+
+import { type NodeRef, nodeKey } from '../../core/federation/model.ts';
+import { MAX_PROOF_TOKENS, type WorkerProof } from '../../core/federation/worker-guard.ts';
+import type { SettingsStore } from '../../core/ports.ts';
+
+const settingKey = (coordinator: string) => `federation:worker-tokens:${coordinator}`;
+
+export class WorkerTokens {
+  constructor(
+    private readonly d: {
+      settings: SettingsStore;
+      newToken: () => string;
+      /** This cluster's id: the origin a proof names is `<cluster id>/<coordinator>`. */
+      clusterId: string;
+    },
+  ) {}
+
+  private async load(coordinator: string): Promise<Map<string, string[]>> {
+    const raw = await this.d.settings.getSetting(settingKey(coordinator));
+    return new Map(raw ? (Object.entries(JSON.parse(raw)) as Array<[string, string[]]>) : []);
+  }
+
+  /**
+   * The tokens of each node, newest first: kept as they are, a fresh one for a node that has
+   * none, and a fresh one in front of the others for every node when `rotate` (the
+   * coordinator's visibility narrowed). Stored before any call carries them.
+   */
+  async assign(
+    coordinator: string,
+    nodes: readonly NodeRef[],
+    rotate: boolean,
+  ): Promise<Map<string, string[]>> {
+    const map = await this.load(coordinator);
+    for (const n of nodes) {
+      const held = map.get(nodeKey(n));
+      if (!held) map.set(nodeKey(n), [this.d.newToken()]);
+      else if (rotate) map.set(nodeKey(n), [this.d.newToken(), ...held].slice(0, MAX_PROOF_TOKENS));
+    }
+    await this.d.settings.setSetting(settingKey(coordinator), JSON.stringify(Object.fromEntries(map)));
+    return map;
+  }
+
+  /** The tokens known for nodes (removed ones included), without making any. */
+  async known(coordinator: string): Promise<Map<string, string[]>> {
+    return this.load(coordinator);
+  }
+
+  /** Forgets these nodes (their services are deleted), or every node when none are given. */
+  async forget(coordinator: string, nodes?: readonly NodeRef[]): Promise<void> {
+    const map = nodes ? await this.load(coordinator) : new Map<string, string[]>();
+    for (const n of nodes ?? []) map.delete(nodeKey(n));
+    await this.d.settings.setSetting(settingKey(coordinator), JSON.stringify(Object.fromEntries(map)));
+  }
+
+  /** The proof for calls to a node, when its tokens are known. */
+  proof(coordinator: string, tokens: Map<string, string[]>, node: NodeRef): WorkerProof | undefined {
+    const list = tokens.get(nodeKey(node));
+    return list?.length ? { origin: `${this.d.clusterId}/${coordinator}`, tokens: list } : undefined;
+  }
+}
