@@ -6,11 +6,16 @@ import type { KubernetesExecutor } from '../adapters/executor-kubernetes/index.t
 import { createProcessExecutor } from '../adapters/executor-process/index.ts';
 import type { Config } from '../config/config.ts';
 import type { NodeState } from '../core/capacity.ts';
-import type { Executor, ServiceStore } from '../core/ports.ts';
+import type { Executor, ServiceStore, StorageCredentials } from '../core/ports.ts';
 
 export const createExecutor = async (
   config: Config,
-  deps: { services: Pick<ServiceStore, 'getService'>; logger: Logger },
+  deps: {
+    services: Pick<ServiceStore, 'getService'>;
+    logger: Logger;
+    /** This cluster's store keys for a service's jobs (scoped), for pods that reach it themselves. */
+    storageFor?: (service: string) => Promise<StorageCredentials | undefined>;
+  },
 ): Promise<Executor> => {
   const { logger } = deps;
   if (config.executor.kind === 'process') {
@@ -31,6 +36,7 @@ export const createExecutor = async (
     kubeConfig,
     namespace,
     resolveService: (name) => deps.services.getService(name),
+    storageFor: deps.storageFor,
     logger,
   });
 };

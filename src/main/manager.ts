@@ -124,7 +124,18 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       inputs,
     });
     closers.unshift(() => resolver.close());
-    const executor = opts.executor ?? (await createExecutor(config, { services: store, logger }));
+    const executor =
+      opts.executor ??
+      (await createExecutor(config, {
+        services: store,
+        logger,
+        // A pod reaches the store itself: keys with a delegation's scope (the service's inputs
+        // read, outputs written). Called at job time, once `buckets` exists.
+        storageFor: async (service) =>
+          storage.jobCredentials(service, (access) =>
+            buckets.allows({ kind: 'delegation', service }, access),
+          ),
+      }));
     closers.unshift(() => executor.close());
     closers.unshift(await followClusterCapacity(executor, nodes, logger));
     const isolationNote = (executor as { isolationNote?: string }).isolationNote;

@@ -30,6 +30,13 @@ export interface ObjectStorage {
     p: Principal,
     allows: (p: Principal, access: S3Access) => Promise<boolean>,
   ): StorageCredentials | undefined;
+  /** Keys for the jobs of a service running outside this process (a Kubernetes pod), checked
+   * request by request with `allows`; undefined without the embedded store (an external S3
+   * has no per-caller keys here, and the admin's are never handed to a job). */
+  jobCredentials(
+    service: string,
+    allows: (access: S3Access) => Promise<boolean>,
+  ): StorageCredentials | undefined;
   onObjectCreated(cb: (e: { bucket: string; key: string; size: number }) => void): void;
   close(): Promise<void>;
 }
@@ -180,6 +187,12 @@ export const openObjectStorage = async (
       const identity = p.kind === 'user' ? `user:${p.issuer}:${p.sub}` : `delegation:${p.service}`;
       const { accessKey, secretKey } = deriveKeys(embedded.secretKey, identity);
       embedded.addScopedKey(accessKey, secretKey, (access) => allows(p, access));
+      return { ...local.credentials, access_key: accessKey, secret_key: secretKey };
+    },
+    jobCredentials(service, allows) {
+      if (!embedded) return undefined;
+      const { accessKey, secretKey } = deriveKeys(embedded.secretKey, `job:${service}`);
+      embedded.addScopedKey(accessKey, secretKey, allows);
       return { ...local.credentials, access_key: accessKey, secret_key: secretKey };
     },
     onObjectCreated(cb) {

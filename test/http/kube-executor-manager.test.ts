@@ -1,7 +1,8 @@
 // A whole manager with `--executor kubernetes --kubeconfig … --namespace …` against the fake
 // API server: capacity in /system/status comes from the fake's nodes; /job goes through the
 // durable queue and runner to a Job whose pod runs the script; its log and status come back
-// through /system/logs; /run answers with the pod log; secrets reach only the Secret.
+// through /system/logs; /run answers with the pod log; secrets reach only the Secret (the
+// environment's, and the -storage one with the supervisor's storage keys).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +97,7 @@ describe('manager with the Kubernetes executor', () => {
     expect(posted.map((r) => [r.kind, r.status]).sort()).toEqual([
       ['configmaps', 201],
       ['jobs', 201],
+      ['secrets', 201],
       ['secrets', 201],
     ]);
     for (const r of posted.filter((p) => p.kind !== 'secrets')) {

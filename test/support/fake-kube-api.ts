@@ -11,7 +11,9 @@
 // Pods run either by hand (the test sets phases) or by the 'shell' kubelet: it plays the
 // container + faas-supervisor by running the ConfigMap's script.sh with /bin/sh, with the
 // container's env, the Secret's envFrom, TMP_INPUT_DIR/TMP_OUTPUT_DIR, stdout and stderr into one
-// log (as a container runtime does), capped like kubelet's log rotation.
+// log (as a container runtime does), capped like kubelet's log rotation. The config volume
+// (a ConfigMap, or a projected ConfigMap + Secret) is written under the working directory at its
+// mount path (./oscar/config/…): the fake has no chroot.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -230,12 +232,28 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     const podKey = key('pods', ns, pod.metadata.name);
     if (!store.has(podKey)) return;
     const container = pod.spec.containers[0];
-    const cmName = pod.spec.volumes?.find((v: Obj) => v.configMap)?.configMap.name;
+    const configVolume = pod.spec.volumes?.find((v: Obj) => v.name === 'oscar-config');
+    const sources: Obj[] = configVolume?.projected
+      ? configVolume.projected.sources
+      : [{ configMap: configVolume?.configMap }];
+    const cmName = sources.find((src) => src.configMap)?.configMap?.name;
     const cm = cmName && store.get(key('configmaps', ns, cmName));
     const env: Record<string, string> = {
       PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     };
     let missing: string | undefined = cm ? undefined : `configmap "${cmName}" not found`;
+    // The files of the config volume, as the kubelet would project them.
+    const files: Record<string, string> = { ...cm?.data };
+    for (const src of sources) {
+      if (!src.secret) continue;
+      const secret = store.get(key('secrets', ns, src.secret.name));
+      if (!secret) {
+        missing = `secret "${src.secret.name}" not found`;
+        continue;
+      }
+      for (const [k, v] of Object.entries(secret.data ?? {}))
+        files[k] = Buffer.from(String(v), 'base64').toString('utf8');
+    }
     for (const from of container.envFrom ?? []) {
       const secret = from.secretRef && store.get(key('secrets', ns, from.secretRef.name));
       if (!secret) {
@@ -268,6 +286,12 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     mkdirSync(join(dir, 'input'));
     mkdirSync(join(dir, 'output'));
     writeFileSync(join(dir, 'script.sh'), cm.data['script.sh']);
+    const mountPath = container.volumeMounts?.find((m: Obj) => m.name === 'oscar-config')?.mountPath;
+    if (mountPath) {
+      const at = join(dir, mountPath);
+      mkdirSync(at, { recursive: true });
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(at, name), text);
+    }
     env.TMP_INPUT_DIR = join(dir, 'input');
     env.TMP_OUTPUT_DIR = join(dir, 'output');
     const startedAt = new Date().toISOString();

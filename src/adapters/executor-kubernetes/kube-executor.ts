@@ -4,8 +4,10 @@
 // so its pod goes too); the ConfigMap and Secret are removed when the job ends.
 //
 // Storage: inside the pod faas-supervisor stages inputs and uploads outputs itself, as in
-// OSCAR, from the EVENT it is given. So the input the manager hands over (req.input) is not
-// shipped into the pod, and the result lists no outputs: the manager has nothing to upload and
+// OSCAR, from the EVENT it is given and the storage_providers of its function_config.yaml
+// (in a Secret: see objects.ts). The keys come from `storageFor`: this cluster's store with keys
+// scoped to the service's inputs and outputs, never the admin's. So the input the manager hands
+// over (req.input) is not shipped into the pod, and the result lists no outputs: the manager has nothing to upload and
 // `/run` answers with the log. The pod's log is stdout and stderr interleaved (the container
 // runtime keeps one stream), so the result carries it all as stdout.
 import { Writable } from 'node:stream';
@@ -34,6 +36,17 @@ export interface KubeServiceSpec {
   annotations?: Record<string, string>;
   input?: unknown[];
   output?: unknown[];
+  /** The service's own providers (FDL storage_providers); minio.default is this cluster's. */
+  storage_providers?: Record<string, Record<string, Record<string, unknown>> | undefined>;
+}
+
+/** This cluster's store as the supervisor sees it (OSCAR's MinIOProvider fields). */
+export interface JobStorageKeys {
+  endpoint: string;
+  verify: boolean;
+  access_key: string;
+  secret_key: string;
+  region: string;
 }
 
 export interface ExecutorLogger {
@@ -48,6 +61,11 @@ export interface KubernetesExecutorOptions {
   /** The service's image and settings; ExecutionRequest carries only its name. */
   resolveService: (name: string) => Promise<KubeServiceSpec | undefined>;
   supervisor?: SupervisorImage;
+  /**
+   * Keys for this cluster's store ("minio.default") a job of the service gets: scoped to its
+   * inputs (read) and outputs (write). Undefined: the job gets no keys for it.
+   */
+  storageFor?: (serviceName: string) => Promise<JobStorageKeys | undefined>;
   /** Cap of the log kept per job; the head is kept. Default 1 MiB. */
   maxLogBytes?: number;
   /** Wait before re-opening a dropped watch. Default 200 ms. */
@@ -254,9 +272,9 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     await Promise.all([
       quiet(() => batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
       quiet(() => core.deleteNamespacedConfigMap({ name: objs.configMap.metadata!.name!, namespace })),
-      objs.secret
-        ? quiet(() => core.deleteNamespacedSecret({ name: objs.secret!.metadata!.name!, namespace }))
-        : undefined,
+      ...[objs.secret, objs.storageSecret].map((s) =>
+        s ? quiet(() => core.deleteNamespacedSecret({ name: s.metadata!.name!, namespace })) : undefined,
+      ),
     ]);
   };
 
@@ -310,6 +328,10 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       output: service.output,
       timeoutMs: req.timeoutMs,
       supervisor: opts.supervisor,
+      storageProviders: jobStorageProviders(
+        service.storage_providers,
+        await opts.storageFor?.(req.serviceName),
+      ),
     });
     await ensureWatch();
     // Kubernetes names: the job id when it is a DNS label, else a stable hash of it.
@@ -338,9 +360,9 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         // A 409 here is this job's own object from before a manager restart: kept.
         await Promise.all([
           create(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap }), true),
-          objs.secret
-            ? create(() => core.createNamespacedSecret({ namespace, body: objs.secret! }), true)
-            : undefined,
+          ...[objs.secret, objs.storageSecret].map((body) =>
+            body ? create(() => core.createNamespacedSecret({ namespace, body }), true) : undefined,
+          ),
         ]);
         attached =
           (await create(() => batch.createNamespacedJob({ namespace, body: objs.job }), true)) === 'exists';
@@ -406,6 +428,24 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       pooled.close();
     },
   };
+}
+
+/**
+ * The supervisor's storage_providers: the service's own, with minio.default replaced by this
+ * cluster's scoped keys (or dropped: a key the service wrote for it is not this cluster's).
+ */
+export function jobStorageProviders(
+  own: KubeServiceSpec['storage_providers'],
+  local: JobStorageKeys | undefined,
+): Record<string, Record<string, Record<string, unknown>>> {
+  const out: Record<string, Record<string, Record<string, unknown>>> = {};
+  for (const [kind, byId] of Object.entries(own ?? {})) {
+    if (!byId || typeof byId !== 'object') continue;
+    const ids = Object.entries(byId).filter(([id]) => !(kind === 'minio' && id === 'default'));
+    if (ids.length > 0) out[kind] = Object.fromEntries(ids);
+  }
+  if (local) out.minio = { ...out.minio, default: { ...local } };
+  return out;
 }
 
 const TRANSIENT = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
