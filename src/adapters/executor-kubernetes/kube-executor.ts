@@ -1,7 +1,9 @@
 // The Kubernetes Executor (DESIGN.md §3.3): one batch/v1 Job per invocation, built by
 // objects.ts; status from one pod watch per namespace (never a poll per job), re-listed after
 // a dropped watch or a 410; logs from the pod; cancel and timeout delete the Job (Background,
-// so its pod goes too); the ConfigMap and Secret are removed when the job ends.
+// so its pod goes too); the ConfigMap and Secret are removed when the job ends. Closing the
+// executor (a manager shutting down) leaves running Jobs in the cluster: the next run of the
+// same job id re-attaches to its Job (`reattach`).
 //
 // Storage: inside the pod faas-supervisor stages inputs and uploads outputs itself, as in
 // OSCAR, from the EVENT it is given and the storage_providers of its function_config.yaml
@@ -84,6 +86,7 @@ export interface KubernetesExecutor extends Executor {
   readonly kind: 'kubernetes';
   readonly isolation: 'kubernetes-pod';
   readonly isolationNote: string;
+  readonly reattach: true;
   /** The cluster's nodes as capacity (allocatable minus other workloads' requests). */
   clusterNodes(): Promise<NodeState[]>;
   /** Watch connections opened and re-lists so far, and the last resourceVersion seen (tests, benchmarks). */
@@ -338,18 +341,19 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     const name = kubeJobName(req.jobId);
 
     let waiter!: Waiter;
-    const terminal = new Promise<Terminal | 'timeout' | 'cancel'>((resolve) => {
+    const terminal = new Promise<Terminal | 'timeout' | 'cancel' | 'detach'>((resolve) => {
       waiter = { settle: resolve };
       if (req.onLog) waiter.follow = { onLog: req.onLog, started: false, text: '', stopped: false };
     });
-    const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel') => void;
+    const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel' | 'detach') => void;
     // Registered before the Job is posted, so no watch event can be missed.
     waiters.set(name, waiter);
     const timer = setTimeout(() => settle('timeout'), req.timeoutMs);
     const onAbort = () => settle('cancel');
     req.signal?.addEventListener('abort', onAbort, { once: true });
+    // close(): the Job keeps running in the cluster; the next manager re-attaches to it.
     const stop = () => {
-      settle('cancel');
+      settle('detach');
       return terminal;
     };
     running.add(stop);
@@ -388,6 +392,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         live.stopped = true;
         live.stop?.();
       }
+      if (outcome === 'detach') return { ...result(began, { exitCode: null }), detached: true };
       const log = await readLog(waiter.podName);
       await cleanup(name, objs);
       const rest = live && log.text.startsWith(live.text) ? log.text.slice(live.text.length) : log.text;
@@ -409,6 +414,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     kind: 'kubernetes',
     isolation: 'kubernetes-pod',
     isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
+    reattach: true,
     run,
     async clusterNodes() {
       const [nodes, pods] = await Promise.all([
