@@ -69,3 +69,15 @@ export const followClusterCapacity = async (
   timer.unref();
   return async () => clearInterval(timer);
 };
+
+/** The API server's version for /system/info (empty when not on Kubernetes or unreadable). */
+export const kubernetesVersionOf = async (executor: Executor, logger: Logger): Promise<string> => {
+  const kube = executor as Partial<KubernetesExecutor>;
+  if (executor.kind !== 'kubernetes' || !kube.serverVersion) return '';
+  try {
+    return await kube.serverVersion();
+  } catch (e) {
+    logger.warn({ err: (e as Error).message }, 'cannot read the API server version');
+    return '';
+  }
+};

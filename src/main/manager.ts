@@ -46,7 +46,7 @@ import {
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
 import { openTransferSecrets, replicaTargets, sharedStatus } from './delegation-wiring.ts';
-import { createExecutor, followClusterCapacity } from './executor-wiring.ts';
+import { createExecutor, followClusterCapacity, kubernetesVersionOf } from './executor-wiring.ts';
 import { createLogger } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
@@ -138,6 +138,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       }));
     closers.unshift(() => executor.close());
     closers.unshift(await followClusterCapacity(executor, nodes, logger));
+    const kubernetesVersion = await kubernetesVersionOf(executor, logger);
     const isolationNote = (executor as { isolationNote?: string }).isolationNote;
     if (executor.kind === 'process' && executor.isolation !== 'bubblewrap') {
       logger.warn({ isolation: executor.isolation }, `job isolation: ${isolationNote ?? executor.isolation}`);
@@ -325,6 +326,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       },
       tier: config.tier,
       executor: { kind: executor.kind, isolation: executor.isolation, note: isolationNote },
+      kubernetesVersion,
       oidcIssuers: config.oidcIssuers,
       nodes: () => runner.nodes,
       jobs: store,

@@ -7,7 +7,9 @@
 // - resourceVersions are one global counter; a watch from a compacted one gets an ERROR event
 //   with a 410 Status (Expired), as the real server sends it; tests can compact and drop watches;
 // - deleting a Job without propagationPolicy orphans its pods (the batch/v1 API default);
-// - a pod whose ConfigMap or Secret is missing stays Pending with CreateContainerConfigError.
+// - a pod whose ConfigMap or Secret is missing stays Pending with CreateContainerConfigError;
+// - GET /version, and metrics.k8s.io node metrics when the test gives some (else 404, as a
+//   cluster without metrics-server).
 // Pods run either by hand (the test sets phases) or by the 'shell' kubelet: it plays the
 // container + faas-supervisor by running the ConfigMap's script.sh with /bin/sh, with the
 // container's env, the Secret's envFrom, TMP_INPUT_DIR/TMP_OUTPUT_DIR, stdout and stderr into one
@@ -52,6 +54,10 @@ export interface FakeKubeOptions {
   nodes?: Obj[];
   /** false: skip the schema validation (benchmarks, to leave the fake's own cost out). Default true. */
   validate?: boolean;
+  /** GET /version's gitVersion. Default v1.31.2. */
+  version?: string;
+  /** metrics.k8s.io NodeMetrics usage per node; absent: no metrics-server (404). */
+  nodeMetrics?: Record<string, { cpu: string; memory: string }>;
 }
 
 interface WatchConn {
@@ -381,6 +387,25 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     const url = new URL(req.url ?? '/', 'http://fake');
     const query = Object.fromEntries(url.searchParams);
     const parts = url.pathname.split('/').filter(Boolean);
+    if (url.pathname === '/version' && req.method === 'GET') {
+      const gitVersion = opts.version ?? 'v1.31.2';
+      const [major, minor] = gitVersion.replace(/^v/, '').split('.');
+      return json(res, 200, { major, minor, gitVersion, platform: 'linux/amd64' });
+    }
+    if (url.pathname === '/apis/metrics.k8s.io/v1beta1/nodes' && req.method === 'GET' && opts.nodeMetrics) {
+      const now = new Date().toISOString();
+      return json(res, 200, {
+        kind: 'NodeMetricsList',
+        apiVersion: 'metrics.k8s.io/v1beta1',
+        metadata: {},
+        items: Object.entries(opts.nodeMetrics).map(([name, usage]) => ({
+          metadata: { name, creationTimestamp: now },
+          timestamp: now,
+          window: '20s',
+          usage,
+        })),
+      });
+    }
     // /api/v1/... or /apis/batch/v1/...
     const rest = parts[0] === 'api' ? parts.slice(2) : parts[0] === 'apis' ? parts.slice(3) : undefined;
     if (!rest) return status(res, 404, 'NotFound', `the server could not find the requested resource`);

@@ -67,6 +67,7 @@ function executorCalls(): { namespaced: Set<string>; cluster: Set<string> } {
     (call[2] ? namespaced : cluster).add(rule);
   }
   if (/\blogs\.log\(/.test(src)) namespaced.add('/pods/log:get');
+  if (/\bmetrics\.getNodeMetrics\(/.test(src)) cluster.add('metrics.k8s.io/nodes:list');
   for (const m of src.matchAll(/watch\.watch\(\s*`\/api\/v1\/namespaces\/\$\{namespace\}\/(\w+)`/g))
     namespaced.add(`/${m[1]}:watch`);
   return { namespaced, cluster };
@@ -109,6 +110,7 @@ describe('Helm chart', () => {
     // The derivation sees the adapter's real calls (not an empty match).
     expect(calls.namespaced).toContain('batch/jobs:create');
     expect(calls.namespaced).toContain('/pods:watch');
+    expect(calls.cluster).toContain('metrics.k8s.io/nodes:list');
     for (const { file, objects } of rendered) {
       const role = objects.find((o) => o.kind === 'Role');
       expect(role.metadata.namespace, file).toBe('flotilla-svc');

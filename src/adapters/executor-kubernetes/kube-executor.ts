@@ -14,10 +14,19 @@
 // runtime keeps one stream), so the result carries it all as stdout.
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { BatchV1Api, CoreV1Api, type KubeConfig, Log, type V1Pod, Watch } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  Log,
+  Metrics,
+  type V1Pod,
+  VersionApi,
+  Watch,
+} from '@kubernetes/client-node';
 import type { NodeState } from '../../core/capacity.ts';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
-import { clusterCapacity } from './capacity.ts';
+import { clusterCapacity, type NodeUsage } from './capacity.ts';
 import { withKeepAlive } from './keep-alive.ts';
 import {
   buildJobObjects,
@@ -87,8 +96,11 @@ export interface KubernetesExecutor extends Executor {
   readonly isolation: 'kubernetes-pod';
   readonly isolationNote: string;
   readonly reattach: true;
-  /** The cluster's nodes as capacity (allocatable minus other workloads' requests). */
+  /** The cluster's nodes as capacity (allocatable minus other workloads' requests), with
+   * measured usage from metrics.k8s.io when the cluster serves it. */
   clusterNodes(): Promise<NodeState[]>;
+  /** The API server's gitVersion (GET /version), e.g. "v1.31.2". */
+  serverVersion(): Promise<string>;
   /** Watch connections opened and re-lists so far, and the last resourceVersion seen (tests, benchmarks). */
   watchStats(): { opened: number; relists: number; resourceVersion: string | undefined };
 }
@@ -122,6 +134,8 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const batch = pooled.config.makeApiClient(BatchV1Api);
   const watch = new Watch(kubeConfig);
   const logs = new Log(kubeConfig);
+  const metrics = new Metrics(pooled.config);
+  const version = pooled.config.makeApiClient(VersionApi);
   const waiters = new Map<string, Waiter>();
   const running = new Set<() => Promise<unknown>>();
   let closed = false;
@@ -417,13 +431,22 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     reattach: true,
     run,
     async clusterNodes() {
-      const [nodes, pods] = await Promise.all([
+      const [nodes, pods, usage] = await Promise.all([
         retrying(() => core.listNode({})),
         retrying(() =>
           core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }),
         ),
+        // Not every cluster runs metrics-server: without it, usage shows requests.
+        retrying(() => metrics.getNodeMetrics()).then(
+          (list): NodeUsage => new Map(list.items.map((m) => [m.metadata.name, m.usage])),
+          () => undefined,
+        ),
       ]);
-      return clusterCapacity(nodes.items, pods.items);
+      return clusterCapacity(nodes.items, pods.items, usage);
+    },
+    async serverVersion() {
+      const info = await retrying(() => version.getCode());
+      return info.gitVersion;
     },
     watchStats: () => ({ opened, relists, resourceVersion: lastRv }),
     async close() {
