@@ -101,10 +101,12 @@ describe('Kubernetes executor across a manager restart', () => {
     expect(job, log).toBe('Succeeded');
     expect(log).toContain('started\nfinished\n');
     // One Job ever created; the second manager's create met it (409) and attached. (A create
-    // retried after a dropped connection may add a 409 of the first manager's own.)
+    // retried after a dropped connection adds a 409 of its own: seen here under load.)
     const posts = fake.received.filter((r) => r.kind === 'jobs' && r.object.metadata.name === jobId);
     expect(posts.filter((r) => r.status === 201)).toHaveLength(1);
-    expect(posts.slice(restartedAt).map((r) => r.status)).toEqual([409]);
+    const after = posts.slice(restartedAt).map((r) => r.status);
+    expect(after.length).toBeGreaterThanOrEqual(1);
+    expect(after.every((st) => st === 409)).toBe(true);
     await waitFor(async () => fake.list('jobs', 'jobs').length === 0, 10_000, 'cleanup');
   }, 180_000);
 
