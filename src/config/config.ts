@@ -44,7 +44,15 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   /** Where jobs run: processes on this machine, or Jobs on a Kubernetes cluster. */
-  executor: { kind: 'process' } | { kind: 'kubernetes'; kubeconfig: string | undefined; namespace: string };
+  executor:
+    | { kind: 'process' }
+    | {
+        kind: 'kubernetes';
+        kubeconfig: string | undefined;
+        namespace: string;
+        /** Whose keys pods get for this cluster's store when no scoped keys exist (external S3). */
+        jobStorageKeys: 'scoped' | 'manager';
+      };
 }
 
 /** Raw values as commander hands them over (strings), keyed by flag name. */
@@ -90,6 +98,7 @@ export const FLAGS = {
   executor: { flag: '--executor', env: ['FLOTILLA_EXECUTOR'], default: 'process' },
   kubeconfig: { flag: '--kubeconfig', env: ['KUBECONFIG'], default: undefined },
   namespace: { flag: '--namespace', env: ['FLOTILLA_NAMESPACE'], default: 'flotilla-svc' },
+  jobStorageKeys: { flag: '--job-storage-keys', env: ['FLOTILLA_JOB_STORAGE_KEYS'], default: 'scoped' },
 } as const;
 
 export class ConfigError extends Error {
@@ -266,6 +275,10 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
       `--executor kubernetes needs ${name('kubeconfig')} when not running inside a cluster (no KUBERNETES_SERVICE_HOST)`,
     );
   }
+  const jobStorageKeys = get('jobStorageKeys')!;
+  if (jobStorageKeys !== 'scoped' && jobStorageKeys !== 'manager') {
+    throw new ConfigError(`${name('jobStorageKeys')} must be scoped or manager, got "${jobStorageKeys}"`);
+  }
   const executor: Config['executor'] =
     executorKind === 'process'
       ? { kind: 'process' }
@@ -273,6 +286,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
           kind: 'kubernetes',
           kubeconfig: get('kubeconfig') ? resolve(get('kubeconfig')!) : undefined,
           namespace,
+          jobStorageKeys,
         };
 
   return {

@@ -28,6 +28,11 @@ export const createExecutor = async (
   if (kubeconfig) kubeConfig.loadFromFile(kubeconfig);
   else kubeConfig.loadFromCluster();
   const server = kubeConfig.getCurrentCluster()?.server;
+  if (config.executor.jobStorageKeys === 'manager' && config.s3) {
+    logger.warn(
+      '--job-storage-keys manager: job pods get the S3 keys of the manager, not keys scoped to their service',
+    );
+  }
   logger.info(
     { namespace, server, from: kubeconfig ? 'kubeconfig' : 'in-cluster' },
     'jobs run as Kubernetes Jobs',

@@ -31,8 +31,8 @@ export interface ObjectStorage {
     allows: (p: Principal, access: S3Access) => Promise<boolean>,
   ): StorageCredentials | undefined;
   /** Keys for the jobs of a service running outside this process (a Kubernetes pod), checked
-   * request by request with `allows`; undefined without the embedded store (an external S3
-   * has no per-caller keys here, and the admin's are never handed to a job). */
+   * request by request with `allows`. On an external S3 there are no per-caller keys: the
+   * configured ones with `--job-storage-keys manager`, else undefined. */
   jobCredentials(
     service: string,
     allows: (access: S3Access) => Promise<boolean>,
@@ -190,7 +190,12 @@ export const openObjectStorage = async (
       return { ...local.credentials, access_key: accessKey, secret_key: secretKey };
     },
     jobCredentials(service, allows) {
-      if (!embedded) return undefined;
+      if (!embedded) {
+        // No per-caller keys on an external S3: the configured keys only when the operator
+        // chose so (--job-storage-keys manager, OSCAR's behaviour), else none.
+        const manager = config.executor.kind === 'kubernetes' && config.executor.jobStorageKeys === 'manager';
+        return manager ? local.credentials : undefined;
+      }
       const { accessKey, secretKey } = deriveKeys(embedded.secretKey, `job:${service}`);
       embedded.addScopedKey(accessKey, secretKey, allows);
       return { ...local.credentials, access_key: accessKey, secret_key: secretKey };
