@@ -304,6 +304,11 @@ export interface ExecutionRequest {
   signal?: AbortSignal;
   /** Called with log text as it is produced (for `logs --follow`). */
   onLog?: (chunk: string) => void;
+  /**
+   * A stored job the runner runs again after a restart: an executor that re-attaches leaves it
+   * running when closed. Others (synchronous runs) are cancelled on close.
+   */
+  resumable?: boolean;
 }
 
 export interface ExecutionOutput {

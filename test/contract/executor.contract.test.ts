@@ -434,12 +434,17 @@ function executorContract(name: string, traits: Traits, factory: () => Promise<S
       const own = await factory();
       try {
         const started = Date.now();
-        const running = own.executor.run(request({ script: 'sleep 100\n' }));
+        const running = own.executor.run(request({ script: 'sleep 100\n', resumable: true }));
+        const sync = own.executor.run(request({ script: 'sleep 100\n' }));
         await new Promise((r) => setTimeout(r, 300));
         await own.executor.close();
         const result = await running;
+        // Not resumable (a synchronous run): cancelled whatever the executor.
+        const syncResult = await sync;
+        expect(syncResult.cancelled).toBe(true);
+        await syncResult.dispose();
         if (own.executor.reattach) {
-          // The work goes on where it runs (a Job in the cluster) for the next manager.
+          // A stored job goes on where it runs (a Job in the cluster) for the next manager.
           expect(result.detached).toBe(true);
           expect(result.cancelled).toBe(false);
           expect(own.leftovers?.()).toBeGreaterThan(0);

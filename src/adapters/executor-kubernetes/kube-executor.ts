@@ -365,9 +365,10 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     const timer = setTimeout(() => settle('timeout'), req.timeoutMs);
     const onAbort = () => settle('cancel');
     req.signal?.addEventListener('abort', onAbort, { once: true });
-    // close(): the Job keeps running in the cluster; the next manager re-attaches to it.
+    // close(): a stored job's Job keeps running in the cluster and the next manager
+    // re-attaches to it; a synchronous run has no one to come back for it: cancelled.
     const stop = () => {
-      settle('detach');
+      settle(req.resumable ? 'detach' : 'cancel');
       return terminal;
     };
     running.add(stop);

@@ -239,6 +239,7 @@ export class JobRunner {
           timeoutMs,
           signal: entry.abort.signal,
           uploadOutputs: true,
+          resumable: true,
           origin: job.originCluster
             ? {
                 cluster: job.originCluster,
