@@ -14,6 +14,8 @@ export interface SystemDeps {
   publicUrl: string;
   tier: string;
   executor: { kind: string; isolation: string; note?: string };
+  /** The API server's version when jobs run on Kubernetes. */
+  kubernetesVersion?: string;
   oidcIssuers: readonly string[];
   nodes: () => readonly NodeState[];
   jobs: Pick<JobStore, 'countJobs'>;
@@ -35,7 +37,7 @@ export class SystemUseCases {
       version: d.build.version,
       git_commit: d.build.gitCommit,
       architecture: ARCH[process.arch] ?? process.arch,
-      kubernetes_version: '',
+      kubernetes_version: d.kubernetesVersion ?? '',
       serverless_backend: { name: `flotilla-${d.executor.kind}`, version: d.build.version },
       // Flotilla's own additions; OSCAR clients ignore unknown fields.
       cluster_id: d.clusterId,

@@ -45,7 +45,15 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   /** Where jobs run: processes on this machine, or Jobs on a Kubernetes cluster. */
-  executor: { kind: 'process' } | { kind: 'kubernetes'; kubeconfig: string | undefined; namespace: string };
+  executor:
+    | { kind: 'process' }
+    | {
+        kind: 'kubernetes';
+        kubeconfig: string | undefined;
+        namespace: string;
+        /** Whose keys pods get for this cluster's store when no scoped keys exist (external S3). */
+        jobStorageKeys: 'scoped' | 'manager';
+      };
   /** The mTLS peer channel (§6): undefined when `--peer-listen off`. `explicit`: configured,
    * so failing to bind is fatal; the default (public port + 1) only warns. */
   peerListen: { host: string; port: number; explicit: boolean } | undefined;
@@ -98,6 +106,7 @@ export const FLAGS = {
   namespace: { flag: '--namespace', env: ['FLOTILLA_NAMESPACE'], default: 'flotilla-svc' },
   peerListen: { flag: '--peer-listen', env: ['FLOTILLA_PEER_LISTEN'], default: undefined },
   peerAllow: { flag: '--peer-allow', env: ['FLOTILLA_PEER_ALLOW'], default: undefined },
+  jobStorageKeys: { flag: '--job-storage-keys', env: ['FLOTILLA_JOB_STORAGE_KEYS'], default: 'scoped' },
 } as const;
 
 export class ConfigError extends Error {
@@ -274,6 +283,10 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
       `--executor kubernetes needs ${name('kubeconfig')} when not running inside a cluster (no KUBERNETES_SERVICE_HOST)`,
     );
   }
+  const jobStorageKeys = get('jobStorageKeys')!;
+  if (jobStorageKeys !== 'scoped' && jobStorageKeys !== 'manager') {
+    throw new ConfigError(`${name('jobStorageKeys')} must be scoped or manager, got "${jobStorageKeys}"`);
+  }
   const executor: Config['executor'] =
     executorKind === 'process'
       ? { kind: 'process' }
@@ -281,6 +294,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
           kind: 'kubernetes',
           kubeconfig: get('kubeconfig') ? resolve(get('kubeconfig')!) : undefined,
           namespace,
+          jobStorageKeys,
         };
   const peerRaw = get('peerListen');
   let peerListen: Config['peerListen'];

@@ -7,6 +7,9 @@ export interface NodeState {
   memoryCapacityBytes: number;
   cpuRequestedMillis: number;
   memoryRequestedBytes: number;
+  /** Measured use (metrics.k8s.io) where known; /system/status shows requests otherwise. */
+  cpuUsageMillis?: number;
+  memoryUsageBytes?: number;
 }
 
 export interface Placement {
@@ -95,12 +98,12 @@ export const clusterStatus = (nodes: readonly NodeState[]) => ({
     name: n.name,
     cpu: {
       capacity_cores: n.cpuCapacityMillis,
-      usage_cores: n.cpuRequestedMillis,
+      usage_cores: n.cpuUsageMillis ?? n.cpuRequestedMillis,
       request_cores: n.cpuRequestedMillis,
     },
     memory: {
       capacity_bytes: n.memoryCapacityBytes,
-      usage_bytes: n.memoryRequestedBytes,
+      usage_bytes: n.memoryUsageBytes ?? n.memoryRequestedBytes,
       request_bytes: n.memoryRequestedBytes,
     },
     gpu: 0,

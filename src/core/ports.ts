@@ -140,6 +140,8 @@ export interface JobStore {
   failRunningJobs(reason: string, at: Date, runner?: string): Promise<string[]>;
   /** Replica ids that hold Running jobs now. */
   runnersWithRunningJobs(): Promise<string[]>;
+  /** Jobs this runner holds Running (not delegated), oldest first: what a restart re-attaches to. */
+  runningJobsOf(runner: string): Promise<JobSummary[]>;
   /** Jobs by id (missing ids are left out). */
   getJobs(ids: string[]): Promise<JobSummary[]>;
   deleteJob(id: string): Promise<boolean>;
@@ -314,6 +316,11 @@ export interface ExecutionRequest {
   signal?: AbortSignal;
   /** Called with log text as it is produced (for `logs --follow`). */
   onLog?: (chunk: string) => void;
+  /**
+   * A stored job the runner runs again after a restart: an executor that re-attaches leaves it
+   * running when closed. Others (synchronous runs) are cancelled on close.
+   */
+  resumable?: boolean;
 }
 
 export interface ExecutionOutput {
@@ -334,6 +341,11 @@ export interface ExecutionResult {
   truncated: boolean;
   outputs: ExecutionOutput[];
   durationMs: number;
+  /**
+   * The executor was closed while the job still ran where it runs (an executor that can
+   * re-attach): how it ends is not known here; the job stays Running for the next start.
+   */
+  detached?: boolean;
   /** Removes the work dir; call after the outputs are uploaded. */
   dispose(): Promise<void>;
 }
@@ -342,6 +354,12 @@ export interface Executor {
   readonly kind: string;
   /** How scripts are isolated, e.g. "bubblewrap", "separate-user", "none". Shown in /system/info. */
   readonly isolation: string;
+  /**
+   * Whether a job interrupted by a manager restart keeps running where it runs, so running it
+   * again with the same id attaches to that work instead of starting it a second time (the
+   * runner then re-runs such jobs rather than failing them, and does not cancel them on stop).
+   */
+  readonly reattach?: boolean;
   run(req: ExecutionRequest): Promise<ExecutionResult>;
   close(): Promise<void>;
 }

@@ -6,11 +6,16 @@ import type { KubernetesExecutor } from '../adapters/executor-kubernetes/index.t
 import { createProcessExecutor } from '../adapters/executor-process/index.ts';
 import type { Config } from '../config/config.ts';
 import type { NodeState } from '../core/capacity.ts';
-import type { Executor, ServiceStore } from '../core/ports.ts';
+import type { Executor, ServiceStore, StorageCredentials } from '../core/ports.ts';
 
 export const createExecutor = async (
   config: Config,
-  deps: { services: Pick<ServiceStore, 'getService'>; logger: Logger },
+  deps: {
+    services: Pick<ServiceStore, 'getService'>;
+    logger: Logger;
+    /** This cluster's store keys for a service's jobs (scoped), for pods that reach it themselves. */
+    storageFor?: (service: string) => Promise<StorageCredentials | undefined>;
+  },
 ): Promise<Executor> => {
   const { logger } = deps;
   if (config.executor.kind === 'process') {
@@ -23,6 +28,11 @@ export const createExecutor = async (
   if (kubeconfig) kubeConfig.loadFromFile(kubeconfig);
   else kubeConfig.loadFromCluster();
   const server = kubeConfig.getCurrentCluster()?.server;
+  if (config.executor.jobStorageKeys === 'manager' && config.s3) {
+    logger.warn(
+      '--job-storage-keys manager: job pods get the S3 keys of the manager, not keys scoped to their service',
+    );
+  }
   logger.info(
     { namespace, server, from: kubeconfig ? 'kubeconfig' : 'in-cluster' },
     'jobs run as Kubernetes Jobs',
@@ -31,6 +41,7 @@ export const createExecutor = async (
     kubeConfig,
     namespace,
     resolveService: (name) => deps.services.getService(name),
+    storageFor: deps.storageFor,
     logger,
   });
 };
@@ -62,4 +73,16 @@ export const followClusterCapacity = async (
   const timer = setInterval(sync, intervalMs);
   timer.unref();
   return async () => clearInterval(timer);
+};
+
+/** The API server's version for /system/info (empty when not on Kubernetes or unreadable). */
+export const kubernetesVersionOf = async (executor: Executor, logger: Logger): Promise<string> => {
+  const kube = executor as Partial<KubernetesExecutor>;
+  if (executor.kind !== 'kubernetes' || !kube.serverVersion) return '';
+  try {
+    return await kube.serverVersion();
+  } catch (e) {
+    logger.warn({ err: (e as Error).message }, 'cannot read the API server version');
+    return '';
+  }
 };

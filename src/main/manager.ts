@@ -49,7 +49,7 @@ import {
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
 import { openTransferSecrets, ReplicaIndex, replicaSnapshots, sharedStatus } from './delegation-wiring.ts';
-import { createExecutor, followClusterCapacity } from './executor-wiring.ts';
+import { createExecutor, followClusterCapacity, kubernetesVersionOf } from './executor-wiring.ts';
 import { createLogger } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { createPeering } from './peering-wiring.ts';
@@ -131,9 +131,21 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       inputs,
     });
     closers.unshift(() => resolver.close());
-    const executor = opts.executor ?? (await createExecutor(config, { services: store, logger }));
+    const executor =
+      opts.executor ??
+      (await createExecutor(config, {
+        services: store,
+        logger,
+        // A pod reaches the store itself: keys with a delegation's scope (the service's inputs
+        // read, outputs written). Called at job time, once `buckets` exists.
+        storageFor: async (service) =>
+          storage.jobCredentials(service, (access) =>
+            buckets.allows({ kind: 'delegation', service }, access),
+          ),
+      }));
     closers.unshift(() => executor.close());
     closers.unshift(await followClusterCapacity(executor, nodes, logger));
+    const kubernetesVersion = await kubernetesVersionOf(executor, logger);
     const isolationNote = (executor as { isolationNote?: string }).isolationNote;
     if (executor.kind === 'process' && executor.isolation !== 'bubblewrap') {
       logger.warn({ isolation: executor.isolation }, `job isolation: ${isolationNote ?? executor.isolation}`);
@@ -331,6 +343,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       },
       tier: config.tier,
       executor: { kind: executor.kind, isolation: executor.isolation, note: isolationNote },
+      kubernetesVersion,
       oidcIssuers: config.oidcIssuers,
       nodes: () => runner.nodes,
       jobs: store,

@@ -30,6 +30,13 @@ export interface ObjectStorage {
     p: Principal,
     allows: (p: Principal, access: S3Access) => Promise<boolean>,
   ): StorageCredentials | undefined;
+  /** Keys for the jobs of a service running outside this process (a Kubernetes pod), checked
+   * request by request with `allows`. On an external S3 there are no per-caller keys: the
+   * configured ones with `--job-storage-keys manager`, else undefined. */
+  jobCredentials(
+    service: string,
+    allows: (access: S3Access) => Promise<boolean>,
+  ): StorageCredentials | undefined;
   onObjectCreated(cb: (e: { bucket: string; key: string; size: number }) => void): void;
   close(): Promise<void>;
 }
@@ -180,6 +187,17 @@ export const openObjectStorage = async (
       const identity = p.kind === 'user' ? `user:${p.issuer}:${p.sub}` : `delegation:${p.service}`;
       const { accessKey, secretKey } = deriveKeys(embedded.secretKey, identity);
       embedded.addScopedKey(accessKey, secretKey, (access) => allows(p, access));
+      return { ...local.credentials, access_key: accessKey, secret_key: secretKey };
+    },
+    jobCredentials(service, allows) {
+      if (!embedded) {
+        // No per-caller keys on an external S3: the configured keys only when the operator
+        // chose so (--job-storage-keys manager, OSCAR's behaviour), else none.
+        const manager = config.executor.kind === 'kubernetes' && config.executor.jobStorageKeys === 'manager';
+        return manager ? local.credentials : undefined;
+      }
+      const { accessKey, secretKey } = deriveKeys(embedded.secretKey, `job:${service}`);
+      embedded.addScopedKey(accessKey, secretKey, allows);
       return { ...local.credentials, access_key: accessKey, secret_key: secretKey };
     },
     onObjectCreated(cb) {

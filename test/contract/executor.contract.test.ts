@@ -430,15 +430,28 @@ function executorContract(name: string, traits: Traits, factory: () => Promise<S
       },
     );
 
-    it('cancels the jobs still running when closed', async () => {
+    it('when closed, cancels the jobs still running, or detaches from them if it re-attaches', async () => {
       const own = await factory();
       try {
         const started = Date.now();
-        const running = own.executor.run(request({ script: 'sleep 100\n' }));
+        const running = own.executor.run(request({ script: 'sleep 100\n', resumable: true }));
+        const sync = own.executor.run(request({ script: 'sleep 100\n' }));
         await new Promise((r) => setTimeout(r, 300));
         await own.executor.close();
         const result = await running;
-        expect(result.cancelled).toBe(true);
+        // Not resumable (a synchronous run): cancelled whatever the executor.
+        const syncResult = await sync;
+        expect(syncResult.cancelled).toBe(true);
+        await syncResult.dispose();
+        if (own.executor.reattach) {
+          // A stored job goes on where it runs (a Job in the cluster) for the next manager.
+          expect(result.detached).toBe(true);
+          expect(result.cancelled).toBe(false);
+          expect(own.leftovers?.()).toBeGreaterThan(0);
+        } else {
+          expect(result.cancelled).toBe(true);
+          expect(result.detached).toBeUndefined();
+        }
         expect(Date.now() - started).toBeLessThan(300 + KILL_GRACE_MS + 2_000);
         await result.dispose();
         await expect(own.executor.run(request({ script: 'true' }))).rejects.toThrow(/closed/);

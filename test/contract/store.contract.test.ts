@@ -246,6 +246,23 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(Object.keys(counts).sort()).toEqual(['Failed', 'Pending', 'Running', 'Succeeded']);
     });
 
+    it("lists one runner's Running jobs, oldest first, for a restart to re-attach to", async () => {
+      const ids = await store.insertJobs([job('ra'), job('ra'), job('ra')]);
+      await store.claimJob(ids[1]!, new Date(), 'runner-ra');
+      await store.claimJob(ids[0]!, new Date(), 'runner-ra');
+      await store.claimJob(ids[2]!, new Date(), 'runner-other');
+      expect((await store.runningJobsOf('runner-ra')).map((j) => j.id)).toEqual([ids[0], ids[1]]);
+      await store.finishJob(ids[0]!, {
+        status: 'Succeeded',
+        at: new Date(),
+        exitCode: 0,
+        reason: null,
+        log: '',
+      });
+      expect((await store.runningJobsOf('runner-ra')).map((j) => j.id)).toEqual([ids[1]]);
+      expect(await store.runningJobsOf('runner-none')).toEqual([]);
+    });
+
     it('keeps a per-peer outbox in order, with retries, supersession and pruning', async () => {
       const target = {
         clusterId: 'b',

@@ -1,7 +1,8 @@
 // A whole manager with `--executor kubernetes --kubeconfig … --namespace …` against the fake
 // API server: capacity in /system/status comes from the fake's nodes; /job goes through the
 // durable queue and runner to a Job whose pod runs the script; its log and status come back
-// through /system/logs; /run answers with the pod log; secrets reach only the Secret.
+// through /system/logs; usage from the fake's metrics.k8s.io and its /version; /run answers with the pod log; secrets reach only the Secret (the
+// environment's, and the -storage one with the supervisor's storage keys).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,9 @@ beforeAll(async () => {
   fake = await startFakeKubeApi({
     kubelet: 'shell',
     nodes: [fakeNode('k1', '4', '8Gi'), fakeNode('k2', '2', '4Gi')],
+    version: 'v1.30.4',
+    // k2 has no metrics yet (a node metrics-server has not scraped): requests stand in.
+    nodeMetrics: { k1: { cpu: '1500m', memory: '2Gi' } },
   });
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(
@@ -66,6 +70,25 @@ describe('manager with the Kubernetes executor', () => {
     expect(cluster.nodes.map((n) => n.name)).toEqual(['k1', 'k2']);
   });
 
+  it("shows measured usage from metrics.k8s.io and the API server's version", async () => {
+    const status = (await call({ method: 'GET', url: '/system/status' })).json() as {
+      cluster: {
+        nodes: Array<{ name: string; cpu: { usage_cores: number }; memory: { usage_bytes: number } }>;
+      };
+    };
+    const [k1, k2] = status.cluster.nodes;
+    expect(k1).toMatchObject({
+      name: 'k1',
+      cpu: { usage_cores: 1500 },
+      memory: { usage_bytes: 2 * 1024 ** 3 },
+    });
+    expect(k2).toMatchObject({ name: 'k2', cpu: { usage_cores: 0 }, memory: { usage_bytes: 0 } });
+    const info = (await call({ method: 'GET', url: '/system/info' })).json() as {
+      kubernetes_version: string;
+    };
+    expect(info.kubernetes_version).toBe('v1.30.4');
+  });
+
   it('runs /job as a Job and brings its status and log back to /system/logs', async () => {
     const svc = (await call({ method: 'GET', url: '/system/services/kube-hello' })).json() as {
       token: string;
@@ -96,6 +119,7 @@ describe('manager with the Kubernetes executor', () => {
     expect(posted.map((r) => [r.kind, r.status]).sort()).toEqual([
       ['configmaps', 201],
       ['jobs', 201],
+      ['secrets', 201],
       ['secrets', 201],
     ]);
     for (const r of posted.filter((p) => p.kind !== 'secrets')) {

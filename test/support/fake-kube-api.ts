@@ -7,11 +7,15 @@
 // - resourceVersions are one global counter; a watch from a compacted one gets an ERROR event
 //   with a 410 Status (Expired), as the real server sends it; tests can compact and drop watches;
 // - deleting a Job without propagationPolicy orphans its pods (the batch/v1 API default);
-// - a pod whose ConfigMap or Secret is missing stays Pending with CreateContainerConfigError.
+// - a pod whose ConfigMap or Secret is missing stays Pending with CreateContainerConfigError;
+// - GET /version, and metrics.k8s.io node metrics when the test gives some (else 404, as a
+//   cluster without metrics-server).
 // Pods run either by hand (the test sets phases) or by the 'shell' kubelet: it plays the
 // container + faas-supervisor by running the ConfigMap's script.sh with /bin/sh, with the
 // container's env, the Secret's envFrom, TMP_INPUT_DIR/TMP_OUTPUT_DIR, stdout and stderr into one
-// log (as a container runtime does), capped like kubelet's log rotation.
+// log (as a container runtime does), capped like kubelet's log rotation. The config volume
+// (a ConfigMap, or a projected ConfigMap + Secret) is written under the working directory at its
+// mount path (./oscar/config/…): the fake has no chroot.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,6 +54,10 @@ export interface FakeKubeOptions {
   nodes?: Obj[];
   /** false: skip the schema validation (benchmarks, to leave the fake's own cost out). Default true. */
   validate?: boolean;
+  /** GET /version's gitVersion. Default v1.31.2. */
+  version?: string;
+  /** metrics.k8s.io NodeMetrics usage per node; absent: no metrics-server (404). */
+  nodeMetrics?: Record<string, { cpu: string; memory: string }>;
 }
 
 interface WatchConn {
@@ -230,12 +238,28 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     const podKey = key('pods', ns, pod.metadata.name);
     if (!store.has(podKey)) return;
     const container = pod.spec.containers[0];
-    const cmName = pod.spec.volumes?.find((v: Obj) => v.configMap)?.configMap.name;
+    const configVolume = pod.spec.volumes?.find((v: Obj) => v.name === 'oscar-config');
+    const sources: Obj[] = configVolume?.projected
+      ? configVolume.projected.sources
+      : [{ configMap: configVolume?.configMap }];
+    const cmName = sources.find((src) => src.configMap)?.configMap?.name;
     const cm = cmName && store.get(key('configmaps', ns, cmName));
     const env: Record<string, string> = {
       PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     };
     let missing: string | undefined = cm ? undefined : `configmap "${cmName}" not found`;
+    // The files of the config volume, as the kubelet would project them.
+    const files: Record<string, string> = { ...cm?.data };
+    for (const src of sources) {
+      if (!src.secret) continue;
+      const secret = store.get(key('secrets', ns, src.secret.name));
+      if (!secret) {
+        missing = `secret "${src.secret.name}" not found`;
+        continue;
+      }
+      for (const [k, v] of Object.entries(secret.data ?? {}))
+        files[k] = Buffer.from(String(v), 'base64').toString('utf8');
+    }
     for (const from of container.envFrom ?? []) {
       const secret = from.secretRef && store.get(key('secrets', ns, from.secretRef.name));
       if (!secret) {
@@ -268,6 +292,12 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     mkdirSync(join(dir, 'input'));
     mkdirSync(join(dir, 'output'));
     writeFileSync(join(dir, 'script.sh'), cm.data['script.sh']);
+    const mountPath = container.volumeMounts?.find((m: Obj) => m.name === 'oscar-config')?.mountPath;
+    if (mountPath) {
+      const at = join(dir, mountPath);
+      mkdirSync(at, { recursive: true });
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(at, name), text);
+    }
     env.TMP_INPUT_DIR = join(dir, 'input');
     env.TMP_OUTPUT_DIR = join(dir, 'output');
     const startedAt = new Date().toISOString();
@@ -357,6 +387,25 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     const url = new URL(req.url ?? '/', 'http://fake');
     const query = Object.fromEntries(url.searchParams);
     const parts = url.pathname.split('/').filter(Boolean);
+    if (url.pathname === '/version' && req.method === 'GET') {
+      const gitVersion = opts.version ?? 'v1.31.2';
+      const [major, minor] = gitVersion.replace(/^v/, '').split('.');
+      return json(res, 200, { major, minor, gitVersion, platform: 'linux/amd64' });
+    }
+    if (url.pathname === '/apis/metrics.k8s.io/v1beta1/nodes' && req.method === 'GET' && opts.nodeMetrics) {
+      const now = new Date().toISOString();
+      return json(res, 200, {
+        kind: 'NodeMetricsList',
+        apiVersion: 'metrics.k8s.io/v1beta1',
+        metadata: {},
+        items: Object.entries(opts.nodeMetrics).map(([name, usage]) => ({
+          metadata: { name, creationTimestamp: now },
+          timestamp: now,
+          window: '20s',
+          usage,
+        })),
+      });
+    }
     // /api/v1/... or /apis/batch/v1/...
     const rest = parts[0] === 'api' ? parts.slice(2) : parts[0] === 'apis' ? parts.slice(3) : undefined;
     if (!rest) return status(res, 404, 'NotFound', `the server could not find the requested resource`);

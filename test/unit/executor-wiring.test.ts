@@ -28,11 +28,12 @@ describe('executor selection', () => {
       kind: 'kubernetes',
       kubeconfig: '/k/config',
       namespace: 'jobs-a',
+      jobStorageKeys: 'scoped',
     });
     expect(
       loadConfig(base, { FLOTILLA_EXECUTOR: 'kubernetes', KUBECONFIG: '/e/kc', FLOTILLA_NAMESPACE: 'ns-e' })
         .executor,
-    ).toEqual({ kind: 'kubernetes', kubeconfig: '/e/kc', namespace: 'ns-e' });
+    ).toEqual({ kind: 'kubernetes', kubeconfig: '/e/kc', namespace: 'ns-e', jobStorageKeys: 'scoped' });
     // no kubeconfig: in-cluster, which needs the service host Kubernetes sets in every pod
     expect(() => loadConfig({ ...base, executor: 'kubernetes' }, {})).toThrow(
       /--executor kubernetes needs --kubeconfig \(KUBECONFIG\) when not running inside a cluster/,
@@ -43,6 +44,7 @@ describe('executor selection', () => {
       kind: 'kubernetes',
       kubeconfig: undefined,
       namespace: 'flotilla-svc',
+      jobStorageKeys: 'scoped',
     });
   });
 

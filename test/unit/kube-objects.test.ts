@@ -7,6 +7,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { jobStorageProviders } from '../../src/adapters/executor-kubernetes/kube-executor.ts';
 import {
   buildJobObjects,
   inputFromService,
@@ -20,6 +21,7 @@ function validateAll(objs: ReturnType<typeof buildJobObjects>) {
   new Job(objs.job as never).validate();
   new ConfigMap(objs.configMap as never).validate();
   if (objs.secret) new Secret(objs.secret as never).validate();
+  if (objs.storageSecret) new Secret(objs.storageSecret as never).validate();
 }
 
 describe('Kubernetes job objects', () => {
@@ -187,5 +189,57 @@ describe('Kubernetes job objects', () => {
     const broken = structuredClone(objs.job) as { spec: { backoffLimit: unknown } };
     broken.spec.backoffLimit = 'zero';
     expect(() => new Job(broken as never).validate()).toThrow(/backoffLimit/);
+  });
+
+  it("storage keys go into function_config.yaml in a -storage Secret, projected at OSCAR's path", () => {
+    const scoped = {
+      endpoint: 'http://s3.example:9000',
+      verify: true,
+      access_key: 'FSCOPED',
+      secret_key: 'scoped-secret-value',
+      region: 'us-east-1',
+    };
+    const providers = jobStorageProviders(
+      {
+        minio: { default: { access_key: 'user-wrote-this' }, other: { endpoint: 'https://m.example' } },
+        s3: { aws: { access_key: 'AK', secret_key: 'own-aws-secret', region: 'eu-west-1' } },
+      },
+      scoped,
+    );
+    // minio.default is always this cluster's; the service's own providers are kept.
+    expect(providers).toEqual({
+      minio: { other: { endpoint: 'https://m.example' }, default: scoped },
+      s3: { aws: { access_key: 'AK', secret_key: 'own-aws-secret', region: 'eu-west-1' } },
+    });
+    expect(jobStorageProviders({ minio: { default: { access_key: 'x' } } }, undefined)).toEqual({});
+    const objs = buildJobObjects({
+      ...inputFromService(
+        {
+          name: 'hello',
+          script: 'true',
+          input: [{ storage_provider: 'minio.default', path: 'hello/in' }],
+        },
+        { namespace: 'n', jobId: JOB_ID, event: '' },
+      ),
+      storageProviders: providers,
+    });
+    validateAll(objs);
+    expect(objs.configMap.data).toEqual({ 'script.sh': 'true' });
+    expect(objs.storageSecret!.metadata!.name).toBe(`${JOB_ID}-storage`);
+    const fdl = parse(
+      Buffer.from(objs.storageSecret!.data!['function_config.yaml']!, 'base64').toString('utf8'),
+    );
+    expect(fdl).toMatchObject({ name: 'hello', storage_providers: providers });
+    const pod = objs.job.spec!.template.spec!;
+    expect(pod.volumes!.find((v) => v.name === 'oscar-config')).toEqual({
+      name: 'oscar-config',
+      projected: {
+        sources: [{ configMap: { name: `${JOB_ID}-config` } }, { secret: { name: `${JOB_ID}-storage` } }],
+      },
+    });
+    // the keys are not env variables (no envFrom of the storage Secret)
+    expect(pod.containers[0]!.envFrom).toBeUndefined();
+    const visible = JSON.stringify([objs.job, objs.configMap]);
+    for (const secret of ['scoped-secret-value', 'own-aws-secret']) expect(visible).not.toContain(secret);
   });
 });

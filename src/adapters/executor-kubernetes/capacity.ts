@@ -9,7 +9,14 @@ import { MANAGED_BY_LABEL } from './objects.ts';
 const quantity = (parse: (v: string) => number | undefined, v: unknown): number =>
   typeof v === 'string' || typeof v === 'number' ? (parse(String(v)) ?? 0) : 0;
 
-export function clusterCapacity(nodes: readonly V1Node[], pods: readonly V1Pod[]): NodeState[] {
+/** Measured use per node name (metrics.k8s.io NodeMetrics), when the cluster serves it. */
+export type NodeUsage = ReadonlyMap<string, { cpu?: string; memory?: string }>;
+
+export function clusterCapacity(
+  nodes: readonly V1Node[],
+  pods: readonly V1Pod[],
+  usage?: NodeUsage,
+): NodeState[] {
   const others = new Map<string, { cpu: number; memory: number }>();
   for (const pod of pods) {
     const phase = pod.status?.phase;
@@ -34,12 +41,19 @@ export function clusterCapacity(nodes: readonly V1Node[], pods: readonly V1Pod[]
       const name = n.metadata?.name ?? '';
       const used = others.get(name) ?? { cpu: 0, memory: 0 };
       const alloc = n.status?.allocatable ?? n.status?.capacity ?? {};
+      const measured = usage?.get(name);
       return {
         name,
         cpuCapacityMillis: Math.max(0, quantity(parseCpuMillis, alloc.cpu) - used.cpu),
         memoryCapacityBytes: Math.max(0, quantity(parseMemoryBytes, alloc.memory) - used.memory),
         cpuRequestedMillis: 0,
         memoryRequestedBytes: 0,
+        ...(measured
+          ? {
+              cpuUsageMillis: quantity(parseCpuMillis, measured.cpu),
+              memoryUsageBytes: quantity(parseMemoryBytes, measured.memory),
+            }
+          : {}),
       };
     });
 }
@@ -54,6 +68,8 @@ export function mergeCapacity(target: NodeState[], fresh: readonly NodeState[]):
     const f = byName.get(node.name);
     node.cpuCapacityMillis = f?.cpuCapacityMillis ?? 0;
     node.memoryCapacityBytes = f?.memoryCapacityBytes ?? 0;
+    node.cpuUsageMillis = f?.cpuUsageMillis;
+    node.memoryUsageBytes = f?.memoryUsageBytes;
     byName.delete(node.name);
   }
   for (const f of byName.values()) target.push({ ...f });

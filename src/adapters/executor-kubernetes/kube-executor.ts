@@ -1,19 +1,32 @@
 // The Kubernetes Executor (DESIGN.md §3.3): one batch/v1 Job per invocation, built by
 // objects.ts; status from one pod watch per namespace (never a poll per job), re-listed after
 // a dropped watch or a 410; logs from the pod; cancel and timeout delete the Job (Background,
-// so its pod goes too); the ConfigMap and Secret are removed when the job ends.
+// so its pod goes too); the ConfigMap and Secret are removed when the job ends. Closing the
+// executor (a manager shutting down) leaves running Jobs in the cluster: the next run of the
+// same job id re-attaches to its Job (`reattach`).
 //
 // Storage: inside the pod faas-supervisor stages inputs and uploads outputs itself, as in
-// OSCAR, from the EVENT it is given. So the input the manager hands over (req.input) is not
-// shipped into the pod, and the result lists no outputs: the manager has nothing to upload and
+// OSCAR, from the EVENT it is given and the storage_providers of its function_config.yaml
+// (in a Secret: see objects.ts). The keys come from `storageFor`: this cluster's store with keys
+// scoped to the service's inputs and outputs, never the admin's. So the input the manager hands
+// over (req.input) is not shipped into the pod, and the result lists no outputs: the manager has nothing to upload and
 // `/run` answers with the log. The pod's log is stdout and stderr interleaved (the container
 // runtime keeps one stream), so the result carries it all as stdout.
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { BatchV1Api, CoreV1Api, type KubeConfig, Log, type V1Pod, Watch } from '@kubernetes/client-node';
+import {
+  BatchV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  Log,
+  Metrics,
+  type V1Pod,
+  VersionApi,
+  Watch,
+} from '@kubernetes/client-node';
 import type { NodeState } from '../../core/capacity.ts';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
-import { clusterCapacity } from './capacity.ts';
+import { clusterCapacity, type NodeUsage } from './capacity.ts';
 import { withKeepAlive } from './keep-alive.ts';
 import {
   buildJobObjects,
@@ -34,6 +47,17 @@ export interface KubeServiceSpec {
   annotations?: Record<string, string>;
   input?: unknown[];
   output?: unknown[];
+  /** The service's own providers (FDL storage_providers); minio.default is this cluster's. */
+  storage_providers?: Record<string, Record<string, Record<string, unknown>> | undefined>;
+}
+
+/** This cluster's store as the supervisor sees it (OSCAR's MinIOProvider fields). */
+export interface JobStorageKeys {
+  endpoint: string;
+  verify: boolean;
+  access_key: string;
+  secret_key: string;
+  region: string;
 }
 
 export interface ExecutorLogger {
@@ -48,6 +72,11 @@ export interface KubernetesExecutorOptions {
   /** The service's image and settings; ExecutionRequest carries only its name. */
   resolveService: (name: string) => Promise<KubeServiceSpec | undefined>;
   supervisor?: SupervisorImage;
+  /**
+   * Keys for this cluster's store ("minio.default") a job of the service gets: scoped to its
+   * inputs (read) and outputs (write). Undefined: the job gets no keys for it.
+   */
+  storageFor?: (serviceName: string) => Promise<JobStorageKeys | undefined>;
   /** Cap of the log kept per job; the head is kept. Default 1 MiB. */
   maxLogBytes?: number;
   /** Wait before re-opening a dropped watch. Default 200 ms. */
@@ -66,8 +95,12 @@ export interface KubernetesExecutor extends Executor {
   readonly kind: 'kubernetes';
   readonly isolation: 'kubernetes-pod';
   readonly isolationNote: string;
-  /** The cluster's nodes as capacity (allocatable minus other workloads' requests). */
+  readonly reattach: true;
+  /** The cluster's nodes as capacity (allocatable minus other workloads' requests), with
+   * measured usage from metrics.k8s.io when the cluster serves it. */
   clusterNodes(): Promise<NodeState[]>;
+  /** The API server's gitVersion (GET /version), e.g. "v1.31.2". */
+  serverVersion(): Promise<string>;
   /** Watch connections opened and re-lists so far, and the last resourceVersion seen (tests, benchmarks). */
   watchStats(): { opened: number; relists: number; resourceVersion: string | undefined };
 }
@@ -101,6 +134,8 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const batch = pooled.config.makeApiClient(BatchV1Api);
   const watch = new Watch(kubeConfig);
   const logs = new Log(kubeConfig);
+  const metrics = new Metrics(pooled.config);
+  const version = pooled.config.makeApiClient(VersionApi);
   const waiters = new Map<string, Waiter>();
   const running = new Set<() => Promise<unknown>>();
   let closed = false;
@@ -254,9 +289,9 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     await Promise.all([
       quiet(() => batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
       quiet(() => core.deleteNamespacedConfigMap({ name: objs.configMap.metadata!.name!, namespace })),
-      objs.secret
-        ? quiet(() => core.deleteNamespacedSecret({ name: objs.secret!.metadata!.name!, namespace }))
-        : undefined,
+      ...[objs.secret, objs.storageSecret].map((s) =>
+        s ? quiet(() => core.deleteNamespacedSecret({ name: s.metadata!.name!, namespace })) : undefined,
+      ),
     ]);
   };
 
@@ -310,24 +345,30 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       output: service.output,
       timeoutMs: req.timeoutMs,
       supervisor: opts.supervisor,
+      storageProviders: jobStorageProviders(
+        service.storage_providers,
+        await opts.storageFor?.(req.serviceName),
+      ),
     });
     await ensureWatch();
     // Kubernetes names: the job id when it is a DNS label, else a stable hash of it.
     const name = kubeJobName(req.jobId);
 
     let waiter!: Waiter;
-    const terminal = new Promise<Terminal | 'timeout' | 'cancel'>((resolve) => {
+    const terminal = new Promise<Terminal | 'timeout' | 'cancel' | 'detach'>((resolve) => {
       waiter = { settle: resolve };
       if (req.onLog) waiter.follow = { onLog: req.onLog, started: false, text: '', stopped: false };
     });
-    const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel') => void;
+    const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel' | 'detach') => void;
     // Registered before the Job is posted, so no watch event can be missed.
     waiters.set(name, waiter);
     const timer = setTimeout(() => settle('timeout'), req.timeoutMs);
     const onAbort = () => settle('cancel');
     req.signal?.addEventListener('abort', onAbort, { once: true });
+    // close(): a stored job's Job keeps running in the cluster and the next manager
+    // re-attaches to it; a synchronous run has no one to come back for it: cancelled.
     const stop = () => {
-      settle('cancel');
+      settle(req.resumable ? 'detach' : 'cancel');
       return terminal;
     };
     running.add(stop);
@@ -338,9 +379,9 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         // A 409 here is this job's own object from before a manager restart: kept.
         await Promise.all([
           create(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap }), true),
-          objs.secret
-            ? create(() => core.createNamespacedSecret({ namespace, body: objs.secret! }), true)
-            : undefined,
+          ...[objs.secret, objs.storageSecret].map((body) =>
+            body ? create(() => core.createNamespacedSecret({ namespace, body }), true) : undefined,
+          ),
         ]);
         attached =
           (await create(() => batch.createNamespacedJob({ namespace, body: objs.job }), true)) === 'exists';
@@ -366,6 +407,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         live.stopped = true;
         live.stop?.();
       }
+      if (outcome === 'detach') return { ...result(began, { exitCode: null }), detached: true };
       const log = await readLog(waiter.podName);
       await cleanup(name, objs);
       const rest = live && log.text.startsWith(live.text) ? log.text.slice(live.text.length) : log.text;
@@ -387,15 +429,25 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     kind: 'kubernetes',
     isolation: 'kubernetes-pod',
     isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
+    reattach: true,
     run,
     async clusterNodes() {
-      const [nodes, pods] = await Promise.all([
+      const [nodes, pods, usage] = await Promise.all([
         retrying(() => core.listNode({})),
         retrying(() =>
           core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }),
         ),
+        // Not every cluster runs metrics-server: without it, usage shows requests.
+        retrying(() => metrics.getNodeMetrics()).then(
+          (list): NodeUsage => new Map(list.items.map((m) => [m.metadata.name, m.usage])),
+          () => undefined,
+        ),
       ]);
-      return clusterCapacity(nodes.items, pods.items);
+      return clusterCapacity(nodes.items, pods.items, usage);
+    },
+    async serverVersion() {
+      const info = await retrying(() => version.getCode());
+      return info.gitVersion;
     },
     watchStats: () => ({ opened, relists, resourceVersion: lastRv }),
     async close() {
@@ -406,6 +458,24 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       pooled.close();
     },
   };
+}
+
+/**
+ * The supervisor's storage_providers: the service's own, with minio.default replaced by this
+ * cluster's scoped keys (or dropped: a key the service wrote for it is not this cluster's).
+ */
+export function jobStorageProviders(
+  own: KubeServiceSpec['storage_providers'],
+  local: JobStorageKeys | undefined,
+): Record<string, Record<string, Record<string, unknown>>> {
+  const out: Record<string, Record<string, Record<string, unknown>>> = {};
+  for (const [kind, byId] of Object.entries(own ?? {})) {
+    if (!byId || typeof byId !== 'object') continue;
+    const ids = Object.entries(byId).filter(([id]) => !(kind === 'minio' && id === 'default'));
+    if (ids.length > 0) out[kind] = Object.fromEntries(ids);
+  }
+  if (local) out.minio = { ...out.minio, default: { ...local } };
+  return out;
 }
 
 const TRANSIENT = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);

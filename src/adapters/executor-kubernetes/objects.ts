@@ -17,8 +17,12 @@
 //   the script it was started with, and cleanup is "delete what carries oscar_job=<id>";
 // - label `oscar_job=<id>` on everything, so one watch per namespace finds a job's pod;
 // - requests = limits set explicitly (Kubernetes would default requests to limits anyway);
-// - function_config.yaml carries no storage_providers: OSCAR puts storage credentials in that
-//   ConfigMap; here no secret goes into a ConfigMap, annotation or label;
+// - storage_providers (OSCAR's shape: minio.default with the cluster's keys, plus the service's
+//   own providers) make function_config.yaml secret: it then goes into a second Secret
+//   (<job>-storage), projected with the ConfigMap's script.sh at the same /oscar/config, so the
+//   supervisor finds the same files while no key sits in a ConfigMap, annotation or label.
+//   minio.default carries keys scoped to the service's inputs (read) and outputs (write), not
+//   the admin's;
 // - environment.secrets.refresh_token is dropped here too (it never reaches a job), and env
 //   names are sorted so the objects are deterministic (Go map order is random in OSCAR);
 // - automountServiceAccountToken false: the job has no business with the API server;
@@ -70,11 +74,17 @@ export interface KubeJobInput {
   supervisor?: SupervisorImage;
   /** Seconds a finished Job stays for inspection before Kubernetes removes it. */
   ttlSecondsAfterFinished?: number;
+  /** OSCAR's storage_providers block for the supervisor (kind → id → endpoint and keys). */
+  storageProviders?: StorageProviders;
 }
+
+export type StorageProviders = Record<string, Record<string, Record<string, unknown>>>;
 
 export interface KubeJobObjects {
   configMap: V1ConfigMap;
   secret: V1Secret | undefined;
+  /** function_config.yaml when it carries storage keys. */
+  storageSecret: V1Secret | undefined;
   job: V1Job;
 }
 
@@ -89,6 +99,7 @@ export const kubeJobName = (jobId: string): string =>
 
 export const configMapName = (jobId: string): string => `${kubeJobName(jobId)}-config`;
 export const secretName = (jobId: string): string => `${kubeJobName(jobId)}-env`;
+export const storageSecretName = (jobId: string): string => `${kubeJobName(jobId)}-storage`;
 
 const sortedEntries = (m: Record<string, string> | undefined) =>
   Object.entries(m ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -116,13 +127,27 @@ export function buildJobObjects(input: KubeJobInput): KubeJobObjects {
   };
   if (input.input?.length) functionConfig.input = input.input;
   if (input.output?.length) functionConfig.output = input.output;
+  const providers = input.storageProviders;
+  const withKeys = !!providers && Object.keys(providers).length > 0;
+  if (withKeys) functionConfig.storage_providers = providers;
 
   const configMap: V1ConfigMap = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: configMapName(jobId), namespace, labels: ownLabels },
-    data: { 'script.sh': input.script, 'function_config.yaml': stringify(functionConfig) },
+    data: withKeys
+      ? { 'script.sh': input.script }
+      : { 'script.sh': input.script, 'function_config.yaml': stringify(functionConfig) },
   };
+  const storageSecret: V1Secret | undefined = withKeys
+    ? {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
+        metadata: { name: storageSecretName(jobId), namespace, labels: ownLabels },
+        data: { 'function_config.yaml': Buffer.from(stringify(functionConfig), 'utf8').toString('base64') },
+      }
+    : undefined;
 
   const secretEntries = sortedEntries(input.secrets).filter(([k]) => k !== 'refresh_token');
   const secret: V1Secret | undefined =
@@ -194,14 +219,24 @@ export function buildJobObjects(input: KubeJobInput): KubeJobObjects {
             },
           ],
           volumes: [
-            { name: 'oscar-config', configMap: { name: configMapName(jobId) } },
+            withKeys
+              ? {
+                  name: 'oscar-config',
+                  projected: {
+                    sources: [
+                      { configMap: { name: configMapName(jobId) } },
+                      { secret: { name: storageSecretName(jobId) } },
+                    ],
+                  },
+                }
+              : { name: 'oscar-config', configMap: { name: configMapName(jobId) } },
             { name: 'oscar-volume', emptyDir: {} },
           ],
         },
       },
     },
   };
-  return { configMap, secret, job };
+  return { configMap, secret, storageSecret, job };
 }
 
 /** The builder's input from a stored service (the record-and-compare tests use this). */

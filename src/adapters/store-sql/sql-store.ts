@@ -295,6 +295,15 @@ export abstract class SqlStore implements Store {
     return rows.map((r) => r.runner as string);
   }
 
+  async runningJobsOf(runner: string): Promise<JobSummary[]> {
+    const rows = await this.db
+      .select(SUMMARY_COLUMNS)
+      .from(jobs)
+      .where(and(eq(jobs.status, 'Running'), isNull(jobs.delegatedTo), eq(jobs.runner, runner)))
+      .orderBy(asc(jobs.seq));
+    return rows.map(toSummary);
+  }
+
   async getJobs(ids: string[]): Promise<JobSummary[]> {
     if (ids.length === 0) return [];
     const rows = await this.db.select(SUMMARY_COLUMNS).from(jobs).where(inArray(jobs.id, ids));

@@ -111,6 +111,8 @@ export interface InvokeRequest {
   /** Upload outputs to the service's output paths (sync runs do too, as faas-supervisor). */
   uploadOutputs: boolean;
   origin?: JobOrigin;
+  /** See ExecutionRequest.resumable. */
+  resumable?: boolean;
 }
 
 /** Runs one invocation to its end. Throws InputMissingError when the input object is gone. */
@@ -163,6 +165,7 @@ export const invoke = async (
     timeoutMs: req.timeoutMs,
     signal: req.signal,
     onLog: req.onLog,
+    resumable: req.resumable,
   });
   let uploadFailed = false;
   if (req.uploadOutputs && !result.timedOut && !result.cancelled) {

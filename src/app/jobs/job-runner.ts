@@ -68,17 +68,37 @@ export class JobRunner {
     return this.deps.nodes;
   }
 
-  /** Marks jobs a previous process left running as Failed, then starts taking work. */
+  /**
+   * Jobs a previous process left running: run again through an executor that re-attaches to
+   * them (they still run where they ran), else marked Failed. Then starts taking work.
+   */
   async start(): Promise<void> {
-    const interrupted = await this.deps.store.failRunningJobs(
-      'the manager stopped while the job was running',
-      this.deps.clock.now(),
-      this.deps.runnerId,
-    );
+    // Read before failRunningJobs, which then finds nothing of ours left to fail.
+    const resumed = this.deps.executor.reattach
+      ? await this.deps.store.runningJobsOf(this.deps.runnerId)
+      : [];
+    const interrupted = this.deps.executor.reattach
+      ? []
+      : await this.deps.store.failRunningJobs(
+          'the manager stopped while the job was running',
+          this.deps.clock.now(),
+          this.deps.runnerId,
+        );
     this.unsubscribe = this.deps.queue.subscribe(() => this.wake());
     this.started = true;
     if (interrupted.length)
       this.deps.logger.warn({ count: interrupted.length }, 'marked interrupted jobs as Failed');
+    for (const job of resumed) {
+      // It runs already: charge what it asked for; where nothing fits, the cluster's own
+      // accounting (re-read every 30 s) still counts its pod.
+      const placement = reserve(this.deps.nodes, job.cpuMillis, job.memoryBytes) ?? {
+        node: this.deps.nodes[0]?.name ?? '',
+        cpuMillis: 0,
+        memoryBytes: 0,
+      };
+      this.launch(job, placement);
+    }
+    if (resumed.length) this.deps.logger.info({ count: resumed.length }, 're-attaching to interrupted jobs');
     this.timer = setInterval(() => this.wake(), this.deps.pollMs ?? 1000);
     this.timer.unref();
     this.wake();
@@ -219,6 +239,7 @@ export class JobRunner {
           timeoutMs,
           signal: entry.abort.signal,
           uploadOutputs: true,
+          resumable: true,
           origin: job.originCluster
             ? {
                 cluster: job.originCluster,
@@ -230,6 +251,8 @@ export class JobRunner {
           },
         },
       );
+      // Left running at shutdown: the next start re-attaches and records how it ended.
+      if (outcome.result.detached) return;
       try {
         const reason = entry.abort.signal.aborted
           ? String(entry.abort.signal.reason ?? 'cancelled')
@@ -305,11 +328,15 @@ export class JobRunner {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  /** Stops taking work; running jobs are cancelled and recorded as Failed. */
+  /**
+   * Stops taking work; running jobs are cancelled and recorded as Failed, unless the executor
+   * re-attaches: then they keep running and the executor's close detaches from them.
+   */
   async stop(graceMs = 5000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
+    if (this.deps.executor.reattach) return;
     const all = [...this.running.values()];
     const settled = Promise.allSettled(all.map((r) => r.done));
     const timeout = new Promise((r) => setTimeout(r, graceMs).unref());
