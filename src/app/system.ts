@@ -1,6 +1,7 @@
 // /system/info, /system/config and /system/status: what this cluster is and has.
 import type { Principal } from '../core/auth/principal.ts';
 import { clusterStatus, type NodeState } from '../core/capacity.ts';
+import type { DefaultMinioView } from '../core/fdl/secrets.ts';
 import type { JobStore, ObjectStore, StorageCredentials } from '../core/ports.ts';
 
 export interface BuildInfo {
@@ -10,6 +11,8 @@ export interface BuildInfo {
 
 export interface SystemDeps {
   build: BuildInfo;
+  /** OSCAR's `config.name` (default "oscar", `flotilla up --name`). */
+  name: string;
   clusterId: string;
   publicUrl: string;
   tier: string;
@@ -17,7 +20,7 @@ export interface SystemDeps {
   oidcIssuers: readonly string[];
   nodes: () => readonly NodeState[];
   jobs: Pick<JobStore, 'countJobs'>;
-  objects?: Pick<ObjectStore, 'listBuckets' | 'listObjects'>;
+  objects?: Pick<ObjectStore, 'listBuckets' | 'listObjects' | 'credentials'>;
   /** Storage keys handed to a caller of /system/config. */
   storageCredentialsFor?: (p: Principal) => Promise<StorageCredentials | undefined>;
 }
@@ -46,12 +49,18 @@ export class SystemUseCases {
     };
   }
 
+  /** The cluster's own storage, as a service's `minio.default` shows it (no keys). */
+  storageView(): DefaultMinioView {
+    const c = this.deps.objects?.credentials;
+    return { endpoint: c?.endpoint ?? '', region: c?.region ?? '', verify: c?.verify ?? true };
+  }
+
   async config(principal: Principal) {
     const d = this.deps;
     const creds = await d.storageCredentialsFor?.(principal);
     return {
       config: {
-        name: 'flotilla',
+        name: d.name,
         namespace: 'flotilla',
         services_namespace: 'flotilla-svc',
         serverless_backend: `flotilla-${d.executor.kind}`,
@@ -77,7 +86,7 @@ export class SystemUseCases {
     return {
       cluster: clusterStatus(d.nodes()),
       oscar: {
-        deployment_name: 'flotilla',
+        deployment_name: d.name,
         ready: true,
         jobs_count: counts.Pending + counts.Running + counts.Succeeded + counts.Failed,
         pods: {

@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { addJsonParser, addYamlParser } from './body-parsers.ts';
+import { addBodyParsers } from './body-parsers.ts';
 import type { HttpContext } from './context.ts';
 import { frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
 import { bucketRoutes } from './routes/buckets.ts';
@@ -35,8 +35,7 @@ export const buildHttpServer = async (
   // Responses are plain JSON; route response schemas exist for the OpenAPI document only.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app);
-  addJsonParser(app);
-  addYamlParser(app);
+  addBodyParsers(app);
 
   await app.register(swagger, {
     openapi: {

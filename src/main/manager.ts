@@ -296,6 +296,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     });
     const system = new SystemUseCases({
       build,
+      name: config.name,
       clusterId: config.clusterId,
       // Read at use: with port 0 it is only known after listen().
       get publicUrl() {

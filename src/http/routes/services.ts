@@ -1,8 +1,10 @@
 // OSCAR's service routes: POST/GET/PUT /system/services, GET/DELETE /system/services/{name}.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { redactService } from '../../core/fdl/secrets.ts';
+import { yamlAsGo } from '../../core/fdl/go-decode.ts';
+import { redactService, withStorageProviders } from '../../core/fdl/secrets.ts';
 import { serviceInputSchema } from '../../core/fdl/service.ts';
+import { isYamlRequest } from '../body-parsers.ts';
 import { type HttpContext, principalOf } from '../context.ts';
 import { docsOnly } from '../schemas.ts';
 
@@ -19,7 +21,8 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     { schema: { tags: ['services'], summary: 'List services', security: auth } },
     async (req) => {
       const principal = await principalOf(ctx, req);
-      return (await ctx.services.list(principal)).map(redactService);
+      const minio = ctx.system.storageView();
+      return (await ctx.services.list(principal)).map((s) => withStorageProviders(redactService(s), minio));
     },
   );
 
@@ -39,7 +42,9 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const callerAuth =
         principal.kind === 'user' && bearer ? { kind: 'bearer' as const, token: bearer } : undefined;
-      const report = await ctx.federation.create(principal, req.body, callerAuth);
+      // A YAML body is read as oscar-cli reads an FDL (`cpu: 1` is "1").
+      const body = isYamlRequest(req) ? yamlAsGo(req.body) : req.body;
+      const report = await ctx.federation.create(principal, body, callerAuth);
       // OSCAR answers 201 with an empty body (clients GET the service for its token); a
       // federated create answers with its per-member report.
       if (report) reply.status(201).send(report);
@@ -59,7 +64,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     },
     async (req, reply) => {
       const principal = await principalOf(ctx, req);
-      await ctx.federation.update(principal, req.body);
+      await ctx.federation.update(principal, isYamlRequest(req) ? yamlAsGo(req.body) : req.body);
       reply.status(204).send();
     },
   );
@@ -70,7 +75,8 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     async (req) => {
       const principal = await principalOf(ctx, req);
       const { serviceName } = req.params as z.infer<typeof nameParams>;
-      return redactService(await ctx.services.get(principal, serviceName));
+      const svc = await ctx.services.get(principal, serviceName);
+      return withStorageProviders(redactService(svc), ctx.system.storageView());
     },
   );
 
