@@ -69,6 +69,7 @@ const startStatusServer = async (bodies: string[]) => {
 const serviceWith = (policy: DelegationPolicy, replicas: Replica[], base: string): Service =>
   ({
     name: 'bench',
+    image: 'alpine',
     script: 'true',
     cpu: '1',
     memory: '256Mi',
