@@ -21,6 +21,8 @@ export interface SystemDeps {
   nodes: () => readonly NodeState[];
   jobs: Pick<JobStore, 'countJobs'>;
   objects?: Pick<ObjectStore, 'listBuckets' | 'listObjects' | 'credentials'>;
+  /** Mean run time of recent jobs here (topsis weighs it); undefined before the first. */
+  meanRunSeconds?: () => number | undefined;
   /** Storage keys handed to a caller of /system/config. */
   storageCredentialsFor?: (p: Principal) => Promise<StorageCredentials | undefined>;
 }
@@ -83,6 +85,7 @@ export class SystemUseCases {
     const d = this.deps;
     const counts = await d.jobs.countJobs();
     const minio = await this.minioStatus();
+    const meanRun = d.meanRunSeconds?.();
     return {
       cluster: clusterStatus(d.nodes()),
       oscar: {
@@ -99,6 +102,8 @@ export class SystemUseCases {
           },
         },
         oidc: { enabled: d.oidcIssuers.length > 0, issuers: [...d.oidcIssuers], groups: [] as string[] },
+        // Flotilla's addition, for other clusters' topsis policy (OSCAR's clients ignore it).
+        ...(meanRun !== undefined ? { mean_run_seconds: Number(meanRun.toFixed(3)) } : {}),
       },
       minio,
     };

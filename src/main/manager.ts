@@ -24,6 +24,7 @@ import { clustersMapResolver } from '../app/federation/peer-resolver.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
 import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
+import { RecentRunTimes } from '../app/run-times.ts';
 import { ServiceCache } from '../app/service-cache.ts';
 import { ServiceUseCases } from '../app/services.ts';
 import { StorageTriggers } from '../app/storage-triggers.ts';
@@ -161,6 +162,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       openSealed: (s) => box.open(s),
     });
 
+    const runTimes = new RecentRunTimes();
     const queue = await openQueue(config, store);
     closers.unshift(() => queue.close());
     const runner = new JobRunner({
@@ -175,7 +177,12 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       defaultTimeoutMs: config.jobTimeoutMs,
       logger,
       openSealed: (s) => box.open(s),
-      metrics,
+      metrics: {
+        jobFinished: (status, seconds) => {
+          metrics.jobFinished(status, seconds);
+          if (status === 'Succeeded') runTimes.add(seconds);
+        },
+      },
       canDelegate: async (name) => {
         const svc = await serviceCache.get(name);
         return !!svc && replicasOf(svc).length > 0;
@@ -308,6 +315,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       nodes: () => runner.nodes,
       jobs: store,
       objects: storage.local,
+      meanRunSeconds: () => runTimes.mean(),
       storageCredentialsFor: async (p) => storage.credentialsFor(p, (q, bucket) => buckets.mayUse(q, bucket)),
     });
     const ctx: HttpContext = {

@@ -132,7 +132,8 @@ export class StatusCache {
           try {
             const sentAt = Date.now();
             const status = await this.o.peers.status(target, AbortSignal.timeout(this.o.timeoutMs ?? 1500));
-            let snapshot = snapshotFromStatus(clusterId, status);
+            // The round trip is topsis's latency criterion.
+            let snapshot = snapshotFromStatus(clusterId, status, Date.now() - sentAt);
             const since = (this.reservations.get(clusterId) ?? []).filter((r) => r.at >= sentAt);
             for (const r of since) snapshot = reserveOnSnapshot(snapshot, r.job);
             if (since.length) this.reservations.set(clusterId, since);
