@@ -115,28 +115,46 @@ export const topsisCriteria = (s: ClusterSnapshot): number[] => [
  * rows that are all alike are all 1 (OSCAR would divide by zero).
  */
 export const topsisCloseness = (rows: readonly number[][]): number[] => {
-  if (rows.length === 0) return [];
+  const n = rows.length;
   const cols = TOPSIS_WEIGHTS.length;
-  const weighted = rows.map((r) => [...r]);
+  if (n === 0) return [];
+  // Column by column: weight ÷ Euclidean norm, computed scaled by the largest value so
+  // neither bytes nor OSCAR's 1e6 s overflow and tiny values do not underflow.
+  const v = new Float64Array(n * cols);
+  const ideal = new Float64Array(cols);
+  const anti = new Float64Array(cols);
   for (let j = 0; j < cols; j++) {
-    // hypot: no overflow or underflow on large or tiny values (bytes, 1e6 s).
-    const norm = Math.hypot(...rows.map((r) => r[j]));
-    for (const r of weighted) r[j] = norm > 0 ? (r[j] / norm) * TOPSIS_WEIGHTS[j] : 0;
+    let max = 0;
+    for (let i = 0; i < n; i++) max = Math.max(max, Math.abs(rows[i][j]));
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += (rows[i][j] / (max || 1)) ** 2;
+    const norm = max * Math.sqrt(sum);
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      const x = norm > 0 ? (rows[i][j] / norm) * TOPSIS_WEIGHTS[j] : 0;
+      v[i * cols + j] = x;
+      lo = Math.min(lo, x);
+      hi = Math.max(hi, x);
+    }
+    ideal[j] = TOPSIS_COST[j] ? lo : hi;
+    anti[j] = TOPSIS_COST[j] ? hi : lo;
   }
-  const ideal: number[] = [];
-  const anti: number[] = [];
-  for (let j = 0; j < cols; j++) {
-    const col = weighted.map((r) => r[j]);
-    const [lo, hi] = [Math.min(...col), Math.max(...col)];
-    ideal.push(TOPSIS_COST[j] ? lo : hi);
-    anti.push(TOPSIS_COST[j] ? hi : lo);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    let toIdeal = 0;
+    let toAnti = 0;
+    for (let j = 0; j < cols; j++) {
+      const x = v[i * cols + j];
+      toIdeal += (x - ideal[j]) ** 2;
+      toAnti += (x - anti[j]) ** 2;
+    }
+    // Weighted values are at most the weight (≤ 65): squares cannot overflow here.
+    const dPlus = Math.sqrt(toIdeal);
+    const dMinus = Math.sqrt(toAnti);
+    out[i] = dPlus + dMinus > 0 ? dMinus / (dPlus + dMinus) : 1;
   }
-  const dist = (r: number[], to: number[]) => Math.hypot(...r.map((v, j) => v - to[j]));
-  return weighted.map((r) => {
-    const toIdeal = dist(r, ideal);
-    const toAnti = dist(r, anti);
-    return toIdeal + toAnti > 0 ? toAnti / (toIdeal + toAnti) : 1;
-  });
+  return out;
 };
 
 /**
