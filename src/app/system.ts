@@ -1,6 +1,7 @@
 // /system/info, /system/config and /system/status: what this cluster is and has.
 import type { Principal } from '../core/auth/principal.ts';
 import { clusterStatus, type NodeState } from '../core/capacity.ts';
+import { fail } from '../core/errors.ts';
 import type { DefaultMinioView } from '../core/fdl/secrets.ts';
 import type { JobStore, ObjectStore, StorageCredentials } from '../core/ports.ts';
 
@@ -79,6 +80,15 @@ export class SystemUseCases {
       },
       minio_provider: creds ?? { endpoint: '', verify: false, access_key: '', secret_key: '', region: '' },
     };
+  }
+
+  /** PUT /system/config: Flotilla's configuration is its flags and environment. */
+  updateConfig(principal: Principal): never {
+    if (principal.kind !== 'admin') fail('FORBIDDEN', 'only the admin may change the configuration');
+    return fail(
+      'NOT_IMPLEMENTED',
+      'the configuration comes from the flags and environment of `flotilla up`: restart the manager to change it',
+    );
   }
 
   async status() {

@@ -24,11 +24,16 @@ import { clustersMapResolver } from '../app/federation/peer-resolver.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
 import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
+import { ManagerLog } from '../app/manager-log.ts';
+import { Quotas } from '../app/quotas.ts';
 import { RecentRunTimes } from '../app/run-times.ts';
 import { ServiceCache } from '../app/service-cache.ts';
+import { ServiceDeployment } from '../app/service-deployment.ts';
 import { ServiceUseCases } from '../app/services.ts';
 import { StorageTriggers } from '../app/storage-triggers.ts';
 import { SystemUseCases } from '../app/system.ts';
+import { UsageMetrics } from '../app/usage-metrics.ts';
+import { Volumes } from '../app/volumes.ts';
 import type { Config } from '../config/config.ts';
 import { createNodes } from '../core/capacity.ts';
 import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
@@ -46,7 +51,7 @@ import {
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
 import { openTransferSecrets, replicaTargets, sharedStatus } from './delegation-wiring.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, LogRing } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
 import { leaderLoopsFor, openQueue } from './tier-wiring.ts';
@@ -69,6 +74,8 @@ export interface Manager {
 
 export interface ManagerOptions {
   logger?: Logger;
+  /** Where the manager's own logger writes (default stdout); its latest lines also go to GET /system/logs. */
+  logDestination?: { write(line: string): void };
   /** Overrides the OIDC verifier (tests of other ports). */
   verifier?: TokenVerifier;
   /** A store opened by the caller (several managers in one process, in-memory tests). */
@@ -93,7 +100,15 @@ const createVerifier = async (config: Config, logger: Logger): Promise<TokenVeri
 };
 
 export const createManager = async (config: Config, opts: ManagerOptions = {}): Promise<Manager> => {
-  const logger = opts.logger ?? createLogger({ level: config.logLevel, clusterId: config.clusterId });
+  const logRing = opts.logger ? undefined : new LogRing();
+  const logger =
+    opts.logger ??
+    createLogger({
+      level: config.logLevel,
+      clusterId: config.clusterId,
+      destination: opts.logDestination,
+      ring: logRing,
+    });
   // The data dir holds keys and the database: only the manager may read it.
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const closers: Array<() => Promise<void>> = [];
@@ -329,6 +344,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       buckets,
       federation,
       metrics,
+      managerLog: new ManagerLog(logRing),
+      usage: new UsageMetrics({ services, jobs: store, clock: systemClock }),
+      quotas: new Quotas(executor),
+      volumes: new Volumes(executor),
+      deployment: new ServiceDeployment({ services, executor, namespace: 'flotilla-svc' }),
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());

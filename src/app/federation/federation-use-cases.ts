@@ -340,7 +340,7 @@ export class FederationUseCases {
 
   /** DELETE /system/services/{name}: a coordinator takes its workers along unless cascade=false. */
   async delete(principal: Principal, name: string, opts: { cascade: boolean }): Promise<void> {
-    const service = await this.d.services.getManageable(principal, name);
+    const service = await this.d.services.getManageable(principal, name, 'delete');
     const spec = isWorker(service) ? undefined : this.currentSpec(service);
     if (spec && opts.cascade) {
       const revision = (spec.revision ?? 0) + 1;
