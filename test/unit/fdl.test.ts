@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlotillaError } from '../../src/core/errors.ts';
 import { parseFdl } from '../../src/core/fdl/fdl-file.ts';
-import { parseServiceInput } from '../../src/core/fdl/service.ts';
+import { applyDefaults, parseServiceInput } from '../../src/core/fdl/service.ts';
 
 /** The error parseFdl throws for `text`, which must be a FlotillaError. */
 const fdlError = (text: string): FlotillaError => {
@@ -410,6 +410,46 @@ describe('parseFdl: keys and scalars as oscar-cli reads an FDL', () => {
       image: 'img',
       cpu: '1',
       environment: { variables: { RETRIES: '3' } },
+    });
+  });
+});
+
+describe("parseServiceInput: the zero values of oscar-cli's json.Marshal of OSCAR's struct", () => {
+  it('reads "" for cpu, memory, log_level, visibility and a storage_provider as not given', () => {
+    const out = applyDefaults(
+      parseServiceInput({
+        name: 'zeroes',
+        image: 'alpine',
+        script: 'echo',
+        cpu: '',
+        memory: '',
+        log_level: '',
+        visibility: '',
+        cluster_id: '',
+        total_cpu: '',
+        enable_gpu: false,
+        synchronous: { min_scale: 0, max_scale: 0 },
+        input: [{ storage_provider: '', path: 'zero-bucket/in', suffix: null, prefix: null, options: '' }],
+        output: null,
+        environment: { variables: null, secrets: null },
+        annotations: null,
+        labels: null,
+        expose: { min_scale: 0, max_scale: 0, api_port: 0, cpu_threshold: 0, nodePort: 0, health_path: '' },
+        mount: { storage_provider: '', path: '', suffix: null, prefix: null, options: '' },
+        allowed_users: null,
+        volume_status: { enabled: false },
+      }),
+      { token: 't', owner: 'o' },
+    );
+    expect(out).toMatchObject({
+      cpu: '0.2',
+      memory: '256Mi',
+      log_level: 'INFO',
+      visibility: 'private',
+      input: [{ storage_provider: 'minio.default', path: 'zero-bucket/in' }],
+      environment: { variables: {}, secrets: {} },
+      // OSCAR's label on every service, by which its test suite finds services.
+      labels: { oscar_service: 'zeroes' },
     });
   });
 });

@@ -249,6 +249,30 @@ const checkStorable = (raw: unknown): void => {
   }
 };
 
+/** Fields where an empty string means "the default" (OSCAR fills them in). */
+const DEFAULTED_WHEN_EMPTY = ['cpu', 'memory', 'log_level', 'visibility', 'cluster_id'] as const;
+
+/**
+ * oscar-cli marshals OSCAR's whole Go struct, so fields it was not given arrive as zero values
+ * ("" for cpu, memory, log_level, visibility, an input's storage_provider): OSCAR reads them as
+ * not set, and so does Flotilla.
+ */
+const withoutGoZeroValues = (value: unknown): unknown => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const out = { ...(value as Record<string, unknown>) };
+  for (const k of DEFAULTED_WHEN_EMPTY) if (out[k] === '') delete out[k];
+  for (const k of ['input', 'output'] as const) {
+    if (!Array.isArray(out[k])) continue;
+    out[k] = (out[k] as unknown[]).map((io) => {
+      if (io === null || typeof io !== 'object' || (io as Record<string, unknown>).storage_provider !== '')
+        return io;
+      const { storage_provider: _empty, ...rest } = io as Record<string, unknown>;
+      return rest;
+    });
+  }
+  return out;
+};
+
 /** Validates a client's service definition; throws VALIDATION_FAILED naming the field. */
 export const parseServiceInput = (raw: unknown): ServiceInput => {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -266,7 +290,7 @@ export const parseServiceInput = (raw: unknown): ServiceInput => {
     fail(code, `invalid service: ${text}`, { fields: decoded.issues.map((i) => i.path) });
   }
   // reportInput: a wrong type is told apart from a missing field ("is required").
-  const result = serviceInputSchema.safeParse(decoded.value, { reportInput: true });
+  const result = serviceInputSchema.safeParse(withoutGoZeroValues(decoded.value), { reportInput: true });
   if (!result.success) {
     const first = result.error.issues[0];
     const code = first && first.path[0] === 'name' ? 'INVALID_NAME' : 'VALIDATION_FAILED';
@@ -277,9 +301,16 @@ export const parseServiceInput = (raw: unknown): ServiceInput => {
   return result.data as ServiceInput;
 };
 
-/** Defaults that OSCAR applies on create (cpu 0.2, memory 256Mi, log_level INFO, private). */
+/** The label OSCAR puts on every service (and its jobs): `oscar_service: <name>`. */
+export const SERVICE_LABEL = 'oscar_service';
+
+/**
+ * Defaults that OSCAR applies on create (cpu 0.2, memory 256Mi, log_level INFO, private, the
+ * `oscar_service` label; OSCAR's test suite finds services by it).
+ */
 export const applyDefaults = (input: ServiceInput, server: { token: string; owner: string }): Service => ({
   ...input,
+  labels: { ...(input.labels ?? {}), [SERVICE_LABEL]: input.name },
   cpu: input.cpu ?? DEFAULT_CPU,
   memory: input.memory ?? DEFAULT_MEMORY,
   log_level: input.log_level ?? DEFAULT_LOG_LEVEL,
