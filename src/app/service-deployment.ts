@@ -17,7 +17,7 @@ export interface ServiceDeploymentDeps {
   namespace: string;
 }
 
-/** OSCAR's test for an exposed service: a non-zero expose.api_port (an int, or the first of a list). */
+/** OSCAR's test for an exposed service: a non-zero first expose.api_port (stored as a list). */
 export const isExposed = (s: Service): boolean => {
   const port = (s.expose as { api_port?: unknown } | undefined)?.api_port;
   const first = Array.isArray(port) ? port[0] : port;

@@ -104,7 +104,8 @@ describe('create', () => {
     const svc = await get('unknowns');
     expect(svc).toMatchObject({
       alpine: true,
-      expose: body.expose,
+      // OSCAR v4.1 holds the ports as lists; one port sent as a number is that list.
+      expose: { min_scale: 1, api_port: [8080], nodePort: [31000] },
       synchronous: body.synchronous,
       x_custom: body.x_custom,
       input: [{ storage_provider: 'minio.default', path: 'in-bucket', options: '--fast', my_extra: 7 }],

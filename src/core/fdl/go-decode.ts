@@ -15,7 +15,7 @@ export type Shape =
   | { kind: 'string' }
   | { kind: 'bool' }
   | { kind: 'int'; min: number; max: number; what: string }
-  /** OSCAR's expose ports: an int in older structs, a list of ints in v4.1. */
+  /** OSCAR's expose ports: an int in older structs, a list of ints in v4.1 (an int is read as [int]). */
   | { kind: 'int-or-list' }
   | { kind: 'list'; of: Shape }
   | { kind: 'map'; of: Shape }
@@ -233,7 +233,8 @@ export const goDecode = (
         }
         return v;
       case 'int-or-list':
-        if (typeof v === 'number') return walk(v, int32, path);
+        // Stored as OSCAR v4.1 holds it: a list (older clients send one port as a number).
+        if (typeof v === 'number') return [walk(v, int32, path)];
         if (!Array.isArray(v)) {
           wrong(path, 'a whole number or a list of them', v);
           return v;
