@@ -859,6 +859,7 @@ const CASES: BadCase[] = [
     message: /may not access service "existing"/,
   },
   {
+    // OSCAR's words, which its test suite reads (delete-not-own-service.robot).
     label: "deleting another user's service",
     req: {
       method: 'DELETE',
@@ -867,7 +868,7 @@ const CASES: BadCase[] = [
     },
     status: 403,
     code: 'FORBIDDEN',
-    message: /"existing"/,
+    message: /^You do not have permission to delete this service$/,
   },
   {
     label: "updating another user's service",
