@@ -23,7 +23,7 @@ import { StatusCache } from '../src/worker/status-cache.ts';
 import { fmt, percentile, row } from './lib.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '10,100,1000').split(',').map(Number);
-const POLICIES: DelegationPolicy[] = ['static', 'random', 'load-based'];
+const POLICIES: DelegationPolicy[] = ['static', 'random', 'load-based', 'topsis'];
 const JOB = { cpuMillis: 1000, memoryBytes: 256 * 1024 ** 2 };
 const GiB = 1024 ** 3;
 
@@ -70,6 +70,7 @@ const startStatusServer = async (bodies: string[]) => {
 const serviceWith = (policy: DelegationPolicy, replicas: Replica[], base: string): Service =>
   ({
     name: 'bench',
+    image: 'alpine',
     script: 'true',
     cpu: '1',
     memory: '256Mi',

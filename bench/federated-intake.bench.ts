@@ -26,7 +26,13 @@ const main = async () => {
   );
   try {
     const [r1, r2] = h.clusters;
-    await r1.client.createService({ name: 'intake', script: 'true', cpu: '0.001', memory: '1Ki' });
+    await r1.client.createService({
+      name: 'intake',
+      image: 'alpine',
+      script: 'true',
+      cpu: '0.001',
+      memory: '1Ki',
+    });
     const { token } = await r1.client.getService('intake');
     const opts = (url: string) => ({
       url: `${url}/job/intake`,

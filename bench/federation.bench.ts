@@ -71,6 +71,7 @@ const main = async () => {
     // Warm-up: the first create pays for connection set-up and JIT on every path.
     await post(coord.url, '/system/services', {
       name: `warm-up-${run++}`,
+      image: 'alpine',
       script: 'true',
       clusters: clustersMap,
       federation: {
@@ -90,6 +91,7 @@ const main = async () => {
         const name = `mesh-${n}-${run++}`;
         const fed = {
           name,
+          image: 'alpine',
           script: 'true',
           cpu: '0.1',
           clusters: clustersMap,
@@ -129,6 +131,7 @@ const main = async () => {
   const name = 'visible';
   await post(coord.url, '/system/services', {
     name,
+    image: 'alpine',
     script: 'true',
     cpu: '0.1',
     clusters,

@@ -28,7 +28,7 @@ const main = async () => {
       const res = await fetch(`${m.url}/system/services`, {
         method: 'POST',
         headers: { authorization: basicHeader, 'content-type': 'application/json' },
-        body: JSON.stringify({ name: 'intake', script: 'true', cpu: '0.1' }),
+        body: JSON.stringify({ name: 'intake', image: 'alpine', script: 'true', cpu: '0.1' }),
       });
       if (res.status !== 201) throw new Error(`create failed: ${res.status}`);
       const svc = (await (

@@ -21,7 +21,7 @@ const main = async () => {
     await fetch(`${m.url}/system/services`, {
       method: 'POST',
       headers: { authorization: basicHeader, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'noop', script: 'true', cpu: '0.1', memory: '64Mi' }),
+      body: JSON.stringify({ name: 'noop', image: 'alpine', script: 'true', cpu: '0.1', memory: '64Mi' }),
     });
     const svc = await fetch(`${m.url}/system/services/noop`, { headers: { authorization: basicHeader } });
     const { token } = (await svc.json()) as { token: string };

@@ -3,10 +3,11 @@
 // duration arriving in a burst, event-driven time. Every job is placed by the policy from a
 // snapshot — candidates(), rank(), reserveOnSnapshot() on the choice, the node's cpu and
 // memory given back when the job ends; a job that fits nowhere waits (FIFO, later jobs that
-// fit may pass it). Makespan of static, random and load-based against the lower bound
+// fit may pass it). Makespan of static, random, load-based and topsis against the lower bound
 // max(total work / total capacity, latest arrival + duration). Two views of the clusters:
 // exact (every release seen at once) and as the status cache sees them (a poll every 2 s:
-// releases show up at the next poll, reservations at once).
+// releases show up at the next poll, reservations at once). For topsis each cluster also has
+// a fixed poll round trip (seeded, 2–80 ms) and reports the mean duration of the jobs it ran.
 //   node bin/run-ts.mjs bench/scheduling-sim.bench.ts
 // Goal: load-based within 1.15× of the bound.
 import {
@@ -24,7 +25,7 @@ const CLUSTERS = 16;
 /** A short burst (the drain at the end weighs a lot) and a long backlog (it weighs little). */
 const WORKLOADS = (process.env.SIM_JOBS ?? '3000,12000').split(',').map(Number);
 const SEEDS = (process.env.SIM_SEEDS ?? '1,2,3,4,5').split(',').map(Number);
-const POLICIES: DelegationPolicy[] = ['static', 'random', 'load-based'];
+const POLICIES: DelegationPolicy[] = ['static', 'random', 'load-based', 'topsis'];
 const GiB = 1024 ** 3;
 
 interface Node {
@@ -34,6 +35,8 @@ interface Node {
 interface Cluster {
   id: string;
   nodes: Node[];
+  /** The round trip of a status poll, ms (topsis's latency). */
+  latencyMs: number;
 }
 interface Job extends JobDemand {
   id: number;
@@ -46,12 +49,15 @@ interface Job extends JobDemand {
 const world = (seed: number, count: number) => {
   const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
+  // Its own generator, so the clusters and jobs are those of the runs before topsis.
+  const latency = seededRandom(seed + 1000);
   const clusters: Cluster[] = Array.from({ length: CLUSTERS }, (_, i) => ({
     id: `c${i}`,
     nodes: Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => ({
       cpu: pick([2000, 4000, 4000, 8000, 8000, 16000]),
       mem: pick([8, 16, 32, 64]) * GiB,
     })),
+    latencyMs: Math.round(2 + 78 * latency()),
   }));
   const maxCpu = Math.max(...clusters.flatMap((c) => c.nodes.map((n) => n.cpu)));
   const maxMem = Math.max(...clusters.flatMap((c) => c.nodes.map((n) => n.mem)));
@@ -132,11 +138,16 @@ interface Result {
   decisions: number;
 }
 
-const snapshotOf = (c: Cluster, free: Node[]): ClusterSnapshot => ({
+/** As /system/status shows a cluster: free capacity, nothing pending (jobs start at once), its mean run time. */
+const snapshotOf = (c: Cluster, free: Node[], meanRunSeconds?: number): ClusterSnapshot => ({
   clusterId: c.id,
   online: true,
   nodes: free.map((n) => ({ freeCpuMillis: n.cpu, freeMemoryBytes: n.mem })),
   totalFreeCpuMillis: free.reduce((a, n) => a + n.cpu, 0),
+  totalFreeMemoryBytes: free.reduce((a, n) => a + n.mem, 0),
+  pendingJobs: 0,
+  latencyMs: c.latencyMs,
+  ...(meanRunSeconds !== undefined ? { meanRunSeconds } : {}),
 });
 
 const simulate = (
@@ -157,8 +168,13 @@ const simulate = (
   const free = new Map(clusters.map((c) => [c.id, c.nodes.map((n) => ({ ...n }))]));
   // What the policy sees: exact, or the last poll plus reservations since.
   const view = new Map<string, ClusterSnapshot>();
+  const ran = new Map<string, { seconds: number; jobs: number }>();
+  const meanRun = (id: string) => {
+    const r = ran.get(id);
+    return r ? r.seconds / r.jobs : undefined;
+  };
   const poll = () => {
-    for (const c of clusters) view.set(c.id, snapshotOf(c, free.get(c.id) as Node[]));
+    for (const c of clusters) view.set(c.id, snapshotOf(c, free.get(c.id) as Node[], meanRun(c.id)));
   };
   poll();
   const events = new Events<Ev>();
@@ -232,10 +248,16 @@ const simulate = (
       truth.cpu += ev.job.cpuMillis;
       truth.mem += ev.job.memoryBytes;
       finished++;
+      const r = ran.get(ev.cluster) ?? { seconds: 0, jobs: 0 };
+      ran.set(ev.cluster, { seconds: r.seconds + ev.job.duration, jobs: r.jobs + 1 });
       if (opts.pollS === 0)
         view.set(
           ev.cluster,
-          snapshotOf(clusters.find((c) => c.id === ev.cluster) as Cluster, free.get(ev.cluster) as Node[]),
+          snapshotOf(
+            clusters.find((c) => c.id === ev.cluster) as Cluster,
+            free.get(ev.cluster) as Node[],
+            meanRun(ev.cluster),
+          ),
         );
     } else {
       poll();
@@ -288,6 +310,7 @@ const main = async () => {
       const pool: Cluster = {
         id: 'pool',
         nodes: [{ cpu: nodes.reduce((a, n) => a + n.cpu, 0), mem: nodes.reduce((a, n) => a + n.mem, 0) }],
+        latencyMs: 0,
       };
       const pooled = simulate([pool], jobs, 'load-based', { seed, pollS: 0 }).makespan / bound;
       summary.set(`${count}|pooled`, [...(summary.get(`${count}|pooled`) ?? []), pooled]);
@@ -391,7 +414,7 @@ const main = async () => {
     }
   }
   console.log(
-    '\nLower bound = max(cpu·s ÷ total cpu, memory·s ÷ total memory, latest arrival + its duration). Jobs that fit nowhere wait; the queue is scanned in arrival order at every change. All three policies place greedily on a fitting node, so under a backlog they keep the same clusters busy; what separates makespan from the bound is the drain at the end (the last jobs started run alone, up to the longest duration), which weighs less the longer the backlog. The pooled reference (all capacity as one machine, so nothing to place) shows that part: where it is above 1.15, no placement policy reaches the goal with this queue order, and no order that ignores durations did in our trials (largest first, smallest first, random); OSCAR jobs do not declare durations.',
+    '\nLower bound = max(cpu·s ÷ total cpu, memory·s ÷ total memory, latest arrival + its duration). Jobs that fit nowhere wait; the queue is scanned in arrival order at every change. All four policies place greedily on a fitting node, so under a backlog they keep the same clusters busy; what separates makespan from the bound is the drain at the end (the last jobs started run alone, up to the longest duration), which weighs less the longer the backlog. The pooled reference (all capacity as one machine, so nothing to place) shows that part: where it is above 1.15, no placement policy reaches the goal with this queue order, and no order that ignores durations did in our trials (largest first, smallest first, random); OSCAR jobs do not declare durations.',
   );
 };
 

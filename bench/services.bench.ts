@@ -28,7 +28,12 @@ const main = async () => {
           {
             setupRequest: (req) => ({
               ...req,
-              body: JSON.stringify({ name: `svc-${process.pid}-${n++}`, script: 'echo hi', cpu: '0.1' }),
+              body: JSON.stringify({
+                name: `svc-${process.pid}-${n++}`,
+                image: 'alpine',
+                script: 'echo hi',
+                cpu: '0.1',
+              }),
             }),
           },
         ],
@@ -39,6 +44,7 @@ const main = async () => {
       for (let i = made.length; i < 1000; i++) {
         await m.manager.store.createService({
           name: `fill-${i}`,
+          image: 'alpine',
           script: 'echo',
           cpu: '0.1',
           memory: '256Mi',

@@ -6,6 +6,8 @@ export interface ClientOptions {
   password?: string;
   token?: string;
   timeoutMs?: number;
+  /** Skip TLS certificate checks (a named cluster with ssl_verify: false). */
+  insecure?: boolean;
 }
 
 export class ApiError extends Error {
@@ -34,6 +36,7 @@ export interface RequestOptions {
 
 export class FlotillaClient {
   readonly endpoint: string;
+  private insecureAgent: import('undici').Agent | undefined;
 
   constructor(private readonly opts: ClientOptions) {
     this.endpoint = opts.endpoint.replace(/\/+$/, '');
@@ -65,6 +68,19 @@ export class FlotillaClient {
     const timeout = AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs ?? 60_000);
     const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
     try {
+      if (this.opts.insecure && url.protocol === 'https:') {
+        // undici's own fetch with an agent that skips certificate checks (as oscar-cli's
+        // ssl_verify: false does); the global fetch keeps verifying.
+        const { Agent, fetch: insecureFetch } = await import('undici');
+        this.insecureAgent ??= new Agent({ connect: { rejectUnauthorized: false } });
+        return (await insecureFetch(url, {
+          method,
+          headers,
+          body: body as never,
+          signal,
+          dispatcher: this.insecureAgent,
+        })) as unknown as Response;
+      }
       return await fetch(url, { method, headers, body, signal });
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause?.code;

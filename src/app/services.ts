@@ -153,18 +153,27 @@ export class ServiceUseCases {
 
   /** The service a delete would remove; with a coordinator's `proof`, only its own worker. */
   async prepareDelete(principal: Principal, name: string, proof?: WorkerProof): Promise<Service> {
-    const service = await this.getManageable(principal, name);
+    const service = await this.getManageable(principal, name, 'delete');
     decideWorkerDelete(name, service, proof);
     return service;
   }
 
-  /** The service, after checking the caller may change or delete it. */
-  async getManageable(principal: Principal, name: string): Promise<Service> {
+  /**
+   * The service, after checking the caller may change or delete it. A delete refused to a
+   * user says what OSCAR says (its test suite reads it), also for a service that does not
+   * exist: OSCAR does not tell a user which names are taken.
+   */
+  async getManageable(principal: Principal, name: string, action?: 'delete'): Promise<Service> {
     this.refuseServiceToken(principal);
     const service = await this.deps.store.getService(name);
-    if (!service) return fail('SERVICE_NOT_FOUND', `service "${name}" not found`);
-    if (!canUse(principal, service)) fail('FORBIDDEN', `you may not access service "${name}"`);
-    if (!canManage(principal, service)) fail('FORBIDDEN', `only the owner may change service "${name}"`);
+    const deleteDenied = 'You do not have permission to delete this service';
+    if (!service) {
+      if (action === 'delete' && principal.kind === 'user') fail('FORBIDDEN', deleteDenied);
+      return fail('SERVICE_NOT_FOUND', `service "${name}" not found`);
+    }
+    const denied = (text: string) => fail('FORBIDDEN', action === 'delete' ? deleteDenied : text);
+    if (!canUse(principal, service)) denied(`you may not access service "${name}"`);
+    if (!canManage(principal, service)) denied(`only the owner may change service "${name}"`);
     return service;
   }
 

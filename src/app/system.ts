@@ -1,6 +1,8 @@
 // /system/info, /system/config and /system/status: what this cluster is and has.
 import type { Principal } from '../core/auth/principal.ts';
 import { clusterStatus, type NodeState } from '../core/capacity.ts';
+import { fail } from '../core/errors.ts';
+import type { DefaultMinioView } from '../core/fdl/secrets.ts';
 import type { JobStore, ObjectStore, StorageCredentials } from '../core/ports.ts';
 
 export interface BuildInfo {
@@ -10,6 +12,8 @@ export interface BuildInfo {
 
 export interface SystemDeps {
   build: BuildInfo;
+  /** OSCAR's `config.name` (default "oscar", `flotilla up --name`). */
+  name: string;
   clusterId: string;
   publicUrl: string;
   tier: string;
@@ -19,7 +23,9 @@ export interface SystemDeps {
   oidcIssuers: readonly string[];
   nodes: () => readonly NodeState[];
   jobs: Pick<JobStore, 'countJobs'>;
-  objects?: Pick<ObjectStore, 'listBuckets' | 'listObjects'>;
+  objects?: Pick<ObjectStore, 'listBuckets' | 'listObjects' | 'credentials'>;
+  /** Mean run time of recent jobs here (topsis weighs it); undefined before the first. */
+  meanRunSeconds?: () => number | undefined;
   /** Storage keys handed to a caller of /system/config. */
   storageCredentialsFor?: (p: Principal) => Promise<StorageCredentials | undefined>;
   /** The mTLS peer channel's URL, once listening. */
@@ -51,12 +57,18 @@ export class SystemUseCases {
     };
   }
 
+  /** The cluster's own storage, as a service's `minio.default` shows it (no keys). */
+  storageView(): DefaultMinioView {
+    const c = this.deps.objects?.credentials;
+    return { endpoint: c?.endpoint ?? '', region: c?.region ?? '', verify: c?.verify ?? true };
+  }
+
   async config(principal: Principal) {
     const d = this.deps;
     const creds = await d.storageCredentialsFor?.(principal);
     return {
       config: {
-        name: 'flotilla',
+        name: d.name,
         namespace: 'flotilla',
         services_namespace: 'flotilla-svc',
         serverless_backend: `flotilla-${d.executor.kind}`,
@@ -75,14 +87,24 @@ export class SystemUseCases {
     };
   }
 
+  /** PUT /system/config: Flotilla's configuration is its flags and environment. */
+  updateConfig(principal: Principal): never {
+    if (principal.kind !== 'admin') fail('FORBIDDEN', 'only the admin may change the configuration');
+    return fail(
+      'NOT_IMPLEMENTED',
+      'the configuration comes from the flags and environment of `flotilla up`: restart the manager to change it',
+    );
+  }
+
   async status() {
     const d = this.deps;
     const counts = await d.jobs.countJobs();
     const minio = await this.minioStatus();
+    const meanRun = d.meanRunSeconds?.();
     return {
       cluster: clusterStatus(d.nodes()),
       oscar: {
-        deployment_name: 'flotilla',
+        deployment_name: d.name,
         ready: true,
         jobs_count: counts.Pending + counts.Running + counts.Succeeded + counts.Failed,
         pods: {
@@ -95,6 +117,8 @@ export class SystemUseCases {
           },
         },
         oidc: { enabled: d.oidcIssuers.length > 0, issuers: [...d.oidcIssuers], groups: [] as string[] },
+        // Flotilla's addition, for other clusters' topsis policy (OSCAR's clients ignore it).
+        ...(meanRun !== undefined ? { mean_run_seconds: Number(meanRun.toFixed(3)) } : {}),
       },
       minio,
     };

@@ -2,20 +2,34 @@
 import { type Command, Option } from 'commander';
 import { ApiError, FlotillaClient } from '../../client/api-client.ts';
 import { isFlotillaError } from '../core/errors.ts';
+import { loadClusters, resolveTarget, type Target } from './clusters.ts';
 
 export interface ClientFlags {
   endpoint: string;
   user: string;
   password?: string;
   token?: string;
+  /** A named cluster (`flotilla cluster add`, or oscar-cli's config). */
+  cluster?: string;
   json?: boolean;
 }
 
-/** Adds --endpoint, --user, --password, --token and --json to a client command. */
+/** Whether --endpoint and --user were given (flag or environment) or left at their default. */
+const given = new WeakMap<object, { endpoint: boolean; user: boolean }>();
+
+/** Adds -c/--cluster, --endpoint, --user, --password, --token and --json to a client command. */
 export const withClientOptions = (cmd: Command): Command =>
   cmd
     .addOption(
-      new Option('--endpoint <url>', 'manager URL').env('FLOTILLA_ENDPOINT').default('http://127.0.0.1:8080'),
+      new Option('-c, --cluster <name>', 'a named cluster (flotilla cluster list)').env('FLOTILLA_CLUSTER'),
+    )
+    .addOption(
+      new Option(
+        '--endpoint <url>',
+        'manager URL (default: the default named cluster, else http://127.0.0.1:8080)',
+      )
+        .env('FLOTILLA_ENDPOINT')
+        .default('http://127.0.0.1:8080'),
     )
     .addOption(new Option('--user <user>', 'Basic auth user').default('oscar'))
     .addOption(
@@ -25,15 +39,45 @@ export const withClientOptions = (cmd: Command): Command =>
       ),
     )
     .addOption(new Option('--token <token>', 'OIDC bearer token').env('FLOTILLA_TOKEN'))
-    .option('--json', 'print JSON');
+    .option('--json', 'print JSON')
+    .hook('preAction', (_cmd, action) => {
+      given.set(action.opts(), {
+        endpoint: action.getOptionValueSource('endpoint') !== 'default',
+        user: action.getOptionValueSource('user') !== 'default',
+      });
+    });
 
-export const clientFrom = (flags: ClientFlags): FlotillaClient =>
+/** Whether the command was told its endpoint (flag or FLOTILLA_ENDPOINT). */
+export const endpointGiven = (flags: ClientFlags): boolean => given.get(flags)?.endpoint ?? true;
+
+/** Where a client command goes, from its flags and the named clusters. */
+export const targetOf = (flags: ClientFlags, opts: { cluster?: string | null } = {}): Target => {
+  const g = given.get(flags) ?? { endpoint: true, user: true };
+  const cluster = opts.cluster === null ? undefined : (opts.cluster ?? flags.cluster);
+  return resolveTarget(
+    {
+      endpoint: flags.endpoint,
+      endpointGiven: g.endpoint,
+      user: flags.user,
+      userGiven: g.user,
+      password: flags.password,
+      token: flags.token,
+      cluster,
+    },
+    loadClusters(),
+  );
+};
+
+export const clientFor = (t: Target): FlotillaClient =>
   new FlotillaClient({
-    endpoint: flags.endpoint,
-    user: flags.user,
-    password: flags.password ?? process.env.FLOTILLA_ADMIN_PASSWORD ?? process.env.OSCAR_PASSWORD,
-    token: flags.token,
+    endpoint: t.endpoint,
+    user: t.user,
+    password: t.password,
+    token: t.token,
+    insecure: t.insecure,
   });
+
+export const clientFrom = (flags: ClientFlags): FlotillaClient => clientFor(targetOf(flags));
 
 export const printJson = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

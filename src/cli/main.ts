@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { readBuildInfo } from '../main/build-info.ts';
 import { registerApply } from './commands/apply.ts';
+import { registerCluster } from './commands/cluster.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerFederation } from './commands/federation.ts';
@@ -27,6 +28,7 @@ registerFederation(program);
 registerGrants(program);
 registerPeers(program);
 registerStatus(program);
+registerCluster(program);
 registerDemo(program);
 registerDoctor(program);
 

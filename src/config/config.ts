@@ -11,6 +11,8 @@ import { TIERS, type Tier } from '../core/tier.ts';
 export { TIERS, type Tier };
 
 export interface Config {
+  /** What /system/config calls the deployment (OSCAR's `config.name`, default "oscar"). */
+  name: string;
   port: number;
   host: string;
   clusterId: string;
@@ -66,6 +68,7 @@ export type FlagValues = Partial<Record<keyof typeof FLAGS, string | undefined>>
 
 /** Each setting: its flag, its environment twins (first wins), its default. */
 export const FLAGS = {
+  name: { flag: '--name', env: ['FLOTILLA_NAME'], default: 'oscar' },
   port: { flag: '--port', env: ['FLOTILLA_PORT'], default: '8080' },
   host: { flag: '--host', env: ['FLOTILLA_HOST'], default: '127.0.0.1' },
   clusterId: { flag: '--cluster-id', env: ['FLOTILLA_CLUSTER_ID'], default: 'local' },
@@ -153,6 +156,12 @@ const clusterIdSchema = z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za
 export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.env): Config => {
   const get = (key: keyof typeof FLAGS) => pick(key, flags, env);
 
+  const deploymentName = get('name')!;
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(deploymentName)) {
+    throw new ConfigError(
+      `${name('name')} must be a DNS label (1-63 lowercase letters, digits or "-"), got "${deploymentName}"`,
+    );
+  }
   const port = int('port', get('port')!, 0, 65535);
   const host = get('host')!;
   const clusterId = get('clusterId')!;
@@ -323,6 +332,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
 
   return {
     peerListen,
+    name: deploymentName,
     port,
     host,
     clusterId,

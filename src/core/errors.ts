@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   JOB_FAILED: { status: 502, title: 'job failed' },
   PEER_UNREACHABLE: { status: 502, title: 'peer unreachable' },
   FEDERATION_FAILED: { status: 502, title: 'federation change failed' },
+  /** What this manager cannot do as it runs (most often: it needs the kubernetes executor). */
+  NOT_IMPLEMENTED: { status: 501, title: 'not implemented' },
   UNAVAILABLE: { status: 503, title: 'service unavailable' },
   TIMEOUT: { status: 504, title: 'timed out' },
   INTERNAL: { status: 500, title: 'internal error' },

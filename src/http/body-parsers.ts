@@ -1,8 +1,11 @@
-// Request bodies: JSON as usual, YAML for service definitions, and raw bytes for
-// invocation routes (the event is whatever the client sends).
+// Request bodies, read as OSCAR's clients send them (DESIGN §3.1): JSON whatever the
+// Content-Type says, or when there is none (oscar-cli and oscar_python send none, OSCAR's
+// test suite sends text/json); YAML only when the type says YAML; raw bytes on the
+// invocation routes (the event is whatever the client sends). An empty body (a body-less
+// DELETE or POST with `Content-Length: 0`) is no body, whatever its type.
 // JSON and YAML bodies must be valid UTF-8 (bytes are never silently replaced by U+FFFD)
 // and must not carry "__proto__" or "constructor.prototype" keys (prototype pollution).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
 import { FlotillaError } from '../core/errors.ts';
 
@@ -42,45 +45,58 @@ const refuseForbiddenKeys = (value: unknown, code: 'INVALID_JSON' | 'INVALID_YAM
   return value;
 };
 
-export const addJsonParser = (app: FastifyInstance): void => {
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
-    try {
-      const text = decodeUtf8(body as Buffer, 'INVALID_JSON');
-      if (text.trim() === '')
-        throw new FlotillaError('INVALID_JSON', 'request body is empty; send a JSON document');
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (e) {
-        throw new FlotillaError('INVALID_JSON', `malformed JSON body: ${(e as Error).message}`);
-      }
-      done(null, refuseForbiddenKeys(parsed, 'INVALID_JSON'));
-    } catch (e) {
-      done(e as Error, undefined);
-    }
-  });
+/** A JSON body; undefined when there is none (zero bytes or only white space). */
+export const parseJsonBody = (body: Buffer): unknown => {
+  const text = decodeUtf8(body, 'INVALID_JSON');
+  if (text.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new FlotillaError('INVALID_JSON', `malformed JSON body: ${(e as Error).message}`);
+  }
+  return refuseForbiddenKeys(parsed, 'INVALID_JSON');
 };
 
-export const addYamlParser = (app: FastifyInstance): void => {
-  app.addContentTypeParser(YAML_TYPES, { parseAs: 'buffer' }, (_req, body, done) => {
+/** A YAML body; undefined when there is none. */
+export const parseYamlBody = (body: Buffer): unknown => {
+  const text = decodeUtf8(body, 'INVALID_YAML');
+  if (text.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    // logLevel 'error': a client's body must not write YAML warnings to the manager's stderr.
+    parsed = parseYaml(text, { maxAliasCount: 100, logLevel: 'error' });
+  } catch (e) {
+    throw new FlotillaError('INVALID_YAML', `malformed YAML body: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return refuseForbiddenKeys(parsed, 'INVALID_YAML');
+};
+
+/** Whether the request said its body is YAML (and so was read as YAML, not JSON). */
+export const isYamlRequest = (req: FastifyRequest): boolean => {
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]
+    .trim()
+    .toLowerCase();
+  return YAML_TYPES.includes(type);
+};
+
+const parser =
+  (parse: (body: Buffer) => unknown) =>
+  (_req: FastifyRequest, body: Buffer | string, done: (err: Error | null, value?: unknown) => void) => {
     try {
-      const text = decodeUtf8(body as Buffer, 'INVALID_YAML');
-      let parsed: unknown;
-      try {
-        // logLevel 'error': a client's body must not write YAML warnings to the manager's stderr.
-        parsed = parseYaml(text, { maxAliasCount: 100, logLevel: 'error' });
-      } catch (e) {
-        throw new FlotillaError(
-          'INVALID_YAML',
-          `malformed YAML body: ${(e as Error).message.split('\n')[0]}`,
-        );
-      }
-      done(null, refuseForbiddenKeys(parsed, 'INVALID_YAML'));
+      done(null, parse(body as Buffer));
     } catch (e) {
       done(e as Error, undefined);
     }
-  });
+  };
+
+/** JSON for every type but YAML's, including none at all. */
+export const addBodyParsers = (app: FastifyInstance): void => {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(YAML_TYPES, { parseAs: 'buffer' }, parser(parseYamlBody));
+  // '*' also stands for a request without a Content-Type.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, parser(parseJsonBody));
 };
 
 /** Inside an encapsulated plugin: every content type arrives as a Buffer. */

@@ -6,8 +6,13 @@ import type { FederationUseCases } from '../app/federation/federation-use-cases.
 import type { JobIntake } from '../app/jobs/job-intake.ts';
 import type { JobLogs } from '../app/jobs/job-logs.ts';
 import type { SyncRunDeps } from '../app/jobs/sync-run.ts';
+import type { ManagerLog } from '../app/manager-log.ts';
+import type { Quotas } from '../app/quotas.ts';
+import type { ServiceDeployment } from '../app/service-deployment.ts';
 import type { ServiceUseCases } from '../app/services.ts';
 import type { SystemUseCases } from '../app/system.ts';
+import type { UsageMetrics } from '../app/usage-metrics.ts';
+import type { Volumes } from '../app/volumes.ts';
 import type { Principal } from '../core/auth/principal.ts';
 
 export interface HttpContext {
@@ -20,6 +25,13 @@ export interface HttpContext {
   sync: SyncRunDeps;
   buckets: BucketUseCases;
   federation: FederationUseCases;
+  /** The manager's own recent log (GET /system/logs). */
+  managerLog: ManagerLog;
+  /** OSCAR's usage metrics from stored jobs (/system/metrics…). */
+  usage: UsageMetrics;
+  quotas: Quotas;
+  volumes: Volumes;
+  deployment: ServiceDeployment;
   /** Prometheus metrics: request timings go in, the exposition comes out at /metrics. */
   metrics?: {
     observeHttp(method: string, route: string, status: number, seconds: number): void;

@@ -84,7 +84,8 @@ export const scrubForLog = (text: string | undefined): string | undefined =>
 
 const sendError = (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
   const body = toErrorBody(err);
-  if (body.statusCode >= 500) {
+  // 501 is an answer (this manager cannot do that), not a failure to log.
+  if (body.statusCode >= 500 && body.code !== 'NOT_IMPLEMENTED') {
     const logged = { message: scrubForLog(err.message), code: err.code, stack: scrubForLog(err.stack) };
     req.log.error({ err: logged }, 'request failed');
   }

@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { FlotillaError } from '../core/errors.ts';
-import { addJsonParser, addYamlParser } from './body-parsers.ts';
+import { addBodyParsers } from './body-parsers.ts';
 import type { HttpContext } from './context.ts';
 import { frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
 import { bucketRoutes } from './routes/buckets.ts';
@@ -13,9 +13,14 @@ import { dashboardRoutes } from './routes/dashboard.ts';
 import { federationRoutes } from './routes/federation.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { logRoutes } from './routes/logs.ts';
+import { managerLogRoutes } from './routes/manager-log.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { quotaRoutes } from './routes/quotas.ts';
+import { serviceDeploymentRoutes } from './routes/service-deployment.ts';
 import { serviceRoutes } from './routes/services.ts';
 import { systemRoutes } from './routes/system.ts';
+import { usageMetricsRoutes } from './routes/usage-metrics.ts';
+import { volumeRoutes } from './routes/volumes.ts';
 import { flotillaValidatorCompiler } from './schemas.ts';
 
 /**
@@ -60,8 +65,7 @@ export const buildHttpServer = async (
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app);
   throttleFailedLogins(app, ctx);
-  addJsonParser(app);
-  addYamlParser(app);
+  addBodyParsers(app);
 
   await app.register(swagger, {
     openapi: {
@@ -93,7 +97,13 @@ export const buildHttpServer = async (
   await dashboardRoutes(app);
   await serviceRoutes(app, ctx);
   await logRoutes(app, ctx);
+  await managerLogRoutes(app, ctx);
   await bucketRoutes(app, ctx);
+  // The rest of OSCAR v4.1's routes.
+  await usageMetricsRoutes(app, ctx);
+  await quotaRoutes(app, ctx);
+  await volumeRoutes(app, ctx);
+  await serviceDeploymentRoutes(app, ctx);
   await federationRoutes(app, ctx);
   // Raw bodies for invocations only: an encapsulated plugin keeps its own parsers.
   await app.register(async (scoped) => jobRoutes(scoped, ctx));

@@ -25,10 +25,16 @@ import { JobInputs } from '../app/job-inputs.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
 import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
+import { ManagerLog } from '../app/manager-log.ts';
+import { Quotas } from '../app/quotas.ts';
+import { RecentRunTimes } from '../app/run-times.ts';
 import { ServiceCache } from '../app/service-cache.ts';
+import { ServiceDeployment } from '../app/service-deployment.ts';
 import { newServiceToken, ServiceUseCases } from '../app/services.ts';
 import { StorageTriggers } from '../app/storage-triggers.ts';
 import { SystemUseCases } from '../app/system.ts';
+import { UsageMetrics } from '../app/usage-metrics.ts';
+import { Volumes } from '../app/volumes.ts';
 import type { Config } from '../config/config.ts';
 import { LoginThrottle } from '../core/auth/login-throttle.ts';
 import { createNodes } from '../core/capacity.ts';
@@ -50,7 +56,7 @@ import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
 import { openTransferSecrets, ReplicaIndex, replicaSnapshots, sharedStatus } from './delegation-wiring.ts';
 import { createExecutor, followClusterCapacity, kubernetesVersionOf } from './executor-wiring.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, LogRing } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { createPeering } from './peering-wiring.ts';
 import { bucketHooks, cacheHooks } from './service-hooks.ts';
@@ -74,6 +80,8 @@ export interface Manager {
 
 export interface ManagerOptions {
   logger?: Logger;
+  /** Where the manager's own logger writes (default stdout); its latest lines also go to GET /system/logs. */
+  logDestination?: { write(line: string): void };
   /** Overrides the OIDC verifier (tests of other ports). */
   verifier?: TokenVerifier;
   /** A store opened by the caller (several managers in one process, in-memory tests). */
@@ -98,7 +106,15 @@ const createVerifier = async (config: Config, logger: Logger): Promise<TokenVeri
 };
 
 export const createManager = async (config: Config, opts: ManagerOptions = {}): Promise<Manager> => {
-  const logger = opts.logger ?? createLogger({ level: config.logLevel, clusterId: config.clusterId });
+  const logRing = opts.logger ? undefined : new LogRing();
+  const logger =
+    opts.logger ??
+    createLogger({
+      level: config.logLevel,
+      clusterId: config.clusterId,
+      destination: opts.logDestination,
+      ring: logRing,
+    });
   // The data dir holds keys and the database: only the manager may read it.
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const closers: Array<() => Promise<void>> = [];
@@ -190,6 +206,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       openSealed: (s) => box.open(s),
     });
 
+    const runTimes = new RecentRunTimes();
     const queue = await openQueue(config, store);
     closers.unshift(() => queue.close());
     const runner = new JobRunner({
@@ -204,7 +221,12 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       defaultTimeoutMs: config.jobTimeoutMs,
       logger,
       openSealed: (s) => box.open(s),
-      metrics,
+      metrics: {
+        jobFinished: (status, seconds) => {
+          metrics.jobFinished(status, seconds);
+          if (status === 'Succeeded') runTimes.add(seconds);
+        },
+      },
       canDelegate: async (name) => {
         const svc = await serviceCache.get(name);
         return !!svc && replicasOf(svc).length > 0;
@@ -336,6 +358,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const system = new SystemUseCases({
       peerChannelUrl: () => peering.peerChannelUrl(),
       build,
+      name: config.name,
       clusterId: config.clusterId,
       // Read at use: with port 0 it is only known after listen().
       get publicUrl() {
@@ -348,6 +371,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       nodes: () => runner.nodes,
       jobs: store,
       objects: storage.local,
+      meanRunSeconds: () => runTimes.mean(),
       storageCredentialsFor: async (p) => storage.credentialsFor(p, (q, access) => buckets.allows(q, access)),
     });
     const ctx: HttpContext = {
@@ -363,6 +387,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       metrics,
       plugins: [peering.routes],
       loginThrottle: new LoginThrottle(),
+      managerLog: new ManagerLog(logRing),
+      usage: new UsageMetrics({ services, jobs: store, clock: systemClock }),
+      quotas: new Quotas(executor),
+      volumes: new Volumes(executor),
+      deployment: new ServiceDeployment({ services, executor, namespace: 'flotilla-svc' }),
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());

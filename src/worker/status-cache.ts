@@ -185,7 +185,8 @@ export class StatusCache {
     try {
       const sentAt = this.now();
       const status = await this.o.peers.status(target, AbortSignal.timeout(this.o.timeoutMs ?? 1500));
-      let snapshot = snapshotFromStatus(target.clusterId, status);
+      // The round trip is topsis's latency criterion.
+      let snapshot = snapshotFromStatus(target.clusterId, status, this.now() - sentAt);
       const since = (this.reservations.get(key) ?? []).filter((r) => r.at >= sentAt);
       for (const r of since) snapshot = reserveOnSnapshot(snapshot, r.job);
       if (since.length) this.reservations.set(key, since);

@@ -29,6 +29,7 @@ describe('rescheduler', () => {
     [a, b] = [h.get('a'), h.get('b')];
     const created = await createFederated(a, {
       name: 'resch',
+      image: 'alpine',
       script: MARKER_SCRIPT,
       cpu: '1',
       memory: '64Mi',

@@ -44,6 +44,7 @@ describe('federated tier: two replicas on one PostgreSQL and one Redis', () => {
     expect((await r1.client.info()).tier).toBe('federated');
     await r1.client.createService({
       name: 'shared',
+      image: 'alpine',
       script: 'echo "job $JOB_UUID"',
       cpu: '0.1',
       memory: '32Mi',

@@ -105,6 +105,7 @@ describe('atomic and best-effort federated create', () => {
   it('atomic where a member already holds the name: 502, and its own service is left untouched', async () => {
     await c.client.createService({
       name: 'ex-c',
+      image: 'alpine',
       script: '#!/bin/sh\necho mine\n',
       cpu: '0.1',
       memory: '64Mi',
@@ -247,6 +248,7 @@ describe('atomic and best-effort federated create', () => {
   it('best-effort where a member already holds the name: reported, and its own service is never overwritten', async () => {
     await c.client.createService({
       name: 'bx-c',
+      image: 'alpine',
       script: '#!/bin/sh\necho mine\n',
       cpu: '0.1',
       memory: '64Mi',

@@ -37,6 +37,7 @@ functions:
   oscar:
   - a:
       name: echo
+      image: alpine
       script: echo.sh
       federation:
         topology: star

@@ -88,7 +88,7 @@ describe('jobs end to end', () => {
       'env',
       'id -u',
     ].join('\n');
-    await c.client.createService({ name: 'snoop', script });
+    await c.client.createService({ name: 'snoop', image: 'alpine', script });
     const { token } = await c.client.getService('snoop');
     const { job_id } = await jobsApi(c.client).submit('snoop', '', token);
     const log = await waitFor(
@@ -112,6 +112,7 @@ describe('jobs end to end', () => {
   it('a SIGKILL during a burst of 500 jobs loses none of the accepted ones', async () => {
     await c.client.createService({
       name: 'burst',
+      image: 'alpine',
       script: 'echo "job $JOB_UUID"',
       cpu: '0.1',
       memory: '16Mi',

@@ -29,6 +29,7 @@ beforeAll(async () => {
     url: '/system/services',
     payload: {
       name: 'bucket-svc',
+      image: 'alpine',
       script: 'echo',
       input: [{ storage_provider: 'minio.default', path: 'bsvc-in/inputs' }],
       output: [{ storage_provider: 'minio.default', path: 'bsvc-out/results' }],

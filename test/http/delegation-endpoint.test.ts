@@ -43,6 +43,7 @@ describe('delegation to an endpoint replica', () => {
       headers: { authorization: basic() },
       payload: {
         name: 'hooked',
+        image: 'alpine',
         cpu: '1',
         script: 'sleep 3',
         federation: { topology: 'star', members: [{ type: 'endpoint', url, headers: { 'x-team': 'blue' } }] },

@@ -55,6 +55,7 @@ describe('manager on an external S3-compatible server', () => {
       headers: { authorization: basic() },
       payload: {
         name: 'ext',
+        image: 'alpine',
         script: 'tr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/$STORAGE_OBJECT_KEY.up"',
         input: [{ path: 'ext-bucket/in' }],
         output: [{ path: 'ext-bucket/out' }],

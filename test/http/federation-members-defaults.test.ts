@@ -27,7 +27,7 @@ describe('federation member changes with defaults', () => {
       method: 'POST',
       url: '/system/services',
       headers: admin,
-      payload: { name: 'plain', script: 'echo' },
+      payload: { name: 'plain', image: 'alpine', script: 'echo' },
     });
     expect(created.statusCode).toBe(201);
 

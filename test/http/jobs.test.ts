@@ -126,12 +126,13 @@ afterAll(async () => {
 
 describe('POST /job', () => {
   it('answers 201 {job_id, cluster_id, delegated_to:null} and the job is stored at once', async () => {
-    const token = await createService(tm, { name: 'accept', script: 'echo accepted' });
+    const token = await createService(tm, { name: 'accept', image: 'alpine', script: 'echo accepted' });
     const res = await submitRaw(tm, 'accept', token, 'aGk=');
     expect(res.statusCode, res.body).toBe(201);
     const body = res.json();
     expect(Object.keys(body).sort()).toEqual(['cluster_id', 'delegated_to', 'job_id']);
-    expect(body.job_id).toMatch(/^[0-9a-f-]{36}$/);
+    // OSCAR's Kubernetes Job name: <service>-<uuid> (its clients and tests expect it).
+    expect(body.job_id).toMatch(/^accept-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(body.cluster_id).toBe('local');
     expect(body.delegated_to).toBeNull();
     // Accepted means stored: the listing shows it right away, whatever state it reached.
@@ -145,6 +146,7 @@ describe('POST /job', () => {
   it('decodes a base64 payload into the input file, byte for byte', async () => {
     const token = await createService(tm, {
       name: 'b64',
+      image: 'alpine',
       script:
         'printf "<<"; cat "$INPUT_FILE_PATH"; printf ">>\\n"; printf "hex="; od -An -tx1 -v "$INPUT_FILE_PATH" | tr -d " \\n"; echo',
     });
@@ -160,6 +162,7 @@ describe('POST /job', () => {
   it('writes a JSON payload as is, and EVENT carries it', async () => {
     const token = await createService(tm, {
       name: 'jsonin',
+      image: 'alpine',
       script: 'printf "<<"; cat "$INPUT_FILE_PATH"; printf ">>\\n"; echo "event=$EVENT"',
     });
     const payload = '{"greeting": "hi", "n": [1,2,3]}';
@@ -173,6 +176,7 @@ describe('POST /job', () => {
   it('gives the script the faas-supervisor environment, variables and secrets, never refresh_token', async () => {
     const token = await createService(tm, {
       name: 'envsvc',
+      image: 'alpine',
       script: 'env | sort',
       environment: {
         variables: { GREETING: 'hello-var' },
@@ -198,6 +202,7 @@ describe('POST /job', () => {
   it('goes Pending/Running → Succeeded with ordered creation, start and finish times', async () => {
     const token = await createService(tm, {
       name: 'lifecycle',
+      image: 'alpine',
       script: 'echo early-line; sleep 1.5; echo finished-ok',
     });
     const id = await submit(tm, 'lifecycle', token, 'eA==');
@@ -229,6 +234,7 @@ describe('POST /job', () => {
   it('uploads every output file to each output path, honouring prefix and suffix filters', async () => {
     const token = await createService(tm, {
       name: 'outs',
+      image: 'alpine',
       script: [
         'cd "$TMP_OUTPUT_DIR"',
         'echo a > a.txt',
@@ -260,6 +266,7 @@ describe('failures', () => {
   it('a script printing NUL bytes still ends and is recorded (not left Running)', async () => {
     const token = await createService(tm, {
       name: 'nul-out',
+      image: 'alpine',
       script: 'printf "before\\000after\\n"; printf "err\\000\\n" >&2',
     });
     const id = await submit(tm, 'nul-out', token, 'eA==');
@@ -273,6 +280,7 @@ describe('failures', () => {
   it('a script exiting 3 ends Failed, with the exit code in the listing and the log', async () => {
     const token = await createService(tm, {
       name: 'exit3',
+      image: 'alpine',
       script: 'echo before-exit; echo oops >&2; exit 3',
     });
     const id = await submit(tm, 'exit3', token, 'eA==');
@@ -287,7 +295,12 @@ describe('failures', () => {
   });
 
   it('a script that hangs past the service timeout is killed in time and Failed with the reason', async () => {
-    const token = await createService(tm, { name: 'hang', script: 'echo started; sleep 100', timeout: 1 });
+    const token = await createService(tm, {
+      name: 'hang',
+      image: 'alpine',
+      script: 'echo started; sleep 100',
+      timeout: 1,
+    });
     const id = await submit(tm, 'hang', token, 'eA==');
     const t0 = Date.now();
     const done = await waitJob(tm, 'hang', id, FINISHED, 10_000);
@@ -307,6 +320,7 @@ describe('failures', () => {
   it('a script writing 100 MB to stdout ends, its log is truncated, and the manager keeps serving', async () => {
     const token = await createService(tm, {
       name: 'flood',
+      image: 'alpine',
       script: 'yes flotilla-flood-line | head -c 100000000; echo tail-marker >&2',
     });
     const id = await submit(tm, 'flood', token, 'eA==');
@@ -322,8 +336,16 @@ describe('failures', () => {
   }, 30_000);
 
   it('a service deleted while its job runs: the job ends, other jobs and the manager are unaffected', async () => {
-    const doomedToken = await createService(tm, { name: 'doomed', script: 'echo doomed-start; sleep 30' });
-    const otherToken = await createService(tm, { name: 'survivor', script: 'sleep 1; echo survivor-ok' });
+    const doomedToken = await createService(tm, {
+      name: 'doomed',
+      image: 'alpine',
+      script: 'echo doomed-start; sleep 30',
+    });
+    const otherToken = await createService(tm, {
+      name: 'survivor',
+      image: 'alpine',
+      script: 'sleep 1; echo survivor-ok',
+    });
     const doomed = await submit(tm, 'doomed', doomedToken, 'eA==');
     const other = await submit(tm, 'survivor', otherToken, 'eA==');
     await waitJob(tm, 'doomed', doomed, ['Running'], 5000);
@@ -363,6 +385,7 @@ describe('failures', () => {
   it('an output upload that fails (bucket deleted) ends Failed, naming the bucket in the log', async () => {
     const token = await createService(tm, {
       name: 'lost-out',
+      image: 'alpine',
       script: 'echo r > "$TMP_OUTPUT_DIR/r.txt"',
       output: [{ storage_provider: 'minio.default', path: 'lost-out-bkt/res' }],
     });
@@ -378,6 +401,7 @@ describe('failures', () => {
   it('a storage event for an object that is gone ends Failed with a reason naming the object', async () => {
     const token = await createService(tm, {
       name: 'missing-in',
+      image: 'alpine',
       script: 'cat "$INPUT_FILE_PATH"',
       input: [{ storage_provider: 'minio.default', path: 'missing-bkt/in' }],
     });
@@ -393,7 +417,12 @@ describe('failures', () => {
   });
 
   it('a job whose cpu no node can hold ends Failed with a clear reason', async () => {
-    const token = await createService(tm, { name: 'toobig', script: 'echo never', cpu: '8' });
+    const token = await createService(tm, {
+      name: 'toobig',
+      image: 'alpine',
+      script: 'echo never',
+      cpu: '8',
+    });
     const id = await submit(tm, 'toobig', token, 'eA==');
     const done = await waitJob(tm, 'toobig', id, FINISHED, 5000);
     expect(done.status).toBe('Failed');
@@ -407,6 +436,7 @@ describe('storage triggers', () => {
   it('an object put under the input path starts a job with an S3 event; its output lands in the output path', async () => {
     await createService(tm, {
       name: 'trig',
+      image: 'alpine',
       script: [
         'echo "key=$STORAGE_OBJECT_KEY"',
         'echo "input=$INPUT_FILE_PATH"',
@@ -443,6 +473,7 @@ describe('storage triggers', () => {
   it('prefix and suffix input filters, and keys outside the input path, start no job', async () => {
     await createService(tm, {
       name: 'filt',
+      image: 'alpine',
       script: 'echo "got $STORAGE_OBJECT_KEY"',
       input: [{ storage_provider: 'minio.default', path: 'filt-bkt/in', prefix: ['keep'], suffix: ['.csv'] }],
     });
@@ -470,8 +501,8 @@ describe('auth and request checks', () => {
   let token: string;
   let otherToken: string;
   beforeAll(async () => {
-    token = await createService(tm, { name: 'guarded', script: 'echo guarded' });
-    otherToken = await createService(tm, { name: 'guarded-other', script: 'echo other' });
+    token = await createService(tm, { name: 'guarded', image: 'alpine', script: 'echo guarded' });
+    otherToken = await createService(tm, { name: 'guarded-other', image: 'alpine', script: 'echo other' });
   });
 
   it('unknown service → 404 JSON', async () => {
@@ -554,6 +585,7 @@ describe('capacity', () => {
   it('with 1 cpu, two 1-cpu jobs run one after the other; status shows 1000m requested, then 0', async () => {
     const token = await createService(small, {
       name: 'serial',
+      image: 'alpine',
       script: 'sleep 1.5',
       cpu: '1',
       memory: '128Mi',
@@ -574,8 +606,13 @@ describe('capacity', () => {
   });
 
   it('a job that needs more cpu than any node fails at once instead of blocking the queue', async () => {
-    const big = await createService(small, { name: 'huge', script: 'echo never', cpu: '2' });
-    const fine = await createService(small, { name: 'tiny', script: 'echo tiny-ok', cpu: '0.5' });
+    const big = await createService(small, { name: 'huge', image: 'alpine', script: 'echo never', cpu: '2' });
+    const fine = await createService(small, {
+      name: 'tiny',
+      image: 'alpine',
+      script: 'echo tiny-ok',
+      cpu: '0.5',
+    });
     const stuck = await submit(small, 'huge', big, 'eA==');
     const ok = await submit(small, 'tiny', fine, 'eA==');
     expect((await waitJob(small, 'huge', stuck)).reason).toMatch(/no node/);
@@ -585,7 +622,7 @@ describe('capacity', () => {
 
 describe('delegated ids', () => {
   it('the same X-Delegated-Job-ID sent twice gives the same job, stored once', async () => {
-    const token = await createService(tm, { name: 'dedupe', script: 'echo once' });
+    const token = await createService(tm, { name: 'dedupe', image: 'alpine', script: 'echo once' });
     const h = { 'x-delegated-job-id': 'origin-cluster:job-0001' };
     const first = await submit(tm, 'dedupe', token, 'eA==', h);
     const second = await submit(tm, 'dedupe', token, 'eA==', h);
@@ -602,8 +639,8 @@ describe('delegated ids', () => {
   });
 
   it('an X-Delegated-Job-ID already held by another service job → 409, that job is not revealed', async () => {
-    const a = await createService(tm, { name: 'dd-a', script: 'echo a' });
-    const b = await createService(tm, { name: 'dd-b', script: 'echo b' });
+    const a = await createService(tm, { name: 'dd-a', image: 'alpine', script: 'echo a' });
+    const b = await createService(tm, { name: 'dd-b', image: 'alpine', script: 'echo b' });
     const h = { 'x-delegated-job-id': 'shared-id-1' };
     const ja = await submit(tm, 'dd-a', a, 'eA==', h);
     const res = await submitRaw(tm, 'dd-b', b, 'eA==', h);
@@ -615,7 +652,7 @@ describe('delegated ids', () => {
   });
 
   it('a malformed X-Delegated-Job-ID → 400', async () => {
-    const token = await createService(tm, { name: 'dedupe-bad', script: 'echo x' });
+    const token = await createService(tm, { name: 'dedupe-bad', image: 'alpine', script: 'echo x' });
     const res = await submitRaw(tm, 'dedupe-bad', token, 'eA==', {
       'x-delegated-job-id': 'has spaces/and slashes',
     });
@@ -626,7 +663,7 @@ describe('delegated ids', () => {
 
 describe('/system/logs', () => {
   it('DELETE one job → 204, then 404 for its log and a second DELETE', async () => {
-    const token = await createService(tm, { name: 'del-one', script: 'echo bye' });
+    const token = await createService(tm, { name: 'del-one', image: 'alpine', script: 'echo bye' });
     const id = await submit(tm, 'del-one', token, 'eA==');
     await waitJob(tm, 'del-one', id);
     const del = await call(tm, { method: 'DELETE', url: `/system/logs/del-one/${id}` });
@@ -639,8 +676,8 @@ describe('/system/logs', () => {
   });
 
   it('a job id of another service → 404', async () => {
-    const a = await createService(tm, { name: 'logs-a', script: 'echo a' });
-    await createService(tm, { name: 'logs-b', script: 'echo b' });
+    const a = await createService(tm, { name: 'logs-a', image: 'alpine', script: 'echo a' });
+    await createService(tm, { name: 'logs-b', image: 'alpine', script: 'echo b' });
     const id = await submit(tm, 'logs-a', a, 'eA==');
     await waitJob(tm, 'logs-a', id);
     expect((await call(tm, { method: 'GET', url: `/system/logs/logs-b/${id}` })).statusCode).toBe(404);
@@ -652,6 +689,7 @@ describe('/system/logs', () => {
   it('DELETE /system/logs/{svc} removes finished jobs only; ?all=true removes (and stops) every job', async () => {
     const token = await createService(tm, {
       name: 'del-many',
+      image: 'alpine',
       script: 'case "$EVENT" in *slow*) sleep 30;; esac; echo done',
     });
     const fast = await submit(tm, 'del-many', token, '{"mode":"fast"}', {
@@ -676,7 +714,13 @@ describe('/system/logs', () => {
   });
 
   it('pages with next_page past 100 jobs, and no job is lost', async () => {
-    const token = await createService(tm, { name: 'many', script: 'true', cpu: '0.1', memory: '16Mi' });
+    const token = await createService(tm, {
+      name: 'many',
+      image: 'alpine',
+      script: 'true',
+      cpu: '0.1',
+      memory: '16Mi',
+    });
     const ids: string[] = [];
     for (let batch = 0; batch < 5; batch++) {
       ids.push(...(await Promise.all(Array.from({ length: 21 }, () => submit(tm, 'many', token, 'eA==')))));
@@ -707,7 +751,7 @@ describe('/system/logs', () => {
   }, 30_000);
 
   it('a few jobs: next_page is empty and remaining_jobs 0; a junk page is a 4xx, not a 500', async () => {
-    const token = await createService(tm, { name: 'few', script: 'true' });
+    const token = await createService(tm, { name: 'few', image: 'alpine', script: 'true' });
     await submit(tm, 'few', token, 'eA==');
     const list = await listJobs(tm, 'few');
     expect(Object.keys(list.jobs)).toHaveLength(1);

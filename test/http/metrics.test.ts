@@ -41,6 +41,7 @@ beforeAll(async () => {
     headers: admin,
     payload: {
       name: 'm-svc',
+      image: 'alpine',
       script: 'echo hi',
       cpu: '0.1',
       memory: '64Mi',

@@ -98,15 +98,19 @@ describe('a private service', () => {
   });
 
   it('can be updated and deleted by alice herself', async () => {
-    expect((await create(bearer(ALICE), { name: 'alice-temp', script: 's' })).statusCode).toBe(201);
-    expect((await put(bearer(ALICE), { name: 'alice-temp', script: 's2' })).statusCode).toBe(204);
+    expect(
+      (await create(bearer(ALICE), { name: 'alice-temp', image: 'alpine', script: 's' })).statusCode,
+    ).toBe(201);
+    expect((await put(bearer(ALICE), { name: 'alice-temp', image: 'alpine', script: 's2' })).statusCode).toBe(
+      204,
+    );
     expect((await del(bearer(ALICE), 'alice-temp')).statusCode).toBe(204);
     expectError(await getSvc(bearer(ALICE), 'alice-temp'), 404, 'SERVICE_NOT_FOUND');
   });
 });
 
 describe('a public service', () => {
-  const svc = { name: 'alice-public', script: 'echo public', visibility: 'public' };
+  const svc = { name: 'alice-public', image: 'alpine', script: 'echo public', visibility: 'public' };
 
   beforeAll(async () => {
     expect((await create(bearer(ALICE), svc)).statusCode).toBe(201);
@@ -133,7 +137,13 @@ describe('a public service', () => {
 });
 
 describe('a restricted service', () => {
-  const svc = { name: 'alice-restricted', script: 'echo r', visibility: 'restricted', allowed_users: [BOB] };
+  const svc = {
+    name: 'alice-restricted',
+    image: 'alpine',
+    script: 'echo r',
+    visibility: 'restricted',
+    allowed_users: [BOB],
+  };
 
   beforeAll(async () => {
     expect((await create(bearer(ALICE), svc)).statusCode).toBe(201);
@@ -164,7 +174,11 @@ describe('tokens that are refused (401)', () => {
     const headers = { authorization: `Bearer ${accessToken}` };
     expectError(await call(headers, { method: 'GET', url: '/system/services' }), 401, 'UNAUTHORIZED');
     expectError(await getSvc(headers, 'alice-private'), 401, 'UNAUTHORIZED');
-    expectError(await create(headers, { name: 'expired-create', script: 's' }), 401, 'UNAUTHORIZED');
+    expectError(
+      await create(headers, { name: 'expired-create', image: 'alpine', script: 's' }),
+      401,
+      'UNAUTHORIZED',
+    );
   });
 
   it('a token from a provider that is not configured', async () => {
@@ -197,9 +211,9 @@ describe('tokens that are refused (401)', () => {
     const attempts = [
       await call(headers, { method: 'GET', url: '/system/services' }),
       await getSvc(headers, 'alice-private'),
-      await put(headers, { name: 'alice-private', script: 'echo hijack' }),
+      await put(headers, { name: 'alice-private', image: 'alpine', script: 'echo hijack' }),
       await del(headers, 'alice-private'),
-      await create(headers, { name: 'via-service-token', script: 's' }),
+      await create(headers, { name: 'via-service-token', image: 'alpine', script: 's' }),
     ];
     for (const res of attempts) {
       expect([401, 403], res.body).toContain(res.statusCode);
@@ -229,7 +243,9 @@ describe('identity', () => {
   });
 
   it("a bearer user's create is owned by them and private by default", async () => {
-    expect((await create(bearer(CAROL), { name: 'carol-svc', script: 's' })).statusCode).toBe(201);
+    expect(
+      (await create(bearer(CAROL), { name: 'carol-svc', image: 'alpine', script: 's' })).statusCode,
+    ).toBe(201);
     expect((await getSvc(bearer(CAROL), 'carol-svc')).json()).toMatchObject({
       owner: CAROL,
       visibility: 'private',

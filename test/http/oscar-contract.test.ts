@@ -91,6 +91,10 @@ let peer: TestManager;
 const member = { type: 'oscar', cluster_id: PEER_ID, service_name: `${FED_SVC}-w` };
 const VIEW_EXTENSION =
   'Flotilla answers the resulting {topology, members} view (members carry sync state); OSCAR answers a string';
+const MEMBERS_NULL =
+  "DESIGN §3.1: no members is `members: null`, as OSCAR's Go handler answers (its Swagger says a list)";
+const ERROR_BODY = "Flotilla's errors are JSON {code, message, statusCode}; OSCAR declares a plain string";
+const NEEDS_K8S = 'DESIGN §3.1: what needs Kubernetes answers 501 naming the executor';
 
 /** Polls the job listing until the job has finished, so every time field is set. */
 const waitForJob = async (state: RunState): Promise<void> => {
@@ -278,7 +282,8 @@ const ROWS: ContractRow[] = [
     template: '/system/federation/{serviceName}',
     url: `/system/federation/${FED_SVC}`,
     status: 200,
-    check: (res) => expect(json(res)).toMatchObject({ topology: 'star', members: [] }),
+    extension: MEMBERS_NULL,
+    check: (res) => expect(json(res)).toMatchObject({ topology: 'star', members: null }),
   },
   {
     method: 'POST',
@@ -312,6 +317,128 @@ const ROWS: ContractRow[] = [
     template: '/system/services/{serviceName}',
     url: `/system/services/${FED_SVC}`,
     status: 204,
+  },
+  // ---- the rest of OSCAR v4.1 (DESIGN §3.1)
+  {
+    method: 'GET',
+    template: '/system/logs/',
+    url: '/system/logs/',
+    status: 200,
+    check: (res) => expect(String(res.headers['content-type'])).toMatch(/^text\/plain/),
+  },
+  {
+    method: 'PUT',
+    template: '/system/config',
+    url: '/system/config',
+    status: 501,
+    body: {},
+    extension: 'Flotilla reads its configuration from the flags of `flotilla up` (501)',
+  },
+  {
+    method: 'GET',
+    template: '/system/metrics',
+    url: '/system/metrics',
+    status: 200,
+    check: (res) => expect(json(res).totals.services_count_active).toBeGreaterThan(0),
+  },
+  {
+    method: 'GET',
+    template: '/system/metrics/{serviceName}',
+    url: `/system/metrics/${SVC}`,
+    status: 200,
+    check: (res) => expect(json(res).service_name).toBe(SVC),
+  },
+  {
+    method: 'GET',
+    template: '/system/metrics/breakdown',
+    url: '/system/metrics/breakdown?group_by=service&format=csv',
+    status: 200,
+    check: (res) => expect(res.body).toMatch(/^key,membership,requests_count_total/),
+  },
+  {
+    method: 'GET',
+    template: '/system/metrics/breakdown',
+    url: '/system/metrics/breakdown?group_by=service',
+    status: 200,
+    extension:
+      "OSCAR's handler answers types.MetricsBreakdownResponse for json; its Swagger keeps only the CSV string",
+    check: (res) => expect(json(res)).toMatchObject({ group_by: 'service', items: expect.any(Array) }),
+  },
+  // Own quotas are a bearer user's (OSCAR: 401 without a user id).
+  {
+    method: 'GET',
+    template: '/system/quotas/user',
+    url: '/system/quotas/user',
+    status: 401,
+    extension: ERROR_BODY,
+  },
+  {
+    method: 'GET',
+    template: '/system/quotas/user/{userId}',
+    url: '/system/quotas/user/someone',
+    status: 501,
+    extension: NEEDS_K8S,
+  },
+  {
+    method: 'PUT',
+    template: '/system/quotas/user/{userId}',
+    url: '/system/quotas/user/someone',
+    status: 501,
+    body: { cpu: '2', memory: '4Gi' },
+    extension: NEEDS_K8S,
+  },
+  {
+    method: 'GET',
+    template: '/system/services/{serviceName}/auth',
+    url: `/system/services/${SVC}/auth`,
+    status: 200,
+  },
+  {
+    method: 'GET',
+    template: '/system/services/{serviceName}/deployment',
+    url: `/system/services/${SVC}/deployment`,
+    status: 200,
+    check: (res) => expect(json(res)).toMatchObject({ service_name: SVC, state: 'unavailable' }),
+  },
+  {
+    method: 'GET',
+    template: '/system/services/{serviceName}/deployment/logs',
+    url: `/system/services/${SVC}/deployment/logs?tailLines=10`,
+    status: 200,
+    check: (res) => expect(json(res)).toMatchObject({ available: false, entries: [] }),
+  },
+  ...(['start', 'stop', 'restart'] as const).map(
+    (action): ContractRow => ({
+      method: 'POST',
+      template: `/system/services/{serviceName}/${action}`,
+      url: `/system/services/${SVC}/${action}`,
+      status: 400,
+      extension: ERROR_BODY,
+      check: (res) => expect(json(res).message).toContain('is not exposed'),
+    }),
+  ),
+  { method: 'GET', template: '/system/volumes', url: '/system/volumes', status: 501, extension: NEEDS_K8S },
+  {
+    method: 'POST',
+    template: '/system/volumes',
+    url: '/system/volumes',
+    status: 501,
+    body: { name: 'data', size: '1Gi' },
+    extension: NEEDS_K8S,
+  },
+  {
+    method: 'GET',
+    template: '/system/volumes/{volumeName}',
+    url: '/system/volumes/data',
+    status: 501,
+    extension: NEEDS_K8S,
+  },
+  {
+    method: 'DELETE',
+    template: '/system/volumes/{volumeName}',
+    url: '/system/volumes/data',
+    status: 501,
+    extension: NEEDS_K8S,
   },
   // ---- last: the service goes
   {

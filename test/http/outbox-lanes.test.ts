@@ -27,6 +27,7 @@ const clusters = () => ({
 
 const federated = (name: string, member: string, deployment: string) => ({
   name,
+  image: 'alpine',
   script: 'echo v1',
   cpu: '0.1',
   memory: '64Mi',
@@ -58,7 +59,11 @@ afterAll(async () => {
 
 describe('outbox lanes per (member, service)', () => {
   it("one service's refused change does not hold back another's at the same member", async () => {
-    const own = await call(bUrl, 'POST', '/system/services', { name: 'taken', script: 'echo mine' });
+    const own = await call(bUrl, 'POST', '/system/services', {
+      name: 'taken',
+      image: 'alpine',
+      script: 'echo mine',
+    });
     expect(own.status).toBe(201);
     const fed1 = await call(aUrl, 'POST', '/system/services', federated('fed1', 'taken', 'best-effort'));
     expect(fed1.status, JSON.stringify(fed1.body)).toBe(201);

@@ -90,6 +90,7 @@ describe('POST /run answers as faas-supervisor', () => {
   it('no output file: the body is the script stdout', async () => {
     const token = await createService({
       name: 'run-stdout',
+      image: 'alpine',
       script: 'echo "hello from $OSCAR_SERVICE_NAME"; echo noise >&2',
     });
     const res = await run('run-stdout', token, 'eA==');
@@ -100,6 +101,7 @@ describe('POST /run answers as faas-supervisor', () => {
   it('one output file: the body is that file base64-encoded, byte for byte', async () => {
     const token = await createService({
       name: 'run-one',
+      image: 'alpine',
       script: 'echo ignored-stdout; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/copy.bin"',
     });
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -112,6 +114,7 @@ describe('POST /run answers as faas-supervisor', () => {
   it('several output files: the body is a base64 zip holding each file', async () => {
     const token = await createService({
       name: 'run-many',
+      image: 'alpine',
       script:
         'cd "$TMP_OUTPUT_DIR"; echo alpha > a.txt; mkdir -p sub; echo beta > sub/b.txt; printf gamma > c.dat',
     });
@@ -129,6 +132,7 @@ describe('POST /run answers as faas-supervisor', () => {
   it('a non-JSON payload is base64-decoded into the input file; a JSON one is written as is', async () => {
     const token = await createService({
       name: 'run-input',
+      image: 'alpine',
       script: 'printf "<<"; cat "$INPUT_FILE_PATH"; printf ">>"',
     });
     const b64 = await run(
@@ -148,6 +152,7 @@ describe('POST /run answers as faas-supervisor', () => {
   it('outputs are also uploaded to the service output path', async () => {
     const token = await createService({
       name: 'run-upload',
+      image: 'alpine',
       script: 'echo stored > "$TMP_OUTPUT_DIR/r.txt"',
       output: [{ storage_provider: 'minio.default', path: 'run-upload-bkt/results' }],
     });
@@ -159,7 +164,7 @@ describe('POST /run answers as faas-supervisor', () => {
   });
 
   it('admin Basic may run too', async () => {
-    await createService({ name: 'run-admin', script: 'echo admin-ran' });
+    await createService({ name: 'run-admin', image: 'alpine', script: 'echo admin-ran' });
     const res = await call({
       method: 'POST',
       url: '/run/run-admin',
@@ -175,6 +180,7 @@ describe('POST /run errors', () => {
   it('a failing script → a JSON error with the exit code and the tail of its output', async () => {
     const token = await createService({
       name: 'run-fail',
+      image: 'alpine',
       script: 'echo partial-out; echo broken-input >&2; exit 5',
     });
     const res = await run('run-fail', token, 'eA==');
@@ -191,7 +197,7 @@ describe('POST /run errors', () => {
   });
 
   it('a run past its timeout → 504 TIMEOUT, killed in time', async () => {
-    const token = await createService({ name: 'run-slow', script: 'sleep 30', timeout: 1 });
+    const token = await createService({ name: 'run-slow', image: 'alpine', script: 'sleep 30', timeout: 1 });
     const t0 = Date.now();
     const res = await run('run-slow', token, 'eA==');
     expect(Date.now() - t0).toBeLessThan(6000);
@@ -204,6 +210,7 @@ describe('POST /run errors', () => {
   it('an S3 event naming a missing object → 400 naming the object', async () => {
     const token = await createService({
       name: 'run-missing',
+      image: 'alpine',
       script: 'cat "$INPUT_FILE_PATH"',
       input: [{ storage_provider: 'minio.default', path: 'run-missing-bkt/in' }],
     });
@@ -218,6 +225,7 @@ describe('POST /run errors', () => {
   it('an S3 event naming an existing object: the script reads it', async () => {
     const token = await createService({
       name: 'run-object',
+      image: 'alpine',
       script: 'echo "key=$STORAGE_OBJECT_KEY"; cat "$INPUT_FILE_PATH"',
       input: [{ storage_provider: 'minio.default', path: 'run-object-bkt/in' }],
     });
@@ -237,12 +245,12 @@ describe('POST /run errors', () => {
   });
 
   it('unknown service → 404, wrong or missing token → 401', async () => {
-    const token = await createService({ name: 'run-auth', script: 'echo x' });
+    const token = await createService({ name: 'run-auth', image: 'alpine', script: 'echo x' });
     const unknown = await run('no-such-run', token, 'eA==');
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json()).toMatchObject({ code: 'SERVICE_NOT_FOUND' });
     expect((await run('run-auth', 'a'.repeat(64), 'eA==')).statusCode).toBe(401);
-    const other = await createService({ name: 'run-auth-other', script: 'echo y' });
+    const other = await createService({ name: 'run-auth-other', image: 'alpine', script: 'echo y' });
     expect((await run('run-auth', other, 'eA==')).statusCode).toBe(401);
     const none = await tm.manager.http.inject({
       method: 'POST',
@@ -254,7 +262,7 @@ describe('POST /run errors', () => {
   });
 
   it('a service too large for any node → an error, not a hang', async () => {
-    const token = await createService({ name: 'run-huge', script: 'echo never', cpu: '16' });
+    const token = await createService({ name: 'run-huge', image: 'alpine', script: 'echo never', cpu: '16' });
     const res = await run('run-huge', token, 'eA==');
     expect(res.statusCode).toBeGreaterThanOrEqual(400);
     expect(res.statusCode).not.toBe(500);
@@ -264,7 +272,12 @@ describe('POST /run errors', () => {
 
 describe('capacity and disconnects', () => {
   it('runs reserve capacity: two 2-cpu runs on 2 cpus go one after the other', async () => {
-    const token = await createService({ name: 'run-serial', script: 'sleep 1; echo done', cpu: '2' });
+    const token = await createService({
+      name: 'run-serial',
+      image: 'alpine',
+      script: 'sleep 1; echo done',
+      cpu: '2',
+    });
     const t0 = Date.now();
     const first = run('run-serial', token, 'eA==');
     await waitFor(async () => (await requestedCpu()) === 2000, 3000, 'the first run to hold the cpus');
@@ -277,7 +290,7 @@ describe('capacity and disconnects', () => {
 
   it('a caller that disconnects mid-run: the script is killed and capacity comes back', async () => {
     const marker = 'sleep 29.517';
-    const token = await createService({ name: 'run-gone', script: marker, cpu: '2' });
+    const token = await createService({ name: 'run-gone', image: 'alpine', script: marker, cpu: '2' });
     const base = await tm.manager.listen();
     const abort = new AbortController();
     const pending = fetch(`${base}/run/run-gone`, {
@@ -295,7 +308,7 @@ describe('capacity and disconnects', () => {
     // The manager still answers, over the socket and in process.
     const health = await fetch(`${base}/health`);
     expect(health.status).toBe(200);
-    const again = await createService({ name: 'run-after', script: 'echo still-here' });
+    const again = await createService({ name: 'run-after', image: 'alpine', script: 'echo still-here' });
     const res = await fetch(`${base}/run/run-after`, {
       method: 'POST',
       headers: { authorization: `Bearer ${again}`, 'content-type': 'text/plain' },

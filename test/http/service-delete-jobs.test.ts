@@ -19,7 +19,7 @@ describe('deleting a service deletes its jobs', () => {
         method: 'POST',
         url: '/system/services',
         headers: admin,
-        payload: { name: 'reused', script: 'echo hi' },
+        payload: { name: 'reused', image: 'alpine', script: 'echo hi' },
       });
     expect((await create()).statusCode).toBe(201);
     const job = (await h.inject({ method: 'POST', url: '/job/reused', headers: admin, payload: '' })).json();

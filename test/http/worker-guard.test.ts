@@ -20,6 +20,7 @@ const proof = (origin: string, token: string) => ({
 
 const workerOf = (origin: string, service: string, name: string) => ({
   name,
+  image: 'alpine',
   script: 'echo worker',
   annotations: {
     'oscar.grycap/origin-cluster': origin,
@@ -41,7 +42,7 @@ describe('updates that would turn a service into another federation’s worker',
     const own = await call({
       method: 'POST',
       url: '/system/services',
-      payload: { name: 'shared-name', script: 'echo mine', cpu: '0.2' },
+      payload: { name: 'shared-name', image: 'alpine', script: 'echo mine', cpu: '0.2' },
     });
     expect(own.statusCode, own.body).toBe(201);
     const res = await call({

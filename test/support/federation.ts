@@ -225,7 +225,7 @@ export const syncStates = (view: FederationView): Map<string, SyncView | undefin
       if (m.members) walk(m.members as FederationView['members']);
     }
   };
-  walk(view.members);
+  walk(view.members ?? []);
   return out;
 };
 

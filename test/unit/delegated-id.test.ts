@@ -30,16 +30,40 @@ describe('delegatedIdFor', () => {
     );
   });
 
-  it('stays within the receiver limit for any cluster id and job id that are valid', () => {
-    const name = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,37}[a-z0-9])?$/);
+  it('carries the job name (<service>-<uuid>) as OSCAR names the job', () => {
+    const name = 'grayify-0f8fad5b-d9cb-469f-a165-70867728950e';
+    expect(delegatedIdFor({ id: name, delegatedId: null, originCluster: null }, 'a')).toBe(`a.${name}`);
+  });
+
+  it('stays within the receiver limit for any cluster id and job name that are valid', () => {
+    const service = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,37}[a-z0-9])?$/);
+    // Cluster ids are up to 63 characters: with a 39-character service name the full name
+    // would be over 128, and the uuid stands for it.
+    const cluster = fc.stringMatching(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/);
+    const jobId = fc.oneof(
+      fc.tuple(service, fc.uuid()).map(([s, u]) => `${s}-${u}`),
+      // Jobs stored before job names: a bare uuid.
+      fc.uuid(),
+    );
     fc.assert(
-      fc.property(name, fc.uuid(), fc.array(name, { maxLength: 20 }), (origin, jobId, hops) => {
-        let id = delegatedIdFor({ id: jobId, delegatedId: null, originCluster: null }, origin);
+      fc.property(cluster, jobId, fc.array(cluster, { maxLength: 20 }), (origin, id0, hops) => {
+        let id = delegatedIdFor({ id: id0, delegatedId: null, originCluster: null }, origin);
+        const first = id;
         for (const here of hops)
           id = delegatedIdFor({ id: 'local', delegatedId: id, originCluster: origin }, here);
         expect(id).toMatch(DELEGATED_ID_RE);
-        expect(id).toBe(`${origin}.${jobId}`);
+        expect(id).toBe(first);
+        const full = `${origin}.${id0}`;
+        expect(id).toBe(full.length <= 128 ? full : `${origin}.${id0.slice(-36)}`);
       }),
     );
+  });
+
+  it('shortens a long client-chosen id to the same stand-in every time', () => {
+    const long = 'c'.repeat(120);
+    const a = delegatedIdFor({ id: 'x', delegatedId: long, originCluster: 'origin-cluster' }, 'b');
+    expect(a).toMatch(DELEGATED_ID_RE);
+    expect(a).toMatch(/^origin-cluster\.[0-9a-f]{16}$/);
+    expect(delegatedIdFor({ id: 'y', delegatedId: long, originCluster: 'origin-cluster' }, 'c')).toBe(a);
   });
 });

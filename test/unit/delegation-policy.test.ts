@@ -1,4 +1,4 @@
-// Delegation policies (DESIGN §4 "Delegation"), property-based on the pure code: which
+// Delegation policies (DESIGN §4 "Delegation", §3.1 topsis), property-based on the pure code: which
 // replicas are candidates, the order each policy tries them in, and the cache's view after
 // a choice. SC-003 (random reaches several clusters) and SC-004 (load-based always picks a
 // cluster that meets the job's cpu and memory) are stated here as properties. At the end,
@@ -19,6 +19,10 @@ import {
   reserveOnSnapshot,
   seededRandom,
   snapshotFromStatus,
+  TOPSIS_UNKNOWN_RUN_SECONDS,
+  TOPSIS_WEIGHTS,
+  topsisCloseness,
+  topsisCriteria,
 } from '../../src/core/delegation/policy.ts';
 import type { Service } from '../../src/core/fdl/service.ts';
 import type { Replica } from '../../src/core/federation/model.ts';
@@ -504,6 +508,9 @@ describe('snapshotFromStatus', () => {
               freeMemoryBytes: Math.max(0, n.mcap - n.mreq),
             })),
             totalFreeCpuMillis: ready.reduce((a, n) => a + Math.max(0, n.cap - n.req), 0),
+            // What topsis weighs besides (no pending jobs or run time in this status).
+            totalFreeMemoryBytes: ready.reduce((a, n) => a + Math.max(0, n.mcap - n.mreq), 0),
+            pendingJobs: 0,
           });
         },
       ),
@@ -517,6 +524,226 @@ describe('snapshotFromStatus', () => {
       expect(s.nodes).toEqual([]);
       expect(fitsOn(s, { cpuMillis: 1, memoryBytes: 1 })).toBe(false);
     }
+  });
+});
+
+// ------------------------------------------------------------------ topsis
+
+/** OSCAR's TOPSIS, written apart from the code under test (column by column, as the paper). */
+const topsisRef = (rows: number[][]): number[] => {
+  const w = [1, 8, 18, 65, 2, 6];
+  const cost = [0, 4, 5];
+  const v = rows.map((r) =>
+    r.map((x, j) => {
+      const norm = Math.hypot(...rows.map((q) => q[j]));
+      return norm === 0 ? 0 : (x / norm) * w[j];
+    }),
+  );
+  const best = w.map((_, j) => (cost.includes(j) ? Math.min : Math.max)(...v.map((r) => r[j])));
+  const worst = w.map((_, j) => (cost.includes(j) ? Math.max : Math.min)(...v.map((r) => r[j])));
+  return v.map((r) => {
+    const dPlus = Math.hypot(...r.map((x, j) => x - best[j]));
+    const dMinus = Math.hypot(...r.map((x, j) => x - worst[j]));
+    return dPlus + dMinus === 0 ? 1 : dMinus / (dPlus + dMinus);
+  });
+};
+
+/** A world whose snapshots also carry what topsis weighs. */
+const topsisWorldArb = (opts: { endpoints?: boolean } = {}): fc.Arbitrary<World> =>
+  fc
+    .tuple(
+      worldArb(opts),
+      fc.array(
+        fc.record({
+          latencyMs: fc.integer({ min: 0, max: 2000 }),
+          pendingJobs: fc.integer({ min: 0, max: 50 }),
+          meanRunSeconds: fc.option(fc.double({ min: 0, max: 600, noNaN: true }), { nil: undefined }),
+        }),
+        { minLength: 12, maxLength: 12 },
+      ),
+    )
+    .map(([world, extras]) => {
+      const snapshots = new Map<string, ClusterSnapshot>();
+      [...world.snapshots.values()].forEach((s, i) => {
+        snapshots.set(s.clusterId, {
+          ...s,
+          ...extras[i],
+          totalFreeMemoryBytes: s.nodes.reduce((a, n) => a + n.freeMemoryBytes, 0),
+        });
+      });
+      return { replicas: world.replicas, snapshots };
+    });
+
+/** Two fitting clusters alike but for one field of the second. */
+const pair = (second: Partial<ClusterSnapshot>): Candidate[] => {
+  const base: ClusterSnapshot = {
+    clusterId: 'a',
+    online: true,
+    nodes: [
+      { freeCpuMillis: 2000, freeMemoryBytes: 4 * GiB },
+      { freeCpuMillis: 2000, freeMemoryBytes: 4 * GiB },
+    ],
+    totalFreeCpuMillis: 4000,
+    totalFreeMemoryBytes: 8 * GiB,
+    latencyMs: 20,
+    pendingJobs: 2,
+    meanRunSeconds: 30,
+  };
+  return [
+    { index: 0, replica: { type: 'oscar', cluster_id: 'a', service_name: 'a' }, snapshot: base },
+    {
+      index: 1,
+      replica: { type: 'oscar', cluster_id: 'b', service_name: 'b' },
+      snapshot: { ...base, clusterId: 'b', ...second },
+    },
+  ];
+};
+
+describe('topsis', () => {
+  it('never picks a cluster where the job does not fit, nor one offline or unknown; a permutation of the candidates', () => {
+    fc.assert(
+      fc.property(
+        topsisWorldArb({ endpoints: true }),
+        demandArb,
+        fc.integer(),
+        ({ replicas, snapshots }, job, seed) => {
+          const list = candidates(replicas, snapshots, job);
+          const ranked = rank('topsis', list, seededRandom(seed));
+          expect([...ids(ranked)].sort()).toEqual([...ids(list)].sort());
+          for (const c of ranked) {
+            if (c.replica.type === 'endpoint') continue;
+            const s = snapshots.get(c.replica.cluster_id as string) as ClusterSnapshot;
+            expect(s.online).toBe(true);
+            expect(fitsRef(s, job)).toBe(true);
+          }
+          // Endpoints have no status to weigh: they come last, in list order.
+          const kinds = ranked.map((c) => c.replica.type);
+          expect(
+            kinds.indexOf('endpoint') < 0 ||
+              kinds.slice(kinds.indexOf('endpoint')).every((k) => k === 'endpoint'),
+          ).toBe(true);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('a stream of jobs placed one by one (reserving each choice) always lands where it fits', () => {
+    fc.assert(
+      fc.property(topsisWorldArb(), demandArb, fc.integer(), ({ replicas, snapshots }, job, seed) => {
+        const random = seededRandom(seed);
+        const view = new Map(snapshots);
+        for (let n = 0; n < 30; n++) {
+          const [first] = rank('topsis', candidates(replicas, view, job), random);
+          if (!first) break;
+          const id = first.replica.cluster_id as string;
+          expect(fitsRef(view.get(id) as ClusterSnapshot, job)).toBe(true);
+          view.set(id, reserveOnSnapshot(view.get(id) as ClusterSnapshot, job));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("computes OSCAR's closeness: vector-normalised columns, weights 1, 8, 18, 65, 2, 6, three cost criteria", () => {
+    const value = fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1e7, noNaN: true }));
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(value, { minLength: 6, maxLength: 6 }), { minLength: 1, maxLength: 8 }),
+        (rows) => {
+          const got = topsisCloseness(rows);
+          const want = topsisRef(rows);
+          got.forEach((p, i) => {
+            expect(p).toBeGreaterThanOrEqual(0);
+            expect(p).toBeLessThanOrEqual(1);
+            expect(p).toBeCloseTo(want[i], 9);
+          });
+        },
+      ),
+      { numRuns: 500 },
+    );
+    expect(TOPSIS_WEIGHTS).toEqual([1, 8, 18, 65, 2, 6]);
+  });
+
+  it.each<[string, Partial<ClusterSnapshot>]>([
+    ['more free cpu', { totalFreeCpuMillis: 8000 }],
+    ['more free memory', { totalFreeMemoryBytes: 32 * GiB }],
+    [
+      'more nodes',
+      {
+        nodes: [
+          { freeCpuMillis: 2000, freeMemoryBytes: 4 * GiB },
+          { freeCpuMillis: 1000, freeMemoryBytes: 2 * GiB },
+          { freeCpuMillis: 1000, freeMemoryBytes: 2 * GiB },
+        ],
+      },
+    ],
+    ['a shorter round trip', { latencyMs: 2 }],
+    ['fewer pending jobs', { pendingJobs: 0 }],
+    ['a shorter mean run time', { meanRunSeconds: 3 }],
+  ])('prefers the cluster with %s (benefit and cost directions)', (_what, better) => {
+    for (let seed = 0; seed < 20; seed++)
+      expect(ids(rank('topsis', pair(better), seededRandom(seed)))).toEqual(['b', 'a']);
+  });
+
+  it('weighs free cpu (65) over free memory (18) and nodes (8)', () => {
+    const cpuRich = pair({ totalFreeCpuMillis: 8000, totalFreeMemoryBytes: 4 * GiB });
+    expect(ids(rank('topsis', cpuRich, seededRandom(1)))).toEqual(['b', 'a']);
+  });
+
+  it('treats a run time it cannot know (an OSCAR peer) as OSCAR does: 1e6 s', () => {
+    expect(topsisCriteria({ clusterId: 'x', online: true, nodes: [], totalFreeCpuMillis: 0 })).toEqual([
+      0,
+      0,
+      0,
+      0,
+      TOPSIS_UNKNOWN_RUN_SECONDS,
+      0.1,
+    ]);
+    expect(ids(rank('topsis', pair({ meanRunSeconds: undefined }), seededRandom(3)))).toEqual(['a', 'b']);
+  });
+
+  it('shares the load among near-equal clusters (within 20 % of the best), as OSCAR reorders them', () => {
+    const same = [0, 1, 2]
+      .map(() => pair({})[0])
+      .map((c, i) => ({ ...c, index: i, replica: { ...c.replica, cluster_id: `c${i}` } }));
+    const firsts = new Set<string>();
+    for (let seed = 0; seed < 60; seed++)
+      firsts.add(ids(rank('topsis', same, seededRandom(seed)))[0] as string);
+    expect(firsts).toEqual(new Set(['c0', 'c1', 'c2']));
+  });
+
+  it('reserving a job there counts it pending and takes its memory until the next poll', () => {
+    const [, b] = pair({});
+    const after = reserveOnSnapshot(b.snapshot as ClusterSnapshot, { cpuMillis: 500, memoryBytes: GiB });
+    expect(after).toMatchObject({ pendingJobs: 3, totalFreeMemoryBytes: 7 * GiB, totalFreeCpuMillis: 3500 });
+  });
+
+  it('reads pending jobs, free memory and mean run time from /system/status, latency from the poll', () => {
+    const s = snapshotFromStatus(
+      'x',
+      {
+        cluster: {
+          metrics: { cpu: { total_free_cores: 1500 }, memory: { total_free_bytes: 3 * GiB } },
+          nodes: [
+            {
+              cpu: { capacity_cores: 2000, request_cores: 500 },
+              memory: { capacity_bytes: 4 * GiB, request_bytes: GiB },
+              status: 'Ready',
+            },
+          ],
+        },
+        oscar: { pods: { states: { Pending: 4, Running: 1 } }, mean_run_seconds: 12.5 },
+      },
+      42,
+    );
+    expect(s).toMatchObject({
+      totalFreeCpuMillis: 1500,
+      totalFreeMemoryBytes: 3 * GiB,
+      pendingJobs: 4,
+      meanRunSeconds: 12.5,
+      latencyMs: 42,
+    });
   });
 });
 

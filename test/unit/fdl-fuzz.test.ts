@@ -1,6 +1,8 @@
 // Property-based fuzzing of the FDL parser, the service validator and the services API:
 // whatever goes in, the only failure is a FlotillaError with a 4xx status (never a
-// TypeError, RangeError or a 5xx), and what is accepted is a well-formed service.
+// TypeError, RangeError or a 5xx), and what is accepted is a well-formed service. Known keys
+// match as Go's encoding/json matches them (case-insensitively, map keys excepted), and a
+// value of the wrong JSON type is refused naming the field, as OSCAR's decoder refuses it.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
@@ -77,9 +79,10 @@ const bucketPath = fc
     fc.array(fc.stringMatching(/^[\w.-]{1,8}$/), { maxLength: 2 }),
   )
   .map(([bucket, rest]) => [bucket, ...rest].join('/'));
+// OSCAR's maps are map[string]string: JSON strings only (YAML scalars are strings too).
 const scalarMap = fc.dictionary(
   fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__'),
-  fc.oneof(fc.string({ maxLength: 12 }), fc.integer(), fc.boolean()),
+  fc.string({ maxLength: 12 }),
   { maxKeys: 3 },
 );
 
@@ -88,8 +91,8 @@ const validService = fc.record(
   {
     name: validName,
     script: fc.string({ minLength: 1, maxLength: 40 }),
-    image: fc.string({ maxLength: 20 }),
-    cpu: fc.oneof(fc.constantFrom('0.5', '500m', '1', '2.25', '100m'), fc.integer({ min: 1, max: 64 })),
+    image: fc.string({ minLength: 1, maxLength: 20 }),
+    cpu: fc.constantFrom('0.5', '500m', '1', '2.25', '100m', '64'),
     memory: fc.constantFrom('256Mi', '1Gi', '0.5Gi', '128974848', '129M', '1Ti'),
     log_level: fc.constantFrom('info', 'DEBUG', 'WARNING', 'critical'),
     visibility: fc.constantFrom('private', 'public', 'restricted'),
@@ -97,7 +100,8 @@ const validService = fc.record(
     input: fc.array(
       fc.record(
         {
-          storage_provider: fc.constantFrom('minio.default', 's3.aws'),
+          // A bare kind is OSCAR's "<kind>.default"; the kind is read in any case.
+          storage_provider: fc.constantFrom('minio.default', 's3.aws', 'minio', 'MinIO.default'),
           path: bucketPath,
           suffix: fc.array(fc.string({ maxLength: 4 }), { maxLength: 2 }),
         },
@@ -156,7 +160,7 @@ const validService = fc.record(
     vo: fc.string({ maxLength: 10 }),
     isolation_level: fc.constantFrom('SERVICE', 'USER'),
   },
-  { requiredKeys: ['name', 'script'] },
+  { requiredKeys: ['name', 'script', 'image'] },
 );
 
 const FIELDS = [
@@ -399,6 +403,9 @@ describe('parseServiceInput never crashes', () => {
         }
         accepted++;
         expect(out.name).toMatch(SERVICE_NAME_RE);
+        expect(out.image.length).toBeGreaterThan(0);
+        for (const io of [...(out.input ?? []), ...(out.output ?? [])])
+          expect(io.storage_provider).toMatch(/^(minio|s3|onedata|webdav|rucio)\.[^.]/);
         expect(out.name.length).toBeLessThanOrEqual(39);
         expect(typeof out.script).toBe('string');
         if (out.cpu !== undefined) expect(parseCpuMillis(out.cpu)).toBeGreaterThan(0);
@@ -433,6 +440,166 @@ describe('parseServiceInput never crashes', () => {
   });
 });
 
+// ---------------------------------------------------------------- Go's decoder
+
+/** A seeded PRNG, so a generated spelling can be replayed from its seed. */
+const rng = (seed: number) => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+/** Another spelling of a key that Go's fold still matches: any case, "ſ" for s, Kelvin for k. */
+const respell = (key: string, next: () => number): string =>
+  [...key]
+    .map((ch) => {
+      const r = next();
+      if (ch === 's' && r < 0.1) return 'ſ';
+      if (ch === 'k' && r < 0.1) return '\u212a';
+      return r < 0.5 ? ch.toUpperCase() : ch;
+    })
+    .join('');
+
+// Struct fields by where they sit (map keys, like variable names and cluster ids, are data
+// and keep their spelling).
+const STRUCT_CHILDREN: Record<string, string[]> = {
+  '': ['environment', 'input', 'output', 'clusters', 'storage_providers', 'federation'],
+  federation: ['members'],
+};
+const LIST_OF_STRUCTS = new Set(['input', 'output', 'members']);
+const MAP_OF_STRUCTS = new Set(['clusters']);
+
+const isPlainObject = (v: unknown): v is object => v !== null && typeof v === 'object' && !Array.isArray(v);
+const entriesOf = (v: unknown): Array<[string, unknown]> => (isPlainObject(v) ? Object.entries(v) : []);
+
+/** The service with every struct key respelled (top level, nested structs, list items). */
+const respellKeys = (value: unknown, next: () => number, at = ''): unknown => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    let child = v;
+    if ((STRUCT_CHILDREN[at] ?? []).includes(k) || at === 'struct') {
+      if (LIST_OF_STRUCTS.has(k) && Array.isArray(v)) child = v.map((e) => respellKeys(e, next, 'struct'));
+      else if (MAP_OF_STRUCTS.has(k) && isPlainObject(v))
+        child = Object.fromEntries(entriesOf(v).map(([id, e]) => [id, respellKeys(e, next, 'struct')]));
+      else if (k === 'storage_providers' && isPlainObject(v))
+        child = Object.fromEntries(
+          entriesOf(v).map(([kind, ids]) => [
+            respell(kind, next),
+            isPlainObject(ids)
+              ? Object.fromEntries(entriesOf(ids).map(([id, e]) => [id, respellKeys(e, next, 'struct')]))
+              : ids,
+          ]),
+        );
+      else if (k === 'federation' || k === 'environment')
+        child = respellKeys(v, next, k === 'federation' ? k : 'struct');
+    }
+    out[respell(k, next)] = child;
+  }
+  return out;
+};
+
+const STRING_FIELDS = ['name', 'image', 'script', 'cpu', 'memory', 'log_level', 'vo', 'visibility'] as const;
+
+describe("parseServiceInput reads keys and types as OSCAR's Go decoder", () => {
+  it('matches known keys case-insensitively: a respelled service parses to the same service', () => {
+    fc.assert(
+      fc.property(validService, fc.integer(), (valid, seed) => {
+        const canonical = onlyFlotillaErrors(() => parseServiceInput(valid));
+        const respelled = respellKeys(valid, rng(seed)) as Record<string, unknown>;
+        const again = onlyFlotillaErrors(() => parseServiceInput(respelled));
+        if (canonical instanceof FlotillaError) {
+          expect(again).toBeInstanceOf(FlotillaError);
+          expect((again as FlotillaError).code).toBe(canonical.code);
+          return;
+        }
+        expect(again).toEqual(canonical);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('keeps map keys as written (variables differing only in case are two variables)', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z][a-z_]{0,8}$/), fc.string(), fc.string(), (k, a, b) => {
+        const out = parseServiceInput({
+          name: 'maps',
+          image: 'i',
+          script: 's',
+          Environment: { VARIABLES: { [k]: a, [k.toUpperCase()]: b } },
+        });
+        expect(out.environment?.variables).toEqual({ [k]: a, [k.toUpperCase()]: b });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses a value of the wrong JSON type for a string field, naming the field', () => {
+    const notAString = fc.oneof(
+      fc.integer(),
+      fc.double({ noNaN: true }),
+      fc.boolean(),
+      fc.array(fc.string(), { maxLength: 2 }),
+      fc.dictionary(fc.string({ maxLength: 3 }), fc.string(), { maxKeys: 2 }),
+    );
+    fc.assert(
+      fc.property(
+        validService,
+        fc.constantFrom(...STRING_FIELDS),
+        notAString,
+        fc.integer(),
+        (valid, field, bad, seed) => {
+          const raw: Record<string, unknown> = { ...valid };
+          delete raw[field];
+          raw[respell(field, rng(seed))] = bad;
+          const err = onlyFlotillaErrors(() => parseServiceInput(raw));
+          expect(err).toBeInstanceOf(FlotillaError);
+          expect((err as FlotillaError).message).toContain(`${field}: must be a string`);
+          expect((err as FlotillaError).details?.fields).toContain(field);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('lets null leave a field as it is, as Go does', () => {
+    fc.assert(
+      fc.property(
+        validService,
+        fc.constantFrom('cpu', 'memory', 'vo', 'labels', 'environment', 'input'),
+        (valid, field) => {
+          const withNull = onlyFlotillaErrors(() => parseServiceInput({ ...valid, [field]: null }));
+          const without = { ...valid } as Record<string, unknown>;
+          delete without[field];
+          expect(withNull).toEqual(onlyFlotillaErrors(() => parseServiceInput(without)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads YAML scalars where OSCAR has a string as strings (oscar-cli decodes YAML so)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), fc.integer(), fc.boolean(), (cpu, n, flag) => {
+        const text = `functions:\n  oscar:\n  - c1:\n      NAME: y\n      Image: img\n      script: s.sh\n      cpu: ${cpu}\n      environment:\n        Variables:\n          N: ${n}\n          F: ${flag}\n`;
+        const [entry] = parseFdl(text).entries;
+        const out = parseServiceInput({ ...entry.service, script: 'echo' });
+        expect(out).toMatchObject({
+          name: 'y',
+          image: 'img',
+          cpu: String(cpu),
+          environment: { variables: { N: String(n), F: String(flag) } },
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
 // ---------------------------------------------------------------- over HTTP
 
 describe('the services API never answers 5xx to random bodies', () => {
@@ -446,7 +613,7 @@ describe('the services API never answers 5xx to random bodies', () => {
       method: 'POST',
       url: '/system/services',
       headers: { authorization: basic() },
-      payload: { name: 'fuzz-target', script: 'echo' },
+      payload: { name: 'fuzz-target', image: 'alpine', script: 'echo' },
     });
     expect(res.statusCode).toBe(201);
   });
@@ -457,6 +624,14 @@ describe('the services API never answers 5xx to random bodies', () => {
 
   const body = fc.oneof(
     { weight: 4, arbitrary: serviceLike.map((s) => ({ type: 'application/json', payload: safeJson(s) })) },
+    {
+      weight: 2,
+      // As OSCAR's clients send it: no Content-Type (oscar-cli, oscar_python) or text/json
+      // (OSCAR's test suite), keys in any case.
+      arbitrary: fc
+        .tuple(serviceLike, fc.integer(), fc.constantFrom('', 'text/json'))
+        .map(([s, seed, type]) => ({ type, payload: safeJson(respellKeys(s, rng(seed))) })),
+    },
     {
       weight: 2,
       arbitrary: serviceLike.map((s) => ({
@@ -476,6 +651,7 @@ describe('the services API never answers 5xx to random bodies', () => {
           'application/json',
           'application/yaml',
           'text/plain',
+          'text/json',
           'application/octet-stream',
           'x/y',
           '',

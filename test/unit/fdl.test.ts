@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlotillaError } from '../../src/core/errors.ts';
 import { parseFdl } from '../../src/core/fdl/fdl-file.ts';
-import { parseServiceInput } from '../../src/core/fdl/service.ts';
+import { applyDefaults, parseServiceInput } from '../../src/core/fdl/service.ts';
 
 /** The error parseFdl throws for `text`, which must be a FlotillaError. */
 const fdlError = (text: string): FlotillaError => {
@@ -299,5 +299,157 @@ describe('parseFdl: errors are FlotillaErrors naming the problem', () => {
     expect(err.code).toBe(code);
     expect(err.status).toBe(400);
     expect(err.message).toMatch(message);
+  });
+});
+
+/** The FlotillaError parseServiceInput throws for `raw`. */
+const serviceError = (raw: unknown): FlotillaError => {
+  try {
+    parseServiceInput(raw);
+  } catch (e) {
+    expect(e).toBeInstanceOf(FlotillaError);
+    return e as FlotillaError;
+  }
+  throw new Error('parseServiceInput accepted the service');
+};
+
+describe("parseServiceInput: OSCAR's Go decoder rules (DESIGN §3.1)", () => {
+  const base = { name: 'go-rules', image: 'alpine', script: 'echo' };
+
+  it('matches keys case-insensitively, map keys excepted', () => {
+    const out = parseServiceInput({
+      NAME: 'go-rules',
+      Image: 'alpine',
+      SCRIPT: 'echo',
+      Environment: { Variables: { Mode: 'fast' }, SECRETS: { Key: 'k' } },
+      Input: [{ Storage_Provider: 'minio.default', PATH: 'bucket/in' }],
+    });
+    expect(out).toMatchObject({
+      name: 'go-rules',
+      image: 'alpine',
+      environment: { variables: { Mode: 'fast' }, secrets: { Key: 'k' } },
+      input: [{ storage_provider: 'minio.default', path: 'bucket/in' }],
+    });
+    expect(out).not.toHaveProperty('Environment');
+  });
+
+  it('folds as Go does: "ſ" is s and the Kelvin sign is k', () => {
+    expect(parseServiceInput({ ...base, ſcript: 'folded' }).script).toBe('folded');
+    expect(parseServiceInput({ ...base, ['to\u212aen']: 'folded' }).token).toBe('folded');
+  });
+
+  it('lets the last key for a field win, as Go assigns them in order', () => {
+    expect(parseServiceInput({ ...base, memory: '1Gi', MEMORY: '2Gi' }).memory).toBe('2Gi');
+    expect(parseServiceInput({ ...base, MEMORY: '2Gi', memory: '1Gi' }).memory).toBe('1Gi');
+  });
+
+  it.each([
+    ['memory', 12, /memory: must be a string, got a number/],
+    ['cpu', 0.5, /cpu: must be a string, got a number/],
+    ['image', true, /image: must be a string, got a boolean/],
+    ['environment', { variables: { RETRIES: 3 } }, /environment\.variables\.RETRIES: must be a string/],
+    ['allowed_users', 'alice', /allowed_users: must be a list, got a string/],
+    ['alpine', 'yes', /alpine: must be true or false, got a string/],
+    ['input', [{ path: 'bucket/in', suffix: 'png' }], /input\[0\]\.suffix: must be a list/],
+    [
+      'clusters',
+      { b: { endpoint: 'https://b', ssl_verify: 'no' } },
+      /clusters\.b\.ssl_verify: must be true or false/,
+    ],
+    [
+      'federation',
+      { members: [{ cluster_id: 'b', priority: -1 }] },
+      /federation\.members\[0\]\.priority: must be a whole number of 0 or more/,
+    ],
+    ['expose', { min_scale: 2 ** 40 }, /expose\.min_scale: must be a 32-bit whole number/],
+  ])('refuses %s = %j as Go refuses it, naming the field', (field, value, message) => {
+    const err = serviceError({ ...base, [field]: value });
+    expect(err.code).toBe('VALIDATION_FAILED');
+    expect(err.message).toMatch(message);
+  });
+
+  it('requires name, image and script (an empty string is missing, as binding:"required")', () => {
+    expect(serviceError({ name: 'x', script: 's' }).message).toMatch(/image: is required/);
+    expect(serviceError({ name: 'x', image: '', script: 's' }).message).toMatch(/image: is required/);
+    expect(serviceError({ name: 'x', image: 'i' }).message).toMatch(/script: is required/);
+    expect(serviceError({ image: 'i', script: 's' }).code).toBe('INVALID_NAME');
+  });
+
+  it('reads "minio" as "minio.default" (and a kind in any case), as OSCAR does', () => {
+    const out = parseServiceInput({
+      ...base,
+      input: [{ storage_provider: 'minio', path: 'bucket/in' }],
+      output: [
+        { storage_provider: 'MinIO.shared', path: 'bucket/out' },
+        { storage_provider: 's3', path: 'out/x' },
+      ],
+    });
+    expect(out.input?.[0].storage_provider).toBe('minio.default');
+    expect(out.output?.map((o) => o.storage_provider)).toEqual(['minio.shared', 's3.default']);
+    expect(
+      serviceError({ ...base, input: [{ storage_provider: 'ftp', path: 'bucket/in' }] }).message,
+    ).toMatch(/input\[0\]\.storage_provider/);
+  });
+
+  it('keeps unknown fields with their spelling and value', () => {
+    expect(parseServiceInput({ ...base, X_Custom: { Deep: [1] } })).toMatchObject({
+      X_Custom: { Deep: [1] },
+    });
+  });
+});
+
+describe('parseFdl: keys and scalars as oscar-cli reads an FDL', () => {
+  it('folds service keys (the script path is found) and makes YAML scalars strings', () => {
+    const fdl = parseFdl(
+      'functions:\n  oscar:\n  - c1:\n      Name: old-style\n      Image: img\n      Script: run.sh\n      CPU: 1\n      environment:\n        Variables:\n          RETRIES: 3\n',
+    );
+    const [entry] = fdl.entries;
+    expect(entry.scriptPath).toBe('run.sh');
+    expect(entry.service).toMatchObject({
+      name: 'old-style',
+      image: 'img',
+      cpu: '1',
+      environment: { variables: { RETRIES: '3' } },
+    });
+  });
+});
+
+describe("parseServiceInput: the zero values of oscar-cli's json.Marshal of OSCAR's struct", () => {
+  it('reads "" for cpu, memory, log_level, visibility and a storage_provider as not given', () => {
+    const out = applyDefaults(
+      parseServiceInput({
+        name: 'zeroes',
+        image: 'alpine',
+        script: 'echo',
+        cpu: '',
+        memory: '',
+        log_level: '',
+        visibility: '',
+        cluster_id: '',
+        total_cpu: '',
+        enable_gpu: false,
+        synchronous: { min_scale: 0, max_scale: 0 },
+        input: [{ storage_provider: '', path: 'zero-bucket/in', suffix: null, prefix: null, options: '' }],
+        output: null,
+        environment: { variables: null, secrets: null },
+        annotations: null,
+        labels: null,
+        expose: { min_scale: 0, max_scale: 0, api_port: 0, cpu_threshold: 0, nodePort: 0, health_path: '' },
+        mount: { storage_provider: '', path: '', suffix: null, prefix: null, options: '' },
+        allowed_users: null,
+        volume_status: { enabled: false },
+      }),
+      { token: 't', owner: 'o' },
+    );
+    expect(out).toMatchObject({
+      cpu: '0.2',
+      memory: '256Mi',
+      log_level: 'INFO',
+      visibility: 'private',
+      input: [{ storage_provider: 'minio.default', path: 'zero-bucket/in' }],
+      environment: { variables: {}, secrets: {} },
+      // OSCAR's label on every service, by which its test suite finds services.
+      labels: { oscar_service: 'zeroes' },
+    });
   });
 });

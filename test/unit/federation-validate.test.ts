@@ -18,6 +18,7 @@ const service = (federation: unknown, extra: Record<string, unknown> = {}): Serv
   applyDefaults(
     parseServiceInput({
       name: 'grayify',
+      image: 'alpine',
       script: 'echo hi',
       clusters: {
         b: { endpoint: 'https://b.example.org', auth_user: 'oscar', auth_password: 'pw-b' },

@@ -118,7 +118,8 @@ export class JobIntake {
     origin?: { cluster: string; token: string | undefined },
   ): Promise<string> {
     const job: NewJob = {
-      id: randomUUID(),
+      // OSCAR's Kubernetes Job name, which its clients expect as the job's id.
+      id: `${service.name}-${randomUUID()}`,
       service: service.name,
       event: body,
       owner,

@@ -1,11 +1,23 @@
 // `flotilla apply -f FDL [-c CLUSTER]`: creates each service of an oscar-cli FDL, or
-// updates it when it exists.
+// updates it when it exists. As oscar-cli does, an entry keyed by a named cluster goes to that
+// cluster; `-c NAME` applies only NAME's entries (and bare services), to NAME when it is a
+// named cluster; `--endpoint` sends every entry to that one manager.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiError } from '../../../client/api-client.ts';
 import { parseFdl } from '../../core/fdl/fdl-file.ts';
-import { type ClientFlags, clientFrom, printJson, progress, run, withClientOptions } from '../common.ts';
+import { loadClusters } from '../clusters.ts';
+import {
+  type ClientFlags,
+  clientFor,
+  endpointGiven,
+  printJson,
+  progress,
+  run,
+  targetOf,
+  withClientOptions,
+} from '../common.ts';
 
 interface ApplyResult {
   name: string;
@@ -63,14 +75,21 @@ export const registerApply = (program: Command): void => {
     program
       .command('apply')
       .description('create or update the services of an FDL file (oscar-cli layout)')
-      .requiredOption('-f, --file <fdl>', 'FDL file')
-      .option('-c, --cluster <id>', 'only the services of this cluster id'),
+      .requiredOption('-f, --file <fdl>', 'FDL file'),
   ).action(
-    run(async (opts: ClientFlags & { file: string; cluster?: string }) => {
-      const client = clientFrom(opts);
+    run(async (opts: ClientFlags & { file: string }) => {
+      const named = loadClusters().file.oscar;
+      // -c that names no cluster only picks the FDL entries (the FDL's own cluster ids).
+      const filterOnly = opts.cluster !== undefined && !named[opts.cluster];
+      const fallback = clientFor(targetOf(opts, { cluster: filterOnly ? null : opts.cluster }));
+      const clientOf = (clusterId: string | undefined) =>
+        opts.cluster === undefined && !endpointGiven(opts) && clusterId && named[clusterId]
+          ? clientFor(targetOf(opts, { cluster: clusterId }))
+          : fallback;
       const services = await loadFdlServices(opts.file, opts.cluster);
       const results: ApplyResult[] = [];
       for (const { clusterId, service } of services) {
+        const client = clientOf(clusterId);
         const name = String(service.name);
         if (!opts.json)
           progress(`applying ${name}${clusterId ? ` (cluster ${clusterId})` : ''} to ${client.endpoint} ...`);

@@ -141,6 +141,7 @@ export const registerDemo = (program: Command): void => {
           progress(`deploying the federated service "poems" (mesh, ${policy}) from alpha ...`);
           const report = (await alpha.client.createService({
             name: 'poems',
+            image: 'alpine',
             cpu: '1',
             memory: '128Mi',
             script: SCRIPT,

@@ -24,7 +24,8 @@ interface FederationView {
   topology: string;
   revision: number;
   role: string;
-  members: MemberView[];
+  /** null when there are none (OSCAR's answer). */
+  members: MemberView[] | null;
 }
 
 const flatten = (members: MemberView[], depth = 0): Array<MemberView & { depth: number }> =>
@@ -34,7 +35,7 @@ const show = (v: FederationView): void => {
   process.stdout.write(`topology ${v.topology}, revision ${v.revision}, this node: ${v.role}\n`);
   printTable(
     ['MEMBER', 'TYPE', 'PRIORITY', 'SYNC', 'REVISION', 'LAST ERROR'],
-    flatten(v.members).map((m) => [
+    flatten(v.members ?? []).map((m) => [
       `${'  '.repeat(m.depth)}${m.type === 'endpoint' ? m.url : `${m.cluster_id}/${m.service_name}`}`,
       m.type,
       String(m.priority ?? 0),

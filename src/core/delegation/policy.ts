@@ -9,6 +9,15 @@ export interface ClusterSnapshot {
   /** Free millicores and bytes per node. */
   nodes: Array<{ freeCpuMillis: number; freeMemoryBytes: number }>;
   totalFreeCpuMillis: number;
+  // What topsis also weighs (absent in snapshots made before it was added).
+  /** Free bytes over all nodes. */
+  totalFreeMemoryBytes?: number;
+  /** Round trip of the poll that produced the snapshot, in ms. */
+  latencyMs?: number;
+  /** Jobs waiting there (`oscar.pods.states.Pending`). */
+  pendingJobs?: number;
+  /** Mean run time of recent jobs there (Flotilla's `oscar.mean_run_seconds`); unknown for OSCAR. */
+  meanRunSeconds?: number;
 }
 
 export interface JobDemand {
@@ -70,9 +79,109 @@ export const rank = (
     }
     return copy;
   }
+  if (policy === 'topsis') return rankTopsis(copy, random);
   // load-based: most total free CPU first (OSCAR's plan: CPU only, with the per-node fit).
   const free = (c: Candidate) => c.snapshot?.totalFreeCpuMillis ?? Number.NEGATIVE_INFINITY;
   return copy.sort((a, b) => free(b) - free(a) || a.index - b.index);
+};
+
+// ------------------------------------------------------------------ topsis
+
+/**
+ * OSCAR v4.1's multi-criteria policy (pkg/resourcemanager/delegate.go), one row per cluster:
+ * latency, nodes, free memory, free cpu, mean run time, pending jobs + 0.1. Latency, run time
+ * and pending jobs are costs (lower is better), the rest benefits. OSCAR's weights.
+ */
+export const TOPSIS_WEIGHTS = [1, 8, 18, 65, 2, 6] as const;
+const TOPSIS_COST = [true, false, false, false, true, true] as const;
+/** OSCAR's value for a run time it has no succeeded job to measure by. */
+export const TOPSIS_UNKNOWN_RUN_SECONDS = 1e6;
+/** Candidates this close to the best (within 20 % of its closeness) are shuffled among themselves. */
+export const TOPSIS_NEAR_BEST = 0.2;
+
+/** The criteria row of a cluster, as OSCAR builds it (the cache stands for OSCAR's calls). */
+export const topsisCriteria = (s: ClusterSnapshot): number[] => [
+  (s.latencyMs ?? 0) / 1000,
+  s.nodes.length,
+  s.totalFreeMemoryBytes ?? s.nodes.reduce((a, n) => a + n.freeMemoryBytes, 0),
+  s.totalFreeCpuMillis,
+  s.meanRunSeconds ?? TOPSIS_UNKNOWN_RUN_SECONDS,
+  (s.pendingJobs ?? 0) + 0.1,
+];
+
+/**
+ * Closeness to the ideal cluster (0 worst … 1 best) of each row: columns normalised by
+ * their Euclidean norm, weighted, then d⁻ / (d⁺ + d⁻). A column of zeros counts for nothing;
+ * rows that are all alike are all 1 (OSCAR would divide by zero).
+ */
+export const topsisCloseness = (rows: readonly number[][]): number[] => {
+  const n = rows.length;
+  const cols = TOPSIS_WEIGHTS.length;
+  if (n === 0) return [];
+  // Column by column: weight ÷ Euclidean norm, computed scaled by the largest value so
+  // neither bytes nor OSCAR's 1e6 s overflow and tiny values do not underflow.
+  const v = new Float64Array(n * cols);
+  const ideal = new Float64Array(cols);
+  const anti = new Float64Array(cols);
+  for (let j = 0; j < cols; j++) {
+    let max = 0;
+    for (let i = 0; i < n; i++) max = Math.max(max, Math.abs(rows[i][j]));
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += (rows[i][j] / (max || 1)) ** 2;
+    const norm = max * Math.sqrt(sum);
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      const x = norm > 0 ? (rows[i][j] / norm) * TOPSIS_WEIGHTS[j] : 0;
+      v[i * cols + j] = x;
+      lo = Math.min(lo, x);
+      hi = Math.max(hi, x);
+    }
+    ideal[j] = TOPSIS_COST[j] ? lo : hi;
+    anti[j] = TOPSIS_COST[j] ? hi : lo;
+  }
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    let toIdeal = 0;
+    let toAnti = 0;
+    for (let j = 0; j < cols; j++) {
+      const x = v[i * cols + j];
+      toIdeal += (x - ideal[j]) ** 2;
+      toAnti += (x - anti[j]) ** 2;
+    }
+    // Weighted values are at most the weight (≤ 65): squares cannot overflow here.
+    const dPlus = Math.sqrt(toIdeal);
+    const dMinus = Math.sqrt(toAnti);
+    out[i] = dPlus + dMinus > 0 ? dMinus / (dPlus + dMinus) : 1;
+  }
+  return out;
+};
+
+/**
+ * Clusters by closeness, best first; those within 20 % of the best are shuffled among the
+ * places they hold, as OSCAR does, so near-equal clusters share the load. Endpoints (no
+ * status to weigh) come last, in list order.
+ */
+const rankTopsis = (list: Candidate[], random: () => number): Candidate[] => {
+  const weighed = list.filter((c) => c.snapshot);
+  const rest = list.filter((c) => !c.snapshot).sort((a, b) => a.index - b.index);
+  const closeness = topsisCloseness(weighed.map((c) => topsisCriteria(c.snapshot!)));
+  const order = weighed
+    .map((c, i) => ({ c, p: closeness[i] }))
+    .sort((a, b) => b.p - a.p || a.c.index - b.c.index);
+  if (order.length > 1) {
+    const best = order[0].p;
+    const near = order.map((o, i) => (best - o.p < best * TOPSIS_NEAR_BEST ? i : -1)).filter((i) => i >= 0);
+    const shuffled = near.map((i) => order[i]);
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+    }
+    near.forEach((place, k) => {
+      order[place] = shuffled[k];
+    });
+  }
+  return [...order.map((o) => o.c), ...rest];
 };
 
 /**
@@ -92,29 +201,61 @@ export const reserveOnSnapshot = (s: ClusterSnapshot, job: JobDemand): ClusterSn
     nodes[best].freeCpuMillis -= job.cpuMillis;
     nodes[best].freeMemoryBytes -= job.memoryBytes;
   }
-  return { ...s, nodes, totalFreeCpuMillis: s.totalFreeCpuMillis - job.cpuMillis };
+  return {
+    ...s,
+    nodes,
+    totalFreeCpuMillis: s.totalFreeCpuMillis - job.cpuMillis,
+    // The job waits there until the next poll says otherwise.
+    ...(s.totalFreeMemoryBytes !== undefined
+      ? { totalFreeMemoryBytes: s.totalFreeMemoryBytes - job.memoryBytes }
+      : {}),
+    ...(s.pendingJobs !== undefined ? { pendingJobs: s.pendingJobs + 1 } : {}),
+  };
 };
 
-/** A snapshot from OSCAR's /system/status answer (cpu in millicores, memory in bytes). */
-export const snapshotFromStatus = (clusterId: string, status: unknown): ClusterSnapshot => {
+/**
+ * A snapshot from OSCAR's /system/status answer (cpu in millicores, memory in bytes);
+ * `latencyMs` is the round trip of the poll that fetched it.
+ */
+export const snapshotFromStatus = (
+  clusterId: string,
+  status: unknown,
+  latencyMs?: number,
+): ClusterSnapshot => {
   const st = status as {
     cluster?: {
-      metrics?: { cpu?: { total_free_cores?: number } };
+      metrics?: { cpu?: { total_free_cores?: number }; memory?: { total_free_bytes?: number } };
       nodes?: Array<{
         cpu?: { capacity_cores?: number; request_cores?: number };
         memory?: { capacity_bytes?: number; request_bytes?: number };
         status?: string;
       }>;
     };
+    oscar?: { pods?: { states?: { Pending?: number } }; mean_run_seconds?: number };
   };
-  const nodes = (st.cluster?.nodes ?? [])
+  const nodes = (st?.cluster?.nodes ?? [])
     .filter((n) => !n.status || n.status === 'Ready')
     .map((n) => ({
       freeCpuMillis: Math.max(0, (n.cpu?.capacity_cores ?? 0) - (n.cpu?.request_cores ?? 0)),
       freeMemoryBytes: Math.max(0, (n.memory?.capacity_bytes ?? 0) - (n.memory?.request_bytes ?? 0)),
     }));
-  const total = st.cluster?.metrics?.cpu?.total_free_cores ?? nodes.reduce((a, n) => a + n.freeCpuMillis, 0);
-  return { clusterId, online: true, nodes, totalFreeCpuMillis: total };
+  const total = st?.cluster?.metrics?.cpu?.total_free_cores ?? nodes.reduce((a, n) => a + n.freeCpuMillis, 0);
+  const number = (v: unknown): number | undefined =>
+    typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+  const memory =
+    number(st?.cluster?.metrics?.memory?.total_free_bytes) ??
+    nodes.reduce((a, n) => a + n.freeMemoryBytes, 0);
+  const meanRun = number(st?.oscar?.mean_run_seconds);
+  return {
+    clusterId,
+    online: true,
+    nodes,
+    totalFreeCpuMillis: total,
+    totalFreeMemoryBytes: memory,
+    pendingJobs: number(st?.oscar?.pods?.states?.Pending) ?? 0,
+    ...(meanRun !== undefined ? { meanRunSeconds: meanRun } : {}),
+    ...(latencyMs !== undefined ? { latencyMs } : {}),
+  };
 };
 
 /** A seedable PRNG (mulberry32) for the random policy in tests and simulations. */

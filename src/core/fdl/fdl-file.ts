@@ -2,9 +2,22 @@
 //   functions: { oscar: [ { <cluster-id>: <service> }, ... ] }
 //   storage_providers: {...}   clusters: {...}     (top level, embedded into each service)
 // The entry may also be a bare service (the layout of OSCAR's federation quickstart).
+// Keys match as OSCAR's decoder matches them (`Script`, `environment.Variables`) and YAML
+// scalars where OSCAR has a string are strings (`cpu: 1` is "1"), as oscar-cli sends them.
 // Pure: the caller reads the file and the scripts.
 import { parse as parseYaml } from 'yaml';
 import { fail } from '../errors.ts';
+import { CLUSTER_SHAPE, goDecode, goFold, STORAGE_PROVIDERS_SHAPE, yamlAsGo } from './go-decode.ts';
+
+/** oscar-cli's FDL struct: functions.oscar plus the shared blocks. */
+const FDL_SHAPE = {
+  kind: 'struct',
+  fields: {
+    functions: { kind: 'struct', fields: { oscar: { kind: 'list', of: { kind: 'any' } } } },
+    storage_providers: STORAGE_PROVIDERS_SHAPE,
+    clusters: { kind: 'map', of: CLUSTER_SHAPE },
+  },
+} as const;
 
 export interface FdlEntry {
   /** The cluster id the entry is keyed by, or undefined for a bare service. */
@@ -63,8 +76,10 @@ const mergeMaps = (
 
 /** Splits an FDL document into services, each with the file's shared blocks embedded. */
 export const parseFdl = (text: string): FdlFile => {
-  const doc = parseYamlText(text);
-  if (!isObj(doc)) fail('VALIDATION_FAILED', 'FDL must be a map with a "functions" key');
+  const parsed = parseYamlText(text);
+  if (!isObj(parsed)) fail('VALIDATION_FAILED', 'FDL must be a map with a "functions" key');
+  // Only folds keys and turns scalars into strings here; types are the server's to check.
+  const doc = goDecode(parsed, FDL_SHAPE, { yamlScalars: true }).value;
   const functions = (doc as Record<string, unknown>).functions;
   if (!isObj(functions)) fail('VALIDATION_FAILED', 'FDL must have "functions: {oscar: [...]}"');
   const list = (functions as Record<string, unknown>).oscar;
@@ -78,11 +93,12 @@ export const parseFdl = (text: string): FdlFile => {
     let clusterId: string | undefined;
     let raw: Record<string, unknown>;
     const keys = Object.keys(item);
-    if (keys.length === 1 && isObj(item[keys[0]]) && !('name' in item)) {
+    const bare = keys.some((k) => goFold(k) === 'name');
+    if (keys.length === 1 && isObj(item[keys[0]]) && !bare) {
       clusterId = keys[0];
-      raw = item[keys[0]] as Record<string, unknown>;
-    } else if ('name' in item) {
-      raw = item;
+      raw = yamlAsGo(item[keys[0]]) as Record<string, unknown>;
+    } else if (bare) {
+      raw = yamlAsGo(item) as Record<string, unknown>;
     } else {
       return fail(
         'VALIDATION_FAILED',

@@ -1,5 +1,6 @@
 // Secret values in a service definition: shown as "***" on read, and kept when a client
-// sends "***" back (OSCAR clients GET, edit and PUT a whole service).
+// sends "***" back (OSCAR clients GET, edit and PUT a whole service) or leaves
+// `environment.secrets` out of a PUT (OSCAR keeps the stored secrets then).
 
 export const MASK = '***';
 
@@ -67,7 +68,55 @@ export const restoreMaskedSecrets = <T extends Obj>(incoming: T, stored: Obj | u
   for (const top of ['environment', 'clusters', 'storage_providers']) {
     if (isObj(copy[top])) walk(copy[top], [top]);
   }
+  const kept = stored?.environment?.secrets;
+  if (isObj(kept) && Object.keys(kept).length > 0 && copy.environment?.secrets === undefined) {
+    (copy as Obj).environment = {
+      ...(isObj(copy.environment) ? copy.environment : {}),
+      secrets: { ...kept },
+    };
+  }
+  dropDefaultMinioView(copy);
   return copy;
+};
+
+/**
+ * `storage_providers.minio.default` as GET shows it when the service has none of its own:
+ * the cluster's storage, keys masked. Sent back in a PUT it carries no keys: it is dropped,
+ * so the service keeps using the cluster's storage rather than storing an empty provider.
+ */
+const dropDefaultMinioView = (svc: Obj): void => {
+  const minio = svc.storage_providers?.minio;
+  const own = minio?.default;
+  if (!isObj(own) || own.access_key || own.secret_key) return;
+  delete minio.default;
+  if (Object.keys(minio).length === 0) delete svc.storage_providers.minio;
+  if (Object.keys(svc.storage_providers).length === 0) delete svc.storage_providers;
+};
+
+/** The cluster's own storage as `minio.default` shows it in a service (no keys). */
+export interface DefaultMinioView {
+  endpoint: string;
+  region: string;
+  verify: boolean;
+}
+
+/**
+ * A redacted service as GET answers it: `storage_providers` is always an object with
+ * `minio.default` in it (oscar_python's storage client indexes both without a check).
+ */
+export const withStorageProviders = <T extends Obj>(svc: T, minio: DefaultMinioView): T => {
+  const providers = isObj(svc.storage_providers) ? { ...svc.storage_providers } : {};
+  const kinds = isObj(providers.minio) ? { ...providers.minio } : {};
+  if (!isObj(kinds.default)) {
+    kinds.default = {
+      endpoint: minio.endpoint,
+      verify: minio.verify,
+      access_key: MASK,
+      secret_key: MASK,
+      region: minio.region,
+    };
+  }
+  return { ...svc, storage_providers: { ...providers, minio: kinds } };
 };
 
 /** Every secret value of a service, for checks that none of them leaks. */

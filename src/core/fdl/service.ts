@@ -1,7 +1,9 @@
 // The OSCAR service model: schema, defaults and normalisation. Unknown fields are kept
-// (loose objects) so that a client's FDL round-trips unchanged.
+// (loose objects) so that a client's FDL round-trips unchanged. Keys and JSON types are
+// first read as OSCAR's Go decoder reads them (go-decode.ts), then checked here.
 import { z } from 'zod';
 import { fail } from '../errors.ts';
+import { goDecode } from './go-decode.ts';
 import { formatCpu, parseCpuMillis, parseMemoryBytes } from './quantity.ts';
 
 export const SERVICE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -18,11 +20,8 @@ export const DEFAULT_STORAGE_PROVIDER = 'minio.default';
 export const S3_BUCKET_RE =
   /^(?=.{3,63}$)(?!\d{1,3}(\.\d{1,3}){3}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
-/** Scalars in YAML (numbers, booleans) become the strings OSCAR expects. */
-const scalarString = z
-  .union([z.string(), z.number(), z.boolean()], 'must be a string, number or boolean')
-  .transform((v) => String(v));
-const stringMap = z.record(z.string(), scalarString);
+// YAML scalars (numbers, booleans) were turned into strings by yamlAsGo before this point.
+const stringMap = z.record(z.string(), z.string());
 
 export const serviceNameSchema = z
   .string()
@@ -33,11 +32,30 @@ export const serviceNameSchema = z
     'must be a DNS label: lowercase letters, digits and "-", starting and ending with a letter or digit',
   );
 
+export const STORAGE_PROVIDER_KINDS = ['minio', 's3', 'onedata', 'webdav', 'rucio'] as const;
+
+/**
+ * OSCAR's reading of a provider reference: the kind before the first "." (any case), the id
+ * after it, "default" when there is none (`minio` is `minio.default`).
+ */
+export const normalizeProviderRef = (ref: string): string => {
+  const text = ref.trim();
+  const dot = text.indexOf('.');
+  const kind = (dot < 0 ? text : text.slice(0, dot)).toLowerCase();
+  const id = dot < 0 ? 'default' : text.slice(dot + 1);
+  return (STORAGE_PROVIDER_KINDS as readonly string[]).includes(kind) ? `${kind}.${id}` : text;
+};
+
 const storageProviderRef = z
   .string()
-  .regex(
-    /^(minio|s3|onedata|webdav|rucio)\.[A-Za-z0-9_.-]+$/,
-    'must be "<provider>.<id>", e.g. "minio.default"',
+  .transform(normalizeProviderRef)
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^(minio|s3|onedata|webdav|rucio)\.[A-Za-z0-9_.-]+$/,
+        'must be "<provider>.<id>" ("minio" alone is "minio.default"), e.g. "minio.default"',
+      ),
   );
 
 export const storageIoSchema = z.looseObject({
@@ -64,7 +82,7 @@ const CPU_MESSAGE = 'must be a positive number of cores ("0.5") or millicores ("
 const MEMORY_MESSAGE = 'must be a positive quantity such as "256Mi" or "1Gi"';
 
 const cpuSchema = z
-  .union([z.string(), z.number()], CPU_MESSAGE)
+  .string(CPU_MESSAGE)
   .refine((v) => {
     const m = parseCpuMillis(v);
     return m !== undefined && m > 0;
@@ -72,12 +90,12 @@ const cpuSchema = z
   .transform((v) => formatCpu(parseCpuMillis(v)!));
 
 const memorySchema = z
-  .union([z.string(), z.number()], MEMORY_MESSAGE)
+  .string(MEMORY_MESSAGE)
   .refine((v) => {
     const b = parseMemoryBytes(v);
     return b !== undefined && b > 0;
   }, MEMORY_MESSAGE)
-  .transform((v) => String(v).trim());
+  .transform((v) => v.trim());
 
 export const replicaSchema = z.looseObject({
   type: z.enum(['oscar', 'endpoint'], 'must be "oscar" or "endpoint"').default('oscar'),
@@ -106,7 +124,8 @@ export const federationSchema = z.looseObject({
 export const serviceInputSchema = z.looseObject({
   name: serviceNameSchema,
   cluster_id: z.string().optional(),
-  image: z.string().optional(),
+  // Required, as OSCAR's `binding:"required"` (an empty string counts as missing).
+  image: z.string().min(1, 'is required'),
   script: z.string().min(1, 'is required'),
   cpu: cpuSchema.optional(),
   memory: memorySchema.optional(),
@@ -144,7 +163,10 @@ export type Federation = z.infer<typeof federationSchema>;
 export type ClusterRef = z.infer<typeof clusterSchema>;
 
 /** A stored service: the input with defaults applied and the server's fields set. */
-export type Service = ServiceInput & {
+/** For the stored type only: services stored before `image` was required have none. */
+const storedServiceSchema = serviceInputSchema.extend({ image: z.string().optional() });
+
+export type Service = z.infer<typeof storedServiceSchema> & {
   cpu: string;
   memory: string;
   log_level: string;
@@ -227,14 +249,48 @@ export const checkStorable = (raw: unknown): void => {
   }
 };
 
+/** Fields where an empty string means "the default" (OSCAR fills them in). */
+const DEFAULTED_WHEN_EMPTY = ['cpu', 'memory', 'log_level', 'visibility', 'cluster_id'] as const;
+
+/**
+ * oscar-cli marshals OSCAR's whole Go struct, so fields it was not given arrive as zero values
+ * ("" for cpu, memory, log_level, visibility, an input's storage_provider): OSCAR reads them as
+ * not set, and so does Flotilla.
+ */
+const withoutGoZeroValues = (value: unknown): unknown => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const out = { ...(value as Record<string, unknown>) };
+  for (const k of DEFAULTED_WHEN_EMPTY) if (out[k] === '') delete out[k];
+  for (const k of ['input', 'output'] as const) {
+    if (!Array.isArray(out[k])) continue;
+    out[k] = (out[k] as unknown[]).map((io) => {
+      if (io === null || typeof io !== 'object' || (io as Record<string, unknown>).storage_provider !== '')
+        return io;
+      const { storage_provider: _empty, ...rest } = io as Record<string, unknown>;
+      return rest;
+    });
+  }
+  return out;
+};
+
 /** Validates a client's service definition; throws VALIDATION_FAILED naming the field. */
 export const parseServiceInput = (raw: unknown): ServiceInput => {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     fail('VALIDATION_FAILED', `service definition must be a JSON object, got ${kindOf(raw)}`);
   }
   checkStorable(raw);
+  // Keys and JSON types as OSCAR's Go decoder reads them: a wrong type is a 400 naming it.
+  const decoded = goDecode(raw);
+  if (decoded.issues.length > 0) {
+    const code = decoded.issues[0].path === 'name' ? 'INVALID_NAME' : 'VALIDATION_FAILED';
+    const text = decoded.issues
+      .slice(0, 5)
+      .map((i) => `${i.path}: ${i.message}`)
+      .join('; ');
+    fail(code, `invalid service: ${text}`, { fields: decoded.issues.map((i) => i.path) });
+  }
   // reportInput: a wrong type is told apart from a missing field ("is required").
-  const result = serviceInputSchema.safeParse(raw, { reportInput: true });
+  const result = serviceInputSchema.safeParse(withoutGoZeroValues(decoded.value), { reportInput: true });
   if (!result.success) {
     const first = result.error.issues[0];
     const code = first && first.path[0] === 'name' ? 'INVALID_NAME' : 'VALIDATION_FAILED';
@@ -245,9 +301,16 @@ export const parseServiceInput = (raw: unknown): ServiceInput => {
   return result.data as ServiceInput;
 };
 
-/** Defaults that OSCAR applies on create (cpu 0.2, memory 256Mi, log_level INFO, private). */
+/** The label OSCAR puts on every service (and its jobs): `oscar_service: <name>`. */
+export const SERVICE_LABEL = 'oscar_service';
+
+/**
+ * Defaults that OSCAR applies on create (cpu 0.2, memory 256Mi, log_level INFO, private, the
+ * `oscar_service` label; OSCAR's test suite finds services by it).
+ */
 export const applyDefaults = (input: ServiceInput, server: { token: string; owner: string }): Service => ({
   ...input,
+  labels: { ...(input.labels ?? {}), [SERVICE_LABEL]: input.name },
   cpu: input.cpu ?? DEFAULT_CPU,
   memory: input.memory ?? DEFAULT_MEMORY,
   log_level: input.log_level ?? DEFAULT_LOG_LEVEL,

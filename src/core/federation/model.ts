@@ -3,7 +3,7 @@
 import type { Service } from '../fdl/service.ts';
 
 export const TOPOLOGIES = ['none', 'star', 'mesh', 'tree'] as const;
-export const DELEGATIONS = ['static', 'random', 'load-based'] as const;
+export const DELEGATIONS = ['static', 'random', 'load-based', 'topsis'] as const;
 export const DEPLOYMENTS = ['atomic', 'best-effort'] as const;
 export const MAX_TREE_DEPTH = 8;
 

@@ -2,25 +2,28 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { mayReadToken, type Principal } from '../../core/auth/principal.ts';
-import { redactService } from '../../core/fdl/secrets.ts';
+import { yamlAsGo } from '../../core/fdl/go-decode.ts';
+import { type DefaultMinioView, redactService, withStorageProviders } from '../../core/fdl/secrets.ts';
 import { type Service, serviceInputSchema } from '../../core/fdl/service.ts';
 import { withoutUserInfo } from '../../core/federation/endpoint.ts';
+import { isYamlRequest } from '../body-parsers.ts';
 import { type HttpContext, principalOf } from '../context.ts';
 import { docsOnly } from '../schemas.ts';
 import { workerProofOf } from '../worker-proof.ts';
 
 /**
  * A service as this caller may see it: secrets masked, the token only for its owner and the
- * admin, and no user or password in an endpoint stored before they were refused.
+ * admin, no user or password in an endpoint stored before they were refused, and
+ * `storage_providers.minio.default` always there (oscar_python indexes it unchecked).
  */
 const shownTo =
-  (p: Principal) =>
+  (p: Principal, minio: DefaultMinioView) =>
   (s: Service): Partial<Service> => {
     const view: Partial<Service> = redactService(s);
     if (!mayReadToken(p, s)) delete view.token;
     for (const entry of Object.values(view.clusters ?? {}))
       if (typeof entry?.endpoint === 'string') entry.endpoint = withoutUserInfo(entry.endpoint);
-    return view;
+    return withStorageProviders(view, minio);
   };
 
 // Any name is looked up (an unknown one is a 404, as OSCAR answers), but a NUL cannot be.
@@ -43,7 +46,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     { schema: { tags: ['services'], summary: 'List services', security: auth } },
     async (req) => {
       const principal = await principalOf(ctx, req);
-      return (await ctx.services.list(principal)).map(shownTo(principal));
+      return (await ctx.services.list(principal)).map(shownTo(principal, ctx.system.storageView()));
     },
   );
 
@@ -63,7 +66,9 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
       const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
       const callerAuth =
         principal.kind === 'user' && bearer ? { kind: 'bearer' as const, token: bearer } : undefined;
-      const report = await ctx.federation.create(principal, req.body, callerAuth, workerProofOf(req));
+      // A YAML body is read as oscar-cli reads an FDL (`cpu: 1` is "1").
+      const body = isYamlRequest(req) ? yamlAsGo(req.body) : req.body;
+      const report = await ctx.federation.create(principal, body, callerAuth, workerProofOf(req));
       // OSCAR answers 201 with an empty body (clients GET the service for its token); a
       // federated create answers with its per-member report.
       if (report) reply.status(201).send(report);
@@ -83,7 +88,8 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     },
     async (req, reply) => {
       const principal = await principalOf(ctx, req);
-      await ctx.federation.update(principal, req.body, workerProofOf(req));
+      const body = isYamlRequest(req) ? yamlAsGo(req.body) : req.body;
+      await ctx.federation.update(principal, body, workerProofOf(req));
       reply.status(204).send();
     },
   );
@@ -94,7 +100,7 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
     async (req) => {
       const principal = await principalOf(ctx, req);
       const { serviceName } = req.params as z.infer<typeof nameParams>;
-      return shownTo(principal)(await ctx.services.get(principal, serviceName));
+      return shownTo(principal, ctx.system.storageView())(await ctx.services.get(principal, serviceName));
     },
   );
 

@@ -34,6 +34,12 @@ export const systemRoutes = async (app: FastifyInstance, ctx: HttpContext): Prom
     },
   );
 
+  app.put(
+    '/system/config',
+    { schema: { tags: ['config'], summary: 'Change the configuration (admin)', security: [{ basic: [] }] } },
+    async (req) => ctx.system.updateConfig(await principalOf(ctx, req)),
+  );
+
   app.get(
     '/system/status',
     { schema: { tags: ['status'], summary: 'Capacity, jobs and storage status', security: auth } },
