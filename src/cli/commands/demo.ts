@@ -192,7 +192,8 @@ export const registerDemo = (program: Command): void => {
               const ranOn = j?.delegated_to ?? 'alpha';
               return [
                 String(i + 1),
-                s.id.slice(0, 8),
+                // Job names are <service>-<uuid>: the uuid's first 8 characters tell them apart.
+                s.id.slice(-36, -28),
                 j?.status ?? '?',
                 ranOn,
                 why(ranOn, 'alpha', !!s.atIntake, policy),
