@@ -79,13 +79,15 @@ for (const adapter of adapters) {
     it('creates, reads, updates and deletes a service; absent is undefined or false, a duplicate is refused', async () => {
       const name = serviceName();
       expect(await peers.getService(target(), name)).toBeUndefined();
-      await peers.createService(target(), { name, script: 'echo one' });
+      await peers.createService(target(), { name, image: 'alpine', script: 'echo one' });
       expect(await peers.getService(target(), name)).toMatchObject({
         name,
         script: 'echo one',
         cluster_id: 'peer-b',
       });
-      const dup = await failure(peers.createService(target(), { name, script: 'echo again' }));
+      const dup = await failure(
+        peers.createService(target(), { name, image: 'alpine', script: 'echo again' }),
+      );
       expect(dup.code).toBe('SERVICE_EXISTS');
       await peers.updateService(target(), { name, script: 'echo two' });
       expect(await peers.getService(target(), name)).toMatchObject({ script: 'echo two' });
@@ -102,7 +104,7 @@ for (const adapter of adapters) {
 
     it('submits a job and follows it; a job it does not know is undefined', async () => {
       const name = serviceName();
-      await peers.createService(target(), { name, script: 'echo ran' });
+      await peers.createService(target(), { name, image: 'alpine', script: 'echo ran' });
       const { job_id } = await peers.submitJob(target(), name, new TextEncoder().encode('{"x":1}'), {});
       expect(job_id).toEqual(expect.any(String));
       const seen = await peers.jobStatus(target(), name, job_id);
@@ -125,7 +127,7 @@ for (const adapter of adapters) {
 
     it('posts an event to a URL and resolves to the HTTP status, refusals included', async () => {
       const name = serviceName();
-      await peers.createService(target(), { name, script: 'true' });
+      await peers.createService(target(), { name, image: 'alpine', script: 'true' });
       const url = `${endpoint}/job/${name}`;
       const body = new TextEncoder().encode('{}');
       expect(await peers.postEvent(url, body, { authorization: basic() }, true)).toBe(201);

@@ -29,6 +29,7 @@ const SEEDED = { services: 2, settings: 2, jobs: 12, outbox: 2 };
 const svc = (name: string): Service =>
   ({
     name,
+    image: 'alpine',
     script: 'echo hi',
     cpu: '0.5',
     memory: '256Mi',

@@ -100,6 +100,7 @@ describe('federation hardening with real managers (#11)', () => {
     };
     const bobsService = {
       name: 'fw-b',
+      image: 'alpine',
       script: ENV_SCRIPT,
       annotations: forged,
       federation: { topology: 'mesh', members: [], revision: 0 },
@@ -113,13 +114,18 @@ describe('federation hardening with real managers (#11)', () => {
       headers: { 'x-flotilla-origin': 'a/fw', 'x-flotilla-worker-token': 'f'.repeat(64) },
     });
     if (posing.status !== 201) {
-      const plain = await send(as(b, BOB), 'POST', '/system/services', { name: 'fw-b', script: ENV_SCRIPT });
+      const plain = await send(as(b, BOB), 'POST', '/system/services', {
+        name: 'fw-b',
+        image: 'alpine',
+        script: ENV_SCRIPT,
+      });
       expect(plain.status, plain.text).toBe(201);
     }
 
     // Alice federates "fw" onto b with b's admin credentials; fw-b is taken, fw-ok is not.
     const created = await send(as(a, ALICE), 'POST', '/system/services', {
       name: 'fw',
+      image: 'alpine',
       script: '#!/bin/sh\necho coordinator\n',
       cpu: '0.1',
       memory: '64Mi',
@@ -194,6 +200,7 @@ describe('federation hardening with real managers (#11)', () => {
     const again = (await as(a, ALICE).getService('fw')) as Record<string, any>;
     const changed = await send(as(a, ALICE), 'PUT', '/system/services', {
       ...again,
+      image: 'alpine',
       script: '#!/bin/sh\necho coordinator v2\n',
     });
     expect(changed.status, changed.text).toBe(204);
@@ -223,6 +230,7 @@ describe('federation hardening with real managers (#11)', () => {
     // Bob's service sorts first and says cluster "b" is his endpoint, which reports no room.
     const poison = await send(as(a, BOB), 'POST', '/system/services', {
       name: 'aaa-poison',
+      image: 'alpine',
       script: 'echo',
       replicas: [{ type: 'oscar', cluster_id: 'b', service_name: 'nothing' }],
       clusters: { b: { endpoint: `${peer.url}/full`, auth_user: 'bob', auth_password: 'bobs' } },
@@ -230,6 +238,7 @@ describe('federation hardening with real managers (#11)', () => {
     expect(poison.status, poison.text).toBe(201);
     const victim = await send(as(a, ALICE), 'POST', '/system/services', {
       name: 'zz-victim',
+      image: 'alpine',
       script: '#!/bin/sh\necho victim ran\n',
       cpu: '1',
       memory: '64Mi',
@@ -253,6 +262,7 @@ describe('federation hardening with real managers (#11)', () => {
   it('an atomic create against a peer answering with bodies shows none of them (#11.7)', async () => {
     const res = await send(as(a, ALICE), 'POST', '/system/services', {
       name: 'ssrf-atomic',
+      image: 'alpine',
       script: 'echo',
       clusters: { m1: { endpoint: `${peer.url}/evil?x=`, auth_user: 'oscar', auth_password: 'm-pw' } },
       federation: { members: [{ type: 'oscar', cluster_id: 'm1', service_name: 'ssrf-atomic-m' }] },
@@ -266,6 +276,7 @@ describe('federation hardening with real managers (#11)', () => {
   it('a best-effort create’s report and its sync state show no peer body (#11.7)', async () => {
     const res = await send(as(a, ALICE), 'POST', '/system/services', {
       name: 'ssrf-be',
+      image: 'alpine',
       script: 'echo',
       clusters: { m2: { endpoint: `${peer.url}/evil#frag`, auth_user: 'oscar', auth_password: 'm-pw' } },
       federation: {
@@ -293,6 +304,7 @@ describe('federation hardening with real managers (#11)', () => {
   it('a job delegated there: its listing and log show no peer body (#11.7)', async () => {
     const made = await send(as(a, ALICE), 'POST', '/system/services', {
       name: 'ssrf-dlg',
+      image: 'alpine',
       script: 'echo',
       cpu: '1',
       memory: '64Mi',

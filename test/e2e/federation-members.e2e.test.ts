@@ -234,6 +234,7 @@ describe('federation members across the topology', () => {
     const older = {
       ...held,
       federation: { ...held.federation, revision: 1 },
+      image: 'alpine',
       script: '#!/bin/sh\necho old\n',
     };
     // Sent as the coordinator sends it (its origin and the worker's token): a late retry.

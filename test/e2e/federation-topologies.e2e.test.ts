@@ -309,6 +309,7 @@ describe('federation topologies across five clusters', () => {
     expect(coord.clusters.b.auth_password).toBe('***');
     const edited = {
       ...coord,
+      image: 'alpine',
       script: '#!/bin/sh\necho v2\n',
       environment: { variables: { GREETING: 'v2' } },
     };

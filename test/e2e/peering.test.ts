@@ -246,6 +246,7 @@ describe('the peer channel guard', () => {
 
 const svc = (name: string, owner: string, extra: Partial<Service> = {}): Service => ({
   name,
+  image: 'alpine',
   script: 'echo hi',
   cpu: '0.5',
   memory: '128Mi',

@@ -51,6 +51,7 @@ describe('buckets named by a service', () => {
   it('take the service’s owner, visibility and allowed users', async () => {
     await createService(ALICE, {
       name: 'vis-svc',
+      image: 'alpine',
       script: 'true',
       visibility: 'restricted',
       allowed_users: [BOB],
@@ -67,6 +68,7 @@ describe('buckets named by a service', () => {
 
     await createService(BOB, {
       name: 'pub-svc',
+      image: 'alpine',
       script: 'true',
       visibility: 'public',
       output: io('pub-out/o'),
@@ -77,6 +79,7 @@ describe('buckets named by a service', () => {
   it('follow the service when its visibility changes', async () => {
     await updateService(ALICE, {
       name: 'vis-svc',
+      image: 'alpine',
       script: 'true',
       visibility: 'private',
       input: io('vis-in/in'),
@@ -96,6 +99,7 @@ describe('buckets named by a service', () => {
     await aliceS3.send(new PutObjectCommand({ Bucket: 'pre-made', Key: 'keep.txt', Body: 'kept' }));
     await createService(ALICE, {
       name: 'del-svc',
+      image: 'alpine',
       script: 'true',
       input: io('pre-made/in'),
       output: io('fresh-made/out'),
@@ -110,7 +114,12 @@ describe('buckets named by a service', () => {
   });
 
   it('a bucket another service created is not deleted with a service that only named it', async () => {
-    await createService(ALICE, { name: 'maker', script: 'true', output: io('shared-made/out') });
+    await createService(ALICE, {
+      name: 'maker',
+      image: 'alpine',
+      script: 'true',
+      output: io('shared-made/out'),
+    });
     await createService(ALICE, { name: 'user-of', script: 'true', input: io('shared-made/out') });
     await deleteService(ALICE, 'user-of');
     expect(await exists('shared-made')).toBe(true);
@@ -126,6 +135,7 @@ describe('isolation_level', () => {
   it('USER: one private bucket per allowed user and input bucket, owned by that user', async () => {
     await createService(ALICE, {
       name: 'iso-svc',
+      image: 'alpine',
       script: 'cat "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/seen.txt"',
       isolation_level: 'USER',
       visibility: 'restricted',
@@ -173,6 +183,7 @@ describe('isolation_level', () => {
   it('USER: a user left out on update loses the bucket; deleting the service removes the rest', async () => {
     await updateService(ALICE, {
       name: 'iso-svc',
+      image: 'alpine',
       script: 'true',
       isolation_level: 'USER',
       visibility: 'restricted',
@@ -198,6 +209,7 @@ describe('isolation_level', () => {
       ALICE,
       {
         name: 'clash-svc',
+        image: 'alpine',
         script: 'true',
         isolation_level: 'user',
         allowed_users: [BOB],
@@ -213,6 +225,7 @@ describe('isolation_level', () => {
   it('SERVICE (the default): one bucket for the service, none per user', async () => {
     await createService(ALICE, {
       name: 'svc-iso',
+      image: 'alpine',
       script: 'true',
       isolation_level: 'SERVICE',
       visibility: 'restricted',

@@ -83,6 +83,7 @@ beforeAll(async () => {
 
   const svc = await createService(BOB, {
     name: 'bob-svc',
+    image: 'alpine',
     script: 'cat "$INPUT_FILE_PATH"; cp "$INPUT_FILE_PATH" "$TMP_OUTPUT_DIR/"',
     input: [{ storage_provider: 'minio.default', path: 'bob-in/in' }],
     output: [{ storage_provider: 'minio.default', path: 'bob-out/out' }],
@@ -163,6 +164,7 @@ describe('item 1: a forged S3 event never downloads with the admin keys', () => 
   it('a storage trigger does not run a job on a bucket its owner can no longer read', async () => {
     const svc = await createService(BOB, {
       name: 'bob-watch',
+      image: 'alpine',
       script: 'cat "$INPUT_FILE_PATH"',
       input: [{ storage_provider: 'minio.default', path: 'alice-pub/in' }],
     });
@@ -177,6 +179,7 @@ describe('item 1: a forged S3 event never downloads with the admin keys', () => 
     // job is stored, Bob's service has been decided on.
     const mine = await createService(ALICE, {
       name: 'zz-alice-watch',
+      image: 'alpine',
       script: 'true',
       input: [{ storage_provider: 'minio.default', path: 'alice-pub/in' }],
     });
@@ -266,6 +269,7 @@ describe('item 2: naming someone else’s bucket grants nothing', () => {
     for (const bucket of ['alice-shared', 'alice-pub']) {
       const res = await createService(BOB, {
         name: 'bob-grab',
+        image: 'alpine',
         script: 'true',
         output: [{ storage_provider: 'minio.default', path: `${bucket}/out` }],
       });
@@ -317,6 +321,7 @@ describe('item 2: naming someone else’s bucket grants nothing', () => {
   it('a service may name a new bucket (its owner gets it) and the admin may name any', async () => {
     const own = await createService(BOB, {
       name: 'bob-fresh',
+      image: 'alpine',
       script: 'true',
       output: [{ storage_provider: 'minio.default', path: 'bob-fresh-out/out' }],
     });
@@ -326,6 +331,7 @@ describe('item 2: naming someone else’s bucket grants nothing', () => {
     expect(got.json().owner).toBe(BOB);
     const admin = await createService('admin', {
       name: 'admin-any',
+      image: 'alpine',
       script: 'true',
       input: [{ storage_provider: 'minio.default', path: 'alice-priv/in' }],
     });

@@ -123,6 +123,7 @@ describe('a delegation token (dlg_…) reads /system/config and nothing else (#1
     });
     await create(bearer(ALICE), {
       name: 'dlg-origin',
+      image: 'alpine',
       script: 'echo hi',
       cpu: '1',
       memory: '64Mi',
@@ -152,7 +153,7 @@ describe('a delegation token (dlg_…) reads /system/config and nothing else (#1
     const svc = await call(asReplica(), {
       method: 'POST',
       url: '/system/services',
-      payload: { name: 'dlg-made', script: 'env' },
+      payload: { name: 'dlg-made', image: 'alpine', script: 'env' },
     });
     expect(svc.statusCode, svc.body).toBe(403);
     expect((await getService(ADMIN, 'dlg-made')).statusCode).toBe(404);
@@ -170,7 +171,11 @@ describe('a delegation token (dlg_…) reads /system/config and nothing else (#1
     const attempts: InjectOptions[] = [
       { method: 'GET', url: '/system/services' },
       { method: 'GET', url: '/system/services/dlg-origin' },
-      { method: 'PUT', url: '/system/services', payload: { name: 'dlg-origin', script: 'env' } },
+      {
+        method: 'PUT',
+        url: '/system/services',
+        payload: { name: 'dlg-origin', image: 'alpine', script: 'env' },
+      },
       { method: 'DELETE', url: '/system/services/dlg-origin' },
       { method: 'POST', url: '/system/federation/dlg-origin', payload: { members: [] } },
       { method: 'GET', url: '/system/logs/dlg-origin' },
@@ -203,6 +208,7 @@ describe('on a public or restricted service each user sees and deletes only thei
   it('bob lists, reads and deletes only his own jobs of alice’s public service', async () => {
     await create(bearer(ALICE), {
       name: 'pub-jobs',
+      image: 'alpine',
       script: 'echo "job for $(cat "$INPUT_FILE_PATH")"',
       cpu: '0.1',
       memory: '64Mi',
@@ -242,6 +248,7 @@ describe('on a public or restricted service each user sees and deletes only thei
   it('the same holds for a restricted service', async () => {
     await create(bearer(ALICE), {
       name: 'res-jobs',
+      image: 'alpine',
       script: 'echo restricted',
       cpu: '0.1',
       memory: '64Mi',
@@ -260,7 +267,7 @@ describe('on a public or restricted service each user sees and deletes only thei
 // ------------------------------------------------------------------ 10
 
 describe('service tokens: only the owner and the admin see one; narrowing rotates it (#11.10)', () => {
-  const base = { name: 'tok-svc', script: 'echo tok', cpu: '0.1', memory: '64Mi' };
+  const base = { name: 'tok-svc', image: 'alpine', script: 'echo tok', cpu: '0.1', memory: '64Mi' };
   const put = async (body: Record<string, unknown>) => {
     const res = await call(bearer(ALICE), { method: 'PUT', url: '/system/services', payload: body });
     expect(res.statusCode, res.body).toBe(204);
@@ -365,7 +372,7 @@ describe('a password inside an endpoint URL is refused and never echoed (#11.15)
 
   it('in a service’s clusters map: 400 naming the field and auth_user/auth_password', async () => {
     const bodies = [
-      { name: 'leaky-plain', script: 'echo', clusters: { far: { endpoint: leaky } } },
+      { name: 'leaky-plain', image: 'alpine', script: 'echo', clusters: { far: { endpoint: leaky } } },
       {
         name: 'leaky-fed',
         script: 'echo',
@@ -384,7 +391,7 @@ describe('a password inside an endpoint URL is refused and never echoed (#11.15)
   });
 
   it('in a /system/federation request and an endpoint member: 400, no password', async () => {
-    await create(bearer(ALICE), { name: 'leaky-base', script: 'echo' });
+    await create(bearer(ALICE), { name: 'leaky-base', image: 'alpine', script: 'echo' });
     const viaClusters = await call(bearer(ALICE), {
       method: 'POST',
       url: '/system/federation/leaky-base',
@@ -400,6 +407,7 @@ describe('a password inside an endpoint URL is refused and never echoed (#11.15)
       url: '/system/services',
       payload: {
         name: 'leaky-endpoint',
+        image: 'alpine',
         script: 'echo',
         federation: { members: [{ type: 'endpoint', url: `http://u:${PW}@127.0.0.1:9/hook` }] },
       },
@@ -419,7 +427,7 @@ describe('a password inside an endpoint URL is refused and never echoed (#11.15)
 
 describe('the federation member routes validate their input like services (#11.16)', () => {
   beforeAll(async () => {
-    await create(ADMIN, { name: 'fed-input', script: 'echo' });
+    await create(ADMIN, { name: 'fed-input', image: 'alpine', script: 'echo' });
   });
 
   /** A member list `depth` levels deep, as JSON text (built flat: no recursion here either). */
@@ -501,6 +509,7 @@ describe('--peer-allow limits the addresses the manager calls (#11.7)', () => {
       url: '/system/services',
       payload: {
         name: 'allow-fed',
+        image: 'alpine',
         script: 'echo',
         clusters: { far: { endpoint: peer.url, auth_user: 'oscar', auth_password: 'far-pw' } },
         federation: { members: [{ type: 'oscar', cluster_id: 'far', service_name: 'allow-far' }] },
@@ -517,6 +526,7 @@ describe('--peer-allow limits the addresses the manager calls (#11.7)', () => {
       url: '/system/services',
       payload: {
         name: 'allow-dlg',
+        image: 'alpine',
         script: 'echo',
         cpu: '1',
         memory: '64Mi',

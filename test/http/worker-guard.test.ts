@@ -101,6 +101,7 @@ describe('updates that would turn a service into another federation’s worker',
       headers: proof('a/svc', TOKEN_A),
       payload: {
         ...workerOf('a', 'svc', 'w1'),
+        image: 'alpine',
         script: 'echo updated',
         federation: { topology: 'mesh', members: [], revision: 3 },
       },
