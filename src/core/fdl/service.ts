@@ -2,6 +2,7 @@
 // (loose objects) so that a client's FDL round-trips unchanged.
 import { z } from 'zod';
 import { fail } from '../errors.ts';
+import { assertNoHijackVariables } from './environment-policy.ts';
 import { formatCpu, parseCpuMillis, parseMemoryBytes } from './quantity.ts';
 
 export const SERVICE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -242,6 +243,7 @@ export const parseServiceInput = (raw: unknown): ServiceInput => {
       fields: result.error.issues.map((i) => formatPath(i.path)),
     });
   }
+  assertNoHijackVariables(result.data.environment);
   return result.data as ServiceInput;
 };
 
