@@ -97,7 +97,16 @@ function intruderScript(host: Host): string {
 }
 
 function request(script: string): ExecutionRequest {
-  return { jobId: randomUUID(), serviceName: 'intruder', script, event: '{}', env: {}, timeoutMs: 20_000 };
+  return {
+    jobId: randomUUID(),
+    serviceName: 'intruder',
+    script,
+    event: '{}',
+    env: {},
+    timeoutMs: 20_000,
+    cpuMillis: 1000,
+    memoryBytes: 512 * 1024 ** 2,
+  };
 }
 
 function field(stdout: string, name: string): string | undefined {

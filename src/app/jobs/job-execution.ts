@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { isFlotillaError } from '../../core/errors.ts';
 import type { Service, StorageIO } from '../../core/fdl/service.ts';
+import { serviceCpuMillis, serviceMemoryBytes } from '../../core/fdl/service.ts';
 import { inputFileName, type ParsedEvent, parseEvent } from '../../core/jobs/event.ts';
 import type { ExecutionResult, Executor, ObjectStore } from '../../core/ports.ts';
 import { outputKey } from '../../core/storage/paths.ts';
@@ -126,6 +127,8 @@ export const invoke = async (
     extraEnv,
     input,
     timeoutMs: req.timeoutMs,
+    cpuMillis: serviceCpuMillis(req.service),
+    memoryBytes: serviceMemoryBytes(req.service),
     signal: req.signal,
     onLog: req.onLog,
   });

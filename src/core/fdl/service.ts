@@ -243,7 +243,7 @@ export const parseServiceInput = (raw: unknown): ServiceInput => {
       fields: result.error.issues.map((i) => formatPath(i.path)),
     });
   }
-  assertNoHijackVariables(result.data.environment);
+  assertNoHijackVariables((result.data as ServiceInput).environment);
   return result.data as ServiceInput;
 };
 
