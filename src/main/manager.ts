@@ -117,7 +117,14 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const resolver = createStorageResolver({ local: storage.local, clusterId: config.clusterId, peers });
     closers.unshift(() => resolver.close());
     const executor =
-      opts.executor ?? createProcessExecutor({ workRoot: config.workDir, logger, sandbox: 'auto' });
+      opts.executor ??
+      createProcessExecutor({
+        workRoot: config.workDir,
+        logger,
+        sandbox: 'auto',
+        network: config.jobNetwork,
+        jobUids: config.jobUids,
+      });
     closers.unshift(() => executor.close());
     const isolationNote = (executor as { isolationNote?: string }).isolationNote;
     if (executor.isolation !== 'bubblewrap') {

@@ -2,23 +2,54 @@
 // the manager itself costs tens of milliseconds once it holds a large heap (the embedded
 // database maps gigabytes); forking this process costs a few. Plain JavaScript, no imports
 // beyond node:, so it starts fast and stays small.
+//
+// It also places each job in its cgroups with no window: it moves itself into the job's
+// cgroups, starts the job (spawn returns once the child has exec'd, so the job is born
+// there and all it starts stays there) and moves back. And it lives in the jobs' network
+// namespace (job-network.ts), which every job it starts shares.
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 
 const send = (m) => {
   if (process.connected) process.send(m);
 };
 
+/** Writing 0 to cgroup.procs moves the writer (all its threads). */
+const moveSelf = (procsFile) => writeFileSync(procsFile, '0');
+
+const startIn = (cgroup, start) => {
+  if (!cgroup) return start();
+  try {
+    for (const file of cgroup.join) moveSelf(file);
+    return start();
+  } finally {
+    // Also after a failed join: moving home from home is harmless.
+    try {
+      for (const file of cgroup.leave) moveSelf(file);
+    } catch (err) {
+      // Never stay in a job's cgroup: its limits would bind every later job.
+      send({ type: 'fatal', message: `cannot leave a job cgroup: ${err?.message}` });
+      process.exit(70);
+    }
+  }
+};
+
 process.on('message', (m) => {
   if (m?.type !== 'spawn') return;
-  const { id, file, args, options, maxBytes } = m;
+  const { id, file, args, options, maxBytes, fd3, cgroup } = m;
   let child;
   try {
-    child = spawn(file, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdio = fd3 ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'];
+    child = startIn(cgroup, () => spawn(file, args, { ...options, detached: true, stdio }));
   } catch (err) {
     send({ type: 'error', id, message: String(err?.message) });
     return;
   }
   child.once('error', (err) => send({ type: 'error', id, message: String(err?.message) }));
+  if (fd3) {
+    child.stdio[3].on('error', () => {}); // the process may exit before reading it all
+    child.stdio[3].end(Buffer.from(fd3));
+  }
   if (child.pid) send({ type: 'spawned', id, pid: child.pid });
   // Forward at most what the manager keeps (plus one chunk to mark the cut); drain the rest.
   const unsent = [0, 0, 0];

@@ -6,7 +6,8 @@ import { type ChildLike, directSpawner, type Spawner } from './spawner.ts';
 
 export interface SuperviseOptions {
   command: SpawnCommand;
-  env: Record<string, string>;
+  /** Start the process inside these cgroups (see spawner-child.mjs). */
+  cgroup?: { join: string[]; leave: string[] };
   timeoutMs: number;
   killGraceMs: number;
   signal?: AbortSignal;
@@ -45,9 +46,11 @@ export function supervise(opts: SuperviseOptions): Supervised {
     file: command.file,
     args: command.args,
     cwd: command.cwd,
-    env: opts.env,
+    env: command.env,
     uid: command.uid,
     gid: command.gid,
+    fd3: command.fd3,
+    cgroup: opts.cgroup,
     maxBytes: opts.maxBytes ?? Number.MAX_SAFE_INTEGER,
   });
   child.on('unsent', (out: number, err: number) => {

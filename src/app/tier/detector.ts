@@ -20,7 +20,8 @@ export type ProbeService = 'postgres' | 'valkey' | 's3' | 'data-dir';
 export type ProbeLevel = 'green' | 'yellow' | 'red';
 
 export interface Probe {
-  service: ProbeService;
+  /** 'job-sandbox' only from doctor (probeJobSandbox), not a tier service. */
+  service: ProbeService | 'job-sandbox';
   /** Host name or address probed ("localhost" for the data dir). */
   host: string;
   /** TCP port probed; null for the data dir. */
@@ -858,6 +859,28 @@ export const probeTier = async (config: TierConfig, opts: ProbeOptions = {}): Pr
     ...(p.remedy ? { remedy: redact(p.remedy, secrets) } : {}),
   }));
   return { tier: config.tier, ok: probes.every((p) => p.level !== 'red'), probes };
+};
+
+/**
+ * The job sandbox as doctor reports it: yellow names the fallback in use (the manager starts
+ * with it), red what would stop the executor. The check is the process executor's own
+ * (src/adapters/executor-process/inspect.ts), passed in.
+ */
+export const probeJobSandbox = (
+  check: () => { level: ProbeLevel; message: string; remedy?: string },
+): Probe => {
+  const started = Date.now();
+  const { level, message, remedy } = check();
+  return {
+    service: 'job-sandbox',
+    host: 'localhost',
+    port: null,
+    ok: level !== 'red',
+    latency_ms: Date.now() - started,
+    level,
+    message,
+    ...(remedy ? { remedy } : {}),
+  };
 };
 
 /** One line per probe, for logs and error messages. */

@@ -2,7 +2,8 @@
 // every probe the tier needs and prints the tier and each service's health. Exit 0 when
 // nothing is red, 1 on any red, 2 on a configuration error.
 import { type Command, Option } from 'commander';
-import { type Probe, type ProbeReport, probeTier } from '../../app/tier/detector.ts';
+import { inspectJobSandbox } from '../../adapters/executor-process/inspect.ts';
+import { type Probe, type ProbeReport, probeJobSandbox, probeTier } from '../../app/tier/detector.ts';
 import { type Config, ConfigError, FLAGS, type FlagValues, loadConfig } from '../../config/config.ts';
 
 const optionName = (flag: string): string =>
@@ -64,7 +65,7 @@ export const registerDoctor = (program: Command): void => {
     program
       .command('doctor')
       .description(
-        'check what the storage tier needs (PostgreSQL, Valkey/Redis, S3, the data dir); exit 1 on any red',
+        'check what the storage tier needs (PostgreSQL, Valkey/Redis, S3, the data dir) and the job sandbox; exit 1 on any red',
       ),
   )
     .addOption(new Option('--timeout <seconds>', 'cap per probe').default('5'))
@@ -89,6 +90,11 @@ export const registerDoctor = (program: Command): void => {
       return;
     }
     const report = await probeTier(config, { timeoutMs: Math.round(seconds * 1000) });
+    const sandbox = probeJobSandbox(() =>
+      inspectJobSandbox({ network: config.jobNetwork, jobUids: config.jobUids }),
+    );
+    report.probes.push(sandbox);
+    report.ok &&= sandbox.ok;
     if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else printReport(report);
     process.exitCode = report.ok ? 0 : 1;
