@@ -1,9 +1,11 @@
-// Issue #11 item 4 at the API: a service variable or secret that hijacks the loader, libc, a
-// shell or an interpreter (LD_PRELOAD, GCONV_PATH, BASH_ENV, …) is refused with a 400 naming
-// it, on create and on update; ordinary variables are kept. The executor drops them too, for
-// services stored before this check (test/unit/job-sandbox.test.ts).
+// Issue #11 at the API: a service variable or secret that hijacks the loader, libc, a shell or
+// an interpreter (LD_PRELOAD, GCONV_PATH, BASH_ENV, …) is refused with a 400 naming it, on
+// create and on update; ordinary variables are kept (the executor drops them too, for
+// services stored before this check: test/unit/job-sandbox.test.ts). A job's declared memory
+// reaches the executor through the job runner; /system/info and the flags name the sandbox.
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/config.ts';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
 
 let tm: TestManager;
@@ -71,5 +73,48 @@ describe('service environment: the hijack list', () => {
     expect(res.statusCode, res.body).toBe(201);
     const got = (await call({ method: 'GET', url: '/system/services/ordinary' })).json();
     expect(got.environment.variables).toEqual(variables);
+  });
+});
+
+describe('the job sandbox through the manager', () => {
+  const alloc = `perl -e '$x = "x" x (192 * 1024 * 1024); print "ALLOCATED=", length($x), "\\n"'`;
+  const runWith = async (name: string, memory: string) => {
+    const made = await create({ name, script: alloc, cpu: '0.5', memory });
+    expect(made.statusCode, made.body).toBe(201);
+    const { token } = (await call({ method: 'GET', url: `/system/services/${name}` })).json();
+    return tm.manager.http.inject({
+      method: 'POST',
+      url: `/run/${name}`,
+      headers: { authorization: `Bearer ${token}` },
+      payload: '',
+    });
+  };
+
+  it("enforces the service's declared memory on a run (the job runner passes it)", async () => {
+    const within = await runWith('alloc-within', '512Mi');
+    expect(within.statusCode, within.body).toBe(200);
+    expect(within.body).toContain(`ALLOCATED=${192 * 1024 ** 2}`);
+    const over = await runWith('alloc-over', '64Mi');
+    expect(over.body).not.toContain('ALLOCATED=');
+    expect(over.statusCode).toBeGreaterThanOrEqual(400);
+  });
+
+  it('/system/info names the memory/cpu enforcement and the network in use', async () => {
+    const info = (await call({ method: 'GET', url: '/system/info' })).json();
+    expect(info.executor.note).toMatch(/memory and cpu: (cgroup v1|a cgroup v2|rlimits)/);
+    expect(info.executor.note).toMatch(/network: (isolated|none|the host's)/);
+  });
+
+  it('takes --job-network and --job-uids, and refuses bad values naming the flag', () => {
+    const base = { dataDir: '/tmp/flotilla-config-check' };
+    const config = loadConfig({ ...base, jobNetwork: 'host', jobUids: '200000-200999' }, {});
+    expect(config).toMatchObject({ jobNetwork: 'host', jobUids: { first: 200000, last: 200999 } });
+    expect(loadConfig(base, { FLOTILLA_JOB_NETWORK: 'none' }).jobNetwork).toBe('none');
+    expect(loadConfig(base, {}).jobNetwork).toBe('isolated');
+    expect(() => loadConfig({ ...base, jobNetwork: 'bridge' }, {})).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, jobNetwork: 'bridge' }, {})).toThrow(/--job-network/);
+    for (const bad of ['0-100', '5000-4000', '10-20x', '1000-4294967295']) {
+      expect(() => loadConfig({ ...base, jobUids: bad }, {}), bad).toThrow(/--job-uids/);
+    }
   });
 });

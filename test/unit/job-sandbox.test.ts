@@ -11,7 +11,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProcessExecutor, type ProcessExecutor } from '../../src/adapters/executor-process/index.ts';
+import {
+  createProcessExecutor,
+  DEFAULT_UID_RANGE,
+  type ProcessExecutor,
+} from '../../src/adapters/executor-process/index.ts';
+import { inspectJobSandbox } from '../../src/adapters/executor-process/inspect.ts';
+import { probeJobSandbox } from '../../src/app/tier/detector.ts';
 import type { ExecutionRequest, ExecutionResult } from '../../src/core/ports.ts';
 import {
   buildPreloadLibrary,
@@ -84,6 +90,19 @@ describe('job sandbox (issue #11)', () => {
   afterAll(async () => {
     await executor?.close();
     if (workRoot) await rm(workRoot, { recursive: true, force: true });
+  });
+
+  it('uses bubblewrap, a uid per job, cgroup limits and the isolated network here, and says so', () => {
+    expect(executor.isolation).toBe('bubblewrap');
+    expect(['cgroup-v1', 'cgroup-v2']).toContain(executor.limits);
+    expect(executor.network).toBe('isolated');
+    expect(executor.isolationNote).toMatch(/job uids \d+-\d+, one per running job/);
+    expect(executor.isolationNote).toMatch(/slirp4netns --disable-host-loopback/);
+    const doctor = probeJobSandbox(() =>
+      inspectJobSandbox({ network: 'isolated', jobUids: DEFAULT_UID_RANGE }),
+    );
+    expect(doctor).toMatchObject({ service: 'job-sandbox', level: 'green', ok: true });
+    expect(doctor.message).toContain(`limits: ${executor.limits}`);
   });
 
   it('item 4: hijack variables (LD_PRELOAD to a library on disk) reach neither bwrap nor the job', async () => {
@@ -228,6 +247,11 @@ describe('job sandbox (issue #11)', () => {
 // Where no cgroup can be written the executor falls back to rlimits: total cpu time and
 // address space per process, not a rate (docs/security.md). Forced here, so it is checked too.
 describe('job sandbox: rlimit fallback', () => {
+  it('is named by the executor', () => {
+    expect(executor.limits).toBe('rlimit');
+    expect(executor.isolationNote).toMatch(/rlimits only \(RLIMIT_AS per process, RLIMIT_CPU/);
+  });
+
   let workRoot: string;
   let executor: ProcessExecutor;
 
