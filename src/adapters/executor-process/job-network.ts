@@ -11,6 +11,7 @@
 // docs/benchmarks.md). Jobs running at the same time can therefore reach each other's
 // listening sockets; they still cannot reach the host's.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { findExecutable } from './sandbox.ts';
 
@@ -42,9 +43,16 @@ export function resolveJobNetwork(requested: JobNetworkMode): JobNetwork {
     };
   }
   const unshare = findExecutable('unshare');
-  // Not root: the namespace needs a user namespace of its own, mapping our uid to itself.
+  // Not root: the namespace needs a user namespace of its own (root in there, to bring lo up).
+  const ip = findExecutable('ip');
   const launcher = unshare
-    ? [unshare, ...(isRoot() ? [] : ['--user', '--map-current-user']), '--net']
+    ? [
+        unshare,
+        ...(isRoot() ? [] : ['--user', '--map-root-user']),
+        '--net',
+        // A new namespace's loopback is down: jobs that talk to themselves on 127.0.0.1 need it.
+        ...(ip ? ['/bin/sh', '-c', `${ip} link set lo up; exec "$0" "$@"`] : []),
+      ]
     : undefined;
   const probe = launcher
     ? spawnSync(launcher[0]!, [...launcher.slice(1), '/bin/true'], {
@@ -74,6 +82,16 @@ export function resolveJobNetwork(requested: JobNetworkMode): JobNetwork {
       mode: 'none',
       launcher,
       note: "network: none — slirp4netns is not installed, so jobs get a loopback of their own and no outside (never the host's); install slirp4netns (scripts/ensure-system-deps.sh)",
+    };
+  }
+  try {
+    // slirp4netns opens it inside the namespace, as our uid (some hosts make it root-only).
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+  } catch (err) {
+    return {
+      mode: 'none',
+      launcher,
+      note: `network: none — slirp4netns cannot open /dev/net/tun (${(err as NodeJS.ErrnoException).code}), so jobs get a loopback of their own and no outside (never the host's); make /dev/net/tun 0666 (its usual mode) or run as root`,
     };
   }
   return {
