@@ -279,13 +279,24 @@ describe('job sandbox: rlimit fallback', () => {
     for (const r of [within, over]) await r.dispose();
   });
 
-  it('a busy loop is stopped once it used its cpu share of the timeout', async () => {
-    // 0.1 cpu over a 10 s timeout: 1 cpu-second, then SIGXCPU, long before the timeout.
+  it('caps cpu time at the declared cores × timeout and the address space at the memory, hard', async () => {
+    // 0.5 cpu over a 30 s timeout: 15 cpu-seconds. The kernel sends SIGXCPU past them; burning
+    // them here would only measure how loaded the machine is, so the limit itself is read.
     const result: ExecutionResult = await executor.run(
-      request('while :; do :; done', { cpuMillis: 100, timeoutMs: 10_000 }),
+      request(
+        'echo "SOFT=$(ulimit -S -t)"; echo "HARD=$(ulimit -H -t)"; echo "AS=$(ulimit -H -v)"\n' +
+          'if ulimit -t unlimited 2>/dev/null; then echo RAISED; fi',
+        {
+          cpuMillis: 500,
+          timeoutMs: 30_000,
+        },
+      ),
     );
-    expect(result.timedOut, 'ran until the timeout').toBe(false);
-    expect(result.exitCode).not.toBe(0);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(field(result.stdout, 'SOFT')).toBe('15');
+    expect(field(result.stdout, 'HARD')).toBe('15');
+    expect(field(result.stdout, 'AS')).toBe(String(512 * 1024)); // KiB of the declared 512 MiB
+    expect(result.stdout).not.toContain('RAISED');
     await result.dispose();
   });
 });
