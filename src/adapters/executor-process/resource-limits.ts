@@ -100,6 +100,7 @@ const onDisk = (mount: Mount, path: string): string => {
 };
 
 let executors = 0;
+/** One name per executor, the same in every hierarchy. */
 const executorDirName = () => `flotilla-${process.pid}-${++executors}`;
 
 const isAlive = (pid: number): boolean => {
@@ -141,7 +142,7 @@ interface Layout {
   home: string[];
 }
 
-function probeV2(mounts: Mount[], own: Map<string, string>): Probe<Layout> {
+function probeV2(mounts: Mount[], own: Map<string, string>, dirName: string): Probe<Layout> {
   const mount = mounts.find((m) => m.fstype === 'cgroup2');
   const path = own.get('');
   if (!mount || path === undefined) return { ok: false, why: 'no cgroup v2 hierarchy' };
@@ -157,7 +158,7 @@ function probeV2(mounts: Mount[], own: Map<string, string>): Probe<Layout> {
     if (!enabled.includes('memory') || !enabled.includes('cpu'))
       writeFileSync(join(base, 'cgroup.subtree_control'), '+memory +cpu');
     sweepStale(base);
-    const dir = join(base, executorDirName());
+    const dir = join(base, dirName);
     mkdirSync(dir);
     try {
       writeFileSync(join(dir, 'cgroup.subtree_control'), '+memory +cpu');
@@ -176,7 +177,7 @@ function probeV2(mounts: Mount[], own: Map<string, string>): Probe<Layout> {
   }
 }
 
-function probeV1(mounts: Mount[], own: Map<string, string>): Probe<Layout> {
+function probeV1(mounts: Mount[], own: Map<string, string>, dirName: string): Probe<Layout> {
   const dirs: string[] = [];
   const home: string[] = [];
   try {
@@ -186,7 +187,7 @@ function probeV1(mounts: Mount[], own: Map<string, string>): Probe<Layout> {
       if (!mount || key === undefined) throw new Error(`no ${controller} hierarchy`);
       const self = onDisk(mount, own.get(key)!);
       sweepStale(self);
-      const dir = join(self, executorDirName());
+      const dir = join(self, dirName);
       mkdirSync(dir);
       dirs.push(dir);
       home.push(join(self, 'cgroup.procs'));
@@ -243,8 +244,9 @@ export function resolveResourceLimits(mode: LimitsMode): ResourceLimiter {
       throw new Error(`process executor: cannot read cgroups: ${(err as Error).message}`);
     return rlimit(`cgroups cannot be read (${(err as Error).message})`);
   }
-  const v2 = probeV2(mounts, own);
-  const found = v2.ok ? v2 : probeV1(mounts, own);
+  const dirName = executorDirName();
+  const v2 = probeV2(mounts, own, dirName);
+  const found = v2.ok ? v2 : probeV1(mounts, own, dirName);
   if (!found.ok) {
     const why = `${v2.ok ? '' : `${v2.why}; `}${found.why}`;
     if (mode === 'cgroup') throw new Error(`process executor: cgroup limits requested but ${why}`);

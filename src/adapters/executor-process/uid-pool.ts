@@ -5,7 +5,7 @@
 // hand out the same uid at the same time. A lock left by a manager that died is taken over.
 // Uids are handed out round-robin from a random start: a uid comes back into use as late as
 // the range allows, after its previous job's work dir is gone.
-import { lstatSync, mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,18 @@ export function defaultUidLockDir(): string {
   return process.getuid?.() === 0
     ? '/run/flotilla/job-uids'
     : join(tmpdir(), `flotilla-job-uids-${process.getuid?.()}`);
+}
+
+/** Drops the locks of managers that died (start-up only; a lock is also taken over when met). */
+function sweepStaleLocks(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    try {
+      const owner = Number(readFileSync(join(dir, name), 'utf8').trim());
+      if (!(owner > 0 && isAlive(owner))) unlinkSync(join(dir, name));
+    } catch {
+      // taken or freed meanwhile
+    }
+  }
 }
 
 /** Creates the lock dir (0700) and refuses one that others could write or that is a link. Start-up only. */
@@ -63,6 +75,7 @@ export function createUidPool(range: UidRange, lockDir = defaultUidLockDir()): U
       `process executor: the job uid range ${range.first}-${range.last} contains the manager's own uid ${own}`,
     );
   ensurePrivateDir(lockDir);
+  sweepStaleLocks(lockDir);
 
   const size = range.last - range.first + 1;
   const held = new Set<number>();
