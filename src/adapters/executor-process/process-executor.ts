@@ -8,21 +8,24 @@ import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/por
 import { CappedCapture } from './capped-capture.ts';
 import { buildJobEnv } from './environment.ts';
 import { type JobNetworkMode, resolveJobNetwork } from './job-network.ts';
+import { createSlotPool } from './job-slots.ts';
 import {
   type JobCgroup,
+  type JobLimits,
   type LimitsKind,
   type LimitsMode,
   type ResourceLimiter,
   resolveResourceLimits,
 } from './resource-limits.ts';
 import {
+  BWRAP_COMMAND_LINE,
   buildCommand,
   type Isolation,
   resolveSandbox,
   type SandboxMode,
   type SandboxUser,
 } from './sandbox.ts';
-import { createRemoteSpawner, directSpawner } from './spawner.ts';
+import { createRemoteSpawner, directSpawner, type HeldChild } from './spawner.ts';
 import { type Outcome, supervise } from './supervise.ts';
 import { createUidPool, DEFAULT_UID_RANGE, type UidPool, type UidRange } from './uid-pool.ts';
 import {
@@ -83,6 +86,8 @@ export interface ProcessExecutor extends Executor {
 }
 
 const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
+/** Slots made ahead of the jobs (job-slots.ts): a job that comes while they are ready waits for nothing. */
+const SLOTS_AHEAD = 2;
 const DEFAULT_KILL_GRACE_MS = 2_000;
 const MiB = 1024 ** 2;
 
@@ -136,9 +141,55 @@ export function createProcessExecutor(opts: ProcessExecutorOptions): ProcessExec
         onFatal: (message) => logger?.warn({}, `process executor: ${message}`),
       });
 
+  // bubblewrap with cgroups through the helper: jobs take a slot made ahead (job-slots.ts).
+  const slots =
+    sandbox.isolation === 'bubblewrap' && limiter.createCgroup && spawner.hold
+      ? createSlotPool({
+          size: SLOTS_AHEAD,
+          bwrapPath: sandbox.bwrapPath!,
+          bwrapArgs: BWRAP_COMMAND_LINE,
+          spawner: spawner as typeof spawner & Required<Pick<typeof spawner, 'hold'>>,
+          limiter: limiter as ResourceLimiter & Required<Pick<ResourceLimiter, 'createCgroup'>>,
+          uids,
+          maxBytes: maxLogBytes,
+        })
+      : undefined;
+
+  /** The job's uid, its cgroup (limits set) and, from a slot, its waiting bwrap. */
+  const place = async (req: ExecutionRequest): Promise<Placement> => {
+    const limits = { cpuMillis: req.cpuMillis, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs };
+    if (slots) {
+      const slot = await slots.take();
+      await slot.cgroup.setLimits(limits).catch(async (err) => {
+        await slot.cgroup.remove(); // kills the waiting bwrap with it
+        if (slot.user) await uids?.release(slot.user);
+        throw executorError(`cannot set the limits of job ${req.jobId}`, err);
+      });
+      return { user: slot.user, cgroup: slot.cgroup, held: slot.child, limits };
+    }
+    const user = await uids?.acquire();
+    try {
+      const cgroup = await limiter.createCgroup?.(req.jobId);
+      await cgroup?.setLimits(limits).catch(async (err) => {
+        await cgroup.remove();
+        throw err;
+      });
+      return { user, cgroup, limits };
+    } catch (err) {
+      if (user) await uids?.release(user);
+      throw executorError(`cannot create the cgroup of job ${req.jobId}`, err);
+    }
+  };
+
   const runJob = async (req: ExecutionRequest): Promise<ExecutionResult> => {
     if (closed) throw new Error('process executor: closed');
-    const user = await uids?.acquire();
+    const [placed, prepared] = await Promise.allSettled([
+      place(req),
+      // The work dir is handed to the job's uid once that is known.
+      prepare(req, workRoot),
+    ]);
+    const placement = placed.status === 'fulfilled' ? placed.value : undefined;
+    const { user, cgroup, held, limits } = placement ?? {};
     let released = false;
     const releaseUser = async () => {
       if (user && !released) {
@@ -146,22 +197,20 @@ export function createProcessExecutor(opts: ProcessExecutorOptions): ProcessExec
         await uids?.release(user);
       }
     };
-    const limits = { cpuMillis: req.cpuMillis, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs };
-    const [prepared, made] = await Promise.allSettled([
-      prepare(req, workRoot, user),
-      limiter.createCgroup?.(req.jobId, limits),
-    ]);
-    const cgroup: JobCgroup | undefined = made.status === 'fulfilled' ? made.value : undefined;
-    if (prepared.status === 'rejected' || made.status === 'rejected') {
+    const handed =
+      prepared.status === 'fulfilled' && user && !prepared.value.cancelled
+        ? await handOver(prepared.value.dir, user, prepared.value.dir.inputFile).then(
+            () => undefined,
+            (err: Error) => err,
+          )
+        : undefined;
+    if (placed.status === 'rejected' || prepared.status === 'rejected' || handed) {
       if (prepared.status === 'fulfilled') await removeWorkDir(prepared.value.dir.dir);
       await cgroup?.remove();
       await releaseUser();
-      throw prepared.status === 'rejected'
-        ? prepared.reason
-        : executorError(
-            `cannot create the cgroup of job ${req.jobId}`,
-            (made as PromiseRejectedResult).reason,
-          );
+      if (placed.status === 'rejected') throw placed.reason;
+      if (prepared.status === 'rejected') throw prepared.reason;
+      throw executorError(`cannot prepare the work dir of job ${req.jobId}`, handed);
     }
     const work = prepared.value;
     // closed while preparing: close() could not see this job yet
@@ -192,11 +241,12 @@ export function createProcessExecutor(opts: ProcessExecutorOptions): ProcessExec
       env,
       user,
       resolvConf,
-      rlimits: limiter.kind === 'rlimit' ? limiter.rlimits(limits) : undefined,
+      rlimits: limiter.kind === 'rlimit' ? limiter.rlimits(limits!) : undefined,
     });
     const job = supervise({
       command,
-      cgroup: cgroup ? { join: cgroup.procsFiles, leave: limiter.homeProcsFiles } : undefined,
+      held,
+      cgroup: cgroup && !held ? { join: cgroup.procsFiles, leave: limiter.homeProcsFiles } : undefined,
       timeoutMs: req.timeoutMs,
       killGraceMs,
       signal: req.signal,
@@ -216,18 +266,30 @@ export function createProcessExecutor(opts: ProcessExecutorOptions): ProcessExec
         await releaseUser();
         throw err;
       });
-      // Whatever the job left running dies with its cgroup.
-      const { oomKilled } = (await cgroup?.remove()) ?? { oomKilled: false };
+      const oomKilled = (await cgroup?.oomKilled()) ?? false;
+      // Whatever the job left running dies with its cgroup; off the answer's path (bwrap's
+      // pid namespace took it all down already), but before its uid goes to another job.
+      const removed = cgroup ? background(cgroup.remove()) : Promise.resolve();
       if (oomKilled) {
         const limit = `${Math.round((req.memoryBytes / MiB) * 10) / 10} MiB`;
         captures.stderr.push(
           Buffer.from(`\n[flotilla] killed: the job went over its memory limit (${limit})\n`),
         );
       }
-      return finish(work.dir, outcome, captures, await listOutputs(work.dir.outputDir), releaseUser);
+      return finish(work.dir, outcome, captures, await listOutputs(work.dir.outputDir), () =>
+        removed.then(releaseUser),
+      );
     } finally {
       stops.delete(stop);
     }
+  };
+
+  /** Work that outlives a run (cgroup removal): close() waits for it. */
+  const background = (work: Promise<void>): Promise<void> => {
+    const tracked = work.catch(() => undefined);
+    inflight.add(tracked);
+    tracked.finally(() => inflight.delete(tracked));
+    return tracked;
   };
 
   const run = (req: ExecutionRequest): Promise<ExecutionResult> => {
@@ -249,7 +311,9 @@ export function createProcessExecutor(opts: ProcessExecutorOptions): ProcessExec
     async close() {
       closed = true;
       await Promise.all([...stops].map((stop) => stop()));
-      await Promise.all([...inflight]);
+      // Runs end, then the cleanups they leave behind.
+      while (inflight.size > 0) await Promise.all([...inflight]);
+      await slots?.close();
       spawner.close();
       limiter.close();
     },
@@ -258,19 +322,21 @@ export function createProcessExecutor(opts: ProcessExecutorOptions): ProcessExec
 
 type Prepared = { dir: WorkDir & { inputFile?: string }; cancelled: boolean };
 
-/** Work dir, script and input, owned by the job's user. Cancelled while writing the input is not an error. */
-async function prepare(
-  req: ExecutionRequest,
-  workRoot: string,
-  user: SandboxUser | undefined,
-): Promise<Prepared> {
+interface Placement {
+  user?: SandboxUser;
+  cgroup?: JobCgroup;
+  held?: HeldChild;
+  limits: JobLimits;
+}
+
+/** Work dir, script and input (the caller hands them to the job's uid). Cancelled while writing the input is not an error. */
+async function prepare(req: ExecutionRequest, workRoot: string): Promise<Prepared> {
   const dir = await createWorkDir(workRoot, req.jobId).catch((err) => {
     throw executorError(`cannot create a work dir under ${workRoot}`, err);
   });
   try {
     await writeScript(dir, req.script);
     const inputFile = req.input ? await writeInput(dir, req.input, req.signal) : undefined;
-    if (user) await handOver(dir, user, inputFile);
     return { dir: { ...dir, inputFile }, cancelled: req.signal?.aborted ?? false };
   } catch (err) {
     if (req.signal?.aborted) return { dir, cancelled: true };

@@ -7,8 +7,9 @@
 //              job; cpu is a total (declared cores × timeout), not a rate.
 // Job cgroups live under the manager's own cgroup (so they stay inside whatever limits the
 // manager runs under), in a directory of this executor: <own>/flotilla-<pid>-<n>/job-<id>.
-// The job is placed in its cgroup before it runs anything: the spawner helper moves itself
-// into the job's cgroups, starts the job (which is born there) and moves back.
+// The job is in its cgroup before it runs anything of its own: with bubblewrap, a bwrap that
+// still waits for its arguments is moved in (job-slots.ts, ahead of the job); otherwise the
+// spawner helper moves itself in, starts the job (born there) and moves back.
 import {
   accessSync,
   constants,
@@ -30,11 +31,18 @@ export interface JobLimits {
   timeoutMs: number;
 }
 
-/** A job's cgroups: the cgroup.procs files the job is started into. */
+/** A job's cgroups (one per hierarchy). */
 export interface JobCgroup {
+  /** Their cgroup.procs files: the helper starts a job into them (spawner-child.mjs). */
   procsFiles: string[];
-  /** Kills what is left in it, removes it; true when the kernel killed something for memory. */
-  remove(): Promise<{ oomKilled: boolean }>;
+  /** Writes the job's memory and cpu limits; before any code of the job runs. */
+  setLimits(limits: JobLimits): Promise<void>;
+  /** Moves a process in (one that runs nothing of the job yet: a bwrap still reading its arguments). */
+  adopt(pid: number): Promise<void>;
+  /** Whether the kernel killed something in it for going over the memory limit. */
+  oomKilled(): Promise<boolean>;
+  /** Kills what is left in it (a daemon the job started included) and removes it. */
+  remove(): Promise<void>;
 }
 
 export interface ResourceLimiter {
@@ -43,8 +51,8 @@ export interface ResourceLimiter {
   note: string;
   /** The helper's own cgroup.procs files, to move back to after starting a job. */
   homeProcsFiles: string[];
-  /** Set for the cgroup kinds. */
-  createCgroup?(jobId: string, limits: JobLimits): Promise<JobCgroup>;
+  /** Set for the cgroup kinds: an empty cgroup, without limits yet. */
+  createCgroup?(name: string): Promise<JobCgroup>;
   /** For 'rlimit': the ulimit values (KiB of address space, cpu seconds). */
   rlimits(limits: JobLimits): { addressSpaceKiB: number; cpuSeconds: number };
   close(): void;
@@ -265,32 +273,43 @@ function cgroupLimiter(layout: Layout): ResourceLimiter {
     note,
     homeProcsFiles: layout.home,
     rlimits: rlimitsFor,
-    async createCgroup(jobId, limits) {
-      const name = `job-${jobId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}`;
-      const dirs = layout.dirs.map((d) => join(d, name));
+    async createCgroup(name) {
+      const dirs = layout.dirs.map((d) =>
+        join(d, `job-${name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}`),
+      );
       await Promise.all(dirs.map((d) => mkdir(d)));
+      const procsFiles = dirs.map((d) => join(d, 'cgroup.procs'));
       const cgroup: JobCgroup = {
-        procsFiles: dirs.map((d) => join(d, 'cgroup.procs')),
-        remove: () => removeCgroup(dirs, v2),
+        procsFiles,
+        async setLimits(limits) {
+          const quota = cpuQuotaUs(limits.cpuMillis);
+          const bytes = String(limits.memoryBytes);
+          const write = (dir: string, file: string, value: string) => writeFile(join(dir, file), value);
+          // Memory and cpu side by side; within memory, in the order the kernel needs.
+          if (v2) {
+            await Promise.all([
+              write(dirs[0]!, 'memory.max', bytes).then(
+                () => write(dirs[0]!, 'memory.swap.max', '0').catch(() => undefined), // no swap configured
+              ),
+              write(dirs[0]!, 'cpu.max', `${quota} ${CPU_PERIOD_US}`),
+            ]);
+          } else {
+            await Promise.all([
+              // memsw ≥ limit; equal means no swap beyond the limit. Absent without swap accounting.
+              write(dirs[0]!, 'memory.limit_in_bytes', bytes).then(() =>
+                write(dirs[0]!, 'memory.memsw.limit_in_bytes', bytes).catch(() => undefined),
+              ),
+              // The period is the default one (100 ms): only the quota is written.
+              write(dirs[1]!, 'cpu.cfs_quota_us', String(quota)),
+            ]);
+          }
+        },
+        async adopt(pid) {
+          for (const file of procsFiles) await writeFile(file, String(pid));
+        },
+        oomKilled: async () => (await oomKills(dirs[0]!, v2)) > 0,
+        remove: () => removeCgroup(dirs),
       };
-      try {
-        const quota = cpuQuotaUs(limits.cpuMillis);
-        const bytes = String(limits.memoryBytes);
-        if (v2) {
-          await writeFile(join(dirs[0]!, 'memory.max'), bytes);
-          await writeFile(join(dirs[0]!, 'memory.swap.max'), '0').catch(() => undefined); // no swap configured
-          await writeFile(join(dirs[0]!, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
-        } else {
-          await writeFile(join(dirs[0]!, 'memory.limit_in_bytes'), bytes);
-          // memsw ≥ limit; equal means no swap beyond the limit. Absent without swap accounting.
-          await writeFile(join(dirs[0]!, 'memory.memsw.limit_in_bytes'), bytes).catch(() => undefined);
-          await writeFile(join(dirs[1]!, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-          await writeFile(join(dirs[1]!, 'cpu.cfs_quota_us'), String(quota));
-        }
-      } catch (err) {
-        await cgroup.remove();
-        throw err;
-      }
       return cgroup;
     },
     close() {
@@ -307,8 +326,7 @@ async function oomKills(memoryDir: string, v2: boolean): Promise<number> {
 }
 
 /** Everything left in the job's cgroups dies (a daemon it started included), then they go. */
-async function removeCgroup(dirs: string[], v2: boolean): Promise<{ oomKilled: boolean }> {
-  const oomKilled = (await oomKills(dirs[0]!, v2)) > 0;
+async function removeCgroup(dirs: string[]): Promise<void> {
   for (let attempt = 0; attempt < 50; attempt++) {
     let busy = false;
     for (const dir of dirs) {
@@ -329,9 +347,8 @@ async function removeCgroup(dirs: string[], v2: boolean): Promise<{ oomKilled: b
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') busy = true;
       }
     }
-    if (!busy) break;
+    if (!busy) return;
     // Killed processes leave the cgroup once the kernel has reaped them.
     await new Promise((r) => setTimeout(r, 10));
   }
-  return { oomKilled };
 }

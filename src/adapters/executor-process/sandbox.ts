@@ -63,6 +63,9 @@ export interface JobCommand {
   rlimits?: { addressSpaceKiB: number; cpuSeconds: number };
 }
 
+/** bwrap's whole command line: the rest of its arguments come through fd 3. */
+export const BWRAP_COMMAND_LINE = ['--args', '3', '--', '/bin/sh', 'script.sh'];
+
 const INSTALL_HINT = 'install bubblewrap (scripts/ensure-system-deps.sh) for full isolation';
 
 /** Decides the isolation once, at start-up. Throws when the requested mode cannot work here. */
@@ -128,7 +131,7 @@ export function buildCommand(sandbox: Sandbox, job: JobCommand): SpawnCommand {
     ];
     command = {
       file: sandbox.bwrapPath!,
-      args: ['--args', '3', '--', '/bin/sh', 'script.sh'],
+      args: BWRAP_COMMAND_LINE,
       cwd: '/',
       env: {},
       fd3: Buffer.from(`${bwrapArgs.join('\0')}\0`),

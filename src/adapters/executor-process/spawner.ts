@@ -29,8 +29,16 @@ export interface ChildLike extends EventEmitter {
   readonly stderr: Readable;
 }
 
+/** A child started with its fd 3 open and empty: bwrap waits there for its arguments. */
+export interface HeldChild extends ChildLike {
+  /** Writes fd 3 (then closes it): the child goes on. */
+  release(fd3: Buffer): void;
+}
+
 export interface Spawner {
   spawn(req: SpawnRequest): ChildLike;
+  /** Starts a child that waits for its fd 3 (see HeldChild); the helper only. */
+  hold?(req: Omit<SpawnRequest, 'fd3' | 'cgroup'>): HeldChild;
   close(): void;
 }
 
@@ -85,7 +93,8 @@ export interface RemoteSpawnerOptions {
 
 /** Starts processes through one long-lived helper process, restarted if it dies. */
 export const createRemoteSpawner = (opts: RemoteSpawnerOptions = {}): Spawner => {
-  let helper: { process: ChildProcess; ready: Promise<void> } | undefined;
+  type Helper = { process: ChildProcess; ready: Promise<void> };
+  let helper: Helper | undefined;
   let nextId = 1;
   const children = new Map<number, RemoteChild>();
 
@@ -159,34 +168,48 @@ export const createRemoteSpawner = (opts: RemoteSpawnerOptions = {}): Spawner =>
     return helper;
   };
 
+  const send = (
+    req: SpawnRequest,
+    extra: { hold?: boolean },
+  ): { id: number; child: RemoteChild; h: Helper } => {
+    const id = nextId++;
+    const child = new RemoteChild();
+    children.set(id, child);
+    const { maxBytes, ...rest } = req;
+    const h = ensure();
+    const message = {
+      type: 'spawn',
+      id,
+      file: rest.file,
+      args: rest.args,
+      options: { cwd: rest.cwd, env: rest.env, uid: rest.uid, gid: rest.gid },
+      fd3: rest.fd3,
+      cgroup: rest.cgroup,
+      maxBytes,
+      ...extra,
+    };
+    const fail = (why: string) => {
+      if (children.delete(id)) child.emit('error', new Error(why));
+    };
+    h.ready.then(
+      () => {
+        if (!h.process.connected) return fail('the spawner process exited');
+        h.process.send(message, (err) => err && fail(`the spawner process is gone: ${err.message}`));
+      },
+      (err: Error) => fail(`the jobs' network could not be set up: ${err.message}`),
+    );
+    return { id, child, h };
+  };
+
   return {
-    spawn(req) {
-      const id = nextId++;
-      const child = new RemoteChild();
-      children.set(id, child);
-      const { maxBytes, ...rest } = req;
-      const h = ensure();
-      const message = {
-        type: 'spawn',
-        id,
-        file: rest.file,
-        args: rest.args,
-        options: { cwd: rest.cwd, env: rest.env, uid: rest.uid, gid: rest.gid },
-        fd3: rest.fd3,
-        cgroup: rest.cgroup,
-        maxBytes,
-      };
-      const fail = (why: string) => {
-        if (children.delete(id)) child.emit('error', new Error(why));
-      };
-      h.ready.then(
-        () => {
-          if (!h.process.connected) return fail('the spawner process exited');
-          h.process.send(message, (err) => err && fail(`the spawner process is gone: ${err.message}`));
+    spawn: (req) => send(req, {}).child,
+    hold(req) {
+      const { id, child, h } = send(req, { hold: true });
+      return Object.assign(child, {
+        release(fd3: Buffer) {
+          if (h.process.connected) h.process.send({ type: 'release', id, fd3 });
         },
-        (err: Error) => fail(`the jobs' network could not be set up: ${err.message}`),
-      );
-      return child;
+      });
     },
     close() {
       if (helper?.process.connected) helper.process.disconnect();
