@@ -29,6 +29,8 @@ const main = async () => {
   const request = (): ExecutionRequest => ({
     jobId: randomUUID(),
     serviceName: 'bench',
+    cpuMillis: 200,
+    memoryBytes: 256 * 1024 ** 2,
     script: 'true',
     event: '{}',
     env: { API_KEY: 'k' },

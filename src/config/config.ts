@@ -44,6 +44,10 @@ export interface Config {
   secretKey: string | undefined;
   s3: { endpoint: string; accessKey: string; secretKey: string; region: string } | undefined;
   jobTimeoutMs: number;
+  /** The jobs' network: isolated (outside, not the host's loopback), host, or none. */
+  jobNetwork: JobNetwork;
+  /** The uids a root manager gives its running jobs, one each. */
+  jobUids: { first: number; last: number };
   bodyLimitBytes: number;
   logLevel: string;
   /** Where jobs run: processes on this machine, or Jobs on a Kubernetes cluster. */
@@ -62,6 +66,9 @@ export interface Config {
   /** Addresses and host names peers may have (`--peer-allow`); undefined: any. */
   peerAllow: string[] | undefined;
 }
+
+export const JOB_NETWORKS = ['isolated', 'host', 'none'] as const;
+export type JobNetwork = (typeof JOB_NETWORKS)[number];
 
 /** Raw values as commander hands them over (strings), keyed by flag name. */
 export type FlagValues = Partial<Record<keyof typeof FLAGS, string | undefined>>;
@@ -102,6 +109,8 @@ export const FLAGS = {
   s3SecretKey: { flag: '--s3-secret-key', env: ['FLOTILLA_S3_SECRET_KEY'], default: undefined },
   s3Region: { flag: '--s3-region', env: ['FLOTILLA_S3_REGION'], default: 'us-east-1' },
   jobTimeout: { flag: '--job-timeout', env: ['FLOTILLA_JOB_TIMEOUT'], default: '300' },
+  jobNetwork: { flag: '--job-network', env: ['FLOTILLA_JOB_NETWORK'], default: 'isolated' },
+  jobUids: { flag: '--job-uids', env: ['FLOTILLA_JOB_UIDS'], default: '10000000-10065535' },
   bodyLimit: { flag: '--body-limit', env: ['FLOTILLA_BODY_LIMIT'], default: '50Mi' },
   logLevel: { flag: '--log-level', env: ['FLOTILLA_LOG_LEVEL'], default: 'info' },
   executor: { flag: '--executor', env: ['FLOTILLA_EXECUTOR'], default: 'process' },
@@ -264,6 +273,21 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
   // log says so); production deployments set one.
 
   const jobTimeoutMs = int('jobTimeout', get('jobTimeout')!, 1, 7 * 24 * 3600) * 1000;
+  const jobNetwork = get('jobNetwork')! as JobNetwork;
+  if (!(JOB_NETWORKS as readonly string[]).includes(jobNetwork)) {
+    throw new ConfigError(
+      `${name('jobNetwork')} must be one of ${JOB_NETWORKS.join(', ')}, got "${jobNetwork}"`,
+    );
+  }
+  const uidsRaw = get('jobUids')!;
+  const uidsMatch = uidsRaw.trim().match(/^(\d+)-(\d+)$/);
+  const jobUids = uidsMatch ? { first: Number(uidsMatch[1]), last: Number(uidsMatch[2]) } : undefined;
+  // Not 0 or the system accounts, and within what setuid takes (int32).
+  if (!jobUids || jobUids.first < 1000 || jobUids.last < jobUids.first || jobUids.last > 2 ** 31 - 2) {
+    throw new ConfigError(
+      `${name('jobUids')} must be a range FIRST-LAST of unused uids from 1000 to ${2 ** 31 - 2}, got "${uidsRaw}"`,
+    );
+  }
   const bodyRaw = get('bodyLimit')!;
   const bodyLimitBytes = parseMemoryBytes(bodyRaw);
   if (!bodyLimitBytes || bodyLimitBytes < 1024) {
@@ -354,6 +378,8 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     secretKey,
     s3,
     jobTimeoutMs,
+    jobNetwork,
+    jobUids,
     bodyLimitBytes,
     logLevel,
     executor,

@@ -313,6 +313,9 @@ export interface ExecutionRequest {
   /** Extra environment describing the input (STORAGE_OBJECT_KEY ...). */
   extraEnv?: Record<string, string>;
   timeoutMs: number;
+  /** The service's declared cpu (millicores) and memory (bytes): the executor enforces them. */
+  cpuMillis: number;
+  memoryBytes: number;
   signal?: AbortSignal;
   /** Called with log text as it is produced (for `logs --follow`). */
   onLog?: (chunk: string) => void;

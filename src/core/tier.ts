@@ -8,7 +8,8 @@ export type ProbeLevel = 'green' | 'yellow' | 'red';
 
 /** One service's health, as `flotilla doctor --json` prints it (docs/doctor.md). */
 export interface Probe {
-  service: ProbeService;
+  /** 'job-sandbox' only from doctor (probeJobSandbox), not a tier service. */
+  service: ProbeService | 'job-sandbox';
   /** Host name or address probed ("localhost" for the data dir). */
   host: string;
   /** TCP port probed; null for the data dir. */

@@ -19,7 +19,13 @@ export const createExecutor = async (
 ): Promise<Executor> => {
   const { logger } = deps;
   if (config.executor.kind === 'process') {
-    return createProcessExecutor({ workRoot: config.workDir, logger, sandbox: 'auto' });
+    return createProcessExecutor({
+      workRoot: config.workDir,
+      logger,
+      sandbox: 'auto',
+      network: config.jobNetwork,
+      jobUids: config.jobUids,
+    });
   }
   const { kubeconfig, namespace } = config.executor;
   const { KubeConfig } = await import('@kubernetes/client-node');

@@ -2,9 +2,15 @@
 // doctor`, `flotilla storage migrate-tier`): the detector and the copy use case over their
 // adapters, so the CLI never reaches for an adapter itself.
 import { join } from 'node:path';
+import { inspectJobSandbox } from '../adapters/executor-process/inspect.ts';
 import { createSqlStateCopier } from '../adapters/tier-copy/sql-state-copier.ts';
 import { createTierProbes } from '../adapters/tier-probes/tier-probes.ts';
-import { createTierDetector, type ProbeOptions, type TierDetector } from '../app/tier/detector.ts';
+import {
+  createTierDetector,
+  type ProbeOptions,
+  probeJobSandbox,
+  type TierDetector,
+} from '../app/tier/detector.ts';
 import {
   type MigrateTierOutcome,
   type MigrateTierRequest,
@@ -44,6 +50,10 @@ export interface TierTools {
   /** Copies the configured store (PGlite in the data dir, or DATABASE_URL) into the target. */
   migrateTier(opts: MigrateTierOptions, ui: MigrateTierUi): Promise<MigrateTierOutcome>;
 }
+
+/** The job sandbox this configuration would get (doctor's job-sandbox row). */
+export const jobSandboxProbe = (config: Pick<Config, 'jobNetwork' | 'jobUids'>): Probe =>
+  probeJobSandbox(() => inspectJobSandbox({ network: config.jobNetwork, jobUids: config.jobUids }));
 
 export const openTierTools = (config: Config): TierTools => {
   const detector = openTierDetector();

@@ -50,6 +50,8 @@ function request(overrides: Partial<ExecutionRequest> & { script: string }): Exe
     event: '{}',
     env: {},
     timeoutMs: 20_000,
+    cpuMillis: 1000,
+    memoryBytes: 512 * 1024 ** 2,
     ...overrides,
   };
 }

@@ -23,5 +23,7 @@ await executor.run({
   script: 'echo hi',
   event: '{}',
   env: { K: 'v' },
+  cpuMillis: 200,
+  memoryBytes: 256 * 1024 ** 2,
   timeoutMs: 600_000,
 });

@@ -5,14 +5,20 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProcessExecutor, type ProcessExecutor } from '../../src/adapters/executor-process/index.ts';
+import {
+  createProcessExecutor,
+  DEFAULT_UID_RANGE,
+  type ProcessExecutor,
+} from '../../src/adapters/executor-process/index.ts';
 import type { ExecutionRequest, ExecutionResult } from '../../src/core/ports.ts';
 
-const SANDBOX_UID = 65534;
+/** A root manager gives each job a uid of its own from this range. */
+const { first: FIRST_UID, last: LAST_UID } = DEFAULT_UID_RANGE;
+const isJobUid = (uid: number) => uid >= FIRST_UID && uid <= LAST_UID;
 const isRoot = process.getuid?.() === 0;
 
 /** Strings that must never show up in what the script prints. */
@@ -48,13 +54,11 @@ async function createHost(): Promise<Host> {
 
   const workRoot = await mkdtemp(join(tmpdir(), 'flotilla-iso-work-'));
   const otherJobDir = join(workRoot, 'job-other-running-job');
-  await mkdir(join(otherJobDir, 'output'), { recursive: true, mode: 0o700 });
+  // World-readable on purpose: only the mount namespace keeps the script out.
+  await mkdir(join(otherJobDir, 'output'), { recursive: true, mode: 0o755 });
+  await chmod(otherJobDir, 0o755);
   const otherJobFile = join(otherJobDir, 'output', 'result.txt');
   await writeFile(otherJobFile, SECRETS.otherJob, { mode: 0o644 });
-  // Same uid as the script: only the mount namespace keeps it out.
-  if (isRoot)
-    for (const p of [otherJobDir, join(otherJobDir, 'output'), otherJobFile])
-      await chown(p, SANDBOX_UID, SANDBOX_UID);
 
   const publicDir = await mkdtemp(join(tmpdir(), 'flotilla-public-'));
   await chmod(publicDir, 0o755);
@@ -97,7 +101,16 @@ function intruderScript(host: Host): string {
 }
 
 function request(script: string): ExecutionRequest {
-  return { jobId: randomUUID(), serviceName: 'intruder', script, event: '{}', env: {}, timeoutMs: 20_000 };
+  return {
+    jobId: randomUUID(),
+    serviceName: 'intruder',
+    script,
+    event: '{}',
+    env: {},
+    timeoutMs: 20_000,
+    cpuMillis: 1000,
+    memoryBytes: 512 * 1024 ** 2,
+  };
 }
 
 function field(stdout: string, name: string): string | undefined {
@@ -173,8 +186,9 @@ describe('process executor isolation: bubblewrap', () => {
     expect(Number(field(result.stdout, 'UID'))).not.toBe(0);
     expect(field(result.stdout, 'GROUPS')?.split(' ')).not.toContain('0');
     if (isRoot) {
-      expect(Number(field(result.stdout, 'UID'))).toBe(SANDBOX_UID);
-      expect(workDirStat.uid).toBe(SANDBOX_UID);
+      const uid = Number(field(result.stdout, 'UID'));
+      expect(isJobUid(uid), `uid ${uid}`).toBe(true);
+      expect(workDirStat.uid).toBe(uid);
     }
     expect(workDirStat.mode).toBe(0o700);
   });
@@ -228,7 +242,8 @@ describe.runIf(isRoot)('process executor isolation: separate user (fallback)', (
 
   it("runs as the sandbox user and cannot read the 0700 data dir or the manager's environment", async () => {
     expect(executor.isolation).toBe('separate-user');
-    expect(field(result.stdout, 'UID')).toBe(String(SANDBOX_UID));
+    const uid = Number(field(result.stdout, 'UID'));
+    expect(isJobUid(uid), `uid ${uid}`).toBe(true);
     const seen = result.stdout + result.stderr;
     expect(seen).not.toContain(SECRETS.key);
     expect(seen).not.toContain(SECRETS.database);
@@ -236,6 +251,6 @@ describe.runIf(isRoot)('process executor isolation: separate user (fallback)', (
     expect(seen).not.toMatch(/^root:[^:\n]*:\d+:/m);
     expect(result.stdout).not.toMatch(/^WROTE=/m);
     expect(field(result.stdout, 'OUTPUT')).toBe('writable');
-    expect((await stat(dirname(result.outputs[0]!.absPath))).uid).toBe(SANDBOX_UID);
+    expect((await stat(dirname(result.outputs[0]!.absPath))).uid).toBe(uid);
   });
 });

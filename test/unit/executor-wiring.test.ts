@@ -85,6 +85,8 @@ describe('executor selection', () => {
       const result = await executor.run({
         jobId: randomUUID(),
         serviceName: 's',
+        cpuMillis: 200,
+        memoryBytes: 256 * 1024 ** 2,
         script: 'echo "from $OSCAR_SERVICE_NAME"',
         event: '{}',
         env: {},

@@ -45,6 +45,8 @@ const request = (over: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
   script: 'echo hi',
   event: '{}',
   env: {},
+  cpuMillis: 200,
+  memoryBytes: 256 * 1024 ** 2,
   timeoutMs: 20_000,
   ...over,
 });

@@ -1,6 +1,8 @@
 // The environment a job script sees: faas-supervisor's variables plus the service's own.
 // Built from scratch: nothing of the manager's process.env (admin password, DATABASE_URL…)
-// may reach a script.
+// may reach a script. The hijack list (LD_PRELOAD, BASH_ENV…) is refused at service create;
+// it is dropped here too, for services stored before that check.
+import { isHijackVariable } from '../../core/fdl/environment-policy.ts';
 
 export interface JobPaths {
   dir: string;
@@ -27,6 +29,8 @@ export interface BuiltEnv {
   env: Record<string, string>;
   /** Names left out because they cannot be passed to a process (bad name, NUL, too large). */
   dropped: string[];
+  /** Service variables left out because they are on the hijack list. */
+  refused: string[];
 }
 
 export function buildJobEnv(req: JobEnvRequest, paths: JobPaths): BuiltEnv {
@@ -38,19 +42,21 @@ export function buildJobEnv(req: JobEnvRequest, paths: JobPaths): BuiltEnv {
     OSCAR_SERVICE_NAME: req.serviceName,
   };
   if (paths.inputFile) supervisor.INPUT_FILE_PATH = paths.inputFile;
+  const refused = Object.keys(req.env).filter(isHijackVariable);
+  const service = Object.fromEntries(Object.entries(req.env).filter(([name]) => !isHijackVariable(name)));
   // Later layers win: service variables may change PATH, but never the supervisor's contract.
   const merged = {
     PATH: BASE_PATH,
     HOME: paths.dir,
     LANG: 'C.UTF-8',
-    ...req.env,
+    ...service,
     ...req.extraEnv,
     ...supervisor,
   };
-  return keepPassable(merged);
+  return { ...keepPassable(merged), refused };
 }
 
-function keepPassable(vars: Record<string, string>): BuiltEnv {
+function keepPassable(vars: Record<string, string>): Omit<BuiltEnv, 'refused'> {
   const env: Record<string, string> = {};
   const dropped: string[] = [];
   for (const [name, value] of Object.entries(vars)) {

@@ -7,8 +7,14 @@
 //                  still read world-readable files, which is why the manager creates its data
 //                  dir 0700 (assumption this mode relies on).
 //   none           neither: the script runs as the manager's own user.
+//
+// When the manager is root every job gets a uid of its own (uid-pool.ts); otherwise all jobs
+// run as the manager's uid (seen as 65534 inside bwrap's user namespace) and only the
+// namespaces keep them apart. bwrap itself starts with an empty environment: its arguments,
+// the job's variables among them (--setenv), come through a pipe (--args), so no variable
+// acts on bwrap (LD_PRELOAD…) and no secret shows in a command line.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, realpathSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export type SandboxMode = 'auto' | 'bubblewrap' | 'user' | 'none';
@@ -19,7 +25,7 @@ export interface SandboxUser {
   gid: number;
 }
 
-/** `nobody`/`nogroup` on Debian; owns nothing, so it can read only world-readable files. */
+/** `nobody`/`nogroup` on Debian: the uid a non-root manager's jobs see inside bwrap. */
 export const NOBODY: SandboxUser = { uid: 65534, gid: 65534 };
 
 export interface Sandbox {
@@ -28,10 +34,8 @@ export interface Sandbox {
   note: string;
   /** Set for 'bubblewrap'. */
   bwrapPath?: string;
-  /** The uid/gid the child is spawned as; set only when we are root (we can switch). */
-  spawnAs?: SandboxUser;
-  /** The uid/gid the script sees. */
-  user: SandboxUser;
+  /** We are root: each job is spawned as its own unprivileged uid. */
+  switchesUser: boolean;
 }
 
 export interface SpawnCommand {
@@ -39,91 +43,161 @@ export interface SpawnCommand {
   args: string[];
   /** Where the spawned process starts; bubblewrap changes directory itself. */
   cwd: string;
+  /** The spawned process's environment: empty for bwrap, which sets the job's itself. */
+  env: Record<string, string>;
+  /** Written to the process's fd 3, then closed (bwrap reads its arguments there). */
+  fd3?: Buffer;
   uid?: number;
   gid?: number;
 }
 
+export interface JobCommand {
+  workDir: string;
+  /** The job's environment (already cleaned of the hijack list). */
+  env: Record<string, string>;
+  /** The job's own uid, when we are root. */
+  user?: SandboxUser;
+  /** Mounted on the host's resolv.conf path in the sandbox (the isolated network's resolver). */
+  resolvConf?: string;
+  /** Set by the rlimit fallback: applied by a /bin/sh wrapper before anything of the job runs. */
+  rlimits?: { addressSpaceKiB: number; cpuSeconds: number };
+}
+
+/** bwrap's whole command line: the rest of its arguments come through fd 3. */
+export const BWRAP_COMMAND_LINE = ['--args', '3', '--', '/bin/sh', 'script.sh'];
+
 const INSTALL_HINT = 'install bubblewrap (scripts/ensure-system-deps.sh) for full isolation';
 
 /** Decides the isolation once, at start-up. Throws when the requested mode cannot work here. */
-export function resolveSandbox(mode: SandboxMode, workRoot: string, user: SandboxUser = NOBODY): Sandbox {
+export function resolveSandbox(
+  mode: SandboxMode,
+  workRoot: string,
+  probeUser: SandboxUser = NOBODY,
+): Sandbox {
   const root = isRoot();
-  const spawnAs = root ? user : undefined;
+  const perJob = root
+    ? 'as a uid of its own per job'
+    : "as the manager's own uid (not root: one uid for all jobs)";
   if (mode === 'none') {
     return {
       isolation: 'none',
-      user,
+      switchesUser: false,
       note: "sandbox disabled by configuration (sandbox: 'none'): scripts run as the manager's own user and can read what it can",
     };
   }
-  if (spawnAs) assertReachable(workRoot, spawnAs);
+  if (root) assertReachable(workRoot, probeUser);
 
   const bwrap: Probe =
     mode === 'user'
       ? { ok: false, why: "sandbox 'user' configured" }
-      : probeBubblewrap(workRoot, user, spawnAs);
+      : probeBubblewrap(workRoot, root ? probeUser : undefined);
   if (bwrap.ok) {
     return {
       isolation: 'bubblewrap',
       bwrapPath: bwrap.path,
-      spawnAs,
-      user,
-      note: `scripts run in a bubblewrap sandbox as uid ${user.uid}: read-only /usr and /etc, private /tmp, only their own work dir writable, network shared`,
+      switchesUser: root,
+      note: `scripts run in a bubblewrap sandbox ${perJob}: empty environment for bwrap itself, read-only /usr and /etc, private /tmp, only their own work dir writable`,
     };
   }
   if (mode === 'bubblewrap')
     throw new Error(`process executor: sandbox 'bubblewrap' requested but ${bwrap.why}; ${INSTALL_HINT}`);
 
-  if (spawnAs) {
+  if (root) {
     return {
       isolation: 'separate-user',
-      spawnAs,
-      user,
-      note: `${bwrap.why}: scripts run as uid ${user.uid} without a filesystem sandbox; they can read world-readable files, so the manager's data dir must stay mode 0700; ${INSTALL_HINT}`,
+      switchesUser: true,
+      note: `${bwrap.why}: scripts run ${perJob} without a filesystem sandbox; they can read world-readable files, so the manager's data dir must stay mode 0700; ${INSTALL_HINT}`,
     };
   }
   if (mode === 'user')
     throw new Error("process executor: sandbox 'user' needs the manager to run as root (to switch uid)");
   return {
     isolation: 'none',
-    user,
+    switchesUser: false,
     note: `${bwrap.why} and the manager is not root: scripts run unsandboxed as the manager's own user and can read its data dir; ${INSTALL_HINT}`,
   };
 }
 
 /** The command that runs `/bin/sh script.sh` inside workDir under the chosen sandbox. */
-export function buildCommand(sandbox: Sandbox, workDir: string): SpawnCommand {
-  const ids = sandbox.spawnAs ? { uid: sandbox.spawnAs.uid, gid: sandbox.spawnAs.gid } : {};
+export function buildCommand(sandbox: Sandbox, job: JobCommand): SpawnCommand {
+  const ids = job.user ? { uid: job.user.uid, gid: job.user.gid } : {};
+  let command: SpawnCommand;
   if (sandbox.isolation === 'bubblewrap') {
-    const args = [...bubblewrapArgs(workDir, sandbox.user), '--', '/bin/sh', 'script.sh'];
-    return { file: sandbox.bwrapPath!, args, cwd: '/', ...ids };
+    const inside = job.user ?? NOBODY;
+    const bwrapArgs = [
+      ...bubblewrapArgs(job.workDir, inside, job.resolvConf),
+      '--clearenv',
+      ...Object.entries(job.env).flatMap(([name, value]) => ['--setenv', name, value]),
+    ];
+    command = {
+      file: sandbox.bwrapPath!,
+      args: BWRAP_COMMAND_LINE,
+      cwd: '/',
+      env: {},
+      fd3: Buffer.from(`${bwrapArgs.join('\0')}\0`),
+      ...ids,
+    };
+  } else {
+    command = { file: '/bin/sh', args: ['script.sh'], cwd: job.workDir, env: job.env, ...ids };
   }
-  return { file: '/bin/sh', args: ['script.sh'], cwd: workDir, ...ids };
+  return job.rlimits ? withRlimits(command, job.rlimits) : command;
 }
 
-function bubblewrapArgs(workDir: string, user: SandboxUser): string[] {
+/**
+ * Prefixes a /bin/sh that sets the limits (soft and hard, so the job cannot raise them) and
+ * execs the command. Its own environment is empty, so it reads no startup file.
+ */
+function withRlimits(
+  command: SpawnCommand,
+  l: { addressSpaceKiB: number; cpuSeconds: number },
+): SpawnCommand {
+  const script = `ulimit -v ${l.addressSpaceKiB} && ulimit -t ${l.cpuSeconds} && exec "$@"`;
+  const wrapperEnv = command.file === '/bin/sh' ? command.env : {};
+  return {
+    ...command,
+    file: '/bin/sh',
+    args: ['-c', script, 'flotilla-limits', command.file, ...command.args],
+    env: wrapperEnv,
+  };
+}
+
+function bubblewrapArgs(workDir: string, user: SandboxUser, resolvConf?: string): string[] {
   // /etc is bound whole: the script's uid is unprivileged outside the namespace too, so
   // file modes still protect /etc/shadow and friends (verified by the isolation test).
   const systemDirs = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc'];
   return [
     '--unshare-all',
+    // The spawner helper already sits in the jobs' network namespace (job-network.ts).
     '--share-net',
     '--die-with-parent',
     '--new-session',
     ...systemDirs.flatMap((dir) => ['--ro-bind-try', dir, dir]),
+    ...(resolvConf ? ['--ro-bind', resolvConf, resolvConfTarget()] : []),
     ...['--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp'],
     ...['--bind', workDir, workDir, '--chdir', workDir],
     ...['--uid', String(user.uid), '--gid', String(user.gid)],
   ];
 }
 
+/** Where /etc/resolv.conf really is (often a link into /run), so the bind lands on it. */
+let resolvTarget: string | undefined;
+function resolvConfTarget(): string {
+  if (resolvTarget) return resolvTarget;
+  try {
+    resolvTarget = realpathSync('/etc/resolv.conf');
+  } catch {
+    resolvTarget = '/etc/resolv.conf';
+  }
+  return resolvTarget;
+}
+
 type Probe = { ok: true; path: string } | { ok: false; why: string };
 
 /** Runs `true` in a real sandbox: bwrap may be installed yet unusable (user namespaces off). */
-function probeBubblewrap(workRoot: string, user: SandboxUser, spawnAs?: SandboxUser): Probe {
+function probeBubblewrap(workRoot: string, spawnAs?: SandboxUser): Probe {
   const path = findExecutable('bwrap');
   if (!path) return { ok: false, why: 'bubblewrap (bwrap) is not installed' };
-  const run = spawnSync(path, [...bubblewrapArgs(workRoot, user), '--', '/bin/true'], {
+  const run = spawnSync(path, [...bubblewrapArgs(workRoot, spawnAs ?? NOBODY), '--', '/bin/true'], {
     env: {},
     timeout: 10_000,
     encoding: 'utf8',
@@ -148,7 +222,7 @@ function assertReachable(workRoot: string, user: SandboxUser): void {
   );
 }
 
-function findExecutable(name: string): string | undefined {
+export function findExecutable(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin'];
   for (const dir of dirs.filter(Boolean)) {
     const candidate = join(dir, name);

@@ -2,11 +2,14 @@
 // signal, and makes sure nothing the script started outlives it.
 import type { CappedCapture } from './capped-capture.ts';
 import type { SpawnCommand } from './sandbox.ts';
-import { type ChildLike, directSpawner, type Spawner } from './spawner.ts';
+import { type ChildLike, directSpawner, type HeldChild, type Spawner } from './spawner.ts';
 
 export interface SuperviseOptions {
   command: SpawnCommand;
-  env: Record<string, string>;
+  /** Start the process inside these cgroups (see spawner-child.mjs). */
+  cgroup?: { join: string[]; leave: string[] };
+  /** Already started and waiting for its fd 3 (job-slots.ts): released instead of spawned. */
+  held?: HeldChild;
   timeoutMs: number;
   killGraceMs: number;
   signal?: AbortSignal;
@@ -41,15 +44,19 @@ export function supervise(opts: SuperviseOptions): Supervised {
   const { command } = opts;
   const started = performance.now();
   // The child leads a new process group, so the whole group can be killed.
-  const child = (opts.spawner ?? directSpawner).spawn({
-    file: command.file,
-    args: command.args,
-    cwd: command.cwd,
-    env: opts.env,
-    uid: command.uid,
-    gid: command.gid,
-    maxBytes: opts.maxBytes ?? Number.MAX_SAFE_INTEGER,
-  });
+  const child =
+    opts.held ??
+    (opts.spawner ?? directSpawner).spawn({
+      file: command.file,
+      args: command.args,
+      cwd: command.cwd,
+      env: command.env,
+      uid: command.uid,
+      gid: command.gid,
+      fd3: command.fd3,
+      cgroup: opts.cgroup,
+      maxBytes: opts.maxBytes ?? Number.MAX_SAFE_INTEGER,
+    });
   child.on('unsent', (out: number, err: number) => {
     opts.stdout.countDropped(out);
     opts.stderr.countDropped(err);
@@ -107,7 +114,10 @@ export function supervise(opts: SuperviseOptions): Supervised {
       waitForPipes(child).then(() => resolve(result));
     });
   });
+  // Listening now: a held child may go on (with its arguments) and start the job, unless
+  // the job was cancelled already (then it is killed still waiting).
   if (opts.signal?.aborted) stop('cancel');
+  else opts.held?.release(command.fd3 ?? Buffer.alloc(0));
   return { outcome, cancel: () => stop('cancel') };
 }
 

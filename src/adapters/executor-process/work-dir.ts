@@ -72,7 +72,7 @@ function safeFileName(fileName: string): string {
 /** Hands everything the executor created to the sandbox user (we are root when `owner` is set). */
 export async function handOver(work: WorkDir, owner: SandboxUser, inputFile?: string): Promise<void> {
   const paths = [work.dir, work.inputDir, work.outputDir, work.scriptPath, ...(inputFile ? [inputFile] : [])];
-  for (const path of paths) await chown(path, owner.uid, owner.gid);
+  await Promise.all(paths.map((path) => chown(path, owner.uid, owner.gid)));
 }
 
 /**

@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { isFlotillaError } from '../../core/errors.ts';
 import type { Service, StorageIO } from '../../core/fdl/service.ts';
+import { serviceCpuMillis, serviceMemoryBytes } from '../../core/fdl/service.ts';
 import { inputFileName, type ParsedEvent, parseEvent } from '../../core/jobs/event.ts';
 import type { ExecutionResult, Executor, ObjectStore } from '../../core/ports.ts';
 import type { CoveredInput, InputRef } from '../../core/storage/job-input.ts';
@@ -163,6 +164,8 @@ export const invoke = async (
     extraEnv,
     input,
     timeoutMs: req.timeoutMs,
+    cpuMillis: serviceCpuMillis(req.service),
+    memoryBytes: serviceMemoryBytes(req.service),
     signal: req.signal,
     onLog: req.onLog,
     resumable: req.resumable,

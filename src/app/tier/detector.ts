@@ -6,7 +6,7 @@
 // needs, and (probe-grades.ts) what each answer means.
 import type { TierProbes } from '../../core/ports.ts';
 import { redact, urlSecrets } from '../../core/redaction.ts';
-import type { Probe, ProbeReport, ProbeService, Tier } from '../../core/tier.ts';
+import type { Probe, ProbeLevel, ProbeReport, ProbeService, Tier } from '../../core/tier.ts';
 import {
   gradeDataDir,
   gradePostgres,
@@ -167,4 +167,26 @@ export const createTierDetector = (probes: TierProbes): TierDetector => {
     },
   };
   return detector;
+};
+
+/**
+ * The job sandbox as doctor reports it: yellow names the fallback in use (the manager starts
+ * with it), red what would stop the executor. The check is the process executor's own
+ * (src/adapters/executor-process/inspect.ts), passed in.
+ */
+export const probeJobSandbox = (
+  check: () => { level: ProbeLevel; message: string; remedy?: string },
+): Probe => {
+  const started = Date.now();
+  const { level, message, remedy } = check();
+  return {
+    service: 'job-sandbox',
+    host: 'localhost',
+    port: null,
+    ok: level !== 'red',
+    latency_ms: Date.now() - started,
+    level,
+    message,
+    ...(remedy ? { remedy } : {}),
+  };
 };

@@ -4,7 +4,7 @@
 import { type Command, Option } from 'commander';
 import { type Config, ConfigError, FLAGS, type FlagValues, loadConfig } from '../../config/config.ts';
 import type { Probe, ProbeReport } from '../../core/tier.ts';
-import { openTierTools } from '../../main/tier-tools.ts';
+import { jobSandboxProbe, openTierTools } from '../../main/tier-tools.ts';
 
 const optionName = (flag: string): string =>
   flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -65,7 +65,7 @@ export const registerDoctor = (program: Command): void => {
     program
       .command('doctor')
       .description(
-        'check what the storage tier needs (PostgreSQL, Valkey/Redis, S3, the data dir); exit 1 on any red',
+        'check what the storage tier needs (PostgreSQL, Valkey/Redis, S3, the data dir) and the job sandbox; exit 1 on any red',
       ),
   )
     .addOption(new Option('--timeout <seconds>', 'cap per probe').default('5'))
@@ -90,6 +90,9 @@ export const registerDoctor = (program: Command): void => {
       return;
     }
     const report = await openTierTools(config).doctor({ timeoutMs: Math.round(seconds * 1000) });
+    const sandbox = jobSandboxProbe(config);
+    report.probes.push(sandbox);
+    report.ok &&= sandbox.ok;
     if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else printReport(report);
     process.exitCode = report.ok ? 0 : 1;

@@ -3,6 +3,7 @@
 // first read as OSCAR's Go decoder reads them (go-decode.ts), then checked here.
 import { z } from 'zod';
 import { fail } from '../errors.ts';
+import { assertNoHijackVariables } from './environment-policy.ts';
 import { goDecode } from './go-decode.ts';
 import { formatCpu, parseCpuMillis, parseMemoryBytes } from './quantity.ts';
 
@@ -298,6 +299,7 @@ export const parseServiceInput = (raw: unknown): ServiceInput => {
       fields: result.error.issues.map((i) => formatPath(i.path)),
     });
   }
+  assertNoHijackVariables((result.data as ServiceInput).environment);
   return result.data as ServiceInput;
 };
 
