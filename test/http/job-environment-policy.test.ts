@@ -53,6 +53,7 @@ describe('service environment: the hijack list', () => {
     expect(ok.statusCode, ok.body).toBe(201);
     const res = await update({
       name: 'later',
+      image: 'alpine',
       script: 'env',
       environment: { variables: { LD_PRELOAD: '/x.so' } },
     });

@@ -375,6 +375,7 @@ describe('a password inside an endpoint URL is refused and never echoed (#11.15)
       { name: 'leaky-plain', image: 'alpine', script: 'echo', clusters: { far: { endpoint: leaky } } },
       {
         name: 'leaky-fed',
+        image: 'alpine',
         script: 'echo',
         clusters: { far: { endpoint: leaky } },
         federation: { members: [{ type: 'oscar', cluster_id: 'far', service_name: 'leaky-far' }] },

@@ -12,6 +12,7 @@ import type { JobRecord, JobStore, MirroredState, PeerClient } from '../../src/c
 const svc = (replicas: unknown[]): Service =>
   ({
     name: 'origin',
+    image: 'alpine',
     owner: 'alice',
     script: 'echo',
     cpu: '1',
