@@ -410,7 +410,13 @@ describe('flotilla doctor', () => {
     const report = JSON.parse(r.stdout);
     expect(report.tier).toBe('standalone');
     expect(report.ok).toBe(true);
-    expect(report.probes.map((p: { service: string }) => p.service)).toEqual(['data-dir', 'postgres']);
+    // The job sandbox row comes last (doctor's own, not the tier's); this machine has
+    // bubblewrap, cgroups and slirp4netns (scripts/ensure-system-deps.sh), so it is green too.
+    expect(report.probes.map((p: { service: string }) => p.service)).toEqual([
+      'data-dir',
+      'postgres',
+      'job-sandbox',
+    ]);
     for (const p of report.probes) {
       expect(p, JSON.stringify(p)).toMatchObject({ ok: true, level: 'green' });
       expect(typeof p.latency_ms).toBe('number');
