@@ -19,9 +19,13 @@ const gate = join(dir, 'gate');
 let kubeconfig: string;
 const managers: TestManager[] = [];
 
+// The same manager restarted: the same store and the same secret key (its sealed CA key and
+// tokens must open again; each in-process manager gets a fresh data dir, so the key is given).
+const SECRET_KEY = 'a1'.repeat(32);
+
 const start = async () => {
   const tm = await startInProcess(
-    { executor: 'kubernetes', kubeconfig, namespace: 'jobs', replicaId: 'kube-r1' },
+    { executor: 'kubernetes', kubeconfig, namespace: 'jobs', replicaId: 'kube-r1', secretKey: SECRET_KEY },
     { store: await PgliteStore.open(dbDir) },
   );
   managers.push(tm);
