@@ -23,8 +23,21 @@ import type {
 } from '../../src/core/ports.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
 
-const TABLES = ['services', 'settings', 'jobs', 'outbox'];
-const SEEDED = { services: 2, settings: 2, jobs: 12, outbox: 2 };
+// Every table of the schema in copy order: the known four first, then the later ones by name
+// (buckets, and peering's trust tables, which the seed leaves empty).
+const TABLES = [
+  'services',
+  'settings',
+  'jobs',
+  'outbox',
+  'buckets',
+  'enrollment_tokens',
+  'grants',
+  'issued_certificates',
+  'peers',
+];
+const each = (value: number | null) => Object.fromEntries(TABLES.map((t) => [t, value]));
+const SEEDED = { ...each(0), services: 2, settings: 2, jobs: 12, outbox: 2 };
 
 const svc = (name: string): Service =>
   ({
@@ -200,14 +213,9 @@ for (const adapter of adapters) {
       const { target } = await newTarget();
       try {
         expect(await source.countRows()).toEqual(SEEDED);
-        expect(await target.countRows()).toEqual({
-          services: null,
-          settings: null,
-          jobs: null,
-          outbox: null,
-        });
+        expect(await target.countRows()).toEqual(each(null));
         await target.migrateSchema();
-        expect(await target.countRows()).toEqual({ services: 0, settings: 0, jobs: 0, outbox: 0 });
+        expect(await target.countRows()).toEqual(each(0));
       } finally {
         await closeAll();
       }
@@ -264,7 +272,7 @@ for (const adapter of adapters) {
             },
           }),
         ).rejects.toThrow('lock lost');
-        expect(await target.countRows()).toEqual({ services: 0, settings: 0, jobs: 0, outbox: 0 });
+        expect(await target.countRows()).toEqual(each(0));
       } finally {
         await closeAll();
       }
