@@ -11,8 +11,10 @@ import { basic, startInProcess, type TestManager } from '../support/in-process.t
 let tm: TestManager;
 const call = (opts: InjectOptions) =>
   tm.manager.http.inject({ ...opts, headers: { authorization: basic(), ...opts.headers } });
-const create = (body: object) => call({ method: 'POST', url: '/system/services', payload: body });
-const update = (body: object) => call({ method: 'PUT', url: '/system/services', payload: body });
+const create = (body: object) =>
+  call({ method: 'POST', url: '/system/services', payload: { image: 'alpine', ...body } });
+const update = (body: object) =>
+  call({ method: 'PUT', url: '/system/services', payload: { image: 'alpine', ...body } });
 
 beforeAll(async () => {
   tm = await startInProcess();
