@@ -89,8 +89,11 @@ for (const adapter of adapters) {
     it('refuses an altered or malformed value', async () => {
       const { box } = await adapter.open();
       const sealed = box.seal('hello');
-      const last = sealed.at(-1) === 'A' ? 'B' : 'A';
-      for (const bad of [`${sealed.slice(0, -1)}${last}`, 'not sealed', '', 'v1:x']) {
+      // A character in the middle: every bit of it is data (the last one may carry only
+      // padding bits, which decode to the same bytes).
+      const mid = Math.floor(sealed.length / 2);
+      const altered = `${sealed.slice(0, mid)}${sealed[mid] === 'A' ? 'B' : 'A'}${sealed.slice(mid + 1)}`;
+      for (const bad of [altered, 'not sealed', '', 'v1:x']) {
         expect(() => box.open(bad), JSON.stringify(bad)).toThrow(FlotillaError);
       }
     });
