@@ -13,7 +13,6 @@ import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import pg from 'pg';
 import type { Config, Tier } from '../../config/config.ts';
 
 export type ProbeService = 'postgres' | 'valkey' | 's3' | 'data-dir';
@@ -236,6 +235,8 @@ export const probePostgres = async (url: string, opts: ProbeOptions = {}): Promi
   const { host, port, database } = target;
   const where = `PostgreSQL at ${host}:${port}`;
   const started = Date.now();
+  // Loaded here: the local tier's start never needs the driver.
+  const { default: pg } = await import('pg');
   const client = new pg.Client({
     connectionString: url,
     // Past the probe's own cap, so the cap (and its message) wins.
