@@ -4,8 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import S3rver, { type S3rverEvent } from 's3rver';
-import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
+import type S3rver from 's3rver';
+import type { S3rverEvent } from 's3rver';
+import type { AWSAccount } from 's3rver/lib/models/account.js';
 import { type SigV4Verdict, verifySigV4 } from './sigv4-verifier.ts';
 
 export interface EmbeddedS3Options {
@@ -55,23 +56,48 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
   const secretKey = options.secretKey ?? generateSecretKey();
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
 
-  const s3rver = new S3rver({ directory: options.dataDir, silent: true, vhostBuckets: false });
-  s3rver.silent = true;
-  // s3rver refuses access key ids missing from its (process-wide) registry before routing.
-  DUMMY_ACCOUNT.createKeyPair(accessKey, secretKey);
-
   const listeners = new Set<ObjectCreatedListener>();
-  s3rver.on('event', (event: S3rverEvent) => notifyCreated(listeners, event));
-
   // Scoped keys: extra key pairs limited to some buckets (per-user and per-delegation keys).
   const scoped = new Map<string, { secretKey: string; allow: BucketPolicy }>();
   const secretFor = (key: string) => (key === accessKey ? secretKey : scoped.get(key)?.secretKey);
-  const handle = s3rver.callback();
+
+  // s3rver (Koa, an XML parser, its file store) loads at the first request that passes the
+  // signature check: ~250 ms of start and ~5 MB that a manager whose services never touch
+  // storage does not pay.
+  let s3rver: S3rver | undefined;
+  let account: AWSAccount | undefined;
+  let handler: Promise<(req: IncomingMessage, res: ServerResponse) => void> | undefined;
+  const loadHandler = () => {
+    handler ??= (async () => {
+      const [{ default: S3rverClass }, { DUMMY_ACCOUNT }] = await Promise.all([
+        import('s3rver'),
+        import('s3rver/lib/models/account.js'),
+      ]);
+      const s = new S3rverClass({ directory: options.dataDir, silent: true, vhostBuckets: false });
+      s.silent = true;
+      // s3rver refuses access key ids missing from its (process-wide) registry before routing.
+      DUMMY_ACCOUNT.createKeyPair(accessKey, secretKey);
+      for (const [key, k] of scoped) DUMMY_ACCOUNT.createKeyPair(key, k.secretKey);
+      s.on('event', (event: S3rverEvent) => notifyCreated(listeners, event));
+      s3rver = s;
+      account = DUMMY_ACCOUNT;
+      return s.callback();
+    })().catch((err) => {
+      handler = undefined;
+      throw err;
+    });
+    return handler;
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse) =>
+    loadHandler().then(
+      (h) => h(req, res),
+      () => refuse(req, res, INTERNAL_ERROR),
+    );
   const server = createServer((req, res) => {
     const verdict = verifySigV4(req, secretFor);
     if (!verdict.ok) return refuse(req, res, verdict);
     const scope = verdict.accessKey ? scoped.get(verdict.accessKey) : undefined;
-    if (!scope) return handle(req, res);
+    if (!scope) return void handle(req, res);
     const bucket = bucketOf(req.url ?? '/');
     Promise.resolve(bucket ? scope.allow(bucket) : false)
       .then((ok) => (ok ? handle(req, res) : refuse(req, res, ACCESS_DENIED)))
@@ -85,7 +111,7 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     secretKey,
     region: REGION,
     addScopedKey(key, secret, allow) {
-      if (!scoped.has(key)) DUMMY_ACCOUNT.createKeyPair(key, secret);
+      if (!scoped.has(key)) account?.createKeyPair(key, secret);
       scoped.set(key, { secretKey: secret, allow });
     },
     onObjectCreated(listener) {
@@ -95,7 +121,8 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     async stop() {
       listeners.clear();
       await closeServer(server);
-      s3rver.logger.close();
+      await handler?.catch(() => {});
+      s3rver?.logger.close();
     },
   };
 }
@@ -104,6 +131,8 @@ const ACCESS_DENIED = { ok: false, status: 403, code: 'AccessDenied', message: '
   SigV4Verdict,
   { ok: false }
 >;
+
+const INTERNAL_ERROR = { status: 500, code: 'InternalError', message: 'The storage server could not start' };
 
 /** The bucket of a path-style request ("/bucket/key?..."); undefined for the service root. */
 const bucketOf = (url: string): string | undefined => {
@@ -139,7 +168,7 @@ const xmlEscape = (s: string): string => s.replace(/[<>&'"]/g, (c) => `&#${c.cha
 function refuse(
   req: IncomingMessage,
   res: ServerResponse,
-  verdict: Extract<SigV4Verdict, { ok: false }>,
+  verdict: { status: number; code: string; message: string },
 ): void {
   const body =
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
