@@ -23,7 +23,12 @@ describe('federated tier: two replicas on one PostgreSQL and one Redis', () => {
 
   beforeAll(async () => {
     db = await createTempDatabase();
-    const env = { DATABASE_URL: db.url, VALKEY_URL: REDIS_URL };
+    // Replicas of one cluster share its sealed secrets (the CA key, refresh tokens): one key.
+    const env = {
+      DATABASE_URL: db.url,
+      VALKEY_URL: REDIS_URL,
+      FLOTILLA_SECRET_KEY: randomBytes(32).toString('hex'),
+    };
     const args = ['--cluster-id', cluster, '--cpus', '2', '--log-level', 'info'];
     h = await startClusters(
       [
