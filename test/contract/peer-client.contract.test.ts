@@ -80,17 +80,16 @@ for (const adapter of adapters) {
       const name = serviceName();
       expect(await peers.getService(target(), name)).toBeUndefined();
       await peers.createService(target(), { name, image: 'alpine', script: 'echo one' });
-      expect(await peers.getService(target(), name)).toMatchObject({
-        name,
-        script: 'echo one',
-        cluster_id: 'peer-b',
-      });
+      // The port hands back only the fields of the expected shape (never a peer's whole body);
+      // what the peer stored is read on the peer itself.
+      expect(await peers.getService(target(), name)).toEqual({ name });
+      expect(await peer.store.getService(name)).toMatchObject({ script: 'echo one', cluster_id: 'peer-b' });
       const dup = await failure(
         peers.createService(target(), { name, image: 'alpine', script: 'echo again' }),
       );
       expect(dup.code).toBe('SERVICE_EXISTS');
-      await peers.updateService(target(), { name, script: 'echo two' });
-      expect(await peers.getService(target(), name)).toMatchObject({ script: 'echo two' });
+      await peers.updateService(target(), { name, image: 'alpine', script: 'echo two' });
+      expect(await peer.store.getService(name)).toMatchObject({ script: 'echo two' });
       expect(await peers.deleteService(target(), name)).toBe(true);
       expect(await peers.deleteService(target(), name)).toBe(false);
       expect(await peers.getService(target(), name)).toBeUndefined();
@@ -99,7 +98,7 @@ for (const adapter of adapters) {
     it('reads a federation (undefined for a service that has none) and the cluster status', async () => {
       expect(await peers.getFederation(target(), serviceName())).toBeUndefined();
       const status = await peers.status(target());
-      expect(status).toMatchObject({ cluster: expect.any(Object), oscar: { ready: true } });
+      expect(status).toMatchObject({ cluster: expect.any(Object) });
     });
 
     it('submits a job and follows it; a job it does not know is undefined', async () => {
