@@ -105,6 +105,15 @@ describe('job sandbox (issue #11)', () => {
     expect(doctor.message).toContain(`limits: ${executor.limits}`);
   });
 
+  it('a run keeps a process that has nothing else to do alive until it ends', () => {
+    const run = spawnSync(process.execPath, ['bin/run-ts.mjs', 'test/support/run-one-job.ts'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.stdout + run.stderr).toContain('ran-to-the-end');
+    expect(run.status).toBe(0);
+  });
+
   it('item 4: hijack variables (LD_PRELOAD to a library on disk) reach neither bwrap nor the job', async () => {
     const { library, markerFile } = await buildPreloadLibrary();
     try {

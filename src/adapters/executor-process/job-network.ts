@@ -7,7 +7,7 @@
 //   none      the same namespace without slirp4netns: loopback only.
 //   host      the host's network, loopback included: only when configured (--job-network host).
 // One namespace and one slirp4netns per helper, shared by the jobs it starts: per job they
-// would cost a process and ~7 ms more per job (measured with pasta and slirp4netns, see
+// would cost a process and 5–11 ms more per job (measured with pasta and slirp4netns, see
 // docs/benchmarks.md). Jobs running at the same time can therefore reach each other's
 // listening sockets; they still cannot reach the host's.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';

@@ -293,7 +293,9 @@ export function createProcessExecutor(opts: ProcessExecutorOptions): ProcessExec
   };
 
   const run = (req: ExecutionRequest): Promise<ExecutionResult> => {
-    const p = runJob(req);
+    // The helper and its messages do not keep the process alive (unref'd): a run does, until it ends.
+    const keepAlive = setTimeout(() => undefined, 2 ** 31 - 1);
+    const p = runJob(req).finally(() => clearTimeout(keepAlive));
     const tracked = p.catch(() => undefined);
     inflight.add(tracked);
     tracked.finally(() => inflight.delete(tracked));

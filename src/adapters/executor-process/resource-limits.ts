@@ -284,30 +284,24 @@ function cgroupLimiter(layout: Layout): ResourceLimiter {
         async setLimits(limits) {
           const quota = cpuQuotaUs(limits.cpuMillis);
           const bytes = String(limits.memoryBytes);
-          const write = (dir: string, file: string, value: string) => writeFile(join(dir, file), value);
-          // Memory and cpu side by side; within memory, in the order the kernel needs.
+          // Synchronous on purpose: a few bytes into cgroupfs take microseconds, a trip through
+          // the thread pool each takes more (this is on every job's path). Memory in the order
+          // the kernel needs: memsw ≥ limit (equal: no swap beyond it; absent without swap accounting).
           if (v2) {
-            await Promise.all([
-              write(dirs[0]!, 'memory.max', bytes).then(
-                () => write(dirs[0]!, 'memory.swap.max', '0').catch(() => undefined), // no swap configured
-              ),
-              write(dirs[0]!, 'cpu.max', `${quota} ${CPU_PERIOD_US}`),
-            ]);
+            writeFileSync(join(dirs[0]!, 'memory.max'), bytes);
+            writeQuiet(join(dirs[0]!, 'memory.swap.max'), '0'); // no swap configured
+            writeFileSync(join(dirs[0]!, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
           } else {
-            await Promise.all([
-              // memsw ≥ limit; equal means no swap beyond the limit. Absent without swap accounting.
-              write(dirs[0]!, 'memory.limit_in_bytes', bytes).then(() =>
-                write(dirs[0]!, 'memory.memsw.limit_in_bytes', bytes).catch(() => undefined),
-              ),
-              // The period is the default one (100 ms): only the quota is written.
-              write(dirs[1]!, 'cpu.cfs_quota_us', String(quota)),
-            ]);
+            writeFileSync(join(dirs[0]!, 'memory.limit_in_bytes'), bytes);
+            writeQuiet(join(dirs[0]!, 'memory.memsw.limit_in_bytes'), bytes);
+            // The period is the default one (100 ms): only the quota is written.
+            writeFileSync(join(dirs[1]!, 'cpu.cfs_quota_us'), String(quota));
           }
         },
         async adopt(pid) {
           for (const file of procsFiles) await writeFile(file, String(pid));
         },
-        oomKilled: async () => (await oomKills(dirs[0]!, v2)) > 0,
+        oomKilled: async () => oomKills(dirs[0]!, v2) > 0,
         remove: () => removeCgroup(dirs),
       };
       return cgroup;
@@ -318,11 +312,22 @@ function cgroupLimiter(layout: Layout): ResourceLimiter {
   };
 }
 
-async function oomKills(memoryDir: string, v2: boolean): Promise<number> {
-  const text = await readFile(join(memoryDir, v2 ? 'memory.events' : 'memory.oom_control'), 'utf8').catch(
-    () => '',
-  );
+function oomKills(memoryDir: string, v2: boolean): number {
+  let text = '';
+  try {
+    text = readFileSync(join(memoryDir, v2 ? 'memory.events' : 'memory.oom_control'), 'utf8');
+  } catch {
+    // no counter on this kernel
+  }
   return Number(text.match(/^oom_kill (\d+)$/m)?.[1] ?? 0);
+}
+
+function writeQuiet(path: string, value: string): void {
+  try {
+    writeFileSync(path, value);
+  } catch {
+    // optional file (swap accounting off)
+  }
 }
 
 /** Everything left in the job's cgroups dies (a daemon it started included), then they go. */
