@@ -22,20 +22,9 @@ import type {
   TableCopyProgress,
 } from '../../src/core/ports.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
+import { SCHEMA_TABLES } from '../support/schema-tables.ts';
 
-// Every table of the schema in copy order: the known four first, then the later ones by name
-// (buckets, and peering's trust tables, which the seed leaves empty).
-const TABLES = [
-  'services',
-  'settings',
-  'jobs',
-  'outbox',
-  'buckets',
-  'enrollment_tokens',
-  'grants',
-  'issued_certificates',
-  'peers',
-];
+const TABLES = SCHEMA_TABLES;
 const each = (value: number | null) => Object.fromEntries(TABLES.map((t) => [t, value]));
 const SEEDED = { ...each(0), services: 2, settings: 2, jobs: 12, outbox: 2 };
 

@@ -16,20 +16,9 @@ import type { NewJob, NewOutboxRow, Store } from '../../src/core/ports.ts';
 import { runCli } from '../support/cli.ts';
 import { freePort } from '../support/cluster-harness.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
+import { SCHEMA_TABLES } from '../support/schema-tables.ts';
 
-// Every table of the schema, in the copy order (the known ones first, then by name; the
-// trust tables of peering stay empty here).
-const TABLES = [
-  'services',
-  'settings',
-  'jobs',
-  'outbox',
-  'buckets',
-  'enrollment_tokens',
-  'grants',
-  'issued_certificates',
-  'peers',
-] as const;
+const TABLES = SCHEMA_TABLES;
 const PASSWORD = 'Tr1cky-Pa55word';
 
 // A sealed setting as the manager would keep one (AES-256-GCM under FLOTILLA_SECRET_KEY):

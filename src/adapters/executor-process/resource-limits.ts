@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isAlive } from './process-alive.ts';
 
 export type LimitsKind = 'cgroup-v2' | 'cgroup-v1' | 'rlimit';
 export type LimitsMode = 'auto' | 'cgroup' | 'rlimit';
@@ -110,15 +111,6 @@ const onDisk = (mount: Mount, path: string): string => {
 let executors = 0;
 /** One name per executor, the same in every hierarchy. */
 const executorDirName = () => `flotilla-${process.pid}-${++executors}`;
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Removes the cgroup dirs a manager that died left behind (their jobs died with it). */
 function sweepStale(parent: string): void {

@@ -9,6 +9,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'nod
 import { open, readFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isAlive } from './process-alive.ts';
 import type { SandboxUser } from './sandbox.ts';
 
 export interface UidRange {
@@ -54,15 +55,6 @@ function ensurePrivateDir(dir: string): void {
     );
   }
 }
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 export function createUidPool(range: UidRange, lockDir = defaultUidLockDir()): UidPool {
   if (!Number.isSafeInteger(range.first) || !Number.isSafeInteger(range.last) || range.first < 1)

@@ -115,6 +115,11 @@ export const decideWorkerCreate = (
     return { annotations: incoming.annotations, token: undefined };
   }
   // The coordinator generated this token and will prove itself with it from now on.
+  return provenChange(incoming, proof);
+};
+
+/** What a coordinator's proven change stores: the manager's own annotations, its newest token. */
+const provenChange = (incoming: { annotations?: Annotations }, proof: WorkerProof): WorkerChange => {
   if (!marksWorker(incoming.annotations)) {
     return { annotations: withoutManagerKeys(incoming.annotations), token: proof.tokens[0] };
   }
@@ -137,14 +142,7 @@ export const decideWorkerUpdate = (
 ): WorkerChange => {
   if (proof) {
     if (!provesOwnership(previous, proof)) notItsWorker(name, proof.origin);
-    if (!marksWorker(incoming.annotations)) {
-      return { annotations: withoutManagerKeys(incoming.annotations), token: proof.tokens[0] };
-    }
-    checkStatedOrigin(incoming.annotations, proof.origin);
-    return {
-      annotations: { ...withoutManagerKeys(incoming.annotations), ...workerAnnotations(proof.origin) },
-      token: proof.tokens[0],
-    };
+    return provenChange(incoming, proof);
   }
   const held = workerOriginOf(previous);
   if (held) {
