@@ -87,6 +87,13 @@ const scalarMap = fc.dictionary(
   { maxKeys: 3 },
 );
 
+// Variable names Flotilla accepts: the hijack list (LD_*, ENV, IFS…) has its own tests.
+const variableMap = fc.dictionary(
+  fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__' && !isHijackVariable(k)),
+  fc.string({ maxLength: 12 }),
+  { maxKeys: 3 },
+);
+
 /** Services OSCAR would accept: every optional field sometimes present, always well-typed. */
 const validService = fc.record(
   {
@@ -117,7 +124,7 @@ const validService = fc.record(
       ),
       { maxLength: 2 },
     ),
-    environment: fc.record({ variables: scalarMap, secrets: scalarMap }, { requiredKeys: [] }),
+    environment: fc.record({ variables: variableMap, secrets: variableMap }, { requiredKeys: [] }),
     annotations: scalarMap,
     labels: scalarMap,
     clusters: fc.dictionary(
