@@ -257,7 +257,11 @@ describe('what a hostile peer tries on the channel', () => {
     expect(
       (await mtlsCall(`${channel}/job/hx-a`, reader.tls, { method: 'POST', raw: Buffer.from('{}') })).status,
     ).toBe(403);
-    expect((await mtlsCall(`${channel}/system/status`, alice.tls)).status).toBe(200);
+    const status = await mtlsCall(`${channel}/system/status`, alice.tls);
+    expect(status.status).toBe(200);
+    // Capacity only: no job counts or storage totals of B.
+    expect(Object.keys(status.json)).toEqual(['cluster']);
+    expect(status.json.cluster.nodes.length).toBeGreaterThan(0);
     expect((await mtlsCall(`${channel}/system/status`, reader.tls)).status).toBe(403);
     // The grant narrows below the service's cpu: its jobs are refused.
     const small = await rawPeer('alice', { ...FULL, max_cpu: '250m' });

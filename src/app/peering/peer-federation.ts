@@ -107,8 +107,11 @@ export class PeerFederation {
     });
   }
 
-  status(): Promise<unknown> {
-    return this.d.status();
+  /** Capacity for the sender's delegation decisions: the `cluster` part of /system/status
+   * (nodes, cpu, memory), not this cluster's job counts or storage totals. */
+  async status(): Promise<unknown> {
+    const s = (await this.d.status()) as { cluster?: unknown } | undefined;
+    return { cluster: s?.cluster ?? null };
   }
 
   submitJob(g: Grant, service: string, body: Uint8Array, headers: DelegatedHeaders) {
