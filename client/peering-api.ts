@@ -49,6 +49,11 @@ export const peeringApi = (c: FlotillaClient) => ({
     ),
   revokeGrant: (id: string, reason?: string) =>
     c.request<GrantView>('POST', `/system/grants/${seg(id)}/revoke`, { body: reason ? { reason } : {} }),
+  /** Revokes every pending or active grant of a subject (the user was deleted). */
+  revokeSubject: (subject: string, reason?: string) =>
+    c.request<{ subject: string; revoked: GrantView[] }>('POST', '/system/grants/revoke', {
+      body: reason ? { subject, reason } : { subject },
+    }),
   enrollPeer: (body: { url: string; token: string; name?: string }) =>
     c.request<PeerView>('POST', '/system/peers', { body }),
   listPeers: () => c.request<PeerView[]>('GET', '/system/peers'),

@@ -410,8 +410,9 @@ export interface ObjectStore {
 
 // ---------------------------------------------------------------- peers
 
-/** How to reach another cluster. `auth` is opaque to use cases: today Basic credentials
- * from a service's `clusters` map; later a peer certificate (mTLS) or an OIDC token. */
+/** How to reach another cluster. `auth` is opaque to use cases: a peer certificate (mTLS,
+ * the endpoint is then the peer channel), an OIDC token, or Basic credentials from a
+ * service's `clusters` map. */
 export interface PeerTarget {
   clusterId: string;
   endpoint: string;
@@ -421,6 +422,9 @@ export interface PeerTarget {
     | { kind: 'bearer'; token: string }
     /** Kept in durable rows: minted from the service owner's refresh token when used. */
     | { kind: 'service-owner'; service: string }
+    /** Over the peer channel (mTLS) with this peer record's certificate, as its grant's subject
+     * (DESIGN §6). Only the record's name: its key is opened at send time, never stored here. */
+    | { kind: 'peer'; peer: string }
     | { kind: 'none' };
   /** A coordinator's calls that create, change or delete its worker there prove it with this. */
   worker?: WorkerProof;

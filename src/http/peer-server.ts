@@ -5,6 +5,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { PeerAccess, ReadCert } from '../app/peering/peer-access.ts';
+import type { PeerFederation } from '../app/peering/peer-federation.ts';
 import type { PeerQueries } from '../app/peering/peer-queries.ts';
 import type { Log } from '../core/ports.ts';
 import type { Grant } from '../core/trust/grant.ts';
@@ -12,6 +13,7 @@ import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
 import type { NarrowFilter, Resource, Verb } from '../core/trust/scope.ts';
 import type { CertTools } from '../core/trust/trust-ports.ts';
 import { errorBody, frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
+import { peerFederationRoutes } from './routes/peer-federation.ts';
 
 export interface PeerServerDeps {
   access: PeerAccess;
@@ -22,6 +24,10 @@ export interface PeerServerDeps {
   /** POST /federation/v1/renew: a new certificate for the authenticated grant. */
   renew(grant: Grant, body: unknown): Promise<{ certificate: string; chain: string[] }>;
   log: Pick<Log, 'warn'>;
+  /** Replica changes, delegated jobs and status for peers (federation over the channel). */
+  federation?: PeerFederation;
+  /** Largest delegated job event (the public port's body limit). */
+  jobBodyLimit?: number;
 }
 
 export interface PeerServer {
@@ -32,13 +38,15 @@ export interface PeerServer {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    peerAction?: { resource: Resource; verb: Verb };
+    peerAction?: { resource: Resource; verb: Verb; or?: ReadonlyArray<{ resource: Resource; verb: Verb }> };
   }
   interface FastifyRequest {
     peerGrant?: Grant;
     peerLimits?: { filter: NarrowFilter; limit: number };
   }
 }
+
+const QUERY_VERBS = new Set<Verb>(['list', 'get', 'search']);
 
 const validFilter = (f: unknown): f is NarrowFilter => {
   if (typeof f !== 'object' || f === null || Array.isArray(f)) return false;
@@ -90,18 +98,24 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
   // which the decision narrows and caps.
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     const route = req.routeOptions.config.peerAction;
+    // Only queries read a filter and a limit from their body (a replica's body is a service).
+    const query = route && QUERY_VERBS.has(route.verb);
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as {
       filter?: unknown;
       limit?: unknown;
     };
-    if (route && body.limit !== undefined && (!Number.isInteger(body.limit) || (body.limit as number) < 1))
+    if (query && body.limit !== undefined && (!Number.isInteger(body.limit) || (body.limit as number) < 1))
       return reply.code(400).send(errorBody('VALIDATION_FAILED', 'limit: a whole number of at least 1'));
     const filter = body.filter as NarrowFilter | undefined;
-    if (route && filter !== undefined && !validFilter(filter))
+    if (query && filter !== undefined && !validFilter(filter))
       return reply
         .code(400)
         .send(errorBody('VALIDATION_FAILED', 'filter: {include_groups?: [..], include_personal?: bool}'));
-    const action = route ? { ...route, filter, limit: body.limit as number | undefined } : undefined;
+    const action = route
+      ? query
+        ? { ...route, filter, limit: body.limit as number | undefined }
+        : { ...route }
+      : undefined;
     const decision = await d.access.check(sockets.get(req.raw.socket as TLSSocket), action);
     if (!decision.ok) {
       const code = decision.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
@@ -141,6 +155,9 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
       );
     },
   );
+
+  if (d.federation)
+    await app.register(peerFederationRoutes(d.federation, { jobBodyLimit: d.jobBodyLimit ?? 1024 * 1024 }));
 
   app.post('/federation/v1/renew', { bodyLimit: 16 * 1024 }, async (req) =>
     d.renew(req.peerGrant!, req.body),

@@ -19,9 +19,12 @@ export const statusKeyOf = (t: PeerTarget, service: Pick<Service, 'owner'>): str
   const who =
     t.auth.kind === 'basic'
       ? `basic:${t.auth.user}:${sha256(t.auth.password)}`
-      : t.auth.kind === 'none'
-        ? 'none'
-        : `owner:${service.owner}`;
+      : t.auth.kind === 'peer'
+        ? // One grant's subject for every service that may use the record.
+          `peer:${t.auth.peer}`
+        : t.auth.kind === 'none'
+          ? 'none'
+          : `owner:${service.owner}`;
   return sha256(`${t.endpoint.replace(/\/+$/, '')}\n${who}`).slice(0, 32);
 };
 
@@ -41,6 +44,8 @@ export class ReplicaIndex {
     private readonly d: {
       services: { list(): Promise<Service[]> };
       credentials: DelegationCredentials;
+      /** The endpoint a service reaches a cluster by now (default: its `clusters` entry). */
+      endpointOf?: (service: Service, clusterId: string) => string | undefined;
     },
   ) {}
 
@@ -70,7 +75,9 @@ export class ReplicaIndex {
   /** The key this service reaches `clusterId` by, when its entry is still the one polled. */
   keyFor(service: Service, clusterId: string): string | undefined {
     const route = this.routes.get(routeOf(service, clusterId));
-    const endpoint = service.clusters?.[clusterId]?.endpoint;
+    const endpoint = this.d.endpointOf
+      ? this.d.endpointOf(service, clusterId)
+      : service.clusters?.[clusterId]?.endpoint;
     return route && endpoint && bare(endpoint) === route.endpoint ? route.key : undefined;
   }
 }

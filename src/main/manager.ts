@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
 import { AccessTokenCache } from '../adapters/oidc/token-exchange.ts';
-import { createHttpPeerClient } from '../adapters/peer-http/http-peer-client.ts';
+import { createPeerClient } from '../adapters/peer-mtls/mtls-peer-client.ts';
 import { createSecretBox, loadSecretKey } from '../adapters/secret-box/aes-gcm-box.ts';
 import { PgliteStore } from '../adapters/store-pglite/pglite-store.ts';
 import { PostgresStore } from '../adapters/store-postgres/postgres-store.ts';
@@ -19,13 +19,14 @@ import { createDelegationCredentials } from '../app/federation/delegation-creden
 import { DelegationTriggers } from '../app/federation/delegation-triggers.ts';
 import { Delegator, replicasOf, resolveDelegationToken } from '../app/federation/delegator.ts';
 import { FederationUseCases } from '../app/federation/federation-use-cases.ts';
-import { clustersMapResolver } from '../app/federation/peer-resolver.ts';
+import { peerResolver } from '../app/federation/peer-resolver.ts';
 import { WorkerTokens } from '../app/federation/worker-tokens.ts';
 import { JobInputs } from '../app/job-inputs.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
 import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
 import { ManagerLog } from '../app/manager-log.ts';
+import { PeerFederation } from '../app/peering/peer-federation.ts';
 import { Quotas } from '../app/quotas.ts';
 import { RecentRunTimes } from '../app/run-times.ts';
 import { ServiceCache } from '../app/service-cache.ts';
@@ -134,9 +135,13 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
 
     const storage = await openObjectStorage(config, store, logger);
     closers.unshift(() => storage.close());
-    const peers = createHttpPeerClient({
+    // Peering first: its peer records are federation targets (mTLS), tried before `clusters`.
+    const peering = await createPeering({ config, store, box, logger });
+    closers.unshift(() => peering.close());
+    const peers = createPeerClient({
       timeoutMs: 10_000,
       allow: config.peerAllow ? parsePeerAllow(config.peerAllow.join(',')) : undefined,
+      mtls: peering.mtls,
     });
     closers.unshift(() => peers.close());
     const inputs = new JobInputs({ buckets: store, clusterId: config.clusterId });
@@ -175,9 +180,14 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       client: config.oidcClient,
       cache: new AccessTokenCache(),
     });
-    const credentials = createDelegationCredentials({ refreshTokens, logger });
+    const credentials = createDelegationCredentials({ peers: peering.records, refreshTokens, logger });
     // Keyed by endpoint and credentials: each service sees clusters as it reaches them.
-    const replicaIndex = new ReplicaIndex({ services: serviceCache, credentials });
+    const replicaIndex = new ReplicaIndex({
+      services: serviceCache,
+      credentials,
+      endpointOf: (service, clusterId) =>
+        peering.records.target(clusterId, service)?.endpoint ?? service.clusters?.[clusterId]?.endpoint,
+    });
     const statusCache = new StatusCache({
       peers,
       targets: () => replicaIndex.collect(),
@@ -330,7 +340,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       store,
       services,
       peers,
-      resolver: clustersMapResolver(),
+      resolver: peerResolver(peering.records),
       outbox,
       workerTokens: new WorkerTokens({
         settings: store,
@@ -353,8 +363,6 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       clusterId: config.clusterId,
       catalog: { listServices: () => serviceCache.list() },
     });
-    const peering = await createPeering({ config, store, box, logger });
-    closers.unshift(() => peering.close());
     const system = new SystemUseCases({
       peerChannelUrl: () => peering.peerChannelUrl(),
       build,
@@ -374,13 +382,26 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       meanRunSeconds: () => runTimes.mean(),
       storageCredentialsFor: async (p) => storage.credentialsFor(p, (q, access) => buckets.allows(q, access)),
     });
+    const logs = new JobLogs({ store, services, runner, mirror });
+    peering.serveFederation(
+      new PeerFederation({
+        federation,
+        services,
+        intake,
+        logs,
+        status: () => system.status(),
+        clusterId: config.clusterId,
+        audit: logger,
+      }),
+      config.bodyLimitBytes,
+    );
     const ctx: HttpContext = {
       services,
       system,
       auth,
       bodyLimitBytes: config.bodyLimitBytes,
       intake,
-      logs: new JobLogs({ store, services, runner, mirror }),
+      logs,
       sync: { executor, storage: resolver, runner, defaultTimeoutMs: config.jobTimeoutMs },
       buckets,
       federation,

@@ -1,14 +1,17 @@
 // Wires peering (issue #18): the CA, grant and peer use cases, their routes on the public
 // port, and the mTLS peer listener on --peer-listen.
 import type { Logger } from 'pino';
-import { createMtlsPeerChannel } from '../adapters/peer-mtls/mtls-peer-channel.ts';
+import { createMtlsPeerChannel, createPeerAgents } from '../adapters/peer-mtls/mtls-peer-channel.ts';
+import type { MtlsPeerClientDeps } from '../adapters/peer-mtls/mtls-peer-client.ts';
 import { certTools, openPki } from '../adapters/pki/x509-pki.ts';
+import { type PeerRecordSource, peerRecordSource } from '../app/federation/peer-resolver.ts';
 import { GrantUseCases } from '../app/peering/grants.ts';
 import { PeerAccess } from '../app/peering/peer-access.ts';
+import type { PeerFederation } from '../app/peering/peer-federation.ts';
 import { PeerQueries } from '../app/peering/peer-queries.ts';
 import { PeerUseCases } from '../app/peering/peers.ts';
 import type { Config } from '../config/config.ts';
-import type { SecretBox, Store } from '../core/ports.ts';
+import type { PeerRecord, SecretBox, Store } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildPeerServer, type PeerServer } from '../http/peer-server.ts';
@@ -22,6 +25,13 @@ const RENEW_AHEAD_MS = 8 * 3600 * 1000;
 export interface Peering {
   routes: NonNullable<HttpContext['plugins']>[number];
   peerChannelUrl(): string | undefined;
+  /** This manager's peer records, as federation targets (kept fresh: changes here at once,
+   * other replicas' within seconds). */
+  records: PeerRecordSource;
+  /** What the PeerClient needs to call a peer over mTLS. */
+  mtls: MtlsPeerClientDeps;
+  /** The receiving side of federation over the channel; set before listen(). */
+  serveFederation(ops: PeerFederation, jobBodyLimit: number): void;
   listen(): Promise<void>;
   close(): Promise<void>;
 }
@@ -34,9 +44,16 @@ export const createPeering = async (deps: {
 }): Promise<Peering> => {
   const { config, store, box, logger } = deps;
   const pki = await openPki({ settings: store, box, clusterId: config.clusterId });
-  const channel = createMtlsPeerChannel({ box, timeoutMs: 10_000 });
+  const agents = createPeerAgents({ box, timeoutMs: 10_000 });
+  const channel = createMtlsPeerChannel({ box, timeoutMs: 10_000, agents });
   let server: PeerServer | undefined;
   let url: string | undefined;
+  let federation: { ops: PeerFederation; jobBodyLimit: number } | undefined;
+  // Peer records, read by federation synchronously (the resolver decides without I/O).
+  let records: PeerRecord[] = await store.trust.listPeers();
+  const reload = async () => {
+    records = await store.trust.listPeers();
+  };
 
   const access = new PeerAccess({ trust: store.trust, clock: systemClock, audit: logger });
   const grants = new GrantUseCases({
@@ -59,6 +76,7 @@ export const createPeering = async (deps: {
     clock: systemClock,
     clusterId: config.clusterId,
     log: logger,
+    onChange: reload,
   });
 
   const renewal = new PeriodicLoop('peer-renewal', () => peers.renewDue(RENEW_AHEAD_MS), 60_000, logger);
@@ -79,11 +97,22 @@ export const createPeering = async (deps: {
     logger,
   );
 
+  const recordsRefresh = new PeriodicLoop('peer-records', reload, 5_000, logger);
+
   return {
     routes: peeringRoutes({ grants, peers }),
     peerChannelUrl: () => url,
+    records: peerRecordSource(() => records),
+    mtls: {
+      peer: async (name) => records.find((p) => p.name === name) ?? (await store.trust.getPeer(name)),
+      agents,
+    },
+    serveFederation(ops, jobBodyLimit) {
+      federation = { ops, jobBodyLimit };
+    },
     async listen() {
       renewal.start();
+      recordsRefresh.start();
       const l = config.peerListen;
       if (!l) return;
       const publicHost = new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1');
@@ -102,6 +131,8 @@ export const createPeering = async (deps: {
           return answer;
         },
         log: logger,
+        federation: federation?.ops,
+        jobBodyLimit: federation?.jobBodyLimit,
       });
       try {
         const bound = new URL(await built.app.listen({ host: l.host, port: l.port }));
@@ -119,6 +150,7 @@ export const createPeering = async (deps: {
     },
     async close() {
       await renewal.stop();
+      await recordsRefresh.stop();
       await crlRefresh.stop();
       await server?.app.close();
       await channel.close();

@@ -170,6 +170,44 @@ describe('peering CLI', () => {
     expect(list.json()).toEqual([]);
   });
 
+  it('revokes every grant of a deleted user with grants revoke --subject, and wants an id or --subject', async () => {
+    const file = join(dir, 'scope-subject.json');
+    await writeFile(file, JSON.stringify({ resources: ['services'], verbs: ['list'] }));
+    const make = async (subject: string) =>
+      (
+        await cli([
+          'grants',
+          'create',
+          '--peer',
+          'alpha',
+          '--subject',
+          subject,
+          '--scope',
+          file,
+          '--endpoint',
+          bUrl,
+          '--json',
+        ])
+      ).json().id as string;
+    const dave = [await make('dave'), await make('dave')];
+    const erin = await make('erin');
+    const r = await cli(['grants', 'revoke', '--subject', 'dave', '--endpoint', bUrl, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(
+      r
+        .json()
+        .revoked.map((g: { id: string }) => g.id)
+        .sort(),
+    ).toEqual([...dave].sort());
+    expect(r.json().revoked.every((g: { status: string }) => g.status === 'revoked')).toBe(true);
+    const kept = await cli(['grants', 'show', erin, '--endpoint', bUrl, '--json']);
+    expect(kept.json().status).toBe('pending');
+    const neither = await cli(['grants', 'revoke', '--endpoint', bUrl]);
+    expect(neither.code).toBe(1);
+    const both = await cli(['grants', 'revoke', erin, '--subject', 'erin', '--endpoint', bUrl]);
+    expect(both.code).toBe(1);
+  });
+
   it('exits 1 with the error code for a bad scope file and for a wrong password', async () => {
     const bad = join(dir, 'bad.json');
     await writeFile(bad, JSON.stringify({ resources: ['secrets'], verbs: ['list'] }));

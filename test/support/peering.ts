@@ -106,3 +106,47 @@ export const mtlsPost = async (
     await agent.destroy();
   }
 };
+
+/** Any request over mTLS on a fresh connection: {status, text, headers} or {error} when no HTTP answer came. */
+export const mtlsCall = async (
+  url: string,
+  tls: { ca: string; cert: string; key: string },
+  init: { method?: string; body?: unknown; raw?: Uint8Array; headers?: Record<string, string> } = {},
+): Promise<{
+  status?: number;
+  text?: string;
+  json?: any;
+  headers?: Record<string, unknown>;
+  error?: string;
+}> => {
+  const agent = new Agent({ connect: { ...tls, rejectUnauthorized: true } });
+  try {
+    const headers: Record<string, string> = { ...(init.headers ?? {}) };
+    let body: string | Uint8Array | undefined;
+    if (init.raw) {
+      body = init.raw;
+      headers['content-type'] ??= 'application/octet-stream';
+    } else if (init.body !== undefined) {
+      body = JSON.stringify(init.body);
+      headers['content-type'] = 'application/json';
+    }
+    const res = await request(url, {
+      dispatcher: agent,
+      method: (init.method ?? 'GET') as 'GET',
+      headers,
+      body,
+    });
+    const text = await res.body.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.statusCode, text, json, headers: res.headers };
+  } catch (e) {
+    return { error: (e as { code?: string }).code ?? (e as Error).message };
+  } finally {
+    await agent.destroy();
+  }
+};

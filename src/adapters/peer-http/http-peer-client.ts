@@ -6,7 +6,7 @@
 // cluster and what went wrong, never the credentials.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher, request } from 'undici';
 import { ERROR_CODES, type ErrorCode, FlotillaError } from '../../core/errors.ts';
 import { endpointHost, hasUserInfo, peerUrl } from '../../core/federation/endpoint.ts';
 import { allowsAddress, allowsHost, type PeerAllow } from '../../core/federation/peer-allow.ts';
@@ -20,7 +20,18 @@ export interface HttpPeerClientOptions {
   allow?: PeerAllow;
   /** Largest answer read from a peer; a longer one is not of the expected shape. */
   maxAnswerBytes?: number;
+  /**
+   * Another transport for some targets (the peer channel: mTLS with a peer record's
+   * certificate, src/adapters/peer-mtls): the dispatcher and the endpoint the fixed paths go
+   * under; undefined keeps this client's own agents. `connect` holds the --peer-allow lookup.
+   */
+  transport?: PeerTransport;
 }
+
+export type PeerTransport = (
+  t: PeerTarget,
+  connect: { lookup?: unknown },
+) => Promise<{ dispatcher: Dispatcher; endpoint: string } | undefined>;
 
 const authHeader = (t: PeerTarget): Record<string, string> => {
   if (t.auth.kind === 'basic') {
@@ -28,6 +39,7 @@ const authHeader = (t: PeerTarget): Record<string, string> => {
   }
   if (t.auth.kind === 'bearer') return { authorization: `Bearer ${t.auth.token}` };
   // 'service-owner' is resolved to a bearer token before a call; unresolved, send none.
+  // 'peer' authenticates in TLS (the transport's client certificate): no header.
   return {};
 };
 
@@ -161,7 +173,8 @@ export const createHttpPeerClient = (
     headers: Record<string, string>;
   }> => {
     const who = `cluster ${t.clusterId} (${endpointHost(t.endpoint)})`;
-    const url = peerUrl(t.endpoint, path);
+    const via = opts.transport ? await opts.transport(t, connect) : undefined;
+    const url = peerUrl(via?.endpoint ?? t.endpoint, path);
     if (!url) throw new FlotillaError('PEER_UNREACHABLE', `${who} has no valid http(s) endpoint`);
     if (admitted(url) === false) throw unreachable(who, { code: NOT_ALLOWED }, t.clusterId);
     const headers: Record<string, string> = { ...authHeader(t), ...(o.headers ?? {}) };
@@ -181,7 +194,7 @@ export const createHttpPeerClient = (
         headers,
         body,
         signal,
-        dispatcher: t.sslVerify ? secure : insecure,
+        dispatcher: via?.dispatcher ?? (t.sslVerify ? secure : insecure),
       });
     } catch (e) {
       throw unreachable(who, e, t.clusterId);

@@ -1,6 +1,7 @@
 // The PeerChannel port with undici: enrollment and the CRL over B's public URL, requests over
 // mTLS with the peer's certificate, B's CA as the only root. One keep-alive Agent per peer and
 // certificate serial, so a renewed certificate gets fresh connections while old calls finish.
+// The federation PeerClient over the channel (mtls-peer-client.ts) shares these agents.
 import { Agent, request } from 'undici';
 import { FlotillaError } from '../../core/errors.ts';
 import type { PeerRecord, SecretBox } from '../../core/ports.ts';
@@ -25,28 +26,57 @@ const STATUS_CODE: Record<number, 'VALIDATION_FAILED' | 'NOT_FOUND' | 'GONE' | '
   503: 'UNAVAILABLE',
 };
 
-export const createMtlsPeerChannel = (deps: { box: SecretBox; timeoutMs: number }): PeerChannel => {
+/**
+ * Keep-alive mTLS agents, one per peer and certificate serial: the peer's certificate and
+ * key (opened from the box when the agent is made, kept only inside it), the peer's CA as
+ * the only root. A renewed certificate gets a fresh agent; the old one closes gracefully,
+ * so requests in flight on it complete. Shared by the channel and the federation client.
+ */
+export const createPeerAgents = (deps: { box: SecretBox; timeoutMs: number }) => {
   const agents = new Map<string, { serial: string; agent: Agent }>();
-  const plain = new Agent({ connect: { timeout: deps.timeoutMs } });
-
-  const agentFor = (p: PeerRecord): Agent => {
-    const have = agents.get(p.name);
-    if (have && have.serial === p.certSerial) return have.agent;
-    // Old agent closes gracefully: requests in flight on it complete.
-    if (have) void have.agent.close().catch(() => {});
-    const agent = new Agent({
-      connect: {
-        ca: p.caPem,
-        cert: p.certPem,
-        key: deps.box.open(p.keySealed),
-        rejectUnauthorized: true,
-        timeout: deps.timeoutMs,
-      },
-      keepAliveTimeout: 30_000,
-    });
-    agents.set(p.name, { serial: p.certSerial, agent });
-    return agent;
+  return {
+    for(p: PeerRecord, connect: { lookup?: unknown } = {}): Agent {
+      const have = agents.get(p.name);
+      if (have && have.serial === p.certSerial) return have.agent;
+      if (have) void have.agent.close().catch(() => {});
+      const agent = new Agent({
+        connect: {
+          ...(connect as object),
+          ca: p.caPem,
+          cert: p.certPem,
+          key: deps.box.open(p.keySealed),
+          rejectUnauthorized: true,
+          timeout: deps.timeoutMs,
+        },
+        keepAliveTimeout: 30_000,
+      });
+      agents.set(p.name, { serial: p.certSerial, agent });
+      return agent;
+    },
+    async forget(peerName: string): Promise<void> {
+      const have = agents.get(peerName);
+      agents.delete(peerName);
+      await have?.agent.close().catch(() => {});
+    },
+    async close(): Promise<void> {
+      const all = [...agents.values()];
+      agents.clear();
+      await Promise.all(all.map((a) => a.agent.destroy()));
+    },
   };
+};
+
+export type PeerAgents = ReturnType<typeof createPeerAgents>;
+
+export const createMtlsPeerChannel = (deps: {
+  box: SecretBox;
+  timeoutMs: number;
+  /** Shared with the federation client, so forget() drops both's connections. */
+  agents?: PeerAgents;
+}): PeerChannel => {
+  const agents = deps.agents ?? createPeerAgents(deps);
+  const plain = new Agent({ connect: { timeout: deps.timeoutMs } });
+  const agentFor = (p: PeerRecord): Agent => agents.for(p);
 
   const call = async (url: string, init: Parameters<typeof request>[1]) => {
     try {
@@ -105,15 +135,11 @@ export const createMtlsPeerChannel = (deps: { box: SecretBox; timeoutMs: number 
     },
 
     async forget(peerName) {
-      const have = agents.get(peerName);
-      agents.delete(peerName);
-      await have?.agent.close().catch(() => {});
+      await agents.forget(peerName);
     },
 
     async close() {
-      const all = [...agents.values()];
-      agents.clear();
-      await Promise.all([plain.close(), ...all.map((a) => a.agent.destroy())]);
+      await Promise.all([plain.close(), agents.close()]);
     },
   };
 };

@@ -1,11 +1,15 @@
-// Credentials between clusters, per member cluster, strongest first: (a peer certificate,
-// later); an OIDC access token minted from the service owner's refresh token; Basic
-// credentials from the service's `clusters` map (OSCAR compatibility).
+// Credentials between clusters, per member cluster, strongest first: a peer certificate
+// (the peer channel, mTLS as the grant's subject); an OIDC access token minted from the
+// service owner's refresh token; Basic credentials from the service's `clusters` map (OSCAR
+// compatibility).
 import type { PeerTarget } from '../../core/ports.ts';
 import type { RefreshTokens } from '../credentials/refresh-tokens.ts';
 import type { DelegationCredentials } from './delegator.ts';
+import type { PeerRecordSource } from './peer-resolver.ts';
 
 export const createDelegationCredentials = (deps: {
+  /** Peer records, tried first. */
+  peers?: Pick<PeerRecordSource, 'target'>;
   refreshTokens: RefreshTokens | undefined;
   logger: { warn(obj: Record<string, unknown>, msg: string): void };
 }): DelegationCredentials => {
@@ -13,6 +17,8 @@ export const createDelegationCredentials = (deps: {
   const warned = new Map<string, string>();
   return {
     async targetFor(clusterId, service, round): Promise<PeerTarget | undefined> {
+      const peer = deps.peers?.target(clusterId, service);
+      if (peer) return peer;
       const entry = service.clusters?.[clusterId];
       if (!entry?.endpoint) return undefined;
       const base = {

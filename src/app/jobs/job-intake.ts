@@ -77,6 +77,33 @@ export class JobIntake {
   /** POST /job/{service}: stores the job and answers once it is durable. */
   async submit(serviceName: string, body: Uint8Array, headers: IntakeHeaders): Promise<JobAccepted> {
     const { service, principal } = await this.authorize(serviceName, headers.authorization);
+    return this.accept(service, principal, body, headers);
+  }
+
+  /**
+   * A job submitted by a caller authenticated elsewhere (the peer channel: a grant's subject),
+   * under the same rules: the caller may use the service, the event is checked.
+   */
+  async submitAs(
+    principal: Principal,
+    serviceName: string,
+    body: Uint8Array,
+    headers: Omit<IntakeHeaders, 'authorization'>,
+    check?: (service: Service) => void,
+  ): Promise<JobAccepted> {
+    const service = await this.deps.services.get(serviceName);
+    if (!service) return fail('SERVICE_NOT_FOUND', `service "${serviceName}" not found`);
+    if (!canUse(principal, service)) fail('FORBIDDEN', `you may not invoke service "${serviceName}"`);
+    check?.(service);
+    return this.accept(service, principal, body, headers);
+  }
+
+  private async accept(
+    service: Service,
+    principal: Principal,
+    body: Uint8Array,
+    headers: Omit<IntakeHeaders, 'authorization'>,
+  ): Promise<JobAccepted> {
     if (headers.delegatedId !== undefined && !DELEGATED_ID_RE.test(headers.delegatedId)) {
       fail('BAD_REQUEST', 'X-Delegated-Job-ID must be 1-128 letters, digits, ".", "_", ":" or "-"');
     }

@@ -127,6 +127,32 @@ export class GrantUseCases {
     return updated;
   }
 
+  /**
+   * A user is gone (DESIGN §9, M6: revoke on user delete): every pending or active grant
+   * whose subject they are is revoked, each with its serials on the CRL before the answer.
+   * Flotilla keeps no user table (users are the admin, OIDC subjects and service tokens), so
+   * this is the one step "deleting a user" takes here. Returns the revoked grants.
+   */
+  async revokeSubject(subject: unknown, reason: unknown): Promise<Grant[]> {
+    if (typeof subject !== 'string' || !SUBJECT_RE.test(subject))
+      throw new FlotillaError('VALIDATION_FAILED', 'subject: a user id of 1-255 printable characters');
+    const why = reason === undefined ? `user ${subject} deleted` : reason;
+    const live = [
+      ...(await this.d.trust.listGrants('pending')),
+      ...(await this.d.trust.listGrants('active')),
+    ];
+    const out: Grant[] = [];
+    for (const g of live.filter((x) => x.subjectUser === subject)) {
+      try {
+        out.push(await this.revoke(g.id, why));
+      } catch (e) {
+        // Revoked meanwhile by another request: it is what was asked.
+        if (!(e instanceof FlotillaError && e.code === 'CONFLICT')) throw e;
+      }
+    }
+    return out;
+  }
+
   /** POST /federation/v1/enroll: no other authentication than the token. */
   async enroll(body: unknown) {
     const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;

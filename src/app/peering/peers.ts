@@ -43,6 +43,8 @@ export interface PeerDeps {
   clock: Clock;
   clusterId: string;
   log: Pick<Log, 'info' | 'warn'>;
+  /** Peer records changed (enrolled, removed, renewed, state): federation re-reads them. */
+  onChange?: () => Promise<void>;
 }
 
 export class PeerUseCases {
@@ -84,6 +86,7 @@ export class PeerUseCases {
     };
     await this.d.trust.putPeer(peer);
     await this.d.channel.forget(name);
+    await this.d.onChange?.();
     this.d.log.info({ peer: name, grant: peer.grantId, serial: peer.certSerial }, 'enrolled with peer');
     return peer;
   }
@@ -102,6 +105,7 @@ export class PeerUseCases {
     await this.get(name);
     await this.d.trust.deletePeer(name);
     await this.d.channel.forget(name);
+    await this.d.onChange?.();
   }
 
   /** Renews the peer's certificate before it expires: a new key and CSR over the channel,
@@ -133,6 +137,7 @@ export class PeerUseCases {
             lastError: null,
           };
           await this.d.trust.putPeer(renewed);
+          await this.d.onChange?.();
           this.d.log.info(
             { peer: name, serial: read.serial, previous: p.certSerial },
             'peer certificate renewed',
@@ -152,6 +157,7 @@ export class PeerUseCases {
       lastFailureAt: this.d.clock.now(),
       lastError: revoked ? 'certificate revoked by the peer' : why,
     });
+    await this.d.onChange?.();
     this.d.log.warn(
       { peer: name, revoked },
       revoked ? 'peer revoked our certificate' : 'peer renewal failed',
@@ -194,6 +200,7 @@ export class PeerUseCases {
     });
     if (revoked) {
       await this.d.channel.forget(p.name);
+      await this.d.onChange?.();
       this.d.log.warn({ peer: p.name, serial: p.certSerial }, 'peer revoked our certificate');
     }
   }

@@ -79,12 +79,24 @@ export const registerGrants = (program: Command): void => {
   withClientOptions(
     grants
       .command('revoke')
-      .description('revoke a grant: its certificate goes on the CRL at once')
-      .argument('<id>')
+      .description(
+        'revoke a grant: its certificate goes on the CRL at once; --subject USER revokes every grant of a deleted user',
+      )
+      .argument('[id]')
+      .option(
+        '--subject <user>',
+        'revoke every pending or active grant of this subject (the user was deleted)',
+      )
       .option('--reason <text>', 'why (kept with the grant)'),
   ).action(
-    run(async (id: string, opts: ClientFlags & { reason?: string }) => {
-      printGrant(await api(opts).revokeGrant(id, opts.reason), opts.json);
+    run(async (id: string | undefined, opts: ClientFlags & { reason?: string; subject?: string }) => {
+      if (!id === !opts.subject) throw new Error('give a grant id or --subject USER (one of them)');
+      if (opts.subject) {
+        const res = await api(opts).revokeSubject(opts.subject, opts.reason);
+        if (opts.json) return printJson(res);
+        return printTable(GRANT_HEAD, res.revoked.map(grantRow));
+      }
+      printGrant(await api(opts).revokeGrant(id!, opts.reason), opts.json);
     }),
   );
 

@@ -22,7 +22,14 @@ export interface PeerRequestFacts {
   now: Date;
   certNotAfter: Date;
   /** What the route wants; undefined for routes that only need an authenticated peer. */
-  action?: { resource: Resource; verb: Verb; filter?: NarrowFilter; limit?: number };
+  action?: {
+    resource: Resource;
+    verb: Verb;
+    /** Other (resource, verb) pairs that also allow the route, tried in order after the first. */
+    or?: ReadonlyArray<{ resource: Resource; verb: Verb }>;
+    filter?: NarrowFilter;
+    limit?: number;
+  };
   /** Whether the grant's subject may do this on its own (only asked when scope allows). */
   subjectMay?: (resource: Resource, verb: Verb) => boolean;
 }
@@ -52,9 +59,15 @@ export const decidePeerRequest = (f: PeerRequestFacts): PeerDecision => {
   if (!current && !previous) return deny(401, 'serial-mismatch', grantId);
   if (g.subjectUser !== subject) return deny(401, 'subject-mismatch', grantId);
   if (!f.action) return { ok: true, grant: g };
-  const { resource, verb } = f.action;
-  if (!allowsResource(g.scope, resource)) return deny(403, 'resource-not-granted', grantId);
-  if (!g.scope.verbs.includes(verb)) return deny(403, 'verb-not-granted', grantId);
+  const granted = [f.action, ...(f.action.or ?? [])].find(
+    (a) => allowsResource(g.scope, a.resource) && g.scope.verbs.includes(a.verb),
+  );
+  if (!granted) {
+    // The reason names the first pair's failing check (audit only; the caller sees one text).
+    if (!allowsResource(g.scope, f.action.resource)) return deny(403, 'resource-not-granted', grantId);
+    return deny(403, 'verb-not-granted', grantId);
+  }
+  const { resource, verb } = granted;
   if (f.subjectMay && !f.subjectMay(resource, verb)) return deny(403, 'subject-not-permitted', grantId);
   return {
     ok: true,

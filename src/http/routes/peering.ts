@@ -88,6 +88,22 @@ export const peeringRoutes =
     );
 
     app.post(
+      '/system/grants/revoke',
+      {
+        ...admin,
+        schema: {
+          tags: ['peering'],
+          summary: 'Revoke every grant of a subject (a deleted user): {subject, reason?}',
+          security: basicAuth,
+        },
+      },
+      async (req) => {
+        const revoked = await d.grants.revokeSubject(body(req).subject, body(req).reason);
+        return { subject: body(req).subject, revoked: revoked.map(grantView) };
+      },
+    );
+
+    app.post(
       '/system/peers',
       {
         ...admin,
