@@ -25,8 +25,9 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import type { NodeState } from '../../core/capacity.ts';
-import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
+import type { ExecutionRequest, ExecutionResult, Executor, ExposedServices } from '../../core/ports.ts';
 import { clusterCapacity, type NodeUsage } from './capacity.ts';
+import { createExposedServices } from './exposed.ts';
 import { withKeepAlive } from './keep-alive.ts';
 import {
   buildJobObjects,
@@ -88,6 +89,8 @@ export interface KubernetesExecutorOptions {
    * when they end. Default 64.
    */
   maxLiveLogs?: number;
+  /** Host of exposed services' Ingress rules (OSCAR's INGRESS_HOST); none: a host-less rule. */
+  ingressHost?: string;
   logger?: ExecutorLogger;
 }
 
@@ -96,6 +99,7 @@ export interface KubernetesExecutor extends Executor {
   readonly isolation: 'kubernetes-pod';
   readonly isolationNote: string;
   readonly reattach: true;
+  readonly exposed: ExposedServices;
   /** The cluster's nodes as capacity (allocatable minus other workloads' requests), with
    * measured usage from metrics.k8s.io when the cluster serves it. */
   clusterNodes(): Promise<NodeState[]>;
@@ -430,6 +434,12 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     isolation: 'kubernetes-pod',
     isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
     reattach: true,
+    exposed: createExposedServices({
+      kubeConfig: pooled.config,
+      namespaceOf: () => namespace,
+      ingressHost: opts.ingressHost,
+      logger,
+    }),
     run,
     async clusterNodes() {
       const [nodes, pods, usage] = await Promise.all([
