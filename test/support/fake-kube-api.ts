@@ -34,6 +34,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v1/Horizo
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 
@@ -89,6 +90,12 @@ export interface FakeKubeOptions {
   validate?: boolean;
   /** GET /version's gitVersion. Default v1.31.2. */
   version?: string;
+  /**
+   * Namespaces that exist at start. Given: objects can only be made in an existing namespace
+   * (else 404, as the real server), and POST /api/v1/namespaces makes more. Absent: any
+   * namespace is accepted (most tests).
+   */
+  namespaces?: string[];
   /** metrics.k8s.io NodeMetrics usage per node; absent: no metrics-server (404). */
   nodeMetrics?: Record<string, { cpu: string; memory: string }>;
 }
@@ -116,6 +123,8 @@ export interface FakeKubeApi {
   /** Every watch request: path and query. */
   readonly watchRequests: Array<{ kind: Kind; namespace: string | undefined; query: Record<string, string> }>;
   openWatches(): number;
+  /** The namespaces made so far (with `namespaces` given), with their objects. */
+  namespaces(): Obj[];
   /** Every pod log request: pod name and whether it followed. */
   readonly logRequests: Array<{ pod: string; follow: boolean }>;
   /** Moves a pod (manual kubelet): phase, exit code, log text. */
@@ -150,6 +159,12 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
   const watchRequests: FakeKubeApi['watchRequests'] = [];
   const logRequests: FakeKubeApi['logRequests'] = [];
   const sockets = new Set<import('node:net').Socket>();
+  const namespaceObjs = new Map<string, Obj>(
+    (opts.namespaces ?? []).map((n) => [
+      n,
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: n }, status: { phase: 'Active' } },
+    ]),
+  );
 
   const key = (kind: Kind, ns: string, name: string) => `${kind}/${ns}/${name}`;
 
@@ -588,6 +603,51 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     // /api/v1/... or /apis/batch/v1/...
     const rest = parts[0] === 'api' ? parts.slice(2) : parts[0] === 'apis' ? parts.slice(3) : undefined;
     if (!rest) return status(res, 404, 'NotFound', `the server could not find the requested resource`);
+    if (parts[0] === 'api' && rest[0] === 'namespaces' && rest.length === 1 && req.method === 'POST') {
+      const body = JSON.parse(await readBody(req));
+      try {
+        if (opts.validate !== false) new Namespace(body).validate();
+        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(body.metadata?.name ?? ''))
+          throw new Error(
+            `metadata.name: Invalid value: "${body.metadata?.name}": a lowercase RFC 1123 label`,
+          );
+      } catch (e) {
+        return status(
+          res,
+          422,
+          'Invalid',
+          `Namespace "${body.metadata?.name ?? ''}" is invalid: ${(e as Error).message}`,
+        );
+      }
+      if (namespaceObjs.has(body.metadata.name))
+        return status(
+          res,
+          409,
+          'AlreadyExists',
+          `namespaces "${body.metadata.name}" already exists`,
+          body.metadata.name,
+          'namespaces',
+        );
+      rv += 1;
+      const object = {
+        ...body,
+        metadata: {
+          ...body.metadata,
+          uid: randomUUID(),
+          creationTimestamp: new Date().toISOString(),
+          resourceVersion: String(rv),
+        },
+        status: { phase: 'Active' },
+      };
+      namespaceObjs.set(body.metadata.name, object);
+      return json(res, 201, object);
+    }
+    if (parts[0] === 'api' && rest[0] === 'namespaces' && rest.length === 2 && req.method === 'GET') {
+      const o = namespaceObjs.get(rest[1]!);
+      return o
+        ? json(res, 200, o)
+        : status(res, 404, 'NotFound', `namespaces "${rest[1]}" not found`, rest[1], 'namespaces');
+    }
     if (rest[0] === 'nodes' && req.method === 'GET') {
       return json(res, 200, {
         kind: 'NodeList',
@@ -672,6 +732,8 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
         ? json(res, 200, o)
         : status(res, 404, 'NotFound', `${kind}${groupSuffix} "${name}" not found`, name, kind);
     }
+    if ((req.method === 'POST' || req.method === 'PUT') && opts.namespaces && !namespaceObjs.has(ns))
+      return status(res, 404, 'NotFound', `namespaces "${ns}" not found`, ns, 'namespaces');
     if (req.method === 'POST' && !name) {
       const body = JSON.parse(await readBody(req));
       const validate = VALIDATORS[kind];
@@ -869,6 +931,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     watchRequests,
     logRequests,
     openWatches: () => watches.size,
+    namespaces: () => [...namespaceObjs.values()],
     setPod(ns, jobName, state) {
       const pod = [...store.values()].find(
         (o) => o.kind === 'Pod' && o.metadata.namespace === ns && o.metadata.labels?.['job-name'] === jobName,

@@ -141,16 +141,26 @@ describe('Helm chart', () => {
       const role = objects.find((o) => o.kind === 'Role');
       expect(role.metadata.namespace, file).toBe('flotilla-svc');
       expect([...grants(role.rules)].sort(), file).toEqual([...calls.namespaced].sort());
-      const clusterRole = objects.find((o) => o.kind === 'ClusterRole');
+      const clusterRole = objects.find(
+        (o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-capacity'),
+      );
       const cluster = grants(clusterRole.rules);
-      for (const c of calls.cluster) expect(cluster, `${file}: ${c}`).toContain(c);
+      for (const c of calls.cluster)
+        if (c !== '/namespaces:create') expect(cluster, `${file}: ${c}`).toContain(c);
       for (const g of cluster)
         expect(g, file).toMatch(/^(|metrics\.k8s\.io)\/(nodes|pods):(get|list|watch)$/);
-      // Both bound to the manager's ServiceAccount, which the Deployment runs as.
+      // Per-user namespaces: the Role's verbs anywhere, plus creating namespaces; nothing else.
+      expect(calls.cluster).toContain('/namespaces:create');
+      const users = objects.find(
+        (o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-user-namespaces'),
+      );
+      expect([...grants(users.rules)].sort(), file).toEqual(
+        [...calls.namespaced, '/namespaces:create'].sort(),
+      );
+      // All bound to the manager's ServiceAccount, which the Deployment runs as.
       const sa = objects.find((o) => o.kind === 'ServiceAccount').metadata.name;
-      for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
-        const b = objects.find((o) => o.kind === kind);
-        expect(b.subjects, `${file}: ${kind}`).toEqual([
+      for (const b of objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
+        expect(b.subjects, `${file}: ${b.kind}`).toEqual([
           { kind: 'ServiceAccount', name: sa, namespace: 'flotilla' },
         ]);
       }

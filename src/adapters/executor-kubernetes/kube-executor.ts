@@ -29,6 +29,7 @@ import type { ExecutionRequest, ExecutionResult, Executor, ExposedServices } fro
 import { clusterCapacity, type NodeUsage } from './capacity.ts';
 import { createExposedServices } from './exposed.ts';
 import { withKeepAlive } from './keep-alive.ts';
+import { userNamespace, wantsUserNamespace } from './namespaces.ts';
 import {
   buildJobObjects,
   CONTAINER_NAME,
@@ -48,6 +49,9 @@ export interface KubeServiceSpec {
   annotations?: Record<string, string>;
   input?: unknown[];
   output?: unknown[];
+  /** Its owner and isolation_level: USER runs its jobs in the owner's namespace. */
+  owner?: string;
+  isolation_level?: string;
   /** The service's own providers (FDL storage_providers); minio.default is this cluster's. */
   storage_providers?: Record<string, Record<string, Record<string, unknown>> | undefined>;
 }
@@ -105,13 +109,20 @@ export interface KubernetesExecutor extends Executor {
   clusterNodes(): Promise<NodeState[]>;
   /** The API server's gitVersion (GET /version), e.g. "v1.31.2". */
   serverVersion(): Promise<string>;
-  /** Watch connections opened and re-lists so far, and the last resourceVersion seen (tests, benchmarks). */
-  watchStats(): { opened: number; relists: number; resourceVersion: string | undefined };
+  /** Watch connections opened and re-lists so far (all namespaces), the last resourceVersion seen
+   * in the services namespace, and the namespaces watched (tests, benchmarks). */
+  watchStats(): {
+    opened: number;
+    relists: number;
+    resourceVersion: string | undefined;
+    namespaces: string[];
+  };
 }
 
 type Terminal = { kind: 'exited'; exitCode: number | null; deadline: boolean } | { kind: 'gone' };
 
 interface Waiter {
+  namespace: string;
   podName?: string;
   settle: (t: Terminal) => void;
   /** Live log for `logs --follow`: started once the pod runs. */
@@ -126,8 +137,17 @@ interface Waiter {
 
 const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
 
+interface NsWatch {
+  namespace: string;
+  lastRv?: string;
+  current?: AbortController;
+  started?: Promise<void>;
+  retryTimer?: NodeJS.Timeout;
+}
+
 export function createKubernetesExecutor(opts: KubernetesExecutorOptions): KubernetesExecutor {
-  const { kubeConfig, namespace, logger } = opts;
+  const { kubeConfig, logger } = opts;
+  const base = opts.namespace;
   const maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
   const rewatchDelayMs = opts.rewatchDelayMs ?? 200;
   const watchIdleMs = opts.watchIdleMs ?? 300_000;
@@ -145,25 +165,60 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   let closed = false;
   let opened = 0;
   let relists = 0;
-  let lastRv: string | undefined;
-  let current: AbortController | undefined;
-  let started: Promise<void> | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
+  /** One pod watch per namespace jobs run in (the services namespace, and users' own). */
+  const watches = new Map<string, NsWatch>();
+  const watchOf = (namespace: string): NsWatch => {
+    let w = watches.get(namespace);
+    if (!w) {
+      w = { namespace };
+      watches.set(namespace, w);
+    }
+    return w;
+  };
   const selector = `${MANAGED_BY_LABEL}=flotilla`;
+
+  /** Where a service's jobs and exposed workload live: its owner's namespace under isolation_level USER. */
+  const namespaceOf = (s: { owner?: unknown; isolation_level?: unknown }): string =>
+    wantsUserNamespace(s) && typeof s.owner === 'string' && s.owner ? userNamespace(base, s.owner) : base;
+  const ensured = new Set<string>([base]);
+  const ensureNamespace = async (namespace: string) => {
+    if (ensured.has(namespace)) return;
+    try {
+      await retrying(() =>
+        core.createNamespace({
+          body: {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: {
+              name: namespace,
+              labels: { [MANAGED_BY_LABEL]: 'flotilla', 'flotilla.grycap/base': base },
+            },
+          },
+        }),
+      );
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409) {
+        throw new Error(`kubernetes executor: cannot create namespace ${namespace}: ${apiMessage(e)}`, {
+          cause: e,
+        });
+      }
+    }
+    ensured.add(namespace);
+  };
 
   const onPod = (type: string, pod: V1Pod) => {
     const jobId = pod.metadata?.labels?.[JOB_LABEL];
     const w = jobId ? waiters.get(jobId) : undefined;
-    if (!w) return;
+    if (!w || (pod.metadata?.namespace && pod.metadata.namespace !== w.namespace)) return;
     w.podName = pod.metadata?.name;
     if (type === 'DELETED') return w.settle(terminalOf(pod) ?? { kind: 'gone' });
     const t = terminalOf(pod);
     if (t) return w.settle(t);
     if (w.follow && !w.follow.started && pod.status?.phase === 'Running' && w.podName)
-      startFollow(w.follow, w.podName);
+      startFollow(w.follow, w.podName, w.namespace);
   };
 
-  const startFollow = (f: NonNullable<Waiter['follow']>, podName: string) => {
+  const startFollow = (f: NonNullable<Waiter['follow']>, podName: string, namespace: string) => {
     f.started = true;
     if (liveLogs >= maxLiveLogs) return;
     liveLogs += 1;
@@ -200,7 +255,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   };
 
   /** Lists the pods, settles what finished meanwhile, and returns where to watch from. */
-  const relist = async (): Promise<string | undefined> => {
+  const relist = async ({ namespace }: NsWatch): Promise<string | undefined> => {
     relists += 1;
     const list = await retrying(() => core.listNamespacedPod({ namespace, labelSelector: selector }));
     const present = new Set<string>();
@@ -210,32 +265,34 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       onPod('MODIFIED', pod);
     }
     // A pod seen before and absent now was deleted while the watch was down.
-    for (const [id, w] of waiters) if (w.podName && !present.has(id)) w.settle({ kind: 'gone' });
+    for (const [id, w] of waiters)
+      if (w.namespace === namespace && w.podName && !present.has(id)) w.settle({ kind: 'gone' });
     return list.metadata?.resourceVersion;
   };
 
   /** Re-opens after a drop: from the last resourceVersion, or after a re-list when it expired. */
-  const resume = (expired: boolean, attempt = 1) => {
-    retryTimer = setTimeout(
+  const resume = (nw: NsWatch, expired: boolean, attempt = 1) => {
+    nw.retryTimer = setTimeout(
       () => {
         if (closed) return;
-        const from = expired ? relist() : Promise.resolve(lastRv);
+        const from = expired ? relist(nw) : Promise.resolve(nw.lastRv);
         from
           .then((rv) => {
-            lastRv = rv;
-            return openWatch(rv);
+            nw.lastRv = rv;
+            return openWatch(nw, rv);
           })
           .catch((e) => {
-            logger?.warn({ err: apiMessage(e), namespace }, 'pod re-list failed; retrying');
-            resume(true, attempt + 1);
+            logger?.warn({ err: apiMessage(e), namespace: nw.namespace }, 'pod re-list failed; retrying');
+            resume(nw, true, attempt + 1);
           });
       },
       Math.min(rewatchDelayMs * attempt, 10_000),
     );
   };
 
-  const openWatch = async (from: string | undefined): Promise<void> => {
+  const openWatch = async (nw: NsWatch, from: string | undefined): Promise<void> => {
     if (closed) return;
+    const { namespace } = nw;
     opened += 1;
     let expired = false;
     let idle: NodeJS.Timeout | undefined;
@@ -260,7 +317,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
           if (obj?.code === 410) expired = true;
           return;
         }
-        if (obj?.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
+        if (obj?.metadata?.resourceVersion) nw.lastRv = obj.metadata.resourceVersion;
         if (type !== 'BOOKMARK') onPod(type, obj as V1Pod);
       },
       (err) => {
@@ -269,26 +326,27 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         if (err && !expired && (err as Error).name !== 'AbortError') {
           logger?.warn({ err: (err as Error).message, namespace }, 'pod watch dropped; re-opening');
         }
-        resume(expired);
+        resume(nw, expired);
       },
     );
-    current = controller;
+    nw.current = controller;
   };
 
-  const ensureWatch = () => {
-    started ??= relist().then((rv) => {
-      lastRv = rv;
-      return openWatch(rv);
+  const ensureWatch = (namespace: string) => {
+    const nw = watchOf(namespace);
+    nw.started ??= relist(nw).then((rv) => {
+      nw.lastRv = rv;
+      return openWatch(nw, rv);
     });
-    return started.catch((e) => {
-      started = undefined;
+    return nw.started.catch((e) => {
+      nw.started = undefined;
       throw new Error(`kubernetes executor: cannot watch pods in ${namespace}: ${apiMessage(e)}`, {
         cause: e,
       });
     });
   };
 
-  const cleanup = async (jobId: string, objs: ReturnType<typeof buildJobObjects>) => {
+  const cleanup = async (jobId: string, objs: ReturnType<typeof buildJobObjects>, namespace: string) => {
     const quiet = (call: () => Promise<unknown>) => retrying(call).catch(() => undefined);
     await Promise.all([
       quiet(() => batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
@@ -299,7 +357,10 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     ]);
   };
 
-  const readLog = async (podName: string | undefined): Promise<{ text: string; truncated: boolean }> => {
+  const readLog = async (
+    podName: string | undefined,
+    namespace: string,
+  ): Promise<{ text: string; truncated: boolean }> => {
     if (!podName) return { text: '', truncated: false };
     try {
       const text = await retrying(() =>
@@ -330,6 +391,8 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     if (!service?.image) {
       throw new Error(`kubernetes executor: service ${req.serviceName} has no image to run`);
     }
+    const namespace = namespaceOf(service);
+    await ensureNamespace(namespace);
     const objs = buildJobObjects({
       namespace,
       jobId: req.jobId,
@@ -354,13 +417,13 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         await opts.storageFor?.(req.serviceName),
       ),
     });
-    await ensureWatch();
+    await ensureWatch(namespace);
     // Kubernetes names: the job id when it is a DNS label, else a stable hash of it.
     const name = kubeJobName(req.jobId);
 
     let waiter!: Waiter;
     const terminal = new Promise<Terminal | 'timeout' | 'cancel' | 'detach'>((resolve) => {
-      waiter = { settle: resolve };
+      waiter = { settle: resolve, namespace };
       if (req.onLog) waiter.follow = { onLog: req.onLog, started: false, text: '', stopped: false };
     });
     const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel' | 'detach') => void;
@@ -390,7 +453,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         attached =
           (await create(() => batch.createNamespacedJob({ namespace, body: objs.job }), true)) === 'exists';
       } catch (e) {
-        await cleanup(name, objs);
+        await cleanup(name, objs, namespace);
         throw new Error(`kubernetes executor: cannot create job ${req.jobId}: ${apiMessage(e)}`, {
           cause: e,
         });
@@ -412,8 +475,8 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         live.stop?.();
       }
       if (outcome === 'detach') return { ...result(began, { exitCode: null }), detached: true };
-      const log = await readLog(waiter.podName);
-      await cleanup(name, objs);
+      const log = await readLog(waiter.podName, namespace);
+      await cleanup(name, objs, namespace);
       const rest = live && log.text.startsWith(live.text) ? log.text.slice(live.text.length) : log.text;
       if (rest) req.onLog?.(rest);
       if (outcome === 'timeout') return result(began, { exitCode: null, timedOut: true, log });
@@ -432,11 +495,12 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   return {
     kind: 'kubernetes',
     isolation: 'kubernetes-pod',
-    isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
+    isolationNote: `jobs run as Kubernetes pods in namespace ${base} (isolation_level USER: the owner's own namespace)`,
     reattach: true,
     exposed: createExposedServices({
       kubeConfig: pooled.config,
-      namespaceOf: () => namespace,
+      namespaceOf,
+      ensureNamespace,
       ingressHost: opts.ingressHost,
       logger,
     }),
@@ -459,12 +523,17 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       const info = await retrying(() => version.getCode());
       return info.gitVersion;
     },
-    watchStats: () => ({ opened, relists, resourceVersion: lastRv }),
+    watchStats: () => ({
+      opened,
+      relists,
+      resourceVersion: watches.get(base)?.lastRv,
+      namespaces: [...watches.keys()],
+    }),
     async close() {
       closed = true;
-      clearTimeout(retryTimer);
+      for (const w of watches.values()) clearTimeout(w.retryTimer);
       await Promise.all([...running].map((stop) => stop()));
-      current?.abort();
+      for (const w of watches.values()) w.current?.abort();
       pooled.close();
     },
   };
