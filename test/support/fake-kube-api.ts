@@ -123,6 +123,10 @@ export interface FakeKubeApi {
   /** Every watch request: path and query. */
   readonly watchRequests: Array<{ kind: Kind; namespace: string | undefined; query: Record<string, string> }>;
   openWatches(): number;
+  /** TCP connections accepted so far. */
+  connections(): number;
+  /** Most requests being answered at once so far (watches left out). */
+  maxInFlight(): number;
   /** The namespaces made so far (with `namespaces` given), with their objects. */
   namespaces(): Obj[];
   /** Every pod log request: pod name and whether it followed. */
@@ -901,13 +905,27 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     res.on('close', () => watches.delete(w));
   };
 
+  let inFlight = 0;
+  let peak = 0;
   const server: Server = createServer((req, res) => {
+    inFlight += 1;
+    peak = Math.max(peak, inFlight);
+    let counted = true;
+    const done = () => {
+      if (counted) inFlight -= 1;
+      counted = false;
+    };
+    res.on('close', done);
+    // a watch stays open: not a call in flight
+    if (req.url?.includes('watch=true')) done();
     handler(req, res).catch((e) => {
       if (!res.headersSent) status(res, 500, 'InternalError', (e as Error).message);
       else res.destroy();
     });
   });
+  let accepted = 0;
   server.on('connection', (s) => {
+    accepted += 1;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -931,6 +949,8 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     watchRequests,
     logRequests,
     openWatches: () => watches.size,
+    connections: () => accepted,
+    maxInFlight: () => peak,
     namespaces: () => [...namespaceObjs.values()],
     setPod(ns, jobName, state) {
       const pod = [...store.values()].find(

@@ -24,6 +24,7 @@ import {
   VersionApi,
   Watch,
 } from '@kubernetes/client-node';
+import PQueue from 'p-queue';
 import type { NodeState } from '../../core/capacity.ts';
 import type { ExecutionRequest, ExecutionResult, Executor, ExposedServices } from '../../core/ports.ts';
 import { clusterCapacity, type NodeUsage } from './capacity.ts';
@@ -93,6 +94,13 @@ export interface KubernetesExecutorOptions {
    * when they end. Default 64.
    */
   maxLiveLogs?: number;
+  /**
+   * API calls in flight at most (the rest wait their turn; watches and log follows not counted).
+   * Default 64. Without a limit a burst of jobs opens one connection per call — thousands at
+   * once — overflowing the API server's accept queue (seconds of SYN retransmits) and leaving
+   * idle keep-alive sockets the server closes under the next request (ECONNRESET).
+   */
+  maxInFlight?: number;
   /** Host of exposed services' Ingress rules (OSCAR's INGRESS_HOST); none: a host-less rule. */
   ingressHost?: string;
   logger?: ExecutorLogger;
@@ -114,6 +122,8 @@ export interface KubernetesExecutor extends Executor {
   watchStats(): {
     opened: number;
     relists: number;
+    /** API calls retried after a dropped connection (ECONNRESET…), this process. */
+    retries: number;
     resourceVersion: string | undefined;
     namespaces: string[];
   };
@@ -154,6 +164,9 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const maxLiveLogs = opts.maxLiveLogs ?? 64;
   let liveLogs = 0;
   const pooled = withKeepAlive(kubeConfig);
+  const gate = new PQueue({ concurrency: opts.maxInFlight ?? 64 });
+  /** Every API call: through the in-flight limit, a dropped connection retried. */
+  const api = <T>(call: () => Promise<T>): Promise<T> => retrying(() => gate.add(call) as Promise<T>);
   const core = pooled.config.makeApiClient(CoreV1Api);
   const batch = pooled.config.makeApiClient(BatchV1Api);
   const watch = new Watch(kubeConfig);
@@ -184,7 +197,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const ensureNamespace = async (namespace: string) => {
     if (ensured.has(namespace)) return;
     try {
-      await retrying(() =>
+      await api(() =>
         core.createNamespace({
           body: {
             apiVersion: 'v1',
@@ -257,7 +270,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   /** Lists the pods, settles what finished meanwhile, and returns where to watch from. */
   const relist = async ({ namespace }: NsWatch): Promise<string | undefined> => {
     relists += 1;
-    const list = await retrying(() => core.listNamespacedPod({ namespace, labelSelector: selector }));
+    const list = await api(() => core.listNamespacedPod({ namespace, labelSelector: selector }));
     const present = new Set<string>();
     for (const pod of list.items) {
       const id = pod.metadata?.labels?.[JOB_LABEL];
@@ -347,7 +360,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   };
 
   const cleanup = async (jobId: string, objs: ReturnType<typeof buildJobObjects>, namespace: string) => {
-    const quiet = (call: () => Promise<unknown>) => retrying(call).catch(() => undefined);
+    const quiet = (call: () => Promise<unknown>) => api(call).catch(() => undefined);
     await Promise.all([
       quiet(() => batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
       quiet(() => core.deleteNamespacedConfigMap({ name: objs.configMap.metadata!.name!, namespace })),
@@ -363,7 +376,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   ): Promise<{ text: string; truncated: boolean }> => {
     if (!podName) return { text: '', truncated: false };
     try {
-      const text = await retrying(() =>
+      const text = await api(() =>
         core.readNamespacedPodLog({
           name: podName,
           namespace,
@@ -445,13 +458,21 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         // The Job last: its pod must find both when the kubelet starts it.
         // A 409 here is this job's own object from before a manager restart: kept.
         await Promise.all([
-          create(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap }), true),
+          create(
+            () => gate.add(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap })),
+            true,
+          ),
           ...[objs.secret, objs.storageSecret].map((body) =>
-            body ? create(() => core.createNamespacedSecret({ namespace, body }), true) : undefined,
+            body
+              ? create(() => gate.add(() => core.createNamespacedSecret({ namespace, body })), true)
+              : undefined,
           ),
         ]);
         attached =
-          (await create(() => batch.createNamespacedJob({ namespace, body: objs.job }), true)) === 'exists';
+          (await create(
+            () => gate.add(() => batch.createNamespacedJob({ namespace, body: objs.job })),
+            true,
+          )) === 'exists';
       } catch (e) {
         await cleanup(name, objs, namespace);
         throw new Error(`kubernetes executor: cannot create job ${req.jobId}: ${apiMessage(e)}`, {
@@ -462,7 +483,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         // Re-attach: the Job was started by an earlier run of the manager; the watch began
         // after its pod's last change, so read where it is now.
         logger?.info?.({ jobId: req.jobId }, 're-attached to a Job already in the cluster');
-        const pods = await retrying(() =>
+        const pods = await api(() =>
           core.listNamespacedPod({ namespace, labelSelector: `${JOB_LABEL}=${name}` }),
         );
         for (const pod of pods.items) onPod('MODIFIED', pod);
@@ -507,12 +528,12 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     run,
     async clusterNodes() {
       const [nodes, pods, usage] = await Promise.all([
-        retrying(() => core.listNode({})),
-        retrying(() =>
+        api(() => core.listNode({})),
+        api(() =>
           core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }),
         ),
         // Not every cluster runs metrics-server: without it, usage shows requests.
-        retrying(() => metrics.getNodeMetrics()).then(
+        api(() => metrics.getNodeMetrics()).then(
           (list): NodeUsage => new Map(list.items.map((m) => [m.metadata.name, m.usage])),
           () => undefined,
         ),
@@ -520,12 +541,13 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       return clusterCapacity(nodes.items, pods.items, usage);
     },
     async serverVersion() {
-      const info = await retrying(() => version.getCode());
+      const info = await api(() => version.getCode());
       return info.gitVersion;
     },
     watchStats: () => ({
       opened,
       relists,
+      retries: retryCount.value,
       resourceVersion: watches.get(base)?.lastRv,
       namespaces: [...watches.keys()],
     }),
@@ -565,12 +587,15 @@ function isTransient(e: unknown): boolean {
   return [err.code, err.errno, err.cause?.code].some((c) => typeof c === 'string' && TRANSIENT.has(c));
 }
 
+const retryCount = { value: 0 };
+
 async function retrying<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await call();
     } catch (e) {
       if (i >= attempts || !isTransient(e)) throw e;
+      retryCount.value += 1;
       await new Promise((r) => setTimeout(r, 25 * i));
     }
   }
