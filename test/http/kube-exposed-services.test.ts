@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
 import { type OidcProviderFixture, startOidcProvider } from '../support/oidc-provider.ts';
+import { loadOscarContract } from '../support/oscar-contract.ts';
 import { ALICE, BOB } from '../support/tenants.ts';
 
 const NS = 'svc-ns';
@@ -345,5 +346,60 @@ describe('what the cluster refuses', () => {
     });
     expect(res.status).toBe(422);
     expect(fake.get('deployments', NS, 'bad')).toBeUndefined();
+  });
+});
+
+describe('a workload that does not come up', () => {
+  it('pods in CrashLoopBackOff: state failed with the container reason; logs still readable', async () => {
+    const res = await call(ALICE, {
+      method: 'POST',
+      url: '/system/services',
+      payload: web({ name: 'crashy', image: 'ghcr.io/example/crash:1' }),
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const status = (await call(ALICE, { method: 'GET', url: '/system/services/crashy/deployment' })).json();
+    expect(status).toMatchObject({
+      state: 'failed',
+      reason: 'back-off restarting failed container oscar-container',
+      active_instances: 2,
+      affected_instances: 2,
+    });
+    const logs = (
+      await call(ALICE, { method: 'GET', url: '/system/services/crashy/deployment/logs' })
+    ).json();
+    expect(logs.entries.map((e: { message: string }) => e.message)).toContain('fatal: cannot start');
+    expect((await call(ALICE, { method: 'DELETE', url: '/system/services/crashy' })).statusCode).toBe(204);
+  });
+});
+
+describe("OSCAR's contract", () => {
+  it('status, logs, stop, start and restart answers validate against oscar-swagger-v4.1.2', async () => {
+    const loaded = loadOscarContract();
+    expect(loaded.reason).toBeUndefined();
+    const contract = loaded.contract!;
+    const created = await call(ALICE, {
+      method: 'POST',
+      url: '/system/services',
+      payload: web({ name: 'ct' }),
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const checks: Array<[string, string, string]> = [
+      ['GET', '/system/services/ct/deployment', '/system/services/{serviceName}/deployment'],
+      [
+        'GET',
+        '/system/services/ct/deployment/logs?timestamps=true',
+        '/system/services/{serviceName}/deployment/logs',
+      ],
+      ['POST', '/system/services/ct/stop', '/system/services/{serviceName}/stop'],
+      ['POST', '/system/services/ct/start', '/system/services/{serviceName}/start'],
+      ['POST', '/system/services/ct/restart', '/system/services/{serviceName}/restart'],
+    ];
+    for (const [method, url, template] of checks) {
+      const res = await call(ALICE, { method: method as 'GET' | 'POST', url });
+      expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(200);
+      const result = contract.validateOscarResponse(method, template, 200, res.json());
+      expect(result.errors, `${method} ${url}`).toEqual([]);
+    }
+    expect((await call(ALICE, { method: 'DELETE', url: '/system/services/ct' })).statusCode).toBe(204);
   });
 });
