@@ -101,12 +101,12 @@ describe('exposed services on the Kubernetes executor', () => {
     expect(names('horizontalpodautoscalers')).toEqual(['web-hpa']);
     expect(names('services')).toEqual(['web-svc']);
     expect(names('ingresses')).toEqual(['web-ing']);
-    expect(names('secrets')).toEqual(['web', 'web-auth-expose']);
+    expect(names('secrets')).toEqual(['web-auth-expose', 'web-expose-env']);
     expect(names('configmaps')).toEqual(['web']);
     expect(fake.received.filter((r) => r.status === 422)).toEqual([]);
     // two replicas (min_scale), pods labelled as OSCAR labels them
     expect(objects('pods').length).toBe(2);
-    // the secret value only in the Secret named after the service
+    // the secret value only in the environment Secret
     for (const kind of [
       'configmaps',
       'deployments',
@@ -116,7 +116,7 @@ describe('exposed services on the Kubernetes executor', () => {
     ] as const) {
       expect(JSON.stringify(objects(kind))).not.toContain(SECRET);
     }
-    const env = fake.get('secrets', NS, 'web');
+    const env = fake.get('secrets', NS, 'web-expose-env');
     expect(Buffer.from(env.data.DB_PASSWORD, 'base64').toString()).toBe(SECRET);
   });
 
@@ -238,7 +238,7 @@ describe('exposed services on the Kubernetes executor', () => {
     expect(svc.spec).toMatchObject({ type: 'NodePort', clusterIP: ip });
     expect(svc.spec.ports[0]).toMatchObject({ port: 80, targetPort: 8080, nodePort: 30080 });
     expect(names('ingresses')).toEqual([]);
-    expect(names('secrets')).toEqual(['web']);
+    expect(names('secrets')).toEqual(['web-expose-env']);
     // the restart annotation survives an update (no surprise rollout back)
     expect(fake.get('deployments', NS, 'web-dpl').spec.template.metadata.annotations).toBeDefined();
   });
@@ -328,7 +328,7 @@ describe('what the cluster refuses', () => {
     expect(b.body).toMatch(/already allocated/);
     expect(b.body).not.toContain(SECRET);
     expect(fake.list('deployments', NS).map((d) => d.metadata.name)).not.toContain('np-b-dpl');
-    expect(fake.list('secrets', NS).map((d) => d.metadata.name)).not.toContain('np-b');
+    expect(fake.list('secrets', NS).map((d) => d.metadata.name)).not.toContain('np-b-expose-env');
     expect((await call(BOB, { method: 'GET', url: '/system/services/np-b' })).statusCode).toBe(404);
     expect(fake.get('services', NS, 'np-a-svc').spec.ports[0].nodePort).toBe(31111);
   });
@@ -346,6 +346,35 @@ describe('what the cluster refuses', () => {
     });
     expect(res.status).toBe(422);
     expect(fake.get('deployments', NS, 'bad')).toBeUndefined();
+  });
+});
+
+describe('names no other service can take', () => {
+  it("bob's service named alice-svc-auth-expose cannot overwrite alice's basic-auth Secret with its own", async () => {
+    const a = await call(ALICE, { method: 'POST', url: '/system/services', payload: web({ name: 'alc' }) });
+    expect(a.statusCode, a.body).toBe(201);
+    const before = fake.get('secrets', NS, 'alc-auth-expose');
+    expect(before.data.auth).toBeDefined();
+    const forged = Buffer.from('alc:{PLAIN}bob-knows-this').toString();
+    const b = await call(BOB, {
+      method: 'POST',
+      url: '/system/services',
+      payload: web({ name: 'alc-auth-expose', environment: { secrets: { auth: forged } } }),
+    });
+    expect(b.statusCode, b.body).toBe(201);
+    const again = await call(BOB, {
+      method: 'PUT',
+      url: '/system/services',
+      payload: web({ name: 'alc-auth-expose', environment: { secrets: { auth: forged } } }),
+    });
+    expect(again.statusCode, again.body).toBe(204);
+    const after = fake.get('secrets', NS, 'alc-auth-expose');
+    expect(after.data).toEqual(before.data);
+    expect(after.metadata.labels.oscar_service).toBe('alc');
+    for (const who of [ALICE, BOB]) {
+      const name = who === ALICE ? 'alc' : 'alc-auth-expose';
+      expect((await call(who, { method: 'DELETE', url: `/system/services/${name}` })).statusCode).toBe(204);
+    }
   });
 });
 

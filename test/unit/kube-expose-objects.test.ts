@@ -68,7 +68,7 @@ const OSCAR = {
           args: ['-c', '/oscar/config/script.sh'],
           ports: [{ name: 'podport', containerPort: 8080 }],
           env: [{ name: 'MODE', value: 'prod' }],
-          envFrom: [{ secretRef: { name: 'web' } }],
+          envFrom: [{ secretRef: { name: 'web' } }], // ours: web-expose-env (see below)
           resources: { limits: { cpu: '0.5', memory: '256Mi' } },
           livenessProbe: { ...probe, initialDelaySeconds: 30, periodSeconds: 10 },
           readinessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 5 },
@@ -149,12 +149,18 @@ describe('exposed service objects against OSCAR', () => {
     const pod = d.spec!.template.spec!;
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(pod.volumes).toEqual([expected.spec.template.configVolume]);
-    const { configMount, resources, ...container } = expected.spec.template.container;
+    const { configMount, resources, envFrom, ...container } = expected.spec.template.container;
     const c = pod.containers[0]!;
     expect(c).toMatchObject(container);
+    // the environment Secret's name: web-expose-env, not OSCAR's "web" (a name another
+    // service could own: see expose-objects.ts)
+    expect(envFrom).toEqual([{ secretRef: { name: 'web' } }]);
+    expect(c.envFrom).toEqual([{ secretRef: { name: 'web-expose-env' } }]);
     expect(c.resources).toEqual({ limits: resources.limits, requests: resources.limits });
     expect(c.volumeMounts).toEqual([configMount]);
-    expect(Object.keys(c).sort()).toEqual([...Object.keys(container), 'resources', 'volumeMounts'].sort());
+    expect(Object.keys(c).sort()).toEqual(
+      [...Object.keys(container), 'envFrom', 'resources', 'volumeMounts'].sort(),
+    );
   });
 
   it('HPA and Service: as OSCAR, plus our labels', () => {
@@ -192,8 +198,8 @@ describe('exposed service objects against OSCAR', () => {
     expect(line).not.toContain(TOKEN);
   });
 
-  it('environment secrets only in the Secret named after the service, refresh_token never', () => {
-    expect(ours.envSecret!.metadata!.name).toBe('web');
+  it('environment secrets only in their Secret (web-expose-env), refresh_token never', () => {
+    expect(ours.envSecret!.metadata!.name).toBe('web-expose-env');
     const data = Object.fromEntries(
       Object.entries(ours.envSecret!.data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
     );

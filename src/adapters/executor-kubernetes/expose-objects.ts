@@ -9,8 +9,7 @@
 //   and run as `/bin/sh -c /oscar/config/script.sh`, or the image's own command with
 //   default_command; container port "podport" = api_port; liveness (30 s delay, every 10 s)
 //   and readiness (10 s delay, every 5 s) HTTP probes on health_path (prefixed with the API
-//   path under rewrite_target), 2 s timeout; environment.secrets through envFrom of the Secret
-//   named after the service;
+//   path under rewrite_target), 2 s timeout; environment.secrets through envFrom of a Secret;
 // - autoscaling/v1 HPA `<name>-hpa` on the Deployment: min_scale..max_scale at cpu_threshold %;
 // - Service `<name>-svc`: port "serviceport" 80 → api_port, ClusterIP, or NodePort with
 //   nodePort (then no Ingress, as in OSCAR);
@@ -33,6 +32,11 @@
 //   Deployment at 0 replicas, which the HPA leaves alone);
 // - api_port as a list (OSCAR v4.1's type): the first port is OSCAR's; each further port p
 //   gets container port "podport-<i>" and a Service port p → p (nodePort[i] when given);
+// - the environment Secret is `<name>-expose-env`, not OSCAR's `<name>`: with `<name>`, a
+//   service named `x-auth-expose` would own the same Secret name as service x's basic-auth
+//   Secret and, on create or update, overwrite it with its own `auth` key (so set x's
+//   password). Every name here ends in a suffix no other object name of a job or exposed
+//   service can end in, so no service's objects can collide with another's;
 // - automountServiceAccountToken false, and refresh_token never reaches the Secret.
 import { createHash } from 'node:crypto';
 import type {
@@ -57,7 +61,7 @@ export const exposeNames = (name: string) => ({
   ingress: `${name}-ing`,
   authSecret: `${name}-auth-expose`,
   configMap: name,
-  envSecret: name,
+  envSecret: `${name}-expose-env`,
 });
 export const exposedApiPath = (name: string): string => `/system/services/${name}/exposed`;
 const CONFIG_PATH = '/oscar/config';
