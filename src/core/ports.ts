@@ -395,8 +395,9 @@ export interface ExposedServices {
   namespaceOf(service: Service): string;
   /**
    * Creates or updates the workload of `service` (checked first: a bad `expose` block is a
-   * 400 before anything is sent); removes the one of `previous` when `service` is no longer
-   * exposed or moved namespace.
+   * 400 before anything is sent; an object of that name it did not make for this service is a
+   * 409, never replaced; when a step fails, what this call created is deleted again); removes
+   * the one of `previous` when `service` is no longer exposed or moved namespace.
    */
   apply(service: Service, previous?: Service): Promise<void>;
   /** Removes every object of the service's workload; absent ones are fine. */

@@ -36,18 +36,11 @@ export const cacheHooks = (
 
 /**
  * Exposed services' workloads follow the service: made (or replaced) before the service is
- * stored, so a bad `expose` block or a refusing cluster refuses the create/update; removed
- * with it. A create whose workload fails half-way removes what it made.
+ * stored, so a bad `expose` block or a refusing cluster refuses the create/update (and what
+ * that apply created is deleted again, nothing else); removed with it.
  */
 export const exposeHooks = (exposed: ExposedServices): ServiceHooks => ({
-  beforeCreate: async (s) => {
-    try {
-      await exposed.apply(s);
-    } catch (e) {
-      await exposed.remove(s).catch(() => undefined);
-      throw e;
-    }
-  },
+  beforeCreate: async (s) => exposed.apply(s),
   beforeUpdate: async (s, previous) => exposed.apply(s, previous),
   afterDelete: async (s) => exposed.remove(s),
 });

@@ -333,6 +333,26 @@ describe('what the cluster refuses', () => {
     expect(fake.get('services', NS, 'np-a-svc').spec.ports[0].nodePort).toBe(31111);
   });
 
+  it("an object of the same name someone else made is a 409, left alone, and this create's own objects are undone", async () => {
+    const foreign = await fetch(`${fake.url}/api/v1/namespaces/${NS}/configmaps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'squat' },
+        data: { keep: 'me' },
+      }),
+    });
+    expect(foreign.status).toBe(201);
+    const res = await call(BOB, { method: 'POST', url: '/system/services', payload: web({ name: 'squat' }) });
+    expect(res.statusCode, res.body).toBe(409);
+    expect(res.json().message).toMatch(/ConfigMap named "squat" that this service did not make/);
+    expect(fake.get('configmaps', NS, 'squat').data).toEqual({ keep: 'me' });
+    expect(fake.list('secrets', NS).map((o) => o.metadata.name)).not.toContain('squat-expose-env');
+    expect((await call(BOB, { method: 'GET', url: '/system/services/squat' })).statusCode).toBe(404);
+  });
+
   it('the fake refuses an object that fails the official schema (422)', async () => {
     const res = await fetch(`${fake.url}/apis/apps/v1/namespaces/${NS}/deployments`, {
       method: 'POST',

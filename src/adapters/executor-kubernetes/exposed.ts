@@ -23,7 +23,7 @@ import {
   exposeAppValue,
   exposeNames,
 } from './expose-objects.ts';
-import { CONTAINER_NAME } from './objects.ts';
+import { CONTAINER_NAME, MANAGED_BY_LABEL, SERVICE_LABEL } from './objects.ts';
 
 export const PREVIOUS_REPLICAS = 'oscar.grycap.io/previous-replicas';
 export const STOPPED = 'oscar.grycap.io/stopped';
@@ -79,30 +79,49 @@ export function createExposedServices(opts: ExposedOptions): ExposedServices {
   };
 
   /** Create, or replace what is there (keeping what the API server owns). */
-  const upsert = async <T extends { metadata?: { name?: string; resourceVersion?: string } }>(
+  const upsert = async <
+    T extends {
+      kind?: string;
+      metadata?: { name?: string; resourceVersion?: string; labels?: Record<string, string> };
+    },
+  >(
     body: T,
     api: {
       create: (b: T) => Promise<unknown>;
       /** Absent: an unconditional replace (no read: Secrets are never read back). */
       read?: () => Promise<T>;
       replace: (b: T) => Promise<unknown>;
+      /** Deletes it again when a later step of the same apply fails. */
+      remove: () => Promise<unknown>;
     },
     merge: (desired: T, existing: T) => T = (d) => d,
   ) => {
     try {
       await api.create(body);
-      return;
+      return true;
     } catch (e) {
       if (codeOf(e) !== 409) throw e;
     }
     if (!api.read) {
       await api.replace(body);
-      return;
+      return false;
     }
     const existing = await api.read();
+    // Only our own object for this service is replaced, never one someone else made there.
+    const mine = existing.metadata?.labels ?? {};
+    if (
+      mine[MANAGED_BY_LABEL] !== 'flotilla' ||
+      mine[SERVICE_LABEL] !== body.metadata?.labels?.[SERVICE_LABEL]
+    ) {
+      fail(
+        'CONFLICT',
+        `a ${body.kind} named "${body.metadata?.name}" that this service did not make is in the namespace`,
+      );
+    }
     const next = merge(structuredClone(body), existing);
     next.metadata = { ...next.metadata, resourceVersion: existing.metadata?.resourceVersion };
     await api.replace(next);
+    return false;
   };
 
   const removeObjects = async (s: Pick<Service, 'name'>, namespace: string) => {
@@ -162,7 +181,28 @@ export function createExposedServices(opts: ExposedOptions): ExposedServices {
     return statusFromDeployment(s.name, opts.namespaceOf(s), deployment, pods);
   };
 
+  /** Creates or replaces; when a step fails, what this call created is deleted again (only that). */
   const applyObjects = async (s: Service, objs: ExposeObjects | undefined, previous?: Service) => {
+    const made: Array<() => Promise<unknown>> = [];
+    try {
+      await applySteps(s, objs, made, previous);
+    } catch (e) {
+      for (const undo of made.reverse()) await absentOk(undo).catch(() => undefined);
+      throw e;
+    }
+  };
+
+  const applySteps = async (
+    s: Service,
+    objs: ExposeObjects | undefined,
+    made: Array<() => Promise<unknown>>,
+    previous?: Service,
+  ) => {
+    const up: typeof upsert = async (body, api, merge) => {
+      const created = await upsert(body, api, merge);
+      if (created) made.push(() => (api as unknown as { remove: () => Promise<unknown> }).remove());
+      return created;
+    };
     if (previous && isExposed(previous)) {
       const before = opts.namespaceOf(previous);
       if (!objs || before !== opts.namespaceOf(s)) await removeObjects(previous, before);
@@ -171,23 +211,28 @@ export function createExposedServices(opts: ExposedOptions): ExposedServices {
     const namespace = opts.namespaceOf(s);
     await opts.ensureNamespace?.(namespace);
     const n = exposeNames(s.name);
-    await upsert(objs.configMap, {
+    await up(objs.configMap, {
       create: (body) => core.createNamespacedConfigMap({ namespace, body }),
+      remove: () => core.deleteNamespacedConfigMap({ namespace, name: n.configMap }),
+      read: () => core.readNamespacedConfigMap({ namespace, name: n.configMap }),
       replace: (body) => core.replaceNamespacedConfigMap({ namespace, name: n.configMap, body }),
     });
     if (objs.envSecret) {
-      await upsert(objs.envSecret, {
+      await up(objs.envSecret, {
         create: (body) => core.createNamespacedSecret({ namespace, body }),
+        remove: () => core.deleteNamespacedSecret({ namespace, name: n.envSecret }),
         replace: (body) => core.replaceNamespacedSecret({ namespace, name: n.envSecret, body }),
       });
     } else {
       await absentOk(() => core.deleteNamespacedSecret({ namespace, name: n.envSecret }));
     }
     let stopped = false;
-    await upsert(
+    await up(
       objs.deployment,
       {
         create: (body) => apps.createNamespacedDeployment({ namespace, body }),
+        remove: () =>
+          apps.deleteNamespacedDeployment({ namespace, name: n.deployment, propagationPolicy: 'Background' }),
         read: () => apps.readNamespacedDeployment({ namespace, name: n.deployment }),
         replace: (body) => apps.replaceNamespacedDeployment({ namespace, name: n.deployment, body }),
       },
@@ -207,16 +252,19 @@ export function createExposedServices(opts: ExposedOptions): ExposedServices {
       },
     );
     if (!stopped) {
-      await upsert(objs.hpa, {
+      await up(objs.hpa, {
         create: (body) => autoscaling.createNamespacedHorizontalPodAutoscaler({ namespace, body }),
+        remove: () => autoscaling.deleteNamespacedHorizontalPodAutoscaler({ namespace, name: n.hpa }),
+        read: () => autoscaling.readNamespacedHorizontalPodAutoscaler({ namespace, name: n.hpa }),
         replace: (body) =>
           autoscaling.replaceNamespacedHorizontalPodAutoscaler({ namespace, name: n.hpa, body }),
       });
     }
-    await upsert(
+    await up(
       objs.service,
       {
         create: (body) => core.createNamespacedService({ namespace, body }),
+        remove: () => core.deleteNamespacedService({ namespace, name: n.service }),
         read: () => core.readNamespacedService({ namespace, name: n.service }),
         replace: (body) => core.replaceNamespacedService({ namespace, name: n.service, body }),
       },
@@ -228,16 +276,19 @@ export function createExposedServices(opts: ExposedOptions): ExposedServices {
       },
     );
     if (objs.ingress) {
-      await upsert(objs.ingress, {
+      await up(objs.ingress, {
         create: (body) => net.createNamespacedIngress({ namespace, body }),
+        remove: () => net.deleteNamespacedIngress({ namespace, name: n.ingress }),
+        read: () => net.readNamespacedIngress({ namespace, name: n.ingress }),
         replace: (body) => net.replaceNamespacedIngress({ namespace, name: n.ingress, body }),
       });
     } else {
       await absentOk(() => net.deleteNamespacedIngress({ namespace, name: n.ingress }));
     }
     if (objs.authSecret) {
-      await upsert(objs.authSecret, {
+      await up(objs.authSecret, {
         create: (body) => core.createNamespacedSecret({ namespace, body }),
+        remove: () => core.deleteNamespacedSecret({ namespace, name: n.authSecret }),
         replace: (body) => core.replaceNamespacedSecret({ namespace, name: n.authSecret, body }),
       });
     } else {
