@@ -15,7 +15,9 @@
 //   the Available condition as the controller reports them; an image named "*crash*" stays in
 //   CrashLoopBackOff), v1 Services (a clusterIP assigned and immutable, node ports allocated
 //   cluster-wide), networking.k8s.io/v1 Ingresses, autoscaling/v1 HPAs; PUT with
-//   resourceVersion conflicts (409) as the real server; pod logs with tailLines/timestamps.
+//   resourceVersion conflicts (409) as the real server; pod logs with tailLines/timestamps;
+// - with `namespaces` given, objects only in namespaces that exist (404 otherwise) and
+//   POST /api/v1/namespaces to make one (validated, 409 when it exists).
 // Pods run either by hand (the test sets phases) or by the 'shell' kubelet: it plays the
 // container + faas-supervisor by running the ConfigMap's script.sh with /bin/sh, with the
 // container's env, the Secret's envFrom, TMP_INPUT_DIR/TMP_OUTPUT_DIR, stdout and stderr into one
