@@ -1,41 +1,39 @@
 // /system/services/{name}/deployment, …/deployment/logs and …/start|stop|restart (OSCAR v4.1,
 // pkg/handlers/deployment.go and lifecycle.go). Deployments are OSCAR's exposed services
-// (Kubernetes Deployments). Jobs run here without one, so the status is OSCAR's
-// "unavailable" answer for a service with no deployment; starting, stopping or restarting an
-// exposed service needs the kubernetes executor and answers 501 naming the one that runs.
+// (FDL `expose`: a Deployment, Service, Ingress and HPA on Kubernetes). Status and logs are for
+// whoever may use the service; start/stop/restart for its owner (or the admin). Without an
+// executor that runs exposed services (the process executor), the status is OSCAR's
+// "unavailable" answer and start/stop/restart answer 501 naming the executor that runs.
 import type { Principal } from '../core/auth/principal.ts';
 import { fail } from '../core/errors.ts';
+import { isExposed } from '../core/fdl/expose.ts';
 import type { Service } from '../core/fdl/service.ts';
+import type { DeploymentLogs, DeploymentStatus, ExposedServices } from '../core/ports.ts';
 
 export interface ServiceDeploymentDeps {
   services: {
     get(p: Principal, name: string): Promise<Service>;
     getManageable(p: Principal, name: string): Promise<Service>;
   };
-  executor: { kind: string };
+  executor: { kind: string; exposed?: ExposedServices };
   /** Where OSCAR would put the service's resources (config.services_namespace). */
   namespace: string;
 }
 
-/** OSCAR's test for an exposed service: a non-zero first expose.api_port (stored as a list). */
-export const isExposed = (s: Service): boolean => {
-  const port = (s.expose as { api_port?: unknown } | undefined)?.api_port;
-  const first = Array.isArray(port) ? port[0] : port;
-  return typeof first === 'number' && first !== 0;
-};
+export const DEFAULT_TAIL_LINES = 200;
 
 export class ServiceDeployment {
   constructor(private readonly d: ServiceDeploymentDeps) {}
 
   private why(): string {
-    return this.d.executor.kind === 'kubernetes'
-      ? 'this build of the kubernetes executor deploys no exposed services yet'
-      : `exposed services need the kubernetes executor; this manager runs the ${this.d.executor.kind} executor (jobs only)`;
+    return `exposed services need the kubernetes executor; this manager runs the ${this.d.executor.kind} executor (jobs only)`;
   }
 
   /** Visible to whoever may use the service. */
-  async status(principal: Principal, name: string) {
+  async status(principal: Principal, name: string): Promise<DeploymentStatus> {
     const s = await this.d.services.get(principal, name);
+    const exposed = this.d.executor.exposed;
+    if (exposed) return exposed.status(s);
     return {
       service_name: s.name,
       namespace: this.d.namespace,
@@ -47,20 +45,33 @@ export class ServiceDeployment {
     };
   }
 
-  async logs(principal: Principal, name: string) {
+  async logs(
+    principal: Principal,
+    name: string,
+    opts: { tailLines?: number; timestamps?: boolean } = {},
+  ): Promise<DeploymentLogs> {
     const s = await this.d.services.get(principal, name);
+    const exposed = this.d.executor.exposed;
+    if (exposed) {
+      return exposed.logs(s, {
+        tailLines: opts.tailLines ?? DEFAULT_TAIL_LINES,
+        timestamps: opts.timestamps ?? false,
+      });
+    }
     return {
       service_name: s.name,
       available: false,
       message: 'Deployment logs are unavailable for this service.',
-      entries: [] as Array<{ timestamp?: string; message: string }>,
+      entries: [],
     };
   }
 
   /** Start, stop or restart: the owner (or the admin), an exposed service, and Kubernetes. */
-  async lifecycle(principal: Principal, name: string, action: 'start' | 'stop' | 'restart'): Promise<never> {
+  async lifecycle(principal: Principal, name: string, action: 'start' | 'stop' | 'restart') {
     const s = await this.d.services.getManageable(principal, name);
     if (!isExposed(s)) fail('BAD_REQUEST', `service "${s.name}" is not exposed`);
-    return fail('NOT_IMPLEMENTED', `cannot ${action} service "${s.name}": ${this.why()}`);
+    const exposed = this.d.executor.exposed;
+    if (!exposed) return fail('NOT_IMPLEMENTED', `cannot ${action} service "${s.name}": ${this.why()}`);
+    return exposed.lifecycle(s, action);
   }
 }

@@ -59,6 +59,8 @@ export interface Config {
         namespace: string;
         /** Whose keys pods get for this cluster's store when no scoped keys exist (external S3). */
         jobStorageKeys: 'scoped' | 'manager';
+        /** Host of exposed services' Ingress rules (OSCAR's INGRESS_HOST); undefined: host-less. */
+        ingressHost?: string;
       };
   /** The mTLS peer channel (§6): undefined when `--peer-listen off`. `explicit`: configured,
    * so failing to bind is fatal; the default (public port + 1) only warns. */
@@ -115,6 +117,7 @@ export const FLAGS = {
   logLevel: { flag: '--log-level', env: ['FLOTILLA_LOG_LEVEL'], default: 'info' },
   executor: { flag: '--executor', env: ['FLOTILLA_EXECUTOR'], default: 'process' },
   kubeconfig: { flag: '--kubeconfig', env: ['KUBECONFIG'], default: undefined },
+  ingressHost: { flag: '--ingress-host', env: ['FLOTILLA_INGRESS_HOST'], default: undefined },
   namespace: { flag: '--namespace', env: ['FLOTILLA_NAMESPACE'], default: 'flotilla-svc' },
   peerListen: { flag: '--peer-listen', env: ['FLOTILLA_PEER_LISTEN'], default: undefined },
   peerAllow: { flag: '--peer-allow', env: ['FLOTILLA_PEER_ALLOW'], default: undefined },
@@ -320,6 +323,15 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
   if (jobStorageKeys !== 'scoped' && jobStorageKeys !== 'manager') {
     throw new ConfigError(`${name('jobStorageKeys')} must be scoped or manager, got "${jobStorageKeys}"`);
   }
+  const ingressHost = get('ingressHost') || undefined;
+  if (
+    ingressHost !== undefined &&
+    !/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/.test(
+      ingressHost,
+    )
+  ) {
+    throw new ConfigError(`${name('ingressHost')} must be a DNS name (lowercase), got "${ingressHost}"`);
+  }
   const executor: Config['executor'] =
     executorKind === 'process'
       ? { kind: 'process' }
@@ -328,6 +340,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
           kubeconfig: get('kubeconfig') ? resolve(get('kubeconfig')!) : undefined,
           namespace,
           jobStorageKeys,
+          ingressHost,
         };
   const peerRaw = get('peerListen');
   let peerListen: Config['peerListen'];

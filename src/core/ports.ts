@@ -365,6 +365,47 @@ export interface Executor {
   readonly reattach?: boolean;
   run(req: ExecutionRequest): Promise<ExecutionResult>;
   close(): Promise<void>;
+  /** Long-running workloads of exposed services (FDL `expose`); absent: this executor has none. */
+  readonly exposed?: ExposedServices;
+}
+
+/** OSCAR's types.ServiceDeploymentStatus. */
+export interface DeploymentStatus {
+  service_name: string;
+  namespace?: string;
+  state: 'pending' | 'ready' | 'degraded' | 'failed' | 'stopped' | 'unavailable';
+  reason?: string;
+  last_transition_time?: string;
+  active_instances: number;
+  affected_instances: number;
+  resource_kind: 'exposed_service' | 'unavailable';
+}
+
+/** OSCAR's types.DeploymentLogStream. */
+export interface DeploymentLogs {
+  service_name: string;
+  available: boolean;
+  message?: string;
+  entries: Array<{ timestamp?: string; message: string }>;
+}
+
+/** Exposed services' workloads where the executor runs them (Kubernetes: Deployment, Service, Ingress, HPA). */
+export interface ExposedServices {
+  /** Where the service's workload lives (its namespace). */
+  namespaceOf(service: Service): string;
+  /**
+   * Creates or updates the workload of `service` (checked first: a bad `expose` block is a
+   * 400 before anything is sent; an object of that name it did not make for this service is a
+   * 409, never replaced; when a step fails, what this call created is deleted again); removes
+   * the one of `previous` when `service` is no longer exposed or moved namespace.
+   */
+  apply(service: Service, previous?: Service): Promise<void>;
+  /** Removes every object of the service's workload; absent ones are fine. */
+  remove(service: Service): Promise<void>;
+  status(service: Service): Promise<DeploymentStatus>;
+  logs(service: Service, opts: { tailLines: number; timestamps: boolean }): Promise<DeploymentLogs>;
+  /** OSCAR's stop (replicas 0, HPA removed), start (previous replicas back, HPA) and restart (rolling). */
+  lifecycle(service: Service, action: 'start' | 'stop' | 'restart'): Promise<DeploymentStatus>;
 }
 
 // ---------------------------------------------------------------- object storage

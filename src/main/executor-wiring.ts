@@ -48,6 +48,7 @@ export const createExecutor = async (
     namespace,
     resolveService: (name) => deps.services.getService(name),
     storageFor: deps.storageFor,
+    ingressHost: config.executor.ingressHost,
     logger,
   });
 };

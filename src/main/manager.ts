@@ -60,7 +60,7 @@ import { createExecutor, followClusterCapacity, kubernetesVersionOf } from './ex
 import { createLogger, LogRing } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { createPeering } from './peering-wiring.ts';
-import { bucketHooks, cacheHooks } from './service-hooks.ts';
+import { bucketHooks, cacheHooks, exposeHooks } from './service-hooks.ts';
 import { leaderLoopsFor, openQueue } from './tier-wiring.ts';
 
 export interface Manager {
@@ -302,6 +302,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
         refreshTokens.hooks(),
         bucketHooks({ objects: storage.local, store, clusterId: config.clusterId, log: logger }),
         cacheHooks(serviceCache, runner, store),
+        ...(executor.exposed ? [exposeHooks(executor.exposed)] : []),
       ],
     });
     const outbox = new OutboxWorker({
@@ -412,7 +413,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       usage: new UsageMetrics({ services, jobs: store, clock: systemClock }),
       quotas: new Quotas(executor),
       volumes: new Volumes(executor),
-      deployment: new ServiceDeployment({ services, executor, namespace: 'flotilla-svc' }),
+      deployment: new ServiceDeployment({
+        services,
+        executor,
+        namespace: config.executor.kind === 'kubernetes' ? config.executor.namespace : 'flotilla-svc',
+      }),
     };
     const http = await buildHttpServer(ctx, { logger, version: build.version });
     closers.unshift(() => http.close());

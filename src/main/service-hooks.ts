@@ -5,7 +5,7 @@ import type { JobRunner } from '../app/jobs/job-runner.ts';
 import { ServiceBuckets } from '../app/service-buckets.ts';
 import type { ServiceCache } from '../app/service-cache.ts';
 import type { ServiceHooks } from '../app/services.ts';
-import type { BucketStore, JobStore, ObjectStore } from '../core/ports.ts';
+import type { BucketStore, ExposedServices, JobStore, ObjectStore } from '../core/ports.ts';
 
 /**
  * The buckets a service names on this cluster's store: refused (403) when they are someone
@@ -32,4 +32,15 @@ export const cacheHooks = (
     // owner's) must not list them.
     await jobs.deleteJobs(s.name, { all: true });
   },
+});
+
+/**
+ * Exposed services' workloads follow the service: made (or replaced) before the service is
+ * stored, so a bad `expose` block or a refusing cluster refuses the create/update (and what
+ * that apply created is deleted again, nothing else); removed with it.
+ */
+export const exposeHooks = (exposed: ExposedServices): ServiceHooks => ({
+  beforeCreate: async (s) => exposed.apply(s),
+  beforeUpdate: async (s, previous) => exposed.apply(s, previous),
+  afterDelete: async (s) => exposed.remove(s),
 });

@@ -9,7 +9,15 @@
 // - deleting a Job without propagationPolicy orphans its pods (the batch/v1 API default);
 // - a pod whose ConfigMap or Secret is missing stays Pending with CreateContainerConfigError;
 // - GET /version, and metrics.k8s.io node metrics when the test gives some (else 404, as a
-//   cluster without metrics-server).
+//   cluster without metrics-server);
+// - exposed services' kinds: apps/v1 Deployments (a one-step deployment controller: pods of
+//   the current template up to spec.replicas, a changed template rolls them all, status and
+//   the Available condition as the controller reports them; an image named "*crash*" stays in
+//   CrashLoopBackOff), v1 Services (a clusterIP assigned and immutable, node ports allocated
+//   cluster-wide), networking.k8s.io/v1 Ingresses, autoscaling/v1 HPAs; PUT with
+//   resourceVersion conflicts (409) as the real server; pod logs with tailLines/timestamps;
+// - with `namespaces` given, objects only in namespaces that exist (404 otherwise) and
+//   POST /api/v1/namespaces to make one (validated, 409 when it exists).
 // Pods run either by hand (the test sets phases) or by the 'shell' kubelet: it plays the
 // container + faas-supervisor by running the ConfigMap's script.sh with /bin/sh, with the
 // container's env, the Secret's envFrom, TMP_INPUT_DIR/TMP_OUTPUT_DIR, stdout and stderr into one
@@ -17,32 +25,60 @@
 // (a ConfigMap, or a projected ConfigMap + Secret) is written under the working directory at its
 // mount path (./oscar/config/…): the fake has no chroot.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v1/HorizontalPodAutoscaler';
 import { Job } from 'kubernetes-models/batch/v1/Job';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
 
 /** Kubernetes objects as JSON. */
 type Obj = any;
-type Kind = 'configmaps' | 'secrets' | 'jobs' | 'pods';
+type Kind =
+  | 'configmaps'
+  | 'secrets'
+  | 'jobs'
+  | 'pods'
+  | 'deployments'
+  | 'services'
+  | 'ingresses'
+  | 'horizontalpodautoscalers';
 
 const KIND_NAMES: Record<Kind, { kind: string; apiVersion: string; group: string }> = {
   configmaps: { kind: 'ConfigMap', apiVersion: 'v1', group: '' },
   secrets: { kind: 'Secret', apiVersion: 'v1', group: '' },
   jobs: { kind: 'Job', apiVersion: 'batch/v1', group: 'batch' },
   pods: { kind: 'Pod', apiVersion: 'v1', group: '' },
+  deployments: { kind: 'Deployment', apiVersion: 'apps/v1', group: 'apps' },
+  services: { kind: 'Service', apiVersion: 'v1', group: '' },
+  ingresses: { kind: 'Ingress', apiVersion: 'networking.k8s.io/v1', group: 'networking.k8s.io' },
+  horizontalpodautoscalers: {
+    kind: 'HorizontalPodAutoscaler',
+    apiVersion: 'autoscaling/v1',
+    group: 'autoscaling',
+  },
 };
 
 const VALIDATORS: Partial<Record<Kind, (o: Obj) => void>> = {
   configmaps: (o) => new ConfigMap(o).validate(),
   secrets: (o) => new Secret(o).validate(),
   jobs: (o) => new Job(o).validate(),
+  deployments: (o) => new Deployment(o).validate(),
+  services: (o) => new Service(o).validate(),
+  ingresses: (o) => new Ingress(o).validate(),
+  horizontalpodautoscalers: (o) => new HorizontalPodAutoscaler(o).validate(),
 };
+
+/** The API group in a request's path must be the kind's (apps/v1 deployments, not batch/v1). */
+const groupOfPath = (parts: string[]): string => (parts[0] === 'api' ? '' : (parts[1] ?? ''));
 
 export interface FakeKubeOptions {
   /** 'shell': pods run their script for real; 'manual': the test moves them with setPod. */
@@ -56,6 +92,12 @@ export interface FakeKubeOptions {
   validate?: boolean;
   /** GET /version's gitVersion. Default v1.31.2. */
   version?: string;
+  /**
+   * Namespaces that exist at start. Given: objects can only be made in an existing namespace
+   * (else 404, as the real server), and POST /api/v1/namespaces makes more. Absent: any
+   * namespace is accepted (most tests).
+   */
+  namespaces?: string[];
   /** metrics.k8s.io NodeMetrics usage per node; absent: no metrics-server (404). */
   nodeMetrics?: Record<string, { cpu: string; memory: string }>;
 }
@@ -79,10 +121,16 @@ export interface FakeKubeApi {
   get(kind: Kind, namespace: string, name: string): Obj | undefined;
   list(kind: Kind, namespace?: string): Obj[];
   /** Every object POSTed (refused ones included, with their status); `at`: when its request arrived. */
-  readonly received: Array<{ kind: Kind; status: number; object: Obj; at: number }>;
+  readonly received: Array<{ kind: Kind; status: number; object: Obj; at: number; method?: 'PUT' }>;
   /** Every watch request: path and query. */
   readonly watchRequests: Array<{ kind: Kind; namespace: string | undefined; query: Record<string, string> }>;
   openWatches(): number;
+  /** TCP connections accepted so far. */
+  connections(): number;
+  /** Most requests being answered at once so far (watches left out). */
+  maxInFlight(): number;
+  /** The namespaces made so far (with `namespaces` given), with their objects. */
+  namespaces(): Obj[];
   /** Every pod log request: pod name and whether it followed. */
   readonly logRequests: Array<{ pod: string; follow: boolean }>;
   /** Moves a pod (manual kubelet): phase, exit code, log text. */
@@ -111,11 +159,18 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
   const history: Array<{ rv: number; kind: Kind; type: string; object: Obj }> = [];
   const watches = new Set<WatchConn>();
   const logs = new Map<string, { text: string; bytes: number }>(); // pod key → log
+  const stamps = new Map<string, Array<{ at: string; line: string }>>(); // pod key → timed lines (deployment pods)
   const running = new Map<string, Running>(); // pod key → process
   const received: FakeKubeApi['received'] = [];
   const watchRequests: FakeKubeApi['watchRequests'] = [];
   const logRequests: FakeKubeApi['logRequests'] = [];
   const sockets = new Set<import('node:net').Socket>();
+  const namespaceObjs = new Map<string, Obj>(
+    (opts.namespaces ?? []).map((n) => [
+      n,
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: n }, status: { phase: 'Active' } },
+    ]),
+  );
 
   const key = (kind: Kind, ns: string, name: string) => `${kind}/${ns}/${name}`;
 
@@ -381,6 +436,151 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     });
   };
 
+  /** Node ports are cluster-wide: one already allocated to another Service is refused. */
+  const checkNodePorts = (svc: Obj, self: Obj | undefined) => {
+    (svc.spec?.ports ?? []).forEach((p: Obj, i: number) => {
+      if (!p.nodePort) return;
+      const taken = [...store.values()].some(
+        (o) =>
+          o.kind === 'Service' &&
+          o !== self &&
+          (o.spec?.ports ?? []).some((q: Obj) => q.nodePort === p.nodePort),
+      );
+      if (taken)
+        throw new Error(
+          `spec.ports[${i}].nodePort: Invalid value: ${p.nodePort}: provided port is already allocated`,
+        );
+    });
+  };
+
+  let nextIp = 10;
+  const assignClusterIp = (svc: Obj) => {
+    nextIp += 1;
+    const ip = `10.96.${Math.floor(nextIp / 250)}.${nextIp % 250}`;
+    svc.spec = { ...svc.spec, clusterIP: ip, clusterIPs: [ip] };
+  };
+
+  const podsOfDeployment = (ns: string, name: string): Obj[] =>
+    [...store.values()].filter(
+      (o) =>
+        o.kind === 'Pod' &&
+        o.metadata.namespace === ns &&
+        o.metadata.ownerReferences?.[0]?.kind === 'ReplicaSet' &&
+        o.metadata.annotations?.['fake.flotilla/deployment'] === name,
+    );
+
+  /**
+   * The deployment controller, in one step: pods of the current template up to spec.replicas
+   * (a changed template replaces them all: a rollout), Running and ready at once, unless the
+   * image name contains "crash" (then CrashLoopBackOff); status as the controller reports it.
+   */
+  const reconcileDeployment = (d: Obj) => {
+    const ns = d.metadata.namespace;
+    const name = d.metadata.name;
+    const tpl = d.spec.template;
+    const hash = createHash('sha256').update(JSON.stringify(tpl)).digest('hex').slice(0, 10);
+    const desired = d.spec.replicas ?? 1;
+    const current = podsOfDeployment(ns, name);
+    const keep = current.filter((p) => p.metadata.labels['pod-template-hash'] === hash);
+    for (const p of current) if (!keep.includes(p)) remove('pods', ns, p.metadata.name);
+    while (keep.length > desired) remove('pods', ns, keep.pop().metadata.name);
+    const crash = /crash/.test(tpl.spec.containers[0]?.image ?? '');
+    while (keep.length < desired) {
+      const c = tpl.spec.containers[0];
+      const startedAt = new Date().toISOString();
+      const pod: Obj = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: `${name}-${hash}-${randomBytes(3).toString('hex').slice(0, 5)}`,
+          namespace: ns,
+          uid: randomUUID(),
+          creationTimestamp: startedAt,
+          labels: { ...tpl.metadata?.labels, 'pod-template-hash': hash },
+          annotations: { ...tpl.metadata?.annotations, 'fake.flotilla/deployment': name },
+          ownerReferences: [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'ReplicaSet',
+              name: `${name}-${hash}`,
+              uid: d.metadata.uid,
+              controller: true,
+            },
+          ],
+        },
+        spec: { ...structuredClone(tpl.spec), nodeName: nodes[0]?.metadata.name },
+        status: crash
+          ? {
+              phase: 'Running',
+              startTime: startedAt,
+              containerStatuses: [
+                {
+                  name: c.name,
+                  ready: false,
+                  restartCount: 3,
+                  image: c.image,
+                  imageID: '',
+                  state: {
+                    waiting: {
+                      reason: 'CrashLoopBackOff',
+                      message: `back-off restarting failed container ${c.name}`,
+                    },
+                  },
+                },
+              ],
+            }
+          : {
+              phase: 'Running',
+              startTime: startedAt,
+              containerStatuses: [
+                {
+                  name: c.name,
+                  ready: true,
+                  restartCount: 0,
+                  image: c.image,
+                  imageID: '',
+                  started: true,
+                  state: { running: { startedAt } },
+                },
+              ],
+            },
+      };
+      put('pods', pod, 'ADDED');
+      const podKey = key('pods', ns, pod.metadata.name);
+      const port = c.ports?.[0]?.containerPort;
+      const line = crash ? 'fatal: cannot start' : `serving ${c.image} on :${port}`;
+      appendLog(podKey, Buffer.from(`${line}\n`));
+      stamps.set(podKey, [{ at: startedAt, line }]);
+      keep.push(pod);
+    }
+    const ready = crash ? 0 : keep.length;
+    const now = new Date().toISOString();
+    const before = d.status?.conditions?.find((c: Obj) => c.type === 'Available');
+    const availableNow = ready >= desired ? 'True' : 'False';
+    d.status = {
+      observedGeneration: d.metadata.generation ?? 1,
+      replicas: keep.length,
+      updatedReplicas: keep.length,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      ...(keep.length - ready > 0 ? { unavailableReplicas: keep.length - ready } : {}),
+      conditions: [
+        {
+          type: 'Available',
+          status: availableNow,
+          reason: availableNow === 'True' ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable',
+          message:
+            availableNow === 'True'
+              ? 'Deployment has minimum availability.'
+              : 'Deployment does not have minimum availability.',
+          lastUpdateTime: now,
+          lastTransitionTime: before?.status === availableNow ? before.lastTransitionTime : now,
+        },
+      ],
+    };
+    put('deployments', d, 'MODIFIED');
+  };
+
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     // when the request reached the fake, before it parses and validates (for the bench)
     const arrived = performance.now();
@@ -409,6 +609,51 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     // /api/v1/... or /apis/batch/v1/...
     const rest = parts[0] === 'api' ? parts.slice(2) : parts[0] === 'apis' ? parts.slice(3) : undefined;
     if (!rest) return status(res, 404, 'NotFound', `the server could not find the requested resource`);
+    if (parts[0] === 'api' && rest[0] === 'namespaces' && rest.length === 1 && req.method === 'POST') {
+      const body = JSON.parse(await readBody(req));
+      try {
+        if (opts.validate !== false) new Namespace(body).validate();
+        if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(body.metadata?.name ?? ''))
+          throw new Error(
+            `metadata.name: Invalid value: "${body.metadata?.name}": a lowercase RFC 1123 label`,
+          );
+      } catch (e) {
+        return status(
+          res,
+          422,
+          'Invalid',
+          `Namespace "${body.metadata?.name ?? ''}" is invalid: ${(e as Error).message}`,
+        );
+      }
+      if (namespaceObjs.has(body.metadata.name))
+        return status(
+          res,
+          409,
+          'AlreadyExists',
+          `namespaces "${body.metadata.name}" already exists`,
+          body.metadata.name,
+          'namespaces',
+        );
+      rv += 1;
+      const object = {
+        ...body,
+        metadata: {
+          ...body.metadata,
+          uid: randomUUID(),
+          creationTimestamp: new Date().toISOString(),
+          resourceVersion: String(rv),
+        },
+        status: { phase: 'Active' },
+      };
+      namespaceObjs.set(body.metadata.name, object);
+      return json(res, 201, object);
+    }
+    if (parts[0] === 'api' && rest[0] === 'namespaces' && rest.length === 2 && req.method === 'GET') {
+      const o = namespaceObjs.get(rest[1]!);
+      return o
+        ? json(res, 200, o)
+        : status(res, 404, 'NotFound', `namespaces "${rest[1]}" not found`, rest[1], 'namespaces');
+    }
     if (rest[0] === 'nodes' && req.method === 'GET') {
       return json(res, 200, {
         kind: 'NodeList',
@@ -429,6 +674,8 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     if (!KIND_NAMES[kind])
       return status(res, 404, 'NotFound', `the server could not find the requested resource`);
     const { kind: kindName, group } = KIND_NAMES[kind];
+    if (groupOfPath(parts) !== group)
+      return status(res, 404, 'NotFound', `the server could not find the requested resource`);
     const groupSuffix = group ? `.${group}` : '';
     const selector = parseSelector(query.labelSelector);
 
@@ -453,7 +700,22 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
       if (!pod) return status(res, 404, 'NotFound', `pods "${name}" not found`);
       logRequests.push({ pod: name, follow: query.follow === 'true' });
       const podKey = key('pods', ns, name);
-      const text = logs.get(podKey)?.text ?? '';
+      let text = logs.get(podKey)?.text ?? '';
+      if (query.timestamps === 'true' || query.tailLines) {
+        const stamped = stamps.get(podKey) ?? [];
+        let lines =
+          stamped.length > 0
+            ? stamped
+            : text
+                .split('\n')
+                .filter(Boolean)
+                .map((l) => ({ at: '', line: l }));
+        if (query.tailLines) lines = lines.slice(-Number(query.tailLines));
+        const at0 = pod.status?.startTime ?? new Date().toISOString();
+        text = lines
+          .map((l) => (query.timestamps === 'true' ? `${l.at || at0} ${l.line}\n` : `${l.line}\n`))
+          .join('');
+      }
       const limit = query.limitBytes ? Number(query.limitBytes) : undefined;
       const body = limit === undefined ? Buffer.from(text) : Buffer.from(text).subarray(0, limit);
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -476,6 +738,8 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
         ? json(res, 200, o)
         : status(res, 404, 'NotFound', `${kind}${groupSuffix} "${name}" not found`, name, kind);
     }
+    if ((req.method === 'POST' || req.method === 'PUT') && opts.namespaces && !namespaceObjs.has(ns))
+      return status(res, 404, 'NotFound', `namespaces "${ns}" not found`, ns, 'namespaces');
     if (req.method === 'POST' && !name) {
       const body = JSON.parse(await readBody(req));
       const validate = VALIDATORS[kind];
@@ -486,6 +750,7 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
         if (body.metadata?.namespace && body.metadata.namespace !== ns)
           throw new Error('metadata.namespace: does not match the namespace of the request');
         if (!body.metadata?.name) throw new Error('metadata.name: Required value');
+        if (kind === 'services') checkNodePorts(body, undefined);
       } catch (e) {
         received.push({ kind, status: 422, object: body, at: arrived });
         return status(
@@ -518,8 +783,10 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
           creationTimestamp: new Date().toISOString(),
         },
       };
+      if (kind === 'services') assignClusterIp(object);
       put(kind, object, 'ADDED');
       if (kind === 'jobs') createPodFor(object);
+      if (kind === 'deployments') reconcileDeployment(object);
       return json(res, 201, object);
     }
     if (req.method === 'DELETE' && name) {
@@ -534,6 +801,10 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
       const removed = remove(kind, ns, name);
       if (!removed)
         return status(res, 404, 'NotFound', `${kind}${groupSuffix} "${name}" not found`, name, kind);
+      // apps/v1 deletes a Deployment's pods by default (its ReplicaSets go in the background).
+      if (kind === 'deployments' && policy !== 'Orphan') {
+        for (const pod of podsOfDeployment(ns, name)) deletePod(ns, pod.metadata.name);
+      }
       if (kind === 'jobs' && (policy === 'Background' || policy === 'Foreground')) {
         for (const pod of [...store.values()]) {
           if (
@@ -545,6 +816,66 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
         }
       }
       return json(res, 200, { kind: 'Status', apiVersion: 'v1', status: 'Success', details: { name, kind } });
+    }
+    if (req.method === 'PUT' && name && !sub) {
+      const body = JSON.parse(await readBody(req));
+      const existing = store.get(key(kind, ns, name));
+      if (!existing)
+        return status(res, 404, 'NotFound', `${kind}${groupSuffix} "${name}" not found`, name, kind);
+      try {
+        if (!VALIDATORS[kind]) throw new Error(`the fake does not update ${kind}`);
+        if (opts.validate !== false) VALIDATORS[kind]!(body);
+        if (body.kind !== kindName) throw new Error(`kind: must be ${kindName}`);
+        if (body.metadata?.name !== name)
+          throw new Error('metadata.name: must match the name of the request');
+        if (kind === 'services' && body.spec?.clusterIP && body.spec.clusterIP !== existing.spec?.clusterIP)
+          throw new Error(`spec.clusterIP: Invalid value: "${body.spec.clusterIP}": field is immutable`);
+        if (kind === 'services') checkNodePorts(body, existing);
+      } catch (e) {
+        received.push({ kind, status: 422, object: body, at: arrived, method: 'PUT' });
+        return status(
+          res,
+          422,
+          'Invalid',
+          `${kindName}${groupSuffix} "${name}" is invalid: ${(e as Error).message}`,
+          name,
+          kind,
+        );
+      }
+      const sent = body.metadata?.resourceVersion;
+      if (sent && sent !== existing.metadata.resourceVersion) {
+        received.push({ kind, status: 409, object: body, at: arrived, method: 'PUT' });
+        return status(
+          res,
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${kind}${groupSuffix} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          name,
+          kind,
+        );
+      }
+      received.push({ kind, status: 200, object: body, at: arrived, method: 'PUT' });
+      const specChanged = JSON.stringify(body.spec) !== JSON.stringify(existing.spec);
+      const object = {
+        ...body,
+        metadata: {
+          ...body.metadata,
+          namespace: ns,
+          uid: existing.metadata.uid,
+          creationTimestamp: existing.metadata.creationTimestamp,
+          generation: (existing.metadata.generation ?? 1) + (specChanged ? 1 : 0),
+        },
+        status: existing.status,
+      };
+      if (kind === 'services')
+        object.spec = {
+          ...object.spec,
+          clusterIP: existing.spec.clusterIP,
+          clusterIPs: existing.spec.clusterIPs,
+        };
+      put(kind, object, 'MODIFIED');
+      if (kind === 'deployments') reconcileDeployment(object);
+      return json(res, 200, object);
     }
     return status(res, 405, 'MethodNotAllowed', `${req.method} is not supported by the fake`);
   };
@@ -576,13 +907,27 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     res.on('close', () => watches.delete(w));
   };
 
+  let inFlight = 0;
+  let peak = 0;
   const server: Server = createServer((req, res) => {
+    inFlight += 1;
+    peak = Math.max(peak, inFlight);
+    let counted = true;
+    const done = () => {
+      if (counted) inFlight -= 1;
+      counted = false;
+    };
+    res.on('close', done);
+    // a watch stays open: not a call in flight
+    if (req.url?.includes('watch=true')) done();
     handler(req, res).catch((e) => {
       if (!res.headersSent) status(res, 500, 'InternalError', (e as Error).message);
       else res.destroy();
     });
   });
+  let accepted = 0;
   server.on('connection', (s) => {
+    accepted += 1;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -606,6 +951,9 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     watchRequests,
     logRequests,
     openWatches: () => watches.size,
+    connections: () => accepted,
+    maxInFlight: () => peak,
+    namespaces: () => [...namespaceObjs.values()],
     setPod(ns, jobName, state) {
       const pod = [...store.values()].find(
         (o) => o.kind === 'Pod' && o.metadata.namespace === ns && o.metadata.labels?.['job-name'] === jobName,
@@ -659,6 +1007,10 @@ const KIND_OF: Record<string, Kind> = {
   Secret: 'secrets',
   Job: 'jobs',
   Pod: 'pods',
+  Deployment: 'deployments',
+  Service: 'services',
+  Ingress: 'ingresses',
+  HorizontalPodAutoscaler: 'horizontalpodautoscalers',
 };
 
 function matches(w: WatchConn, kind: Kind, o: Obj): boolean {

@@ -48,6 +48,21 @@ describe('executor selection', () => {
     });
   });
 
+  it('reads --ingress-host (FLOTILLA_INGRESS_HOST) for exposed services and refuses one that is not a DNS name', () => {
+    const kube = { ...base, executor: 'kubernetes', kubeconfig: '/k/config' };
+    expect(loadConfig({ ...kube, ingressHost: 'oscar.example.org' }, {}).executor).toMatchObject({
+      ingressHost: 'oscar.example.org',
+    });
+    expect(loadConfig(kube, { FLOTILLA_INGRESS_HOST: 'apps.example.org' }).executor).toMatchObject({
+      ingressHost: 'apps.example.org',
+    });
+    for (const bad of ['Oscar.Example.org', 'a..b', 'host/path', '-x.org', 'a b']) {
+      expect(() => loadConfig({ ...kube, ingressHost: bad }, {})).toThrow(
+        /--ingress-host \(FLOTILLA_INGRESS_HOST\) must be a DNS name/,
+      );
+    }
+  });
+
   it('refuses an unknown executor and a namespace that is not a DNS label, naming the flag', () => {
     expect(() => loadConfig({ ...base, executor: 'docker' }, {})).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, executor: 'docker' }, {})).toThrow(/--executor \(FLOTILLA_EXECUTOR\)/);

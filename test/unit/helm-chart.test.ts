@@ -56,14 +56,23 @@ function executorCalls(): { namespaced: Set<string>; cluster: Set<string> } {
     .join('\n');
   const namespaced = new Set<string>();
   const cluster = new Set<string>();
-  const resourceOf = (kind: string) => (kind === 'PodLog' ? 'pods/log' : `${kind.toLowerCase()}s`);
-  for (const m of src.matchAll(/\b(core|batch)\.(\w+)\(/g)) {
+  const resourceOf = (kind: string) =>
+    kind === 'PodLog' ? 'pods/log' : kind === 'Ingress' ? 'ingresses' : `${kind.toLowerCase()}s`;
+  const groups: Record<string, string> = {
+    core: '',
+    batch: 'batch',
+    apps: 'apps',
+    net: 'networking.k8s.io',
+    autoscaling: 'autoscaling',
+  };
+  const verbs: Record<string, string> = { read: 'get', replace: 'update' };
+  for (const m of src.matchAll(/\b(core|batch|apps|net|autoscaling)\.(\w+)\(/g)) {
     const call = /^(create|delete|list|read|patch|replace)(Namespaced)?([A-Z]\w*?)(ForAllNamespaces)?$/.exec(
       m[2]!,
     );
     if (!call) throw new Error(`unmapped Kubernetes call ${m[1]}.${m[2]}`);
-    const verb = call[1] === 'read' ? 'get' : call[1]!;
-    const rule = `${m[1] === 'batch' ? 'batch' : ''}/${resourceOf(call[3]!)}:${verb}`;
+    const verb = verbs[call[1]!] ?? call[1]!;
+    const rule = `${groups[m[1]!]}/${resourceOf(call[3]!)}:${verb}`;
     (call[2] ? namespaced : cluster).add(rule);
   }
   if (/\blogs\.log\(/.test(src)) namespaced.add('/pods/log:get');
@@ -105,6 +114,23 @@ describe('Helm chart', () => {
     }
   });
 
+  it('no Role or ClusterRole lets anyone read a Secret; every binding is to the manager alone', () => {
+    for (const { file, objects } of rendered) {
+      const roles = objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
+      expect(roles.length, file).toBeGreaterThan(0);
+      for (const r of roles) {
+        for (const g of grants(r.rules))
+          expect(g, `${file}: ${r.metadata.name}`).not.toMatch(/^\/(secrets|\*):(get|list|watch|\*)$/);
+      }
+      const sa = objects.find((o) => o.kind === 'ServiceAccount').metadata.name;
+      for (const b of objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
+        expect(b.subjects, `${file}: ${b.metadata.name}`).toEqual([
+          { kind: 'ServiceAccount', name: sa, namespace: 'flotilla' },
+        ]);
+      }
+    }
+  });
+
   it('the Role grants exactly the verbs the executor calls; the ClusterRole only reads', () => {
     const calls = executorCalls();
     // The derivation sees the adapter's real calls (not an empty match).
@@ -115,16 +141,26 @@ describe('Helm chart', () => {
       const role = objects.find((o) => o.kind === 'Role');
       expect(role.metadata.namespace, file).toBe('flotilla-svc');
       expect([...grants(role.rules)].sort(), file).toEqual([...calls.namespaced].sort());
-      const clusterRole = objects.find((o) => o.kind === 'ClusterRole');
+      const clusterRole = objects.find(
+        (o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-capacity'),
+      );
       const cluster = grants(clusterRole.rules);
-      for (const c of calls.cluster) expect(cluster, `${file}: ${c}`).toContain(c);
+      for (const c of calls.cluster)
+        if (c !== '/namespaces:create') expect(cluster, `${file}: ${c}`).toContain(c);
       for (const g of cluster)
         expect(g, file).toMatch(/^(|metrics\.k8s\.io)\/(nodes|pods):(get|list|watch)$/);
-      // Both bound to the manager's ServiceAccount, which the Deployment runs as.
+      // Per-user namespaces: the Role's verbs anywhere, plus creating namespaces; nothing else.
+      expect(calls.cluster).toContain('/namespaces:create');
+      const users = objects.find(
+        (o) => o.kind === 'ClusterRole' && o.metadata.name.endsWith('-user-namespaces'),
+      );
+      expect([...grants(users.rules)].sort(), file).toEqual(
+        [...calls.namespaced, '/namespaces:create'].sort(),
+      );
+      // All bound to the manager's ServiceAccount, which the Deployment runs as.
       const sa = objects.find((o) => o.kind === 'ServiceAccount').metadata.name;
-      for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
-        const b = objects.find((o) => o.kind === kind);
-        expect(b.subjects, `${file}: ${kind}`).toEqual([
+      for (const b of objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
+        expect(b.subjects, `${file}: ${b.kind}`).toEqual([
           { kind: 'ServiceAccount', name: sa, namespace: 'flotilla' },
         ]);
       }

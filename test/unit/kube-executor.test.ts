@@ -20,7 +20,7 @@ let executor: KubernetesExecutor;
 
 async function setup(
   spec: KubeServiceSpec = { image: 'alpine', cpu: '0.5', memory: '128Mi' },
-  extra: { watchIdleMs?: number; maxLiveLogs?: number } = {},
+  extra: { watchIdleMs?: number; maxLiveLogs?: number; maxInFlight?: number } = {},
 ) {
   fake = await startFakeKubeApi({ kubelet: 'manual' });
   const kubeConfig = new KubeConfig();
@@ -75,6 +75,20 @@ describe('Kubernetes executor on the fake API server', () => {
     });
     expect(executor.watchStats()).toMatchObject({ opened: 1, relists: 1 });
   });
+
+  it('a burst of 300 jobs: at most maxInFlight API calls at once, few connections, none dropped', async () => {
+    await setup(undefined, { maxInFlight: 16 });
+    const retriesBefore = executor.watchStats().retries;
+    const reqs = Array.from({ length: 300 }, () => request());
+    const runs = reqs.map((r) => executor.run(r));
+    await waitFor(async () => fake.list('jobs', NS).length === 300 || undefined, 30_000, 'all Jobs posted');
+    for (const r of reqs) fake.setPod(NS, r.jobId, { phase: 'Succeeded', exitCode: 0, log: 'ok\n' });
+    const results = await Promise.all(runs);
+    expect(results.every((r) => r.exitCode === 0)).toBe(true);
+    expect(fake.maxInFlight()).toBeLessThanOrEqual(16);
+    expect(fake.connections()).toBeLessThanOrEqual(16 + 4); // + the watch, a re-list, slack
+    expect(executor.watchStats().retries - retriesBefore).toBe(0);
+  }, 60_000);
 
   it('resumes a dropped watch from the last resourceVersion it saw and misses no transition', async () => {
     await setup();

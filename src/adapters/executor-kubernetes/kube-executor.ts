@@ -24,10 +24,13 @@ import {
   VersionApi,
   Watch,
 } from '@kubernetes/client-node';
+import PQueue from 'p-queue';
 import type { NodeState } from '../../core/capacity.ts';
-import type { ExecutionRequest, ExecutionResult, Executor } from '../../core/ports.ts';
+import type { ExecutionRequest, ExecutionResult, Executor, ExposedServices } from '../../core/ports.ts';
 import { clusterCapacity, type NodeUsage } from './capacity.ts';
+import { createExposedServices } from './exposed.ts';
 import { withKeepAlive } from './keep-alive.ts';
+import { userNamespace, wantsUserNamespace } from './namespaces.ts';
 import {
   buildJobObjects,
   CONTAINER_NAME,
@@ -47,6 +50,9 @@ export interface KubeServiceSpec {
   annotations?: Record<string, string>;
   input?: unknown[];
   output?: unknown[];
+  /** Its owner and isolation_level: USER runs its jobs in the owner's namespace. */
+  owner?: string;
+  isolation_level?: string;
   /** The service's own providers (FDL storage_providers); minio.default is this cluster's. */
   storage_providers?: Record<string, Record<string, Record<string, unknown>> | undefined>;
 }
@@ -88,6 +94,15 @@ export interface KubernetesExecutorOptions {
    * when they end. Default 64.
    */
   maxLiveLogs?: number;
+  /**
+   * API calls in flight at most (the rest wait their turn; watches and log follows not counted).
+   * Default 64. Without a limit a burst of jobs opens one connection per call — thousands at
+   * once — overflowing the API server's accept queue (seconds of SYN retransmits) and leaving
+   * idle keep-alive sockets the server closes under the next request (ECONNRESET).
+   */
+  maxInFlight?: number;
+  /** Host of exposed services' Ingress rules (OSCAR's INGRESS_HOST); none: a host-less rule. */
+  ingressHost?: string;
   logger?: ExecutorLogger;
 }
 
@@ -96,18 +111,28 @@ export interface KubernetesExecutor extends Executor {
   readonly isolation: 'kubernetes-pod';
   readonly isolationNote: string;
   readonly reattach: true;
+  readonly exposed: ExposedServices;
   /** The cluster's nodes as capacity (allocatable minus other workloads' requests), with
    * measured usage from metrics.k8s.io when the cluster serves it. */
   clusterNodes(): Promise<NodeState[]>;
   /** The API server's gitVersion (GET /version), e.g. "v1.31.2". */
   serverVersion(): Promise<string>;
-  /** Watch connections opened and re-lists so far, and the last resourceVersion seen (tests, benchmarks). */
-  watchStats(): { opened: number; relists: number; resourceVersion: string | undefined };
+  /** Watch connections opened and re-lists so far (all namespaces), the last resourceVersion seen
+   * in the services namespace, and the namespaces watched (tests, benchmarks). */
+  watchStats(): {
+    opened: number;
+    relists: number;
+    /** API calls retried after a dropped connection (ECONNRESET…), this process. */
+    retries: number;
+    resourceVersion: string | undefined;
+    namespaces: string[];
+  };
 }
 
 type Terminal = { kind: 'exited'; exitCode: number | null; deadline: boolean } | { kind: 'gone' };
 
 interface Waiter {
+  namespace: string;
   podName?: string;
   settle: (t: Terminal) => void;
   /** Live log for `logs --follow`: started once the pod runs. */
@@ -122,14 +147,26 @@ interface Waiter {
 
 const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
 
+interface NsWatch {
+  namespace: string;
+  lastRv?: string;
+  current?: AbortController;
+  started?: Promise<void>;
+  retryTimer?: NodeJS.Timeout;
+}
+
 export function createKubernetesExecutor(opts: KubernetesExecutorOptions): KubernetesExecutor {
-  const { kubeConfig, namespace, logger } = opts;
+  const { kubeConfig, logger } = opts;
+  const base = opts.namespace;
   const maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
   const rewatchDelayMs = opts.rewatchDelayMs ?? 200;
   const watchIdleMs = opts.watchIdleMs ?? 300_000;
   const maxLiveLogs = opts.maxLiveLogs ?? 64;
   let liveLogs = 0;
   const pooled = withKeepAlive(kubeConfig);
+  const gate = new PQueue({ concurrency: opts.maxInFlight ?? 64 });
+  /** Every API call: through the in-flight limit, a dropped connection retried. */
+  const api = <T>(call: () => Promise<T>): Promise<T> => retrying(() => gate.add(call) as Promise<T>);
   const core = pooled.config.makeApiClient(CoreV1Api);
   const batch = pooled.config.makeApiClient(BatchV1Api);
   const watch = new Watch(kubeConfig);
@@ -141,25 +178,60 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   let closed = false;
   let opened = 0;
   let relists = 0;
-  let lastRv: string | undefined;
-  let current: AbortController | undefined;
-  let started: Promise<void> | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
+  /** One pod watch per namespace jobs run in (the services namespace, and users' own). */
+  const watches = new Map<string, NsWatch>();
+  const watchOf = (namespace: string): NsWatch => {
+    let w = watches.get(namespace);
+    if (!w) {
+      w = { namespace };
+      watches.set(namespace, w);
+    }
+    return w;
+  };
   const selector = `${MANAGED_BY_LABEL}=flotilla`;
+
+  /** Where a service's jobs and exposed workload live: its owner's namespace under isolation_level USER. */
+  const namespaceOf = (s: { owner?: unknown; isolation_level?: unknown }): string =>
+    wantsUserNamespace(s) && typeof s.owner === 'string' && s.owner ? userNamespace(base, s.owner) : base;
+  const ensured = new Set<string>([base]);
+  const ensureNamespace = async (namespace: string) => {
+    if (ensured.has(namespace)) return;
+    try {
+      await api(() =>
+        core.createNamespace({
+          body: {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: {
+              name: namespace,
+              labels: { [MANAGED_BY_LABEL]: 'flotilla', 'flotilla.grycap/base': base },
+            },
+          },
+        }),
+      );
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409) {
+        throw new Error(`kubernetes executor: cannot create namespace ${namespace}: ${apiMessage(e)}`, {
+          cause: e,
+        });
+      }
+    }
+    ensured.add(namespace);
+  };
 
   const onPod = (type: string, pod: V1Pod) => {
     const jobId = pod.metadata?.labels?.[JOB_LABEL];
     const w = jobId ? waiters.get(jobId) : undefined;
-    if (!w) return;
+    if (!w || (pod.metadata?.namespace && pod.metadata.namespace !== w.namespace)) return;
     w.podName = pod.metadata?.name;
     if (type === 'DELETED') return w.settle(terminalOf(pod) ?? { kind: 'gone' });
     const t = terminalOf(pod);
     if (t) return w.settle(t);
     if (w.follow && !w.follow.started && pod.status?.phase === 'Running' && w.podName)
-      startFollow(w.follow, w.podName);
+      startFollow(w.follow, w.podName, w.namespace);
   };
 
-  const startFollow = (f: NonNullable<Waiter['follow']>, podName: string) => {
+  const startFollow = (f: NonNullable<Waiter['follow']>, podName: string, namespace: string) => {
     f.started = true;
     if (liveLogs >= maxLiveLogs) return;
     liveLogs += 1;
@@ -196,9 +268,9 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   };
 
   /** Lists the pods, settles what finished meanwhile, and returns where to watch from. */
-  const relist = async (): Promise<string | undefined> => {
+  const relist = async ({ namespace }: NsWatch): Promise<string | undefined> => {
     relists += 1;
-    const list = await retrying(() => core.listNamespacedPod({ namespace, labelSelector: selector }));
+    const list = await api(() => core.listNamespacedPod({ namespace, labelSelector: selector }));
     const present = new Set<string>();
     for (const pod of list.items) {
       const id = pod.metadata?.labels?.[JOB_LABEL];
@@ -206,32 +278,34 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       onPod('MODIFIED', pod);
     }
     // A pod seen before and absent now was deleted while the watch was down.
-    for (const [id, w] of waiters) if (w.podName && !present.has(id)) w.settle({ kind: 'gone' });
+    for (const [id, w] of waiters)
+      if (w.namespace === namespace && w.podName && !present.has(id)) w.settle({ kind: 'gone' });
     return list.metadata?.resourceVersion;
   };
 
   /** Re-opens after a drop: from the last resourceVersion, or after a re-list when it expired. */
-  const resume = (expired: boolean, attempt = 1) => {
-    retryTimer = setTimeout(
+  const resume = (nw: NsWatch, expired: boolean, attempt = 1) => {
+    nw.retryTimer = setTimeout(
       () => {
         if (closed) return;
-        const from = expired ? relist() : Promise.resolve(lastRv);
+        const from = expired ? relist(nw) : Promise.resolve(nw.lastRv);
         from
           .then((rv) => {
-            lastRv = rv;
-            return openWatch(rv);
+            nw.lastRv = rv;
+            return openWatch(nw, rv);
           })
           .catch((e) => {
-            logger?.warn({ err: apiMessage(e), namespace }, 'pod re-list failed; retrying');
-            resume(true, attempt + 1);
+            logger?.warn({ err: apiMessage(e), namespace: nw.namespace }, 'pod re-list failed; retrying');
+            resume(nw, true, attempt + 1);
           });
       },
       Math.min(rewatchDelayMs * attempt, 10_000),
     );
   };
 
-  const openWatch = async (from: string | undefined): Promise<void> => {
+  const openWatch = async (nw: NsWatch, from: string | undefined): Promise<void> => {
     if (closed) return;
+    const { namespace } = nw;
     opened += 1;
     let expired = false;
     let idle: NodeJS.Timeout | undefined;
@@ -256,7 +330,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
           if (obj?.code === 410) expired = true;
           return;
         }
-        if (obj?.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
+        if (obj?.metadata?.resourceVersion) nw.lastRv = obj.metadata.resourceVersion;
         if (type !== 'BOOKMARK') onPod(type, obj as V1Pod);
       },
       (err) => {
@@ -265,27 +339,28 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         if (err && !expired && (err as Error).name !== 'AbortError') {
           logger?.warn({ err: (err as Error).message, namespace }, 'pod watch dropped; re-opening');
         }
-        resume(expired);
+        resume(nw, expired);
       },
     );
-    current = controller;
+    nw.current = controller;
   };
 
-  const ensureWatch = () => {
-    started ??= relist().then((rv) => {
-      lastRv = rv;
-      return openWatch(rv);
+  const ensureWatch = (namespace: string) => {
+    const nw = watchOf(namespace);
+    nw.started ??= relist(nw).then((rv) => {
+      nw.lastRv = rv;
+      return openWatch(nw, rv);
     });
-    return started.catch((e) => {
-      started = undefined;
+    return nw.started.catch((e) => {
+      nw.started = undefined;
       throw new Error(`kubernetes executor: cannot watch pods in ${namespace}: ${apiMessage(e)}`, {
         cause: e,
       });
     });
   };
 
-  const cleanup = async (jobId: string, objs: ReturnType<typeof buildJobObjects>) => {
-    const quiet = (call: () => Promise<unknown>) => retrying(call).catch(() => undefined);
+  const cleanup = async (jobId: string, objs: ReturnType<typeof buildJobObjects>, namespace: string) => {
+    const quiet = (call: () => Promise<unknown>) => api(call).catch(() => undefined);
     await Promise.all([
       quiet(() => batch.deleteNamespacedJob({ name: jobId, namespace, propagationPolicy: 'Background' })),
       quiet(() => core.deleteNamespacedConfigMap({ name: objs.configMap.metadata!.name!, namespace })),
@@ -295,10 +370,13 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     ]);
   };
 
-  const readLog = async (podName: string | undefined): Promise<{ text: string; truncated: boolean }> => {
+  const readLog = async (
+    podName: string | undefined,
+    namespace: string,
+  ): Promise<{ text: string; truncated: boolean }> => {
     if (!podName) return { text: '', truncated: false };
     try {
-      const text = await retrying(() =>
+      const text = await api(() =>
         core.readNamespacedPodLog({
           name: podName,
           namespace,
@@ -326,6 +404,8 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
     if (!service?.image) {
       throw new Error(`kubernetes executor: service ${req.serviceName} has no image to run`);
     }
+    const namespace = namespaceOf(service);
+    await ensureNamespace(namespace);
     const objs = buildJobObjects({
       namespace,
       jobId: req.jobId,
@@ -350,13 +430,13 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         await opts.storageFor?.(req.serviceName),
       ),
     });
-    await ensureWatch();
+    await ensureWatch(namespace);
     // Kubernetes names: the job id when it is a DNS label, else a stable hash of it.
     const name = kubeJobName(req.jobId);
 
     let waiter!: Waiter;
     const terminal = new Promise<Terminal | 'timeout' | 'cancel' | 'detach'>((resolve) => {
-      waiter = { settle: resolve };
+      waiter = { settle: resolve, namespace };
       if (req.onLog) waiter.follow = { onLog: req.onLog, started: false, text: '', stopped: false };
     });
     const settle = waiter.settle as (t: Terminal | 'timeout' | 'cancel' | 'detach') => void;
@@ -378,15 +458,23 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         // The Job last: its pod must find both when the kubelet starts it.
         // A 409 here is this job's own object from before a manager restart: kept.
         await Promise.all([
-          create(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap }), true),
+          create(
+            () => gate.add(() => core.createNamespacedConfigMap({ namespace, body: objs.configMap })),
+            true,
+          ),
           ...[objs.secret, objs.storageSecret].map((body) =>
-            body ? create(() => core.createNamespacedSecret({ namespace, body }), true) : undefined,
+            body
+              ? create(() => gate.add(() => core.createNamespacedSecret({ namespace, body })), true)
+              : undefined,
           ),
         ]);
         attached =
-          (await create(() => batch.createNamespacedJob({ namespace, body: objs.job }), true)) === 'exists';
+          (await create(
+            () => gate.add(() => batch.createNamespacedJob({ namespace, body: objs.job })),
+            true,
+          )) === 'exists';
       } catch (e) {
-        await cleanup(name, objs);
+        await cleanup(name, objs, namespace);
         throw new Error(`kubernetes executor: cannot create job ${req.jobId}: ${apiMessage(e)}`, {
           cause: e,
         });
@@ -395,7 +483,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         // Re-attach: the Job was started by an earlier run of the manager; the watch began
         // after its pod's last change, so read where it is now.
         logger?.info?.({ jobId: req.jobId }, 're-attached to a Job already in the cluster');
-        const pods = await retrying(() =>
+        const pods = await api(() =>
           core.listNamespacedPod({ namespace, labelSelector: `${JOB_LABEL}=${name}` }),
         );
         for (const pod of pods.items) onPod('MODIFIED', pod);
@@ -408,8 +496,8 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
         live.stop?.();
       }
       if (outcome === 'detach') return { ...result(began, { exitCode: null }), detached: true };
-      const log = await readLog(waiter.podName);
-      await cleanup(name, objs);
+      const log = await readLog(waiter.podName, namespace);
+      await cleanup(name, objs, namespace);
       const rest = live && log.text.startsWith(live.text) ? log.text.slice(live.text.length) : log.text;
       if (rest) req.onLog?.(rest);
       if (outcome === 'timeout') return result(began, { exitCode: null, timedOut: true, log });
@@ -428,17 +516,24 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   return {
     kind: 'kubernetes',
     isolation: 'kubernetes-pod',
-    isolationNote: `jobs run as Kubernetes pods in namespace ${namespace}`,
+    isolationNote: `jobs run as Kubernetes pods in namespace ${base} (isolation_level USER: the owner's own namespace)`,
     reattach: true,
+    exposed: createExposedServices({
+      kubeConfig: pooled.config,
+      namespaceOf,
+      ensureNamespace,
+      ingressHost: opts.ingressHost,
+      logger,
+    }),
     run,
     async clusterNodes() {
       const [nodes, pods, usage] = await Promise.all([
-        retrying(() => core.listNode({})),
-        retrying(() =>
+        api(() => core.listNode({})),
+        api(() =>
           core.listPodForAllNamespaces({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' }),
         ),
         // Not every cluster runs metrics-server: without it, usage shows requests.
-        retrying(() => metrics.getNodeMetrics()).then(
+        api(() => metrics.getNodeMetrics()).then(
           (list): NodeUsage => new Map(list.items.map((m) => [m.metadata.name, m.usage])),
           () => undefined,
         ),
@@ -446,15 +541,21 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       return clusterCapacity(nodes.items, pods.items, usage);
     },
     async serverVersion() {
-      const info = await retrying(() => version.getCode());
+      const info = await api(() => version.getCode());
       return info.gitVersion;
     },
-    watchStats: () => ({ opened, relists, resourceVersion: lastRv }),
+    watchStats: () => ({
+      opened,
+      relists,
+      retries: retryCount.value,
+      resourceVersion: watches.get(base)?.lastRv,
+      namespaces: [...watches.keys()],
+    }),
     async close() {
       closed = true;
-      clearTimeout(retryTimer);
+      for (const w of watches.values()) clearTimeout(w.retryTimer);
       await Promise.all([...running].map((stop) => stop()));
-      current?.abort();
+      for (const w of watches.values()) w.current?.abort();
       pooled.close();
     },
   };
@@ -486,12 +587,15 @@ function isTransient(e: unknown): boolean {
   return [err.code, err.errno, err.cause?.code].some((c) => typeof c === 'string' && TRANSIENT.has(c));
 }
 
+const retryCount = { value: 0 };
+
 async function retrying<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await call();
     } catch (e) {
       if (i >= attempts || !isTransient(e)) throw e;
+      retryCount.value += 1;
       await new Promise((r) => setTimeout(r, 25 * i));
     }
   }

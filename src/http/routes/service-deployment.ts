@@ -50,8 +50,17 @@ export const serviceDeploymentRoutes = async (app: FastifyInstance, ctx: HttpCon
         querystring: logsQuery,
       },
     },
-    async (req) =>
-      ctx.deployment.logs(await principalOf(ctx, req), (req.params as z.infer<typeof params>).serviceName),
+    async (req) => {
+      const q = req.query as z.infer<typeof logsQuery>;
+      return ctx.deployment.logs(
+        await principalOf(ctx, req),
+        (req.params as z.infer<typeof params>).serviceName,
+        {
+          tailLines: q.tailLines === undefined ? undefined : Number(q.tailLines),
+          timestamps: q.timestamps === 'true',
+        },
+      );
+    },
   );
 
   for (const action of ['start', 'stop', 'restart'] as const) {
