@@ -49,10 +49,12 @@ describe('listing and creating', () => {
     const names = list.map((b) => b.bucket_name);
     expect(names).toEqual(expect.arrayContaining(['bsvc-in', 'bsvc-out']));
     const one = list.find((b) => b.bucket_name === 'bsvc-in');
+    // As OSCAR (Go's nil slice): allowed_users is null unless the bucket is restricted.
     expect(one).toMatchObject({
-      visibility: expect.any(String),
-      allowed_users: expect.any(Array),
+      visibility: 'private',
+      allowed_users: null,
       owner: expect.any(String),
+      bucket_path: 'bsvc-in',
     });
     expect(await tm.manager.storage.local.bucketExists('bsvc-out')).toBe(true);
   });
