@@ -276,7 +276,7 @@ describe("buckets.robot and delete-not-own.robot: the bucket API in OSCAR's shap
     expectOscar('PUT', '/system/buckets', restricted);
     const entry = await listed(ALICE);
     expect(entry?.visibility).toBe('restricted');
-    expect([...(entry?.allowed_users as string[])].sort()).toEqual([ALICE, BOB].sort());
+    expect([...((entry?.allowed_users ?? []) as string[])].sort()).toEqual([ALICE, BOB].sort());
     expect(await listed(BOB)).toMatchObject({ owner: ALICE, visibility: 'restricted' });
     const one = await robot(BOB, 'GET', `/system/buckets/${NAME}`);
     expect(one.status).toBe(200);
