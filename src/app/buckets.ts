@@ -201,6 +201,43 @@ export class BucketUseCases {
     await this.deps.store.deleteBucketRecord(bucket);
   }
 
+  /**
+   * The dashboard's upload and download (Flotilla's, not OSCAR's: a browser cannot reach an
+   * object store on another origin under the page's CSP). The same grants as a presign.
+   */
+  async putObject(
+    principal: Principal,
+    bucket: string,
+    rawKey: unknown,
+    body: AsyncIterable<Uint8Array>,
+    size: number,
+  ): Promise<{ object_key: string; size_bytes: number }> {
+    const key = this.objectKey(rawKey);
+    await this.require(principal, bucket, 'write');
+    await this.deps.objects.putObject(bucket, key, body, size);
+    return { object_key: key, size_bytes: size };
+  }
+
+  async getObject(principal: Principal, bucket: string, rawKey: unknown) {
+    const key = this.objectKey(rawKey);
+    await this.require(principal, bucket, 'read');
+    // The store answers OBJECT_NOT_FOUND for a missing key.
+    return { key, body: await this.deps.objects.getObject(bucket, key) };
+  }
+
+  async deleteObject(principal: Principal, bucket: string, rawKey: unknown): Promise<void> {
+    const key = this.objectKey(rawKey);
+    await this.require(principal, bucket, 'write');
+    if (!(await this.deps.objects.headObject(bucket, key)))
+      fail('OBJECT_NOT_FOUND', `object "${key}" not found in bucket "${bucket}"`);
+    await this.deps.objects.deleteObject(bucket, key);
+  }
+
+  private objectKey(raw: unknown): string {
+    if (raw === undefined || raw === '') fail('VALIDATION_FAILED', 'key: is required (1-1024 characters)');
+    return normaliseObjectKey(raw, 'key');
+  }
+
   async presign(principal: Principal, bucket: string, raw: unknown) {
     const body = raw as Record<string, unknown> | null;
     if (!body || typeof body !== 'object' || Array.isArray(body))
