@@ -93,6 +93,20 @@ describe('dashboard (/ui) in Chromium', () => {
     await expect.poll(() => page.textContent('#log')).toContain('board says hi');
   });
 
+  it('Federation: the service as an SVG graph, one node per cluster with its sync state, one edge per link', async () => {
+    await page.getByRole('button', { name: 'Federation' }).click();
+    const graph = page.locator('section[data-graph=board] svg');
+    await expect.poll(() => graph.locator('g.node').count()).toBe(2);
+    expect(await graph.getAttribute('aria-label')).toContain('2 clusters, topology star, delegation static');
+    expect(await graph.locator('g.node[data-cluster=a]').getAttribute('data-state')).toBe('coordinator');
+    await expect
+      .poll(() => graph.locator('g.node[data-cluster=b]').getAttribute('data-state'))
+      .toBe('synced');
+    expect(await graph.locator('line.edge').count()).toBe(1);
+    expect(await graph.locator('line.edge').getAttribute('data-edge')).toBe('a→b');
+    await page.getByRole('button', { name: 'Services' }).click();
+  });
+
   it('puts no secret on the page: admin password, service token, secret values', async () => {
     const token = ((await a.client.getService('board')) as { token: string }).token;
     const html = await page.content();
