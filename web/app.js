@@ -2,7 +2,7 @@
 // (kept in sessionStorage for this tab only), so each caller sees exactly what the API lets
 // them see. Every value from the API is set as text, never as HTML; no inline script or style
 // (the CSP forbids both). Refreshes every 2 s.
-import { renderGraph } from './graph.js';
+import { renderGraph, stateOf } from './graph.js';
 
 const REFRESH_MS = 2000;
 const $ = (id) => document.getElementById(id);
@@ -265,7 +265,7 @@ const syncCell = (fed) => {
     return td;
   }
   for (const m of fed.members ?? []) {
-    const state = m.sync?.state ?? (m.type === 'endpoint' ? 'endpoint' : '');
+    const state = stateOf(m);
     const item = el('span', `${memberId(m)}/${m.service_name ?? ''} (${state}) `, {
       class: `state-${state}`,
       'data-member': memberId(m),
@@ -718,7 +718,30 @@ const renderFederation = async (feds, clusterId) => {
 // ------------------------------------------------------------------ the loop
 
 let clusterId = '';
-const refresh = async () => {
+/**
+ * One refresh at a time: one asked for while another runs (after an action, say) runs right
+ * after it, so an answer fetched before the action is never rendered after one fetched after.
+ */
+let running = null;
+let again = false;
+const refresh = () => {
+  if (running) {
+    again = true;
+    return running;
+  }
+  running = (async () => {
+    try {
+      do {
+        again = false;
+        await refreshOnce();
+      } while (again);
+    } finally {
+      running = null;
+    }
+  })();
+  return running;
+};
+const refreshOnce = async () => {
   const g = generation;
   try {
     if (view === 'services' || view === 'federation') {

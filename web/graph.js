@@ -1,5 +1,6 @@
 // The federation of one service as an SVG graph: one node per cluster (this one, the
-// coordinator, in the middle; its members around it), coloured by the member's sync state,
+// coordinator, in the middle; its members around it), coloured by the member's sync state
+// (red when the status cache no longer hears from it), with its free cpu,
 // one edge per delegation link (the coordinator to each member; in a mesh, members to each
 // other too). Built with DOM calls only: no markup from data, no inline style (CSS classes).
 const NS = 'http://www.w3.org/2000/svg';
@@ -24,7 +25,10 @@ const flatten = (members, parent, out = []) => {
 };
 
 const idOf = (m) => m.cluster_id ?? m.url ?? '?';
-const stateOf = (m) => m.sync?.state ?? (m.type === 'endpoint' ? 'endpoint' : 'unknown');
+/** A member the status cache no longer hears from is offline, whatever its last sync. */
+export const stateOf = (m) =>
+  m.status && !m.status.online ? 'offline' : (m.sync?.state ?? (m.type === 'endpoint' ? 'endpoint' : 'unknown'));
+const cpuText = (m) => (m.status?.online ? ` · ${Number(m.status.free_cpu.toFixed(2))} cpu free` : '');
 
 const last = new WeakMap();
 
@@ -45,7 +49,7 @@ export const renderGraph = (container, { service, view, clusterId }) => {
     nodes.push({
       id: idOf(member),
       state: stateOf(member),
-      label: member.service_name ?? member.url ?? '',
+      label: `${member.service_name ?? member.url ?? ''}${cpuText(member)}`,
       error: member.sync?.last_error ?? null,
       parent: parent ? idOf(parent) : nodes[0].id,
     });

@@ -35,6 +35,9 @@ let base: string;
 let browser: Browser;
 const tokens: Record<string, string> = {};
 const cspViolations: string[] = [];
+/** expect.poll with room for a loaded machine (the page refreshes every 2 s). */
+const poll = <T>(fn: () => T | Promise<T>, opts: { timeout?: number; interval?: number } = {}) =>
+  expect.poll(fn, { timeout: 10_000, ...opts });
 
 const api = async (who: string, method: string, path: string, body?: unknown) => {
   const res = await fetch(`${base}${path}`, {
@@ -110,7 +113,7 @@ describe('services in the dashboard (admin)', () => {
     const dialog = page.getByRole('dialog', { name: 'New service' });
     await dialog.getByLabel(/FDL/).fill('name: ui-broken\nscript: "echo x"\n');
     await dialog.getByRole('button', { name: 'Create' }).click();
-    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*image/);
+    await poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*image/);
     expect(await dialog.isVisible()).toBe(true);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
   });
@@ -121,7 +124,7 @@ describe('services in the dashboard (admin)', () => {
     await dialog.getByLabel(/FDL/).fill(FDL);
     // Without the script file the FDL's "script: hello.sh" cannot be read: said inline.
     await dialog.getByRole('button', { name: 'Create' }).click();
-    await expect.poll(() => dialog.getByRole('alert').textContent()).toContain('hello.sh');
+    await poll(() => dialog.getByRole('alert').textContent()).toContain('hello.sh');
     await dialog.getByLabel('Script file').setInputFiles({
       name: 'hello.sh',
       mimeType: 'text/x-sh',
@@ -140,11 +143,11 @@ describe('services in the dashboard (admin)', () => {
   it('the filter keeps the rows whose name or image matches', async () => {
     const filter = page.getByPlaceholder(/^Filter by/);
     await filter.fill('alpine:3.20');
-    await expect.poll(() => page.locator('#services tbody tr').count()).toBe(1);
+    await poll(() => page.locator('#services tbody tr').count()).toBe(1);
     await filter.fill('no-such-service');
-    await expect.poll(() => page.locator('#services tbody tr').count()).toBe(0);
+    await poll(() => page.locator('#services tbody tr').count()).toBe(0);
     await filter.fill('');
-    await expect.poll(() => page.locator('#services tbody tr').count()).toBe(2);
+    await poll(() => page.locator('#services tbody tr').count()).toBe(2);
   });
 
   it('"Edit" changes the memory; the secret stays and never shows', async () => {
@@ -168,7 +171,7 @@ describe('services in the dashboard (admin)', () => {
     await dialog.getByLabel('Input text').fill('typed words');
     await dialog.getByRole('button', { name: 'Run', exact: true }).click();
     const pre = dialog.locator('pre');
-    await expect.poll(() => pre.textContent(), { timeout: 20_000 }).toContain('ui says: typed words');
+    await poll(() => pre.textContent(), { timeout: 20_000 }).toContain('ui says: typed words');
     // The secret reached the job's environment, not the page.
     expect(await page.content()).not.toContain(SECRET);
   });
@@ -185,13 +188,13 @@ describe('services in the dashboard (admin)', () => {
       .poll(() => dialog.locator('pre').textContent(), { timeout: 20_000 })
       .toContain('from a file');
     await dialog.getByRole('button', { name: 'Run asynchronously' }).click();
-    await expect.poll(() => dialog.getByRole('status').textContent()).toMatch(/^Job ui-hello-\S+ queued/);
+    await poll(() => dialog.getByRole('status').textContent()).toMatch(/^Job ui-hello-\S+ queued/);
     const jobId = /Job (\S+) queued/.exec((await dialog.getByRole('status').textContent()) ?? '')![1];
     await dialog.getByRole('button', { name: 'Close' }).click();
     const jobRow = page.locator(`#jobs tr[data-job="${jobId}"]`);
-    await expect.poll(() => jobRow.textContent(), { timeout: 20_000 }).toMatch(/Succeeded.*here/);
+    await poll(() => jobRow.textContent(), { timeout: 20_000 }).toMatch(/Succeeded.*here/);
     await page.getByRole('button', { name: `Log of job ${jobId}` }).click();
-    await expect.poll(() => page.locator('#log').textContent()).toContain('ui says: from a file');
+    await poll(() => page.locator('#log').textContent()).toContain('ui says: from a file');
   });
 
   it('a base64 answer is decoded as the CLI does', async () => {
@@ -230,7 +233,7 @@ describe('services in the dashboard (admin)', () => {
     await page.getByRole('button', { name: 'Delete ui-b64' }).click();
     await confirm.getByRole('button', { name: 'Delete' }).click();
     await confirm.waitFor({ state: 'hidden' });
-    await expect.poll(() => page.locator('#services tr[data-service=ui-b64]').count()).toBe(0);
+    await poll(() => page.locator('#services tr[data-service=ui-b64]').count()).toBe(0);
     expect((await api('admin', 'GET', '/system/services/ui-b64')).status).toBe(404);
   });
 });
@@ -255,7 +258,7 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
     // A bad name: the API's message, inline.
     await page.getByLabel('Bucket name').fill('No_Such');
     await page.getByRole('button', { name: 'Create bucket' }).click();
-    await expect.poll(() => page.locator('#bucket-error').textContent()).toMatch(/^400: bucket_name/);
+    await poll(() => page.locator('#bucket-error').textContent()).toMatch(/^400: bucket_name/);
   });
 
   it('upload a file (with progress), then download the same bytes', async () => {
@@ -267,8 +270,8 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
       mimeType: 'application/octet-stream',
       buffer: bytes,
     });
-    await expect.poll(() => page.locator('#upload-status').textContent()).toBe('Uploaded data.bin.');
-    await expect.poll(() => page.locator('#objects tr[data-object="data.bin"]').count()).toBe(1);
+    await poll(() => page.locator('#upload-status').textContent()).toBe('Uploaded data.bin.');
+    await poll(() => page.locator('#objects tr[data-object="data.bin"]').count()).toBe(1);
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Download data.bin' }).click(),
@@ -285,7 +288,7 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
     await dialog.getByRole('button', { name: 'Save' }).click();
     await dialog.waitFor({ state: 'hidden' });
     const r = page.locator('#buckets tr[data-bucket=alice-ui] td');
-    await expect.poll(() => r.allTextContents()).toEqual(expect.arrayContaining(['restricted', BOB]));
+    await poll(() => r.allTextContents()).toEqual(expect.arrayContaining(['restricted', BOB]));
     expect((await api(BOB, 'GET', '/system/buckets/alice-ui')).status).toBe(200);
   });
 
@@ -295,13 +298,13 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
       .getByRole('dialog', { name: 'Delete data.bin?' })
       .getByRole('button', { name: 'Delete' })
       .click();
-    await expect.poll(() => page.locator('#objects tr[data-object="data.bin"]').count()).toBe(0);
+    await poll(() => page.locator('#objects tr[data-object="data.bin"]').count()).toBe(0);
     await page.getByRole('button', { name: 'Delete bucket alice-ui' }).click();
     await page
       .getByRole('dialog', { name: 'Delete bucket alice-ui?' })
       .getByRole('button', { name: 'Delete' })
       .click();
-    await expect.poll(() => page.locator('#buckets tr[data-bucket=alice-ui]').count()).toBe(0);
+    await poll(() => page.locator('#buckets tr[data-bucket=alice-ui]').count()).toBe(0);
     expect((await api(ALICE, 'GET', '/system/buckets/alice-ui')).status).toBe(404);
   });
 });
@@ -317,10 +320,10 @@ describe('what an OIDC user sees (bob)', () => {
 
   it("never alice's private service nor her private bucket; no token in the DOM", async () => {
     await page.getByRole('button', { name: 'Services' }).click();
-    await expect.poll(() => page.locator('#jobs-count').textContent()).toContain('jobs:');
+    await poll(() => page.locator('#jobs-count').textContent()).toContain('jobs:');
     expect(await page.locator('#services tr[data-service=alice-private]').count()).toBe(0);
     await page.getByRole('button', { name: 'Buckets' }).click();
-    await expect.poll(() => page.locator('#buckets thead').count()).toBe(1);
+    await poll(() => page.locator('#buckets thead').count()).toBe(1);
     await page.waitForTimeout(500);
     expect(await page.locator('#buckets tr[data-bucket=alice-bucket]').count()).toBe(0);
     const html = await page.content();
@@ -336,7 +339,7 @@ describe('what an OIDC user sees (bob)', () => {
     await dialog.getByLabel(/FDL/).fill('name: bob-svc\nimage: alpine\nscript: "echo bob"\n');
     await dialog.getByRole('button', { name: 'Create' }).click();
     await dialog.waitFor({ state: 'hidden' });
-    await expect.poll(() => page.locator('#services tr[data-service=bob-svc]').count()).toBe(1);
+    await poll(() => page.locator('#services tr[data-service=bob-svc]').count()).toBe(1);
     const alices = JSON.parse((await api(ALICE, 'GET', '/system/services')).text).map(
       (s: { name: string }) => s.name,
     );
@@ -372,7 +375,7 @@ describe('layout and policy', () => {
   it('at a phone width the services table scrolls inside its box, the page does not', async () => {
     const { ctx, page } = await newPage(390, 844);
     await signIn(page, 'admin');
-    await expect.poll(() => page.locator('#services tbody tr').count()).toBeGreaterThan(0);
+    await poll(() => page.locator('#services tbody tr').count()).toBeGreaterThan(0);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(1);
     expect(await page.getByRole('button', { name: 'New service' }).isVisible()).toBe(true);
