@@ -27,7 +27,9 @@ const flatten = (members, parent, out = []) => {
 const idOf = (m) => m.cluster_id ?? m.url ?? '?';
 /** A member the status cache no longer hears from is offline, whatever its last sync. */
 export const stateOf = (m) =>
-  m.status && !m.status.online ? 'offline' : (m.sync?.state ?? (m.type === 'endpoint' ? 'endpoint' : 'unknown'));
+  m.status && !m.status.online
+    ? 'offline'
+    : (m.sync?.state ?? (m.type === 'endpoint' ? 'endpoint' : 'unknown'));
 const cpuText = (m) => (m.status?.online ? ` · ${Number(m.status.free_cpu.toFixed(2))} cpu free` : '');
 
 const last = new WeakMap();
