@@ -385,10 +385,20 @@ const selectJob = (id) => {
 // ------------------------------------------------------------------ new service and edit
 
 let editing = null;
+/** FDL or form: the form is for a new service only (an edit shows the whole service). */
+const serviceMode = (mode) => {
+  const f = $('service-form');
+  f.elements.mode.value = mode;
+  $('service-fdl').hidden = mode !== 'fdl';
+  $('service-fields').hidden = mode !== 'form';
+};
+for (const r of $('service-form').elements.mode) r.addEventListener('change', () => serviceMode(r.value));
 const openNew = () => {
   editing = null;
   const f = $('service-form');
   f.reset();
+  serviceMode('fdl');
+  $('service-mode').hidden = false;
   $('service-dialog-title').textContent = 'New service';
   $('service-submit').textContent = 'Create';
   $('service-error').textContent = '';
@@ -411,6 +421,8 @@ const openEdit = async (name) => {
   editing = name;
   const f = $('service-form');
   f.reset();
+  serviceMode('fdl');
+  $('service-mode').hidden = true;
   f.elements.fdl.value = JSON.stringify(shown, null, 2);
   $('service-dialog-title').textContent = `Edit ${name}`;
   $('service-submit').textContent = 'Save';
@@ -425,6 +437,17 @@ $('service-form').addEventListener('submit', async (ev) => {
   const err = $('service-error');
   err.textContent = '';
   try {
+    if (!editing && f.elements.mode.value === 'form') {
+      const field = (n) => f.elements[`f_${n}`].value.trim();
+      const svc = { name: field('name'), image: field('image'), script: f.elements.f_script.value };
+      if (field('cpu')) svc.cpu = field('cpu');
+      if (field('memory')) svc.memory = field('memory');
+      await api('/system/services', { method: 'POST', ...json(svc) });
+      $('service-dialog').close();
+      refresh();
+      return;
+    }
+    if (!f.elements.fdl.value.trim()) throw new Error('FDL: paste an FDL (or choose the form fields)');
     // The server reads the FDL as `flotilla apply` does (the page has no YAML parser).
     const { services: entries } = await api('/ui/fdl', {
       method: 'POST',

@@ -140,6 +140,24 @@ describe('services in the dashboard (admin)', () => {
     expect(stored.script).toBe(SCRIPT);
   });
 
+  it('"New service" by the form: name, image, cpu, memory and script; an empty name is the API\'s 400', async () => {
+    await page.getByRole('button', { name: 'New service' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New service' });
+    await dialog.getByLabel('form fields').check();
+    await dialog.getByLabel('Image').fill('busybox');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*name/);
+    await dialog.getByLabel('Name').fill('ui-form');
+    await dialog.getByLabel('Memory').fill('128Mi');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await poll(() => page.locator('#services tr[data-service=ui-form] td').allTextContents()).toEqual(
+      expect.arrayContaining(['ui-form', 'busybox', '128Mi']),
+    );
+    expect((await api('admin', 'DELETE', '/system/services/ui-form')).status).toBe(204);
+    await poll(() => page.locator('#services tr[data-service=ui-form]').count()).toBe(0);
+  });
+
   it('the filter keeps the rows whose name or image matches', async () => {
     const filter = page.getByPlaceholder(/^Filter by/);
     await filter.fill('alpine:3.20');
