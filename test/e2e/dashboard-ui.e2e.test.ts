@@ -5,6 +5,7 @@
 // OIDC user never sees another user's private service or bucket; no secret in the DOM; the
 // CSP holds (no violation reported); keyboard use; a phone width.
 import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser.ts';
@@ -310,6 +311,24 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
     expect((await api(BOB, 'GET', '/system/buckets/alice-ui')).status).toBe(200);
   });
 
+  it('a hostile object key is shown as text: no element, no script runs', async () => {
+    const key = '<img src=x onerror="window.__pwned=1">.txt';
+    const up = await fetch(`${base}/system/buckets/alice-ui/object?key=${encodeURIComponent(key)}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${tokens[ALICE]}` },
+      body: 'x',
+    });
+    expect(up.status).toBe(201);
+    await poll(() => page.locator('#objects tbody td').allTextContents()).toContain(key);
+    expect(await page.locator('#objects img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    const del = await fetch(`${base}/system/buckets/alice-ui/object?key=${encodeURIComponent(key)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${tokens[ALICE]}` },
+    });
+    expect(del.status).toBe(204);
+  });
+
   it('delete an object, then the bucket, each after a confirmation', async () => {
     await page.getByRole('button', { name: 'Delete object data.bin' }).click();
     await page
@@ -386,6 +405,21 @@ describe('what an OIDC user sees (bob)', () => {
       headers: { authorization: `Bearer ${tokens[ALICE]}` },
     });
     expect(none.status).toBe(400);
+    // A declared length over the limit is refused before any byte is read.
+    const huge = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${base}/system/buckets/alice-public/object?key=big.bin`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${tokens[ALICE]}`, 'content-length': String(6 * 1024 ** 3) },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.write('x');
+    });
+    expect(huge).toBe(413);
   });
 });
 

@@ -115,6 +115,10 @@ export const bucketRoutes = async (app: FastifyInstance, ctx: HttpContext): Prom
         if (!Number.isSafeInteger(length) || length < 0) {
           fail('LENGTH_REQUIRED', 'Content-Length: an upload needs its length');
         }
+        // A function parser gets the raw stream: the limit is checked here, before any byte is stored.
+        if (length > UPLOAD_MAX_BYTES) {
+          fail('PAYLOAD_TOO_LARGE', `an upload is at most ${UPLOAD_MAX_BYTES / 1024 ** 3} GiB`);
+        }
         const body = req.body instanceof Readable ? req.body : Readable.from([]);
         const stored = await ctx.buckets.putObject(await principalOf(ctx, req), bucket, key, body, length);
         reply.status(201).send(stored);
