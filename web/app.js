@@ -720,6 +720,23 @@ $('visibility-form').addEventListener('submit', async (ev) => {
 
 // ------------------------------------------------------------------ federation
 
+/** How far back an edge's traffic counts. */
+const TRAFFIC_WINDOW_MS = 10 * 60 * 1000;
+/** Jobs of the service delegated to each cluster within the window (its first listing page). */
+const recentTraffic = async (service) => {
+  const out = {};
+  try {
+    const listing = await api(`/system/logs/${encodeURIComponent(service)}`);
+    const since = Date.now() - TRAFFIC_WINDOW_MS;
+    for (const j of Object.values(listing.jobs ?? {})) {
+      if (j.delegated_to && Date.parse(j.creation_time) >= since) {
+        out[j.delegated_to] = (out[j.delegated_to] ?? 0) + 1;
+      }
+    }
+  } catch {}
+  return out;
+};
+
 const renderFederation = async (feds, clusterId) => {
   const list = services.filter(isFederated);
   $('graphs-empty').hidden = list.length > 0;
@@ -733,7 +750,12 @@ const renderFederation = async (feds, clusterId) => {
       box.append(el('h3', svc.name), el('div'));
       $('graphs').append(box);
     }
-    renderGraph(box.lastChild, { service: svc, view: feds.get(svc.name), clusterId });
+    renderGraph(box.lastChild, {
+      service: svc,
+      view: feds.get(svc.name),
+      clusterId,
+      traffic: await recentTraffic(svc.name),
+    });
   }
   for (const box of [...$('graphs').children]) if (!keep.has(box.id)) box.remove();
 };

@@ -2,7 +2,7 @@
 // coordinator, in the middle; its members around it), coloured by the member's sync state
 // (red when the status cache no longer hears from it), with its free cpu,
 // one edge per delegation link (the coordinator to each member; in a mesh, members to each
-// other too). Built with DOM calls only: no markup from data, no inline style (CSS classes).
+// other too), coloured by the jobs delegated over it in the last 10 minutes. Built with DOM calls only: no markup from data, no inline style (CSS classes).
 const NS = 'http://www.w3.org/2000/svg';
 const W = 640;
 const H = 360;
@@ -34,8 +34,11 @@ const cpuText = (m) => (m.status?.online ? ` · ${Number(m.status.free_cpu.toFix
 
 const last = new WeakMap();
 
-export const renderGraph = (container, { service, view, clusterId }) => {
-  const sig = JSON.stringify([view, clusterId]);
+/** An edge's class by the jobs sent over it in the last minutes: none, some, many. */
+const trafficClass = (n) => (n >= 10 ? 'traffic-high' : n > 0 ? 'traffic-some' : 'traffic-none');
+
+export const renderGraph = (container, { service, view, clusterId, traffic = {} }) => {
+  const sig = JSON.stringify([view, clusterId, traffic]);
   if (last.get(container) === sig) return;
   last.set(container, sig);
   if (!view || view.error) {
@@ -85,15 +88,18 @@ export const renderGraph = (container, { service, view, clusterId }) => {
     const a = pos.get(from);
     const b = pos.get(to);
     if (!a || !b) continue;
+    // Jobs go from the coordinator to a member: a link's traffic is its member's count.
+    const jobs = from === nodes[0].id ? (traffic[to] ?? 0) : 0;
     const line = svgEl('line', {
       x1: a.x,
       y1: a.y,
       x2: b.x,
       y2: b.y,
-      class: 'edge',
+      class: `edge ${trafficClass(jobs)}`,
       'data-edge': `${from}→${to}`,
+      'data-jobs': jobs,
     });
-    line.append(svgEl('title', {}, `delegation link ${from} → ${to}`));
+    line.append(svgEl('title', {}, `delegation link ${from} → ${to}: ${jobs} jobs in the last 10 minutes`));
     edges.append(line);
   }
   svg.append(edges);

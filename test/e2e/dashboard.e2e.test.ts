@@ -121,6 +121,11 @@ describe('dashboard (/ui) in Chromium', () => {
       .toBe('synced');
     expect(await graph.locator('line.edge').count()).toBe(1);
     expect(await graph.locator('line.edge').getAttribute('data-edge')).toBe('a→b');
+    // The delegated job of beforeAll went over it: the edge is coloured by that traffic.
+    await expect
+      .poll(async () => Number(await graph.locator('line.edge').getAttribute('data-jobs')))
+      .toBeGreaterThanOrEqual(1);
+    expect(await graph.locator('line.edge').getAttribute('class')).toBe('edge traffic-some');
     await page.getByRole('button', { name: 'Services' }).click();
   });
 
