@@ -23,6 +23,10 @@ const UNRECORDED_OWNER = 'cluster_admin';
 
 const VERB: Record<BucketAction, string> = { read: 'read', write: 'write to', manage: 'change or delete' };
 
+/** Who OSCAR names in its refusals: the admin's user name or the OIDC subject. */
+const callerName = (principal: Principal): string =>
+  principal.kind === 'admin' ? principal.user : principal.kind === 'user' ? principal.sub : principal.kind;
+
 export class BucketUseCases {
   constructor(
     private readonly deps: {
@@ -58,18 +62,30 @@ export class BucketUseCases {
     this.refuseTokens(principal);
     if (!BUCKET_NAME_RE.test(bucket)) fail('INVALID_NAME', `"${bucket}" is not a valid bucket name`);
     if (!(await this.deps.objects.bucketExists(bucket)))
-      fail('BUCKET_NOT_FOUND', `bucket "${bucket}" not found`);
+      fail('BUCKET_NOT_FOUND', `The bucket '${bucket}' does not exist`);
     if (!(await this.allows(principal, { bucket, action }))) {
-      fail('FORBIDDEN', `you may not ${VERB[action]} bucket "${bucket}"`);
+      // OSCAR's words ("User '…' is not authorised"), which its Robot suite reads.
+      fail(
+        'FORBIDDEN',
+        `User '${callerName(principal)}' is not authorised to ${VERB[action]} bucket "${bucket}"`,
+      );
     }
   }
 
+  /**
+   * A bucket as OSCAR shows it: `bucket_name` then `visibility` (its Robot suite reads the two
+   * side by side), `allowed_users` only for a restricted bucket and otherwise null (Go's nil
+   * slice), and `bucket_path`, the name again, which OSCAR's v3 answers and Robot suite use.
+   */
   private view(name: string, rec: BucketRecord | undefined) {
+    const visibility = rec?.visibility ?? 'private';
+    const allowed = visibility === 'restricted' && rec?.allowedUsers.length ? rec.allowedUsers : null;
     return {
       bucket_name: name,
-      visibility: rec?.visibility ?? 'private',
-      allowed_users: rec?.allowedUsers ?? [],
+      visibility,
+      allowed_users: allowed,
       owner: rec?.owner ?? UNRECORDED_OWNER,
+      bucket_path: name,
     };
   }
 
@@ -89,7 +105,15 @@ export class BucketUseCases {
     const body = raw as Record<string, unknown> | null;
     if (!body || typeof body !== 'object' || Array.isArray(body))
       return fail('VALIDATION_FAILED', 'body must be a JSON object');
-    const bucket = body.bucket_name;
+    // OSCAR v3 named the bucket `bucket_path` ("name" or "name/folder"); v4 `bucket_name`.
+    let bucket = body.bucket_name;
+    if (bucket === undefined && typeof body.bucket_path === 'string') {
+      const path = body.bucket_path.replace(/^[\s/]+|[\s/]+$/g, '');
+      if (path.includes('/')) {
+        fail('VALIDATION_FAILED', 'bucket_path: name a bucket only; Flotilla makes no folders in it');
+      }
+      bucket = path;
+    }
     if (typeof bucket !== 'string' || !BUCKET_NAME_RE.test(bucket)) {
       fail('INVALID_NAME', 'bucket_name: must be 3-63 lowercase letters, digits, "." or "-"');
     }
@@ -135,6 +159,14 @@ export class BucketUseCases {
   async update(principal: Principal, raw: unknown): Promise<void> {
     const { bucket, visibility, allowedUsers } = this.parseBody(raw);
     await this.require(principal, bucket, 'manage');
+    const rec = await this.deps.store.getBucket(bucket);
+    if (rec?.createdBy) {
+      // As OSCAR: a service's bucket follows the service's visibility, changed through it.
+      fail(
+        'FORBIDDEN',
+        `Forbidden action: A bucket from a service can't be modified (bucket "${bucket}" follows service "${rec.createdBy}"; change the service's visibility)`,
+      );
+    }
     if (!(await this.deps.store.updateBucket(bucket, { visibility, allowedUsers }))) {
       // An unrecorded bucket (the admin's) gets its record now.
       await this.deps.store.claimBucket({
@@ -167,6 +199,43 @@ export class BucketUseCases {
     await this.require(principal, bucket, 'manage');
     await this.deps.objects.deleteBucket(bucket, { force: true });
     await this.deps.store.deleteBucketRecord(bucket);
+  }
+
+  /**
+   * The dashboard's upload and download (Flotilla's, not OSCAR's: a browser cannot reach an
+   * object store on another origin under the page's CSP). The same grants as a presign.
+   */
+  async putObject(
+    principal: Principal,
+    bucket: string,
+    rawKey: unknown,
+    body: AsyncIterable<Uint8Array>,
+    size: number,
+  ): Promise<{ object_key: string; size_bytes: number }> {
+    const key = this.objectKey(rawKey);
+    await this.require(principal, bucket, 'write');
+    await this.deps.objects.putObject(bucket, key, body, size);
+    return { object_key: key, size_bytes: size };
+  }
+
+  async getObject(principal: Principal, bucket: string, rawKey: unknown) {
+    const key = this.objectKey(rawKey);
+    await this.require(principal, bucket, 'read');
+    // The store answers OBJECT_NOT_FOUND for a missing key.
+    return { key, body: await this.deps.objects.getObject(bucket, key) };
+  }
+
+  async deleteObject(principal: Principal, bucket: string, rawKey: unknown): Promise<void> {
+    const key = this.objectKey(rawKey);
+    await this.require(principal, bucket, 'write');
+    if (!(await this.deps.objects.headObject(bucket, key)))
+      fail('OBJECT_NOT_FOUND', `object "${key}" not found in bucket "${bucket}"`);
+    await this.deps.objects.deleteObject(bucket, key);
+  }
+
+  private objectKey(raw: unknown): string {
+    if (raw === undefined || raw === '') fail('VALIDATION_FAILED', 'key: is required (1-1024 characters)');
+    return normaliseObjectKey(raw, 'key');
   }
 
   async presign(principal: Principal, bucket: string, raw: unknown) {

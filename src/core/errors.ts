@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   CONFLICT: { status: 409, title: 'conflict' },
   STALE_REVISION: { status: 409, title: 'stale revision' },
   GONE: { status: 410, title: 'gone' },
+  LENGTH_REQUIRED: { status: 411, title: 'length required' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'payload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'unsupported media type' },
   RATE_LIMITED: { status: 429, title: 'too many requests' },

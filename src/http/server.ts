@@ -94,7 +94,7 @@ export const buildHttpServer = async (
   // First: its timing hook must see every route registered after it.
   await metricsRoutes(app, ctx);
   await systemRoutes(app, ctx);
-  await dashboardRoutes(app);
+  await dashboardRoutes(app, ctx);
   await serviceRoutes(app, ctx);
   await logRoutes(app, ctx);
   await managerLogRoutes(app, ctx);

@@ -203,11 +203,12 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       services: async () => (await serviceCache.list()).length,
       clusters: () => statusCache.byCluster(),
     });
+    const snapshots = replicaSnapshots(replicaIndex, statusCache);
     const delegator = new Delegator({
       metrics,
       store,
       settings: store,
-      cache: replicaSnapshots(replicaIndex, statusCache),
+      cache: snapshots,
       peers,
       credentials,
       clusterId: config.clusterId,
@@ -338,6 +339,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       for (const l of leaderLoops) await l.stop();
     });
     const federation = new FederationUseCases({
+      snapshots,
       store,
       services,
       peers,

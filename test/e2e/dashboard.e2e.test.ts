@@ -23,6 +23,7 @@ describe('dashboard (/ui) in Chromium', () => {
       startDelegationClusters([
         { id: 'a', args: ['--cpus', '1', '--memory', '2Gi'] },
         { id: 'b', args: ['--cpus', '4', '--memory', '4Gi'] },
+        { id: 'c', args: ['--cpus', '2', '--memory', '2Gi'] },
       ]),
       launchChromium(),
     ]);
@@ -37,6 +38,22 @@ describe('dashboard (/ui) in Chromium', () => {
       ),
     );
     expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const mesh = await createFederated(
+      a,
+      federatedService(
+        'mesh3',
+        {
+          topology: 'mesh',
+          delegation: 'load-based',
+          members: [
+            { type: 'oscar', cluster_id: 'b' },
+            { type: 'oscar', cluster_id: 'c' },
+          ],
+        },
+        clustersMap(h.clusters),
+      ),
+    );
+    expect(mesh.status, JSON.stringify(mesh.body)).toBe(201);
     const token = ((await a.client.getService('board')) as { token: string }).token;
     // One that fits here, one that fits only on b (2 cpus > a's 1): delegated at intake.
     const local = await jobsApi(a.client).submit('board', 'aGk=', token);
@@ -91,6 +108,45 @@ describe('dashboard (/ui) in Chromium', () => {
 
     await remote.click();
     await expect.poll(() => page.textContent('#log')).toContain('board says hi');
+  });
+
+  it('Federation: the service as an SVG graph, one node per cluster with its sync state, one edge per link', async () => {
+    await page.getByRole('button', { name: 'Federation' }).click();
+    const graph = page.locator('section[data-graph=board] svg');
+    await expect.poll(() => graph.locator('g.node').count()).toBe(2);
+    expect(await graph.getAttribute('aria-label')).toContain('2 clusters, topology star, delegation static');
+    expect(await graph.locator('g.node[data-cluster=a]').getAttribute('data-state')).toBe('coordinator');
+    await expect
+      .poll(() => graph.locator('g.node[data-cluster=b]').getAttribute('data-state'))
+      .toBe('synced');
+    expect(await graph.locator('line.edge').count()).toBe(1);
+    expect(await graph.locator('line.edge').getAttribute('data-edge')).toBe('a→b');
+    // The delegated job of beforeAll went over it: the edge is coloured by that traffic.
+    await expect
+      .poll(async () => Number(await graph.locator('line.edge').getAttribute('data-jobs')))
+      .toBeGreaterThanOrEqual(1);
+    expect(await graph.locator('line.edge').getAttribute('class')).toBe('edge traffic-some');
+    await page.getByRole('button', { name: 'Services' }).click();
+  });
+
+  it('a 3-cluster mesh: 3 nodes with their free cpu, 3 links; a killed member turns red within 30 s', async () => {
+    await page.getByRole('button', { name: 'Federation' }).click();
+    const graph = page.locator('section[data-graph=mesh3] svg');
+    await expect.poll(() => graph.locator('g.node').count()).toBe(3);
+    expect(await graph.locator('line.edge').count()).toBe(3);
+    const c = graph.locator('g.node[data-cluster=c]');
+    await expect.poll(() => c.getAttribute('data-state'), { timeout: 20_000 }).toBe('synced');
+    await expect.poll(() => c.locator('.node-label').textContent(), { timeout: 20_000 }).toMatch(/cpu free$/);
+    await h.get('c').kill();
+    const killedAt = Date.now();
+    await expect.poll(() => c.getAttribute('data-state'), { timeout: 30_000, interval: 500 }).toBe('offline');
+    expect(Date.now() - killedAt).toBeLessThan(30_000);
+    expect(await graph.locator('g.node[data-cluster=b]').getAttribute('data-state')).toBe('synced');
+    await page.getByRole('button', { name: 'Services' }).click();
+    // The services table says so too.
+    await expect
+      .poll(() => page.locator('#services tr[data-service=mesh3] [data-member=c]').textContent())
+      .toContain('(offline)');
   });
 
   it('puts no secret on the page: admin password, service token, secret values', async () => {

@@ -49,10 +49,12 @@ describe('listing and creating', () => {
     const names = list.map((b) => b.bucket_name);
     expect(names).toEqual(expect.arrayContaining(['bsvc-in', 'bsvc-out']));
     const one = list.find((b) => b.bucket_name === 'bsvc-in');
+    // As OSCAR (Go's nil slice): allowed_users is null unless the bucket is restricted.
     expect(one).toMatchObject({
-      visibility: expect.any(String),
-      allowed_users: expect.any(Array),
+      visibility: 'private',
+      allowed_users: null,
       owner: expect.any(String),
+      bucket_path: 'bsvc-in',
     });
     expect(await tm.manager.storage.local.bucketExists('bsvc-out')).toBe(true);
   });
@@ -278,5 +280,50 @@ describe('deleting and errors', () => {
     expect(wrong.statusCode).toBe(401);
     expect(await bucketNames()).not.toContain('anon-bucket');
     expect(await tm.manager.storage.local.bucketExists('bsvc-in')).toBe(true);
+  });
+});
+
+describe('the dashboard object routes (PUT/GET/DELETE /system/buckets/{b}/object?key=)', () => {
+  it('upload stores the bytes, download answers them as an attachment, delete removes them', async () => {
+    expect((await createBucket({ bucket_name: 'obj-routes' })).statusCode).toBe(201);
+    const bytes = Buffer.alloc(300_000, 7);
+    bytes.write('first bytes');
+    const up = await call({
+      method: 'PUT',
+      url: '/system/buckets/obj-routes/object?key=dir/data.bin',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: bytes,
+    });
+    expect(up.statusCode, up.body).toBe(201);
+    expect(up.json()).toEqual({ object_key: 'dir/data.bin', size_bytes: bytes.length });
+    const down = await call({ method: 'GET', url: '/system/buckets/obj-routes/object?key=dir/data.bin' });
+    expect(down.statusCode).toBe(200);
+    expect(down.headers['content-disposition']).toContain('filename="data.bin"');
+    expect(down.headers['content-type']).toBe('application/octet-stream');
+    expect(Buffer.compare(down.rawPayload, bytes)).toBe(0);
+    const del = await call({ method: 'DELETE', url: '/system/buckets/obj-routes/object?key=dir/data.bin' });
+    expect(del.statusCode).toBe(204);
+    const gone = await call({ method: 'GET', url: '/system/buckets/obj-routes/object?key=dir/data.bin' });
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json()).toMatchObject({ code: 'OBJECT_NOT_FOUND' });
+  });
+
+  it('refuses a key with ".." or a leading "/" (400 naming key), an unknown bucket (404), no credentials (401)', async () => {
+    for (const key of ['../x', '/abs', 'a/../b', '']) {
+      const res = await call({
+        method: 'PUT',
+        url: `/system/buckets/obj-routes/object?key=${encodeURIComponent(key)}`,
+        payload: 'x',
+      });
+      expect(res.statusCode, key).toBe(400);
+      expect(res.json().message, key).toMatch(/^key:/);
+    }
+    const unknown = await call({ method: 'GET', url: '/system/buckets/never-there/object?key=a' });
+    expect(unknown.statusCode).toBe(404);
+    const anon = await tm.manager.http.inject({
+      method: 'GET',
+      url: '/system/buckets/obj-routes/object?key=a',
+    });
+    expect(anon.statusCode).toBe(401);
   });
 });

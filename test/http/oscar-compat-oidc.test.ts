@@ -237,3 +237,115 @@ describe('buckets and presigned URLs per user', () => {
     expect(gone.status).toBe(204);
   });
 });
+
+describe("buckets.robot and delete-not-own.robot: the bucket API in OSCAR's shape and words", () => {
+  const NAME = 'robot-test';
+  /** buckets.robot's "Check Bucket Visibility": the entry whose bucket_path is the bucket. */
+  const listed = async (who: string) => {
+    const res = await robot(who, 'GET', '/system/buckets');
+    expect(res.status).toBe(200);
+    expectOscar('GET', '/system/buckets', res, {
+      extension: 'OSCAR (Go) answers allowed_users: null for a bucket that is not restricted',
+    });
+    return (res.json as Array<Record<string, unknown>>).find((b) => b.bucket_path === NAME);
+  };
+
+  it('create public → restricted (two users) → private: allowed_users a list only when restricted, else null', async () => {
+    // data/bucket.json, as the suite sends it (text/json, visibility changed in place).
+    const created = await robot(ALICE, 'POST', '/system/buckets', {
+      bucket_name: NAME,
+      visibility: 'public',
+      allowed_users: [],
+    });
+    expect(created.status, created.text).toBe(201);
+    expect(await listed(ALICE)).toMatchObject({
+      bucket_name: NAME,
+      visibility: 'public',
+      allowed_users: null,
+    });
+    // The suite's "Should Contain … "bucket_name":"X","visibility":"…"": the two keys side by side.
+    expect((await robot(ALICE, 'GET', '/system/buckets')).text).toContain(
+      `"bucket_name":"${NAME}","visibility":"public"`,
+    );
+    const restricted = await robot(ALICE, 'PUT', '/system/buckets', {
+      bucket_name: NAME,
+      visibility: 'restricted',
+      allowed_users: [ALICE, BOB],
+    });
+    expect([200, 204]).toContain(restricted.status);
+    expectOscar('PUT', '/system/buckets', restricted);
+    const entry = await listed(ALICE);
+    expect(entry?.visibility).toBe('restricted');
+    expect([...((entry?.allowed_users ?? []) as string[])].sort()).toEqual([ALICE, BOB].sort());
+    expect(await listed(BOB)).toMatchObject({ owner: ALICE, visibility: 'restricted' });
+    const one = await robot(BOB, 'GET', `/system/buckets/${NAME}`);
+    expect(one.status).toBe(200);
+    expect(one.json).toMatchObject({ bucket_name: NAME, bucket_path: NAME, allowed_users: [ALICE, BOB] });
+
+    const priv = await robot(ALICE, 'PUT', '/system/buckets', { bucket_name: NAME, visibility: 'private' });
+    expect([200, 204]).toContain(priv.status);
+    expect(await listed(ALICE)).toMatchObject({ visibility: 'private', allowed_users: null });
+    expect(await listed(BOB)).toBeUndefined();
+  });
+
+  it('delete-not-own.robot: another user deleting it → 403 "is not authorised"; it stays', async () => {
+    await robot(ALICE, 'PUT', '/system/buckets', {
+      bucket_name: NAME,
+      visibility: 'restricted',
+      allowed_users: [ALICE, BOB],
+    });
+    // Bob may read it (restricted, listed) and still not delete it: only the owner and the admin.
+    const res = await robot(BOB, 'DELETE', `/system/buckets/${NAME}`);
+    expect(res.status, res.text).toBe(403);
+    expect(res.text).toContain('is not authorised');
+    expect(res.text).toContain(`User '${BOB}'`);
+    expectOscar('DELETE', '/system/buckets/{bucket}', res);
+    const put = await robot(BOB, 'PUT', '/system/buckets', { bucket_name: NAME, visibility: 'public' });
+    expect(put.status).toBe(403);
+    expect(put.text).toContain('is not authorised');
+    expect((await robot(ALICE, 'GET', '/system/buckets')).text).toContain(`"bucket_name":"${NAME}"`);
+  });
+
+  it('a private bucket read by another user → 403 "is not authorised" (OSCAR\'s get handler words)', async () => {
+    await robot(ALICE, 'PUT', '/system/buckets', { bucket_name: NAME, visibility: 'private' });
+    const res = await robot(BOB, 'GET', `/system/buckets/${NAME}`);
+    expect(res.status).toBe(403);
+    expect(res.text).toContain(`User '${BOB}' is not authorised`);
+  });
+
+  it('an unknown bucket: 404 "The bucket \'…\' does not exist"; the owner deletes hers (204)', async () => {
+    const missing = await robot(ALICE, 'DELETE', '/system/buckets/robot-never-made');
+    expect(missing.status).toBe(404);
+    expect(missing.text).toContain("The bucket 'robot-never-made' does not exist");
+    expectOscar('DELETE', '/system/buckets/{bucket}', missing);
+    const gone = await robot(ALICE, 'DELETE', `/system/buckets/${NAME}`);
+    expect(gone.status).toBe(204);
+    expect(await listed(ALICE)).toBeUndefined();
+  });
+
+  it('OSCAR v3 clients name the bucket bucket_path; a folder in it is a 400 naming the field', async () => {
+    const v3 = await robot(ALICE, 'POST', '/system/buckets', { bucket_path: ' /robot-v3-bucket/ ' });
+    expect(v3.status, v3.text).toBe(201);
+    expect((await robot(ALICE, 'GET', '/system/buckets/robot-v3-bucket')).json).toMatchObject({
+      owner: ALICE,
+      visibility: 'private',
+    });
+    const folder = await robot(ALICE, 'POST', '/system/buckets', { bucket_path: 'robot-v3-other/folder' });
+    expect(folder.status).toBe(400);
+    expect(folder.json.message).toMatch(/^bucket_path:/);
+    expect((await robot(ALICE, 'DELETE', '/system/buckets/robot-v3-bucket')).status).toBe(204);
+  });
+
+  it("a service's bucket cannot be changed through the bucket API, even by its owner (403, OSCAR's words)", async () => {
+    const svc = await robot(ALICE, 'POST', '/system/services', cowsay('robot-bucket-svc'));
+    expect(svc.status, svc.text).toBe(201);
+    const res = await robot(ALICE, 'PUT', '/system/buckets', {
+      bucket_name: 'robot-bucket-svc',
+      visibility: 'public',
+    });
+    expect(res.status, res.text).toBe(403);
+    expect(res.text).toContain("A bucket from a service can't be modified");
+    expect((await robot(ALICE, 'GET', '/system/buckets/robot-bucket-svc')).json.visibility).toBe('private');
+    expect((await robot(ALICE, 'DELETE', '/system/services/robot-bucket-svc')).status).toBe(204);
+  });
+});

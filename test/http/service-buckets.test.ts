@@ -150,7 +150,7 @@ describe('isolation_level', () => {
     ]) {
       const res = await bucketAs(user, bucket);
       expect(res.statusCode, res.body).toBe(200);
-      expect(res.json()).toMatchObject({ owner: user, visibility: 'private', allowed_users: [] });
+      expect(res.json()).toMatchObject({ owner: user, visibility: 'private', allowed_users: null });
     }
     expect((await bucketAs(CAROL, bobBucket)).statusCode).toBe(403);
     expect((await bucketAs(BOB, carolBucket)).statusCode).toBe(403);

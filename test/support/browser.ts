@@ -20,6 +20,7 @@ export const launchChromium = async (): Promise<Browser> => {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      '--no-first-run',
     ],
   });
 };

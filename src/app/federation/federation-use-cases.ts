@@ -3,6 +3,7 @@
 // this layer acts through PeerClient calls and the durable outbox.
 import PQueue from 'p-queue';
 import { narrowsVisibility, type Principal } from '../../core/auth/principal.ts';
+import type { ClusterSnapshot } from '../../core/delegation/policy.ts';
 import { FlotillaError, fail, isFlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import { normalizeServiceEndpoints } from '../../core/federation/endpoint.ts';
@@ -85,6 +86,15 @@ export interface FederationDeps {
    * OIDC mode): open in a direct call, sealed inside outbox rows.
    */
   ownerToken?: { seal(plain: string): string; sealedFor(service: string): Promise<string | undefined> };
+  /** What the status cache last saw of each cluster the service reaches (for the view only). */
+  snapshots?: { forService(service: Service): Map<string, ClusterSnapshot> };
+}
+
+/** A member's liveness in the GET view: the status cache's, never a call made for it. */
+export interface MemberLiveness {
+  online: boolean;
+  /** Free cores over the member cluster's nodes, as last seen. */
+  free_cpu: number;
 }
 
 export type { MembersRequest };
@@ -485,12 +495,18 @@ export class FederationUseCases {
       return { topology: 'none', members: [], revision: spec.revision, role: 'none' };
     }
     const sync = await this.syncStates(service.name, spec);
-    const withSync = (m: Member): Member & { sync?: SyncState } =>
+    const live = this.d.snapshots?.forService(service);
+    const liveness = (clusterId: string | undefined): MemberLiveness | undefined => {
+      const snap = clusterId ? live?.get(clusterId) : undefined;
+      return snap ? { online: snap.online, free_cpu: snap.totalFreeCpuMillis / 1000 } : undefined;
+    };
+    const withSync = (m: Member): Member & { sync?: SyncState; status?: MemberLiveness } =>
       m.type === 'endpoint'
         ? { ...m }
         : {
             ...m,
             sync: sync.get(`${m.cluster_id}/${m.service_name}`),
+            ...(liveness(m.cluster_id) ? { status: liveness(m.cluster_id) } : {}),
             ...(m.members ? { members: m.members.map(withSync) } : {}),
           };
     return {
