@@ -39,6 +39,8 @@ interface Subject {
   }>;
   /** Whether this caller is given storage keys there (the peer channel gives none). */
   storageKeys: boolean;
+  /** Whether federation views are read there (the peer channel serves none). */
+  federationViews: boolean;
   /** A cluster "gone" that does not answer. */
   gone: PeerTarget;
   /** Secrets of the accepted credentials, never in an error. */
@@ -82,6 +84,7 @@ const httpSubject = async (): Promise<Subject> => ({
     { why: 'no credentials', target: basicTarget({ kind: 'none' }), code: 'UNAUTHORIZED' },
   ],
   storageKeys: true,
+  federationViews: true,
   gone: {
     ...basicTarget({ kind: 'basic', user: 'oscar', password: ADMIN_PASSWORD }),
     endpoint: `http://127.0.0.1:${deadPort}`,
@@ -195,6 +198,7 @@ const mtlsSubject = async (): Promise<Subject> => {
       },
     ],
     storageKeys: false,
+    federationViews: false,
     gone: peerTarget('gone', 'gone'),
     secrets: [box.open(good.keySealed), good.keySealed],
   };
@@ -275,8 +279,18 @@ for (const adapter of adapters) {
       expect(await peers.getService(target(), name)).toBeUndefined();
     });
 
-    it('reads a federation (undefined for a service that has none) and the cluster status', async () => {
-      expect(await peers.getFederation(target(), serviceName())).toBeUndefined();
+    it('reads a federation (undefined for a service that has none, its topology for one that exists) or refuses: FORBIDDEN, never a false "none"', async () => {
+      const name = serviceName();
+      await peers.createService(target(), { name, image: 'alpine', script: 'true' });
+      if (s.federationViews) {
+        expect(await peers.getFederation(target(), serviceName())).toBeUndefined();
+        expect(await peers.getFederation(target(), name)).toEqual({ topology: 'none', members: null });
+      } else {
+        // The peer channel serves no federation views: a refusal, not an answer that the
+        // service (which is there) has none.
+        for (const which of [name, serviceName()])
+          expect((await failure(peers.getFederation(target(), which))).code).toBe('FORBIDDEN');
+      }
       const status = await peers.status(target());
       expect(status).toMatchObject({ cluster: expect.any(Object) });
     });
