@@ -107,6 +107,20 @@ export class PeerFederation {
     });
   }
 
+  /** Storage keys are never given over the channel (a delegated job reaches the sender's
+   * storage with the sender's token): an explicit refusal, not a 404 a caller reads as absent. */
+  storageKeys(g: Grant): never {
+    this.enforce(g, 'storage-keys', { ok: false, status: 403, reason: 'no-storage-keys-over-channel' });
+    throw new FlotillaError('FORBIDDEN', DENIAL_MESSAGE[403]);
+  }
+
+  /** Federation views are not served over the channel (a replica's read shows only its
+   * name): an explicit refusal, not a 404 a caller reads as "this service has none". */
+  federationView(g: Grant): never {
+    this.enforce(g, 'federation-view', { ok: false, status: 403, reason: 'no-federation-view-over-channel' });
+    throw new FlotillaError('FORBIDDEN', DENIAL_MESSAGE[403]);
+  }
+
   /** Capacity for the sender's delegation decisions: the `cluster` part of /system/status
    * (nodes, cpu, memory), not this cluster's job counts or storage totals. */
   async status(): Promise<unknown> {

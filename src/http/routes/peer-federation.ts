@@ -72,6 +72,11 @@ export const peerFederationRoutes =
 
     app.get(`${p}/system/status`, action('status'), async () => ops.status());
 
+    // The PeerClient's storage-keys and federation-view paths: refused for every grant (403,
+    // not a 404 the caller would read as "none").
+    app.get(`${p}/system/config`, async (req) => ops.storageKeys(req.peerGrant!));
+    app.get(`${p}/system/federation/:serviceName`, async (req) => ops.federationView(req.peerGrant!));
+
     app.get(`${p}/system/logs/:serviceName/:jobName`, action('job-status'), async (req, reply) => {
       const { serviceName, jobName } = parse(jobParams, req.params);
       const { text, status } = await ops.jobStatus(req.peerGrant!, serviceName, jobName);
