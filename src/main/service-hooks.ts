@@ -37,10 +37,12 @@ export const cacheHooks = (
 /**
  * Exposed services' workloads follow the service: made (or replaced) before the service is
  * stored, so a bad `expose` block or a refusing cluster refuses the create/update (and what
- * that apply created is deleted again, nothing else); removed with it.
+ * that apply created is deleted again, nothing else); removed before the service is, so a
+ * cluster that cannot be reached refuses the delete (503) and leaves the service stored: a
+ * retry removes what is left (absent objects are fine) and nothing is orphaned.
  */
 export const exposeHooks = (exposed: ExposedServices): ServiceHooks => ({
   beforeCreate: async (s) => exposed.apply(s),
   beforeUpdate: async (s, previous) => exposed.apply(s, previous),
-  afterDelete: async (s) => exposed.remove(s),
+  beforeDelete: async (s) => exposed.remove(s),
 });

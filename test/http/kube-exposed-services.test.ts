@@ -311,6 +311,83 @@ describe('exposed services on the Kubernetes executor', () => {
   });
 });
 
+describe('a delete while the API server cannot be reached', () => {
+  const KINDS = [
+    'deployments',
+    'horizontalpodautoscalers',
+    'services',
+    'ingresses',
+    'secrets',
+    'configmaps',
+  ] as const;
+  const left = () =>
+    KINDS.flatMap((kind) =>
+      fake
+        .list(kind, NS)
+        .filter((o) => o.metadata.labels?.oscar_service === 'gone' || o.metadata.name.startsWith('gone-'))
+        .map((o) => `${kind}/${o.metadata.name}`),
+    ).sort();
+  const stored = async () => (await call(ALICE, { method: 'GET', url: '/system/services/gone' })).statusCode;
+
+  it('is refused with 503 naming the cause; the service and every object stay, so a retry works', async () => {
+    const res = await call(ALICE, {
+      method: 'POST',
+      url: '/system/services',
+      payload: web({ name: 'gone' }),
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const before = left();
+    expect(before).toEqual(expect.arrayContaining(['deployments/gone-dpl', 'ingresses/gone-ing']));
+    fake.fail();
+    try {
+      const del = await call(ALICE, { method: 'DELETE', url: '/system/services/gone' });
+      expect(del.statusCode, del.body).toBe(503);
+      expect(del.json().message).toMatch(
+        /^cannot remove the workload of exposed service "gone": the Kubernetes API cannot be reached \(/,
+      );
+    } finally {
+      fake.fail(null);
+    }
+    expect(await stored()).toBe(200);
+    expect(left()).toEqual(before);
+  });
+
+  it('a cluster failing part way: 503, the service stays; the retry removes the rest, nothing orphaned', async () => {
+    fake.fail((r) => r.method === 'DELETE' && r.path.includes('/ingresses/'));
+    try {
+      const del = await call(ALICE, { method: 'DELETE', url: '/system/services/gone' });
+      expect(del.statusCode, del.body).toBe(503);
+    } finally {
+      fake.fail(null);
+    }
+    expect(await stored()).toBe(200);
+    expect(left()).toContain('ingresses/gone-ing');
+    const retry = await call(ALICE, { method: 'DELETE', url: '/system/services/gone' });
+    expect(retry.statusCode, retry.body).toBe(204);
+    expect(await stored()).toBe(404);
+    expect(left()).toEqual([]);
+  });
+
+  it("bob deleting alice's exposed service is a 403 before any cluster call: nothing removed", async () => {
+    const res = await call(ALICE, {
+      method: 'POST',
+      url: '/system/services',
+      payload: web({ name: 'gone' }),
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const before = left();
+    const deletes = () => fake.received.length;
+    const n = deletes();
+    const del = await call(BOB, { method: 'DELETE', url: '/system/services/gone' });
+    expect(del.statusCode, del.body).toBe(403);
+    expect(left()).toEqual(before);
+    expect(deletes()).toBe(n);
+    expect(await stored()).toBe(200);
+    expect((await call(ALICE, { method: 'DELETE', url: '/system/services/gone' })).statusCode).toBe(204);
+    expect(left()).toEqual([]);
+  });
+});
+
 describe('what the cluster refuses', () => {
   it("bob's service on alice's node port: 400 with the API server's reason, none of bob's objects left", async () => {
     const a = await call(ALICE, {
