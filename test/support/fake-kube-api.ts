@@ -18,8 +18,9 @@
 //   resourceVersion conflicts (409) as the real server; pod logs with tailLines/timestamps;
 // - with `namespaces` given, objects only in namespaces that exist (404 otherwise),
 //   POST /api/v1/namespaces to make one (validated, 409 when it exists), and DELETE to remove
-//   one with everything in it (at once: the fake has no Terminating phase; preconditions.uid
-//   honoured with a 409 as the real server);
+//   one with everything in it (preconditions.uid honoured with a 409 as the real server; with
+//   `namespaceTerminationMs`, Terminating that long first: a create in it is a 403, a create of
+//   it a 409, as the real server answers);
 // - fail(match): the requests it matches get their connection cut, as a server that cannot be
 //   reached (every one, or some, to test what a caller leaves behind).
 // Pods run either by hand (the test sets phases) or by the 'shell' kubelet: it plays the
@@ -102,6 +103,8 @@ export interface FakeKubeOptions {
    * namespace is accepted (most tests).
    */
   namespaces?: string[];
+  /** How long a deleted namespace stays Terminating before it is gone. Default 0 (at once). */
+  namespaceTerminationMs?: number;
   /** metrics.k8s.io NodeMetrics usage per node; absent: no metrics-server (404). */
   nodeMetrics?: Record<string, { cpu: string; memory: string }>;
 }
@@ -681,8 +684,14 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
         if (obj.kind === 'Pod') deletePod(rest[1]!, obj.metadata.name);
         else remove(KIND_OF[obj.kind as string]!, rest[1]!, obj.metadata.name);
       }
-      namespaceObjs.delete(rest[1]!);
-      return json(res, 200, { ...o, status: { phase: 'Terminating' } });
+      o.status = { phase: 'Terminating' };
+      o.metadata.deletionTimestamp = new Date().toISOString();
+      const gone = () => {
+        if (namespaceObjs.get(rest[1]!) === o) namespaceObjs.delete(rest[1]!);
+      };
+      if (opts.namespaceTerminationMs) setTimeout(gone, opts.namespaceTerminationMs).unref();
+      else gone();
+      return json(res, 200, o);
     }
     if (parts[0] === 'api' && rest[0] === 'namespaces' && rest.length === 2 && req.method === 'GET') {
       const o = namespaceObjs.get(rest[1]!);
@@ -776,6 +785,13 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     }
     if ((req.method === 'POST' || req.method === 'PUT') && opts.namespaces && !namespaceObjs.has(ns))
       return status(res, 404, 'NotFound', `namespaces "${ns}" not found`, ns, 'namespaces');
+    if (req.method === 'POST' && namespaceObjs.get(ns)?.status?.phase === 'Terminating')
+      return status(
+        res,
+        403,
+        'Forbidden',
+        `${kindName.toLowerCase()}s "${name ?? ''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
+      );
     if (req.method === 'POST' && !name) {
       const body = JSON.parse(await readBody(req));
       const validate = VALIDATORS[kind];
