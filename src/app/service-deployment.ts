@@ -22,6 +22,9 @@ export interface ServiceDeploymentDeps {
 
 export const DEFAULT_TAIL_LINES = 200;
 
+/** OSCAR's types.ServiceDeploymentSummary. */
+export type DeploymentSummary = Omit<DeploymentStatus, 'service_name' | 'namespace'>;
+
 export class ServiceDeployment {
   constructor(private readonly d: ServiceDeploymentDeps) {}
 
@@ -31,7 +34,20 @@ export class ServiceDeployment {
 
   /** Visible to whoever may use the service. */
   async status(principal: Principal, name: string): Promise<DeploymentStatus> {
-    const s = await this.d.services.get(principal, name);
+    return this.statusOf(await this.d.services.get(principal, name));
+  }
+
+  /**
+   * OSCAR's `deployment` summary of a service the caller may already see (GET
+   * /system/services[/{name}]?include=deployment: setDeploymentSummary in OSCAR's list handler):
+   * the status without service_name and namespace.
+   */
+  async summaryOf(s: Service): Promise<DeploymentSummary> {
+    const { service_name: _n, namespace: _ns, ...summary } = await this.statusOf(s);
+    return summary;
+  }
+
+  private async statusOf(s: Service): Promise<DeploymentStatus> {
     const exposed = this.d.executor.exposed;
     if (exposed) return exposed.status(s);
     return {

@@ -33,6 +33,8 @@ export interface ServiceHooks {
   /** Runs before the new definition is stored; throwing refuses the update. */
   beforeUpdate?(service: Service, previous: Service, principal: Principal): Promise<void>;
   afterUpdate?(service: Service, previous: Service, principal: Principal): Promise<void>;
+  /** Runs before the service is removed; throwing refuses the delete (the service stays). */
+  beforeDelete?(service: Service, principal: Principal): Promise<void>;
   afterDelete?(service: Service, principal: Principal, opts: { cascade: boolean }): Promise<void>;
 }
 
@@ -178,6 +180,7 @@ export class ServiceUseCases {
   }
 
   async commitDelete(principal: Principal, service: Service, opts: { cascade: boolean }): Promise<void> {
+    for (const h of this.hooks) await h.beforeDelete?.(service, principal);
     const removed = await this.deps.store.deleteService(service.name);
     if (!removed) fail('SERVICE_NOT_FOUND', `service "${service.name}" not found`);
     for (const h of this.hooks) await h.afterDelete?.(service, principal, opts);

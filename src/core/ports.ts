@@ -367,6 +367,16 @@ export interface Executor {
   close(): Promise<void>;
   /** Long-running workloads of exposed services (FDL `expose`); absent: this executor has none. */
   readonly exposed?: ExposedServices;
+  /**
+   * Removes the place the executor made for `service`'s owner (Kubernetes: the per-user
+   * namespace of isolation_level USER) when none of `others` (every other service stored;
+   * after an update, its new definition) lives there: only one the executor made itself ('foreign'
+   * when one of that name is someone else's, left alone). Absent: nothing of the kind.
+   */
+  releaseNamespace?(
+    service: { name: string; owner?: unknown; isolation_level?: unknown },
+    others: ReadonlyArray<{ name: string; owner?: unknown; isolation_level?: unknown }>,
+  ): Promise<'deleted' | 'kept' | 'foreign'>;
 }
 
 /** OSCAR's types.ServiceDeploymentStatus. */

@@ -60,7 +60,7 @@ import { createExecutor, followClusterCapacity, kubernetesVersionOf } from './ex
 import { createLogger, LogRing } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { createPeering } from './peering-wiring.ts';
-import { bucketHooks, cacheHooks, exposeHooks } from './service-hooks.ts';
+import { bucketHooks, cacheHooks, exposeHooks, namespaceHooks } from './service-hooks.ts';
 import { leaderLoopsFor, openQueue } from './tier-wiring.ts';
 
 export interface Manager {
@@ -304,6 +304,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
         bucketHooks({ objects: storage.local, store, clusterId: config.clusterId, log: logger }),
         cacheHooks(serviceCache, runner, store),
         ...(executor.exposed ? [exposeHooks(executor.exposed)] : []),
+        namespaceHooks({ executor, services: store, log: logger }),
       ],
     });
     const outbox = new OutboxWorker({

@@ -311,6 +311,83 @@ describe('exposed services on the Kubernetes executor', () => {
   });
 });
 
+describe('a delete while the API server cannot be reached', () => {
+  const KINDS = [
+    'deployments',
+    'horizontalpodautoscalers',
+    'services',
+    'ingresses',
+    'secrets',
+    'configmaps',
+  ] as const;
+  const left = () =>
+    KINDS.flatMap((kind) =>
+      fake
+        .list(kind, NS)
+        .filter((o) => o.metadata.labels?.oscar_service === 'gone' || o.metadata.name.startsWith('gone-'))
+        .map((o) => `${kind}/${o.metadata.name}`),
+    ).sort();
+  const stored = async () => (await call(ALICE, { method: 'GET', url: '/system/services/gone' })).statusCode;
+
+  it('is refused with 503 naming the cause; the service and every object stay, so a retry works', async () => {
+    const res = await call(ALICE, {
+      method: 'POST',
+      url: '/system/services',
+      payload: web({ name: 'gone' }),
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const before = left();
+    expect(before).toEqual(expect.arrayContaining(['deployments/gone-dpl', 'ingresses/gone-ing']));
+    fake.fail();
+    try {
+      const del = await call(ALICE, { method: 'DELETE', url: '/system/services/gone' });
+      expect(del.statusCode, del.body).toBe(503);
+      expect(del.json().message).toMatch(
+        /^cannot remove the workload of exposed service "gone": the Kubernetes API cannot be reached \(/,
+      );
+    } finally {
+      fake.fail(null);
+    }
+    expect(await stored()).toBe(200);
+    expect(left()).toEqual(before);
+  });
+
+  it('a cluster failing part way: 503, the service stays; the retry removes the rest, nothing orphaned', async () => {
+    fake.fail((r) => r.method === 'DELETE' && r.path.includes('/ingresses/'));
+    try {
+      const del = await call(ALICE, { method: 'DELETE', url: '/system/services/gone' });
+      expect(del.statusCode, del.body).toBe(503);
+    } finally {
+      fake.fail(null);
+    }
+    expect(await stored()).toBe(200);
+    expect(left()).toContain('ingresses/gone-ing');
+    const retry = await call(ALICE, { method: 'DELETE', url: '/system/services/gone' });
+    expect(retry.statusCode, retry.body).toBe(204);
+    expect(await stored()).toBe(404);
+    expect(left()).toEqual([]);
+  });
+
+  it("bob deleting alice's exposed service is a 403 before any cluster call: nothing removed", async () => {
+    const res = await call(ALICE, {
+      method: 'POST',
+      url: '/system/services',
+      payload: web({ name: 'gone' }),
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const before = left();
+    const deletes = () => fake.received.length;
+    const n = deletes();
+    const del = await call(BOB, { method: 'DELETE', url: '/system/services/gone' });
+    expect(del.statusCode, del.body).toBe(403);
+    expect(left()).toEqual(before);
+    expect(deletes()).toBe(n);
+    expect(await stored()).toBe(200);
+    expect((await call(ALICE, { method: 'DELETE', url: '/system/services/gone' })).statusCode).toBe(204);
+    expect(left()).toEqual([]);
+  });
+});
+
 describe('what the cluster refuses', () => {
   it("bob's service on alice's node port: 400 with the API server's reason, none of bob's objects left", async () => {
     const a = await call(ALICE, {
@@ -450,5 +527,87 @@ describe("OSCAR's contract", () => {
       expect(result.errors, `${method} ${url}`).toEqual([]);
     }
     expect((await call(ALICE, { method: 'DELETE', url: '/system/services/ct' })).statusCode).toBe(204);
+  });
+});
+
+describe('?include=deployment on GET /system/services[/{name}] (OSCAR’s deployment summary)', () => {
+  const SUMMARY_KEYS = ['active_instances', 'affected_instances', 'reason', 'resource_kind', 'state'];
+
+  it('read and list: the summary of an exposed service, none without include; validates against the swagger', async () => {
+    const loaded = loadOscarContract();
+    expect(loaded.reason).toBeUndefined();
+    const contract = loaded.contract!;
+    const created = await call(ALICE, {
+      method: 'POST',
+      url: '/system/services',
+      payload: web({ name: 'sum', visibility: 'private' }),
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const plain = await call(ALICE, { method: 'GET', url: '/system/services/sum' });
+    expect(plain.json().deployment).toBeUndefined();
+    const res = await call(ALICE, { method: 'GET', url: '/system/services/sum?include=Deployment' });
+    expect(res.statusCode, res.body).toBe(200);
+    const summary = res.json().deployment;
+    expect(summary).toMatchObject({ state: 'ready', resource_kind: 'exposed_service', active_instances: 2 });
+    expect(
+      Object.keys(summary)
+        .filter((k) => k !== 'last_transition_time')
+        .sort(),
+    ).toEqual(SUMMARY_KEYS);
+    expect(
+      contract.validateOscarResponse('GET', '/system/services/{serviceName}', 200, res.json()).errors,
+    ).toEqual([]);
+    const list = await call(ALICE, { method: 'GET', url: '/system/services?include=volumes,%20deployment' });
+    expect(list.statusCode, list.body).toBe(200);
+    expect(list.json().find((s: { name: string }) => s.name === 'sum').deployment).toEqual(summary);
+    expect(contract.validateOscarResponse('GET', '/system/services', 200, list.json()).errors).toEqual([]);
+    // A service that is not exposed reads unavailable, as OSCAR's pod-backed runtime.
+    const plainSvc = { name: 'sum-plain', image: 'ghcr.io/example/x:1', script: 'echo\n' };
+    const made = await call(ALICE, { method: 'POST', url: '/system/services', payload: plainSvc });
+    expect(made.statusCode, made.body).toBe(201);
+    const again = await call(ALICE, { method: 'GET', url: '/system/services?include=deployment' });
+    expect(again.json().find((s: { name: string }) => s.name === 'sum-plain').deployment).toMatchObject({
+      state: 'unavailable',
+      resource_kind: 'unavailable',
+      active_instances: 0,
+    });
+  });
+
+  it('hostile bob: nothing of alice’s private service (403, not in his list); a forged deployment field is not shown; a huge include is a 400', async () => {
+    const read = await call(BOB, { method: 'GET', url: '/system/services/sum?include=deployment' });
+    expect(read.statusCode).toBe(403);
+    expect(read.body).not.toContain('exposed_service');
+    const list = await call(BOB, { method: 'GET', url: '/system/services?include=deployment' });
+    expect(list.statusCode).toBe(200);
+    expect(list.json().map((s: { name: string }) => s.name)).not.toContain('sum');
+    const forged = await call(BOB, {
+      method: 'POST',
+      url: '/system/services',
+      payload: {
+        name: 'forged',
+        image: 'ghcr.io/example/x:1',
+        script: 'echo\n',
+        deployment: { state: 'ready', active_instances: 99, resource_kind: 'exposed_service' },
+      },
+    });
+    expect(forged.statusCode, forged.body).toBe(201);
+    const shown = await call(BOB, { method: 'GET', url: '/system/services/forged' });
+    expect(shown.json().deployment).toBeUndefined();
+    const asked = await call(BOB, { method: 'GET', url: '/system/services/forged?include=deployment' });
+    expect(asked.json().deployment).toMatchObject({ state: 'unavailable', active_instances: 0 });
+    const huge = await call(BOB, { method: 'GET', url: `/system/services?include=${'d'.repeat(5000)}` });
+    expect(huge.statusCode).toBe(400);
+  });
+
+  it('the cluster unreachable: 503 naming the cause with include, the plain read still answers', async () => {
+    fake.fail();
+    try {
+      const res = await call(ALICE, { method: 'GET', url: '/system/services/sum?include=deployment' });
+      expect(res.statusCode, res.body).toBe(503);
+      expect(res.json().message).toContain('cannot read the deployment of "sum"');
+      expect((await call(ALICE, { method: 'GET', url: '/system/services/sum' })).statusCode).toBe(200);
+    } finally {
+      fake.fail(null);
+    }
   });
 });

@@ -407,3 +407,31 @@ describe('authentication', () => {
     expect((await getRes('defaults')).statusCode).toBe(200);
   });
 });
+
+describe('?include=deployment on the process executor', () => {
+  it("each service's summary reads unavailable naming the executor; a forged deployment field is never shown", async () => {
+    const res = await create({
+      name: 'incl',
+      image: 'alpine',
+      script: 'echo hi',
+      deployment: { state: 'ready', active_instances: 7, resource_kind: 'exposed_service' },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expect((await get('incl')).deployment).toBeUndefined();
+    const read = await call({ method: 'GET', url: '/system/services/incl?include=deployment' });
+    expect(read.statusCode, read.body).toBe(200);
+    expect(read.json().deployment).toMatchObject({
+      state: 'unavailable',
+      resource_kind: 'unavailable',
+      active_instances: 0,
+      affected_instances: 0,
+    });
+    expect(read.json().deployment.reason).toContain('process executor');
+    expect(read.json().deployment.service_name).toBeUndefined();
+    const list = await call({ method: 'GET', url: '/system/services?include=deployment' });
+    expect(list.statusCode).toBe(200);
+    for (const s of list.json()) expect(s.deployment?.state, s.name).toBe('unavailable');
+    const other = await call({ method: 'GET', url: '/system/services/incl?include=volumes' });
+    expect(other.json().deployment).toBeUndefined();
+  });
+});

@@ -16,8 +16,13 @@
 //   CrashLoopBackOff), v1 Services (a clusterIP assigned and immutable, node ports allocated
 //   cluster-wide), networking.k8s.io/v1 Ingresses, autoscaling/v1 HPAs; PUT with
 //   resourceVersion conflicts (409) as the real server; pod logs with tailLines/timestamps;
-// - with `namespaces` given, objects only in namespaces that exist (404 otherwise) and
-//   POST /api/v1/namespaces to make one (validated, 409 when it exists).
+// - with `namespaces` given, objects only in namespaces that exist (404 otherwise),
+//   POST /api/v1/namespaces to make one (validated, 409 when it exists), and DELETE to remove
+//   one with everything in it (preconditions.uid honoured with a 409 as the real server; with
+//   `namespaceTerminationMs`, Terminating that long first: a create in it is a 403, a create of
+//   it a 409, as the real server answers);
+// - fail(match): the requests it matches get their connection cut, as a server that cannot be
+//   reached (every one, or some, to test what a caller leaves behind).
 // Pods run either by hand (the test sets phases) or by the 'shell' kubelet: it plays the
 // container + faas-supervisor by running the ConfigMap's script.sh with /bin/sh, with the
 // container's env, the Secret's envFrom, TMP_INPUT_DIR/TMP_OUTPUT_DIR, stdout and stderr into one
@@ -98,6 +103,8 @@ export interface FakeKubeOptions {
    * namespace is accepted (most tests).
    */
   namespaces?: string[];
+  /** How long a deleted namespace stays Terminating before it is gone. Default 0 (at once). */
+  namespaceTerminationMs?: number;
   /** metrics.k8s.io NodeMetrics usage per node; absent: no metrics-server (404). */
   nodeMetrics?: Record<string, { cpu: string; memory: string }>;
 }
@@ -141,6 +148,11 @@ export interface FakeKubeApi {
   ): void;
   /** Forgets history up to now: a watch from an older resourceVersion gets 410. */
   compact(): void;
+  /**
+   * From now on, requests `match` selects (all when absent) have their connection cut with no
+   * answer, as an API server that cannot be reached; `fail(null)` heals it.
+   */
+  fail(match?: ((req: { method: string; path: string }) => boolean) | null): void;
   /** Cuts every open watch connection mid-stream. */
   dropWatches(): void;
   /** Keeps every open watch connection open but sends nothing more on it (a silent drop). */
@@ -581,10 +593,15 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     put('deployments', d, 'MODIFIED');
   };
 
+  let failing: ((req: { method: string; path: string }) => boolean) | undefined;
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     // when the request reached the fake, before it parses and validates (for the bench)
     const arrived = performance.now();
     const url = new URL(req.url ?? '/', 'http://fake');
+    if (failing?.({ method: req.method ?? 'GET', path: url.pathname })) {
+      req.socket.destroy();
+      return;
+    }
     const query = Object.fromEntries(url.searchParams);
     const parts = url.pathname.split('/').filter(Boolean);
     if (url.pathname === '/version' && req.method === 'GET') {
@@ -647,6 +664,34 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
       };
       namespaceObjs.set(body.metadata.name, object);
       return json(res, 201, object);
+    }
+    if (parts[0] === 'api' && rest[0] === 'namespaces' && rest.length === 2 && req.method === 'DELETE') {
+      const o = namespaceObjs.get(rest[1]!);
+      if (!o) return status(res, 404, 'NotFound', `namespaces "${rest[1]}" not found`, rest[1], 'namespaces');
+      const raw = await readBody(req);
+      const uid = raw ? JSON.parse(raw).preconditions?.uid : undefined;
+      if (uid && uid !== o.metadata.uid)
+        return status(
+          res,
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on namespaces "${rest[1]}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${o.metadata.uid ?? ''}`,
+          rest[1],
+          'namespaces',
+        );
+      for (const obj of [...store.values()]) {
+        if (obj.metadata.namespace !== rest[1]) continue;
+        if (obj.kind === 'Pod') deletePod(rest[1]!, obj.metadata.name);
+        else remove(KIND_OF[obj.kind as string]!, rest[1]!, obj.metadata.name);
+      }
+      o.status = { phase: 'Terminating' };
+      o.metadata.deletionTimestamp = new Date().toISOString();
+      const gone = () => {
+        if (namespaceObjs.get(rest[1]!) === o) namespaceObjs.delete(rest[1]!);
+      };
+      if (opts.namespaceTerminationMs) setTimeout(gone, opts.namespaceTerminationMs).unref();
+      else gone();
+      return json(res, 200, o);
     }
     if (parts[0] === 'api' && rest[0] === 'namespaces' && rest.length === 2 && req.method === 'GET') {
       const o = namespaceObjs.get(rest[1]!);
@@ -740,6 +785,13 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     }
     if ((req.method === 'POST' || req.method === 'PUT') && opts.namespaces && !namespaceObjs.has(ns))
       return status(res, 404, 'NotFound', `namespaces "${ns}" not found`, ns, 'namespaces');
+    if (req.method === 'POST' && namespaceObjs.get(ns)?.status?.phase === 'Terminating')
+      return status(
+        res,
+        403,
+        'Forbidden',
+        `${kindName.toLowerCase()}s "${name ?? ''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
+      );
     if (req.method === 'POST' && !name) {
       const body = JSON.parse(await readBody(req));
       const validate = VALIDATORS[kind];
@@ -985,6 +1037,9 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
     compact() {
       compactedAt = rv;
       history.length = 0;
+    },
+    fail(match) {
+      failing = match === null ? undefined : (match ?? (() => true));
     },
     dropWatches() {
       for (const w of watches) w.res.destroy();

@@ -10,6 +10,7 @@ import {
   type KubernetesExecutor,
   type KubeServiceSpec,
 } from '../../src/adapters/executor-kubernetes/index.ts';
+import { userNamespace } from '../../src/adapters/executor-kubernetes/namespaces.ts';
 import type { ExecutionRequest } from '../../src/core/ports.ts';
 import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { waitFor } from '../support/wait.ts';
@@ -287,5 +288,81 @@ describe('Kubernetes executor on the fake API server', () => {
     expect(result).toMatchObject({ exitCode: 2, cancelled: false, stdout: 'went wrong\n' });
     expect(fake.list('configmaps', NS)).toEqual([]);
     expect(fake.list('secrets', NS)).toEqual([]);
+  });
+});
+
+describe('releasing a per-user namespace', () => {
+  it("kept while another of the owner's USER services lives there; deleted with the last, its pod watch closed", async () => {
+    const svc = { name: 'svc1', owner: 'u1', isolation_level: 'USER' };
+    await setup({ image: 'alpine', owner: 'u1', isolation_level: 'USER' });
+    const ns = userNamespace(NS, 'u1');
+    const req = request();
+    const run = executor.run(req);
+    const pod = await waitFor(
+      async () => fake.list('pods', ns).find((p) => p.metadata.labels['job-name'] === req.jobId),
+      5_000,
+      'pod in the user namespace',
+    );
+    expect(pod).toBeDefined();
+    fake.setPod(ns, req.jobId, { phase: 'Succeeded', exitCode: 0, log: 'ok\n' });
+    expect((await run).exitCode).toBe(0);
+    expect(executor.watchStats().namespaces).toContain(ns);
+    expect(fake.openWatches()).toBe(1);
+    // Another USER service of u1 still there; one of another owner or in the shared namespace does not count.
+    expect(
+      await executor.releaseNamespace(svc, [{ name: 'svc2', owner: 'u1', isolation_level: 'user' }]),
+    ).toBe('kept');
+    expect(fake.namespaces().some((n) => n.metadata.name === ns)).toBe(true);
+    expect(
+      await executor.releaseNamespace(svc, [
+        { name: 'svc2', owner: 'u2', isolation_level: 'USER' },
+        { name: 'svc3', owner: 'u1', isolation_level: 'SERVICE' },
+      ]),
+    ).toBe('deleted');
+    expect(fake.namespaces().some((n) => n.metadata.name === ns)).toBe(false);
+    expect(executor.watchStats().namespaces).not.toContain(ns);
+    await waitFor(async () => fake.openWatches() === 0 || undefined, 5_000, 'the watch closed');
+    const opened = executor.watchStats().opened;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(executor.watchStats().opened).toBe(opened); // not re-opened
+    // The shared namespace is never released; an already-gone namespace is fine.
+    expect(await executor.releaseNamespace({ name: 'x', owner: 'u1' }, [])).toBe('kept');
+    expect(await executor.releaseNamespace(svc, [])).toBe('kept');
+  });
+});
+
+describe('a released namespace still Terminating', () => {
+  it('a new exposed USER service of that owner meanwhile: 503 saying so; once it is gone, made again', async () => {
+    fake = await startFakeKubeApi({ kubelet: 'manual', namespaceTerminationMs: 400 });
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions(fake.kubeconfig(NS));
+    executor = createKubernetesExecutor({ kubeConfig, namespace: NS, resolveService: async () => ({}) });
+    const svc = {
+      name: 'web1',
+      image: 'alpine',
+      script: 'sleep 1000',
+      owner: 'u1',
+      isolation_level: 'USER',
+      token: 't'.repeat(64),
+      expose: { api_port: 8080 },
+    } as unknown as Parameters<KubernetesExecutor['exposed']['apply']>[0];
+    const ns = userNamespace(NS, 'u1');
+    await executor.exposed.apply(svc);
+    expect(fake.get('deployments', ns, 'web1-dpl')).toBeDefined();
+    await executor.exposed.remove(svc);
+    expect(await executor.releaseNamespace(svc, [])).toBe('deleted');
+    expect(fake.namespaces().find((n) => n.metadata.name === ns)?.status.phase).toBe('Terminating');
+    await expect(executor.exposed.apply(svc)).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringContaining(`namespace ${ns} is being deleted`),
+    });
+    await waitFor(
+      async () => !fake.namespaces().some((n) => n.metadata.name === ns) || undefined,
+      5_000,
+      'namespace gone',
+    );
+    await executor.exposed.apply(svc);
+    expect(fake.namespaces().find((n) => n.metadata.name === ns)?.status.phase).toBe('Active');
+    expect(fake.get('deployments', ns, 'web1-dpl')).toBeDefined();
   });
 });

@@ -127,19 +127,25 @@ export function createExposedServices(opts: ExposedOptions): ExposedServices {
   const removeObjects = async (s: Pick<Service, 'name'>, namespace: string) => {
     const n = exposeNames(s.name);
     const ns = { namespace };
-    await Promise.all([
-      absentOk(() => autoscaling.deleteNamespacedHorizontalPodAutoscaler({ ...ns, name: n.hpa })),
-      absentOk(() =>
-        apps.deleteNamespacedDeployment({ ...ns, name: n.deployment, propagationPolicy: 'Background' }),
-      ),
-      absentOk(() => core.deleteNamespacedService({ ...ns, name: n.service })),
-      absentOk(() => net.deleteNamespacedIngress({ ...ns, name: n.ingress })),
-      absentOk(() => core.deleteNamespacedSecret({ ...ns, name: n.authSecret })),
+    // Every call settles before an error is thrown: none is still on its way when the caller
+    // answers (a refused delete must not go on removing things after it said no).
+    const all = async (calls: Array<() => Promise<unknown>>) => {
+      const failed = (await Promise.allSettled(calls.map((c) => absentOk(c)))).find(
+        (r): r is PromiseRejectedResult => r.status === 'rejected',
+      );
+      if (failed) throw failed.reason;
+    };
+    await all([
+      () => autoscaling.deleteNamespacedHorizontalPodAutoscaler({ ...ns, name: n.hpa }),
+      () => apps.deleteNamespacedDeployment({ ...ns, name: n.deployment, propagationPolicy: 'Background' }),
+      () => core.deleteNamespacedService({ ...ns, name: n.service }),
+      () => net.deleteNamespacedIngress({ ...ns, name: n.ingress }),
+      () => core.deleteNamespacedSecret({ ...ns, name: n.authSecret }),
     ]);
     // What the pods mount last: the Deployment is gone first.
-    await Promise.all([
-      absentOk(() => core.deleteNamespacedConfigMap({ ...ns, name: n.configMap })),
-      absentOk(() => core.deleteNamespacedSecret({ ...ns, name: n.envSecret })),
+    await all([
+      () => core.deleteNamespacedConfigMap({ ...ns, name: n.configMap }),
+      () => core.deleteNamespacedSecret({ ...ns, name: n.envSecret }),
     ]);
   };
 
@@ -421,11 +427,13 @@ function clusterError(e: unknown, what: string): unknown {
   } catch {
     message = '';
   }
-  const detail = message || (code ? `HTTP ${code}` : ((e as Error).message ?? String(e)));
+  const detail = message || (typeof code === 'number' ? `HTTP ${code}` : '');
+  // No answer (a connection refused or cut: code is then a string such as ECONNRESET).
+  const unreached = `the Kubernetes API cannot be reached (${(code as unknown as string) || (e as Error).message || String(e)})`;
   try {
     fail(
       code === 422 || code === 409 ? 'BAD_REQUEST' : 'UNAVAILABLE',
-      `${what}: the cluster answered ${detail}`,
+      `${what}: ${detail ? `the cluster answered ${detail}` : unreached}`,
     );
   } catch (err) {
     return err;

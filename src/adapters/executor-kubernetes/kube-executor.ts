@@ -20,12 +20,14 @@ import {
   type KubeConfig,
   Log,
   Metrics,
+  type V1Namespace,
   type V1Pod,
   VersionApi,
   Watch,
 } from '@kubernetes/client-node';
 import PQueue from 'p-queue';
 import type { NodeState } from '../../core/capacity.ts';
+import { fail } from '../../core/errors.ts';
 import type { ExecutionRequest, ExecutionResult, Executor, ExposedServices } from '../../core/ports.ts';
 import { clusterCapacity, type NodeUsage } from './capacity.ts';
 import { createExposedServices } from './exposed.ts';
@@ -112,6 +114,7 @@ export interface KubernetesExecutor extends Executor {
   readonly isolationNote: string;
   readonly reattach: true;
   readonly exposed: ExposedServices;
+  releaseNamespace: NonNullable<Executor['releaseNamespace']>;
   /** The cluster's nodes as capacity (allocatable minus other workloads' requests), with
    * measured usage from metrics.k8s.io when the cluster serves it. */
   clusterNodes(): Promise<NodeState[]>;
@@ -146,6 +149,8 @@ interface Waiter {
 }
 
 const DEFAULT_MAX_LOG_BYTES = 1024 * 1024;
+/** On a user namespace Flotilla made: the services namespace it belongs to. */
+export const BASE_LABEL = 'flotilla.grycap/base';
 
 interface NsWatch {
   namespace: string;
@@ -204,7 +209,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
             kind: 'Namespace',
             metadata: {
               name: namespace,
-              labels: { [MANAGED_BY_LABEL]: 'flotilla', 'flotilla.grycap/base': base },
+              labels: { [MANAGED_BY_LABEL]: 'flotilla', [BASE_LABEL]: base },
             },
           },
         }),
@@ -215,8 +220,61 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
           cause: e,
         });
       }
+      // There already; when it is one we released and still Terminating, not yet usable.
+      const there = await api(() => core.readNamespace({ name: namespace })).catch(() => undefined);
+      if (there?.status?.phase === 'Terminating')
+        fail('UNAVAILABLE', `namespace ${namespace} is being deleted; try again once it is gone`);
     }
     ensured.add(namespace);
+  };
+
+  /**
+   * Deletes the owner's namespace of `service` when no service in `others` lives there any
+   * more — only a namespace Flotilla made for this base (its labels; one of the same name made
+   * by someone else is left alone, with a warning), and only the one read (preconditions.uid: a
+   * namespace made anew meanwhile is not touched). Its pod watch is closed; a later service of
+   * that owner makes it again. UNAVAILABLE (503) when the API cannot be reached or refuses.
+   */
+  const releaseNamespace = async (
+    service: { name: string; owner?: unknown; isolation_level?: unknown },
+    others: ReadonlyArray<{ name: string; owner?: unknown; isolation_level?: unknown }>,
+  ): Promise<'deleted' | 'kept' | 'foreign'> => {
+    const namespace = namespaceOf(service);
+    if (namespace === base) return 'kept';
+    if (others.some((o) => namespaceOf(o) === namespace)) return 'kept';
+    const unavailable = (e: unknown) =>
+      fail('UNAVAILABLE', `cannot delete the user namespace ${namespace}: ${apiMessage(e)}`);
+    let found: V1Namespace;
+    try {
+      found = await api(() => core.readNamespace({ name: namespace }));
+    } catch (e) {
+      if ((e as { code?: number }).code !== 404) return unavailable(e);
+      ensured.delete(namespace);
+      return 'kept';
+    }
+    const labels = found.metadata?.labels ?? {};
+    if (labels[MANAGED_BY_LABEL] !== 'flotilla' || labels[BASE_LABEL] !== base) {
+      logger?.warn({ namespace }, 'user namespace not made by Flotilla: left in place');
+      return 'foreign';
+    }
+    try {
+      await api(() =>
+        core.deleteNamespace({
+          name: namespace,
+          body: { preconditions: { uid: found.metadata?.uid } },
+        }),
+      );
+    } catch (e) {
+      if ((e as { code?: number }).code !== 404) return unavailable(e);
+    }
+    ensured.delete(namespace);
+    const w = watches.get(namespace);
+    if (w) {
+      watches.delete(namespace);
+      clearTimeout(w.retryTimer);
+      w.current?.abort();
+    }
+    return 'deleted';
   };
 
   const onPod = (type: string, pod: V1Pod) => {
@@ -287,7 +345,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
   const resume = (nw: NsWatch, expired: boolean, attempt = 1) => {
     nw.retryTimer = setTimeout(
       () => {
-        if (closed) return;
+        if (closed || watches.get(nw.namespace) !== nw) return; // released meanwhile
         const from = expired ? relist(nw) : Promise.resolve(nw.lastRv);
         from
           .then((rv) => {
@@ -335,7 +393,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       },
       (err) => {
         clearTimeout(idle);
-        if (closed) return;
+        if (closed || watches.get(namespace) !== nw) return; // released: stays closed
         if (err && !expired && (err as Error).name !== 'AbortError') {
           logger?.warn({ err: (err as Error).message, namespace }, 'pod watch dropped; re-opening');
         }
@@ -526,6 +584,7 @@ export function createKubernetesExecutor(opts: KubernetesExecutorOptions): Kuber
       logger,
     }),
     run,
+    releaseNamespace,
     async clusterNodes() {
       const [nodes, pods, usage] = await Promise.all([
         api(() => core.listNode({})),

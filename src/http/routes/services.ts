@@ -20,6 +20,8 @@ const shownTo =
   (p: Principal, minio: DefaultMinioView) =>
   (s: Service): Partial<Service> => {
     const view: Partial<Service> = redactService(s);
+    // OSCAR's read-only summary: never what a definition sent (only ?include=deployment adds it).
+    delete (view as { deployment?: unknown }).deployment;
     if (!mayReadToken(p, s)) delete view.token;
     for (const entry of Object.values(view.clusters ?? {}))
       if (typeof entry?.endpoint === 'string') entry.endpoint = withoutUserInfo(entry.endpoint);
@@ -39,14 +41,32 @@ const deleteQuery = z.object({
   namespace: z.string().optional(),
 });
 const auth: Array<Record<string, string[]>> = [{ basic: [] }, { bearer: [] }];
+// OSCAR's optional expansions: a comma list, case-insensitive; `deployment` is the one it knows.
+const readQuery = z.object({ include: z.string().max(256).optional() });
+const wantsDeployment = (q: z.infer<typeof readQuery>) =>
+  (q.include ?? '').split(',').some((v) => v.trim().toLowerCase() === 'deployment');
+/** At most this many deployment summaries read at once (two API calls each on Kubernetes). */
+const SUMMARY_CONCURRENCY = 8;
 
 export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise<void> => {
   app.get(
     '/system/services',
-    { schema: { tags: ['services'], summary: 'List services', security: auth } },
+    {
+      schema: { tags: ['services'], summary: 'List services', security: auth, querystring: readQuery },
+    },
     async (req) => {
       const principal = await principalOf(ctx, req);
-      return (await ctx.services.list(principal)).map(shownTo(principal, ctx.system.storageView()));
+      const services = await ctx.services.list(principal);
+      const shown = services.map(shownTo(principal, ctx.system.storageView()));
+      if (!wantsDeployment(req.query as z.infer<typeof readQuery>)) return shown;
+      for (let i = 0; i < services.length; i += SUMMARY_CONCURRENCY) {
+        const part = services.slice(i, i + SUMMARY_CONCURRENCY);
+        const summaries = await Promise.all(part.map((s) => ctx.deployment.summaryOf(s)));
+        summaries.forEach((d, j) => {
+          Object.assign(shown[i + j]!, { deployment: d });
+        });
+      }
+      return shown;
     },
   );
 
@@ -96,11 +116,22 @@ export const serviceRoutes = async (app: FastifyInstance, ctx: HttpContext): Pro
 
   app.get(
     '/system/services/:serviceName',
-    { schema: { tags: ['services'], summary: 'Read a service', security: auth, params: nameParams } },
+    {
+      schema: {
+        tags: ['services'],
+        summary: 'Read a service',
+        security: auth,
+        params: nameParams,
+        querystring: readQuery,
+      },
+    },
     async (req) => {
       const principal = await principalOf(ctx, req);
       const { serviceName } = req.params as z.infer<typeof nameParams>;
-      return shownTo(principal, ctx.system.storageView())(await ctx.services.get(principal, serviceName));
+      const service = await ctx.services.get(principal, serviceName);
+      const shown = shownTo(principal, ctx.system.storageView())(service);
+      if (!wantsDeployment(req.query as z.infer<typeof readQuery>)) return shown;
+      return { ...shown, deployment: await ctx.deployment.summaryOf(service) };
     },
   );
 
