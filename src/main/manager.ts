@@ -329,9 +329,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const federation = new FederationUseCases({
       store,
       services,
-      peers,
       resolver: clustersMapResolver(),
-      outbox,
+      applier: outbox,
       workerTokens: new WorkerTokens({
         settings: store,
         newToken: newServiceToken,

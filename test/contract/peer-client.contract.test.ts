@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpPeerClient } from '../../src/adapters/peer-http/http-peer-client.ts';
 import { FlotillaError } from '../../src/core/errors.ts';
+import { PeerCallError, peerFailureOf } from '../../src/core/peer-failure.ts';
 import type { PeerClient, PeerTarget } from '../../src/core/ports.ts';
 import { freePort } from '../support/cluster-harness.ts';
 import { ADMIN_PASSWORD, basic, startInProcess, type TestManager } from '../support/in-process.ts';
@@ -93,6 +94,30 @@ for (const adapter of adapters) {
       expect(await peers.deleteService(target(), name)).toBe(true);
       expect(await peers.deleteService(target(), name)).toBe(false);
       expect(await peers.getService(target(), name)).toBeUndefined();
+    });
+
+    it('classifies every failure once, as data: refused, unreachable, conflict, not_found', async () => {
+      const refused = await failure(
+        peers.checkAccess(target({ kind: 'basic', user: 'oscar', password: 'wrong-password-0123456789' })),
+      );
+      expect(refused).toBeInstanceOf(PeerCallError);
+      expect(peerFailureOf(refused)).toEqual({ kind: 'refused', status: 401 });
+      const gone = await failure(
+        peers.getService({ ...target(), endpoint: `http://127.0.0.1:${deadPort}`, clusterId: 'gone' }, 'x'),
+      );
+      expect(peerFailureOf(gone)).toEqual({ kind: 'unreachable' });
+      expect(peerFailureOf(await failure(peers.status(target(), AbortSignal.abort())))).toEqual({
+        kind: 'unreachable',
+      });
+      const name = serviceName();
+      await peers.createService(target(), { name, image: 'alpine', script: 'true' });
+      const dup = await failure(peers.createService(target(), { name, image: 'alpine', script: 'true' }));
+      expect(peerFailureOf(dup)).toEqual({ kind: 'conflict', status: 409 });
+      const missing = await failure(peers.submitJob(target(), serviceName(), new Uint8Array([1]), {}));
+      expect(peerFailureOf(missing)).toEqual({ kind: 'not_found', status: 404 });
+      const invalid = await failure(peers.createService(target(), { name: serviceName(), image: 'alpine' }));
+      expect(peerFailureOf(invalid)).toEqual({ kind: 'refused', status: 400 });
+      await peers.deleteService(target(), name);
     });
 
     it('reads a federation (undefined for a service that has none) and the cluster status', async () => {
