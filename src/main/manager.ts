@@ -13,7 +13,7 @@ import { PostgresStore } from '../adapters/store-postgres/postgres-store.ts';
 import { resolveAdminPassword } from '../app/admin-password.ts';
 import { createAuthenticator } from '../app/authenticate.ts';
 import { BucketUseCases } from '../app/buckets.ts';
-import { RefreshTokens, SEALED_PREFIX } from '../app/credentials/refresh-tokens.ts';
+import { RefreshTokens } from '../app/credentials/refresh-tokens.ts';
 import { DelegatedMirror } from '../app/federation/delegated-mirror.ts';
 import { createDelegationCredentials } from '../app/federation/delegation-credentials.ts';
 import { DelegationTriggers } from '../app/federation/delegation-triggers.ts';
@@ -54,7 +54,7 @@ import {
 } from '../worker/replica-sweeps.ts';
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
-import { openTransferSecrets, ReplicaIndex, replicaSnapshots, sharedStatus } from './delegation-wiring.ts';
+import { ReplicaIndex, replicaSnapshots, sharedStatus } from './delegation-wiring.ts';
 import { createExecutor, followClusterCapacity, kubernetesVersionOf } from './executor-wiring.ts';
 import { createLogger, LogRing } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
@@ -299,12 +299,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       peers,
       clock: systemClock,
       logger,
-      openPayload: (payload) => openTransferSecrets(payload, refreshTokens),
-      resolveTarget: async (t) => {
-        if (t.auth.kind !== 'service-owner') return t;
-        const token = await refreshTokens.accessToken(t.auth.service).catch(() => undefined);
-        return { ...t, auth: token ? { kind: 'bearer', token } : { kind: 'none' } };
-      },
+      ownerToken: refreshTokens,
     });
     const background = leaderLoopsFor(config, {
       onElected: () => {
@@ -341,10 +336,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       get publicUrl() {
         return config.publicUrl;
       },
-      ownerToken: {
-        seal: (plain) => `${SEALED_PREFIX}${box.seal(plain)}`,
-        sealedFor: (service) => refreshTokens.sealedForTransfer(service),
-      },
+      ownerToken: refreshTokens,
     });
     const buckets = new BucketUseCases({
       objects: storage.local,

@@ -41,10 +41,15 @@ export interface OutboxWorkerOptions {
   concurrency?: number;
   /** Rows applied at once by applyNow (and checks by preflight). */
   nowConcurrency?: number;
-  /** Turns a stored target into one ready to call (mints the owner's token when needed). */
-  resolveTarget?: (target: OutboxRow['target']) => Promise<OutboxRow['target']>;
-  /** Opens secrets sealed inside a payload right before it is sent (never stored open). */
-  openPayload?: (payload: Record<string, unknown>) => Record<string, unknown>;
+  /**
+   * The service owner's token (app/credentials/refresh-tokens.ts): mints it for a kept
+   * target that names the owner, and opens it, sealed in a kept definition, right before the
+   * definition is sent (it is never stored open).
+   */
+  ownerToken?: {
+    resolveTarget(target: PeerTarget): Promise<PeerTarget>;
+    openForSending(payload: Record<string, unknown>): Record<string, unknown>;
+  };
 }
 
 /** A persisted row as applyNow takes it: what was inserted, and the id it got. */
@@ -319,7 +324,7 @@ export class OutboxWorker implements ChangeApplier {
   /** A kept target made ready to call: the caller's credentials, or the owner's token minted. */
   private async callable(target: PeerTarget, via?: PeerTarget['auth']): Promise<PeerTarget> {
     if (via && target.auth.kind === 'service-owner') return { ...target, auth: via };
-    return this.o.resolveTarget ? this.o.resolveTarget(target) : target;
+    return this.o.ownerToken ? this.o.ownerToken.resolveTarget(target) : target;
   }
 
   private async apply(
@@ -332,7 +337,7 @@ export class OutboxWorker implements ChangeApplier {
       await this.o.peers.deleteService(target, row.service, signal);
       return;
     }
-    const payload = this.o.openPayload ? this.o.openPayload(row.payload ?? {}) : (row.payload ?? {});
+    const payload = this.o.ownerToken?.openForSending(row.payload ?? {}) ?? row.payload ?? {};
     if (row.op === 'create') await this.create(target, payload, signal);
     // 'update', and 'upsert' from rows written before creates had an op of their own.
     else await this.update(target, payload, signal);

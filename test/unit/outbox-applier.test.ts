@@ -104,8 +104,11 @@ beforeEach(async () => {
     baseDelayMs: 60_000,
     maxDelayMs: 60_000,
     pollMs: 50,
-    resolveTarget: async (t) =>
-      t.auth.kind === 'service-owner' ? { ...t, auth: { kind: 'bearer', token: 'minted' } } : t,
+    ownerToken: {
+      resolveTarget: async (t) =>
+        t.auth.kind === 'service-owner' ? { ...t, auth: { kind: 'bearer', token: 'minted' } } : t,
+      openForSending: (payload) => payload,
+    },
   });
 });
 

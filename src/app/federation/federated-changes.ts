@@ -8,7 +8,7 @@ import { changePlan } from '../../core/federation/change-plan.ts';
 import type { FederationSpec } from '../../core/federation/model.ts';
 import { deployedMembers } from '../../core/federation/validate.ts';
 import type { WorkerProof } from '../../core/federation/worker-guard.ts';
-import { type FederationCommon, isWorker, plainRefreshToken, setRefreshToken } from './federation-common.ts';
+import { type FederationCommon, isWorker } from './federation-common.ts';
 
 export class FederatedChanges {
   constructor(private readonly f: FederationCommon) {}
@@ -77,10 +77,7 @@ export class FederatedChanges {
     );
     const expansion = this.f.expand(service, next, tokens);
     await d.services.commitUpdate(principal, expansion.coordinator, previous);
-    const plain = plainRefreshToken(service);
-    const sealed =
-      plain && d.ownerToken ? d.ownerToken.seal(plain) : await d.ownerToken?.sealedFor(service.name);
-    if (sealed) for (const w of expansion.workers) setRefreshToken(w.definition, sealed);
+    await this.f.attachOwnerToken(service, expansion, { orStored: true });
     const plan = changePlan({
       group: service.name,
       revision,

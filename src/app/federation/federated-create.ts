@@ -17,14 +17,7 @@ import {
 import { deployedMembers } from '../../core/federation/validate.ts';
 import type { WorkerProof } from '../../core/federation/worker-guard.ts';
 import type { PeerTarget } from '../../core/ports.ts';
-import {
-  type ChangeOutcome,
-  errorText,
-  type FederationCommon,
-  plainRefreshToken,
-  ref,
-  setRefreshToken,
-} from './federation-common.ts';
+import { type ChangeOutcome, errorText, type FederationCommon, ref } from './federation-common.ts';
 
 export type MemberStatus =
   | 'created'
@@ -77,11 +70,7 @@ export class FederatedCreate {
     const tokens = await d.workerTokens.assign(service.name, deployedMembers(spec), false);
     const expansion = this.f.expand(service, { ...spec, revision: 1 }, tokens);
     // A definition kept in the outbox carries the owner's token sealed, never in clear.
-    const token = plainRefreshToken(service);
-    if (token && d.ownerToken) {
-      const sealed = d.ownerToken.seal(token);
-      for (const w of expansion.workers) setRefreshToken(w.definition, sealed);
-    }
+    await this.f.attachOwnerToken(service, expansion, { orStored: false });
     const plan = changePlan({
       group: service.name,
       revision: 1,

@@ -3,6 +3,7 @@
 // is persisted (one insert: one transaction) and, when the answer needs its outcome, applied
 // at once by the applier. No use case calls a peer itself.
 import { fail } from '../../core/errors.ts';
+import { attachOwnerToken } from '../../core/fdl/owner-token.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import { type ChangePlan, outboxRows } from '../../core/federation/change-plan.ts';
 import { expand } from '../../core/federation/expand.ts';
@@ -67,9 +68,10 @@ export interface FederationDeps {
   settleMs?: number;
   /**
    * The owner's refresh token travels to workers (their credential for delegating onward in
-   * OIDC mode), sealed inside outbox rows and opened right before it is sent.
+   * OIDC mode), sealed inside outbox rows and opened right before it is sent: the sealed
+   * value for this service's workers (app/credentials/refresh-tokens.ts).
    */
-  ownerToken?: { seal(plain: string): string; sealedFor(service: string): Promise<string | undefined> };
+  ownerToken: { forWorkers(service: Service, opts: { orStored: boolean }): Promise<string | undefined> };
 }
 
 export const isWorker = (s: Service): boolean => s.annotations?.[FEDERATION_WORKER] === 'true';
@@ -78,19 +80,6 @@ export const isWorker = (s: Service): boolean => s.annotations?.[FEDERATION_WORK
 export const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 500);
 
 export const ref = (n: NodeRef): NodeRef => ({ cluster_id: n.cluster_id, service_name: n.service_name });
-
-/** A refresh token sent in clear in this request (not "***", not already sealed). */
-export const plainRefreshToken = (s: Service): string | undefined => {
-  const t = s.environment?.secrets?.refresh_token;
-  return t && t !== '***' && !t.startsWith('sealed:') ? t : undefined;
-};
-
-export const setRefreshToken = (def: Service, value: string): void => {
-  def.environment = {
-    ...(def.environment ?? { variables: {} }),
-    secrets: { ...(def.environment?.secrets ?? {}), refresh_token: value },
-  } as Service['environment'];
-};
 
 export class FederationCommon {
   constructor(readonly d: FederationDeps) {}
@@ -142,6 +131,12 @@ export class FederationCommon {
       base.auth.kind !== 'none' ? base : { ...base, auth: { kind: 'service-owner', service: service.name } };
     const worker: WorkerProof | undefined = this.d.workerTokens.proof(service.name, tokens, node);
     return worker ? { ...t, worker } : t;
+  }
+
+  /** The owner's token, sealed, in every worker's definition (none when there is none). */
+  async attachOwnerToken(service: Service, expansion: ExpansionPlan, opts: { orStored: boolean }) {
+    const sealed = await this.d.ownerToken.forWorkers(service, opts);
+    if (sealed) for (const w of expansion.workers) attachOwnerToken(w.definition, sealed);
   }
 
   /** Persists the plan's rows in one insert and has the applier take them up. */

@@ -3,6 +3,7 @@
 // undergo — create, update or delete — at which revision, reached how, with which
 // definition. Pure: the use cases persist the plan as outbox rows in one transaction, and the
 // applier (src/worker/outbox-worker.ts) performs every change it lists.
+import { stripOwnerToken } from '../fdl/owner-token.ts';
 import type { Service } from '../fdl/service.ts';
 import type { NewOutboxRow, OutboxOp, PeerTarget } from '../ports.ts';
 import { diffNodes } from './members.ts';
@@ -115,9 +116,6 @@ export const detached = (coordinator: Service, n: NodeRef, revision: number): Se
       Object.entries(out.clusters).map(([k, v]) => [k, { endpoint: v.endpoint, ssl_verify: v.ssl_verify }]),
     ) as Service['clusters'];
   }
-  if (out.environment?.secrets?.refresh_token) {
-    const { refresh_token: _drop, ...rest } = out.environment.secrets;
-    out.environment = { ...out.environment, secrets: rest };
-  }
+  stripOwnerToken(out);
   return out;
 };
