@@ -1,7 +1,6 @@
 // The composition root: picks adapters for the tier and wires use cases, HTTP and loops.
 // No singletons: several managers can live in one process (benchmarks, tests).
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
@@ -41,7 +40,9 @@ import { createNodes } from '../core/capacity.ts';
 import { parsePeerAllow } from '../core/federation/peer-allow.ts';
 import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
+import { boundPublicUrl } from '../core/public-url.ts';
 import { subjectOfPrincipal } from '../core/storage/bucket-access.ts';
+import { storeLocation } from '../core/tier.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
 import { OutboxWorker } from '../worker/outbox-worker.ts';
@@ -75,6 +76,8 @@ export interface Manager {
   readonly generatedAdminPassword: string | undefined;
   /** Starts listening; resolves to the bound URL. */
   listen(): Promise<string>;
+  /** The address other clusters reach this manager at (with port 0: the bound port, once listening). */
+  publicUrl(): string;
   close(): Promise<void>;
 }
 
@@ -95,8 +98,8 @@ export interface ManagerOptions {
 }
 
 export const openStore = async (config: Config): Promise<Store> => {
-  if (config.databaseUrl) return PostgresStore.open(config.databaseUrl);
-  return PgliteStore.open(join(config.dataDir, 'db'));
+  const at = storeLocation(config);
+  return at.kind === 'postgres' ? PostgresStore.open(at.url) : PgliteStore.open(at.dir);
 };
 
 const createVerifier = async (config: Config, logger: Logger): Promise<TokenVerifier | undefined> => {
@@ -118,6 +121,9 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
   // The data dir holds keys and the database: only the manager may read it.
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const closers: Array<() => Promise<void>> = [];
+  // Read at use: with port 0 the port is only known once listening.
+  let listeningAt: string | undefined;
+  const publicUrl = (): string => listeningAt ?? config.publicUrl;
   const store = opts.store ?? (await openStore(config));
   closers.push(() => store.close());
   try {
@@ -332,10 +338,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
         clusterId: config.clusterId,
       }),
       clusterId: config.clusterId,
-      // Read at use: with port 0 it is only known after listen().
-      get publicUrl() {
-        return config.publicUrl;
-      },
+      publicUrl,
       ownerToken: refreshTokens,
     });
     const buckets = new BucketUseCases({
@@ -344,17 +347,14 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       clusterId: config.clusterId,
       catalog: { listServices: () => serviceCache.list() },
     });
-    const peering = await createPeering({ config, store, box, logger });
+    const peering = await createPeering({ config, store, box, logger, publicUrl });
     closers.unshift(() => peering.close());
     const system = new SystemUseCases({
       peerChannelUrl: () => peering.peerChannelUrl(),
       build,
       name: config.name,
       clusterId: config.clusterId,
-      // Read at use: with port 0 it is only known after listen().
-      get publicUrl() {
-        return config.publicUrl;
-      },
+      publicUrl,
       tier: config.tier,
       executor: { kind: executor.kind, isolation: executor.isolation, note: isolationNote },
       kubernetesVersion,
@@ -402,12 +402,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       outbox,
       statusCache,
       generatedAdminPassword: admin.generated,
+      publicUrl,
       async listen() {
         const bound = await http.listen({ port: config.port, host: config.host });
-        if (!config.publicUrlConfigured && config.port === 0) {
-          const { port } = new URL(bound);
-          config.publicUrl = config.publicUrl.replace(/:0$/, `:${port}`);
-        }
+        listeningAt = boundPublicUrl(config, bound);
         await peering.listen();
         return bound;
       },

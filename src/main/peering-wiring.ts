@@ -31,6 +31,8 @@ export const createPeering = async (deps: {
   store: Store;
   box: SecretBox;
   logger: Logger;
+  /** The manager's public URL (read when the peer channel starts, after the API listens). */
+  publicUrl: () => string;
 }): Promise<Peering> => {
   const { config, store, box, logger } = deps;
   const pki = await openPki({ settings: store, box, clusterId: config.clusterId });
@@ -86,7 +88,7 @@ export const createPeering = async (deps: {
       renewal.start();
       const l = config.peerListen;
       if (!l) return;
-      const publicHost = new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+      const publicHost = new URL(deps.publicUrl()).hostname.replace(/^\[(.*)\]$/, '$1');
       const wildcard = l.host === '0.0.0.0' || l.host === '::';
       const hosts = [...new Set([publicHost, ...(wildcard ? [] : [l.host]), '127.0.0.1', 'localhost'])];
       const tls = await pki.issueServerCertificate(hosts, SERVER_CERT_LIFETIME_MS);

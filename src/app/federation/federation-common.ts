@@ -63,7 +63,8 @@ export interface FederationDeps {
   /** The tokens this coordinator gave its workers: its proof that a worker is its own. */
   workerTokens: WorkerTokens;
   clusterId: string;
-  publicUrl: string;
+  /** The coordinator's address for its workers (read at use: known once listening). */
+  publicUrl: () => string;
   /** How long a change request waits for propagation before answering. */
   settleMs?: number;
   /**
@@ -114,7 +115,7 @@ export class FederationCommon {
   expand(service: Service, spec: FederationSpec, tokens: Map<string, string[]>): ExpansionPlan {
     return expand(service, spec, {
       clusterId: this.d.clusterId,
-      publicUrl: this.d.publicUrl,
+      publicUrl: this.d.publicUrl(),
       newToken: (node) => tokens.get(nodeKey(node))?.[0] ?? '',
     });
   }
