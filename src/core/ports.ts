@@ -139,7 +139,7 @@ export interface JobStore {
   mirrorDelegated(id: string, state: MirroredState): Promise<void>;
   /** Jobs left Running by a previous process: marked Failed with the reason; returns their ids. */
   failRunningJobs(reason: string, at: Date, runner?: string): Promise<string[]>;
-  /** Replica ids that hold Running jobs now. */
+  /** Manager instance ids that hold Running jobs now. */
   runnersWithRunningJobs(): Promise<string[]>;
   /** Jobs this runner holds Running (not delegated), oldest first: what a restart re-attaches to. */
   runningJobsOf(runner: string): Promise<JobSummary[]>;
@@ -214,7 +214,7 @@ export interface OutboxStore {
 // ---------------------------------------------------------------- queue
 
 /**
- * The order in which stored jobs are offered to runners, shared by every replica. The store
+ * The order in which stored jobs are offered to runners, shared by every manager instance. The store
  * stays the truth (accepted = stored) and the claim (Pending → Running, a conditional
  * update) decides who runs a job, so a queue may offer a job twice but never runs it twice.
  * Adapters: the jobs table itself (local, standalone) and BullMQ on Valkey (federated).
@@ -227,7 +227,7 @@ export interface JobQueue {
   peek(limit: number): Promise<string[]>;
   /** Stops offering a job: it was claimed, delegated, failed or deleted. */
   remove(ids: string[]): Promise<void>;
-  /** Calls `cb` when jobs are published, by any replica; returns an unsubscribe function. */
+  /** Calls `cb` when jobs are published, by any instance; returns an unsubscribe function. */
   subscribe(cb: () => void): () => void;
   /** Jobs offered now (for status and tests). */
   size(): Promise<number>;
@@ -493,7 +493,7 @@ export type DemotionReason = 'lost' | 'stopped';
  * another takes over when the leader stops or its lock is lost. The composition root gives
  * each candidate its callbacks: onElected when it starts to lead, onDemoted(reason) when
  * that ends ('lost': the lock went away under it; 'stopped': stop()). onDemoted is awaited
- * before the lock is freed, so the loops stop before another replica starts them. A
+ * before the lock is freed, so the loops stop before another instance starts them. A
  * callback that throws is reported through onError; the election goes on.
  */
 export interface LeaderElection {

@@ -98,7 +98,7 @@ export const replicaSnapshots = (
   },
 });
 
-/** The status snapshots the leader replica publishes for the others, in the shared store. */
+/** The status snapshots the leading instance publishes for the others, in the shared store. */
 export const sharedStatus = (settings: SettingsStore) => ({
   publish: (entries: SharedEntry[]) => settings.setSetting('status-cache', JSON.stringify(entries)),
   load: async (): Promise<SharedEntry[]> => {

@@ -45,14 +45,14 @@ import { subjectOfPrincipal } from '../core/storage/bucket-access.ts';
 import { storeLocation } from '../core/tier.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
-import { OutboxWorker } from '../worker/outbox-worker.ts';
-import { PeriodicLoop } from '../worker/periodic.ts';
 import {
   pruneOutbox,
   reofferWaitingJobs,
-  sweepDeadReplicas,
+  sweepDeadInstances,
   writeHeartbeat,
-} from '../worker/replica-sweeps.ts';
+} from '../worker/instance-sweeps.ts';
+import { OutboxWorker } from '../worker/outbox-worker.ts';
+import { PeriodicLoop } from '../worker/periodic.ts';
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
 import { ReplicaIndex, replicaSnapshots, sharedStatus } from './delegation-wiring.ts';
@@ -188,7 +188,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       peers,
       targets: () => replicaIndex.collect(),
       logger,
-      // Replicas sharing a database share one poller: the leader.
+      // Instances sharing a database share one poller: the leader.
       shared: config.databaseUrl ? sharedStatus(store) : undefined,
     });
     closers.unshift(async () => statusCache.stop());
@@ -256,8 +256,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       credentials,
       clock: systemClock,
     });
-    const sweeps = { store, queue, clock: systemClock, replicaId: config.replicaId, logger };
-    // Every replica beats; the leader alone runs the loops that must not run twice.
+    const sweeps = { store, queue, clock: systemClock, instanceId: config.replicaId, logger };
+    // Every instance beats; the leader alone runs the loops that must not run twice.
     const heartbeat = new PeriodicLoop(
       'heartbeat',
       () => writeHeartbeat(store, config.replicaId, systemClock),
@@ -267,7 +267,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const leaderLoops = [
       new PeriodicLoop('rescheduler', () => delegation.reschedule(), 1000, logger),
       new PeriodicLoop('delegated-mirror', () => mirror.sync(), 1500, logger),
-      new PeriodicLoop('dead-replicas', () => sweepDeadReplicas(sweeps), 5000, logger),
+      new PeriodicLoop('dead-instances', () => sweepDeadInstances(sweeps), 5000, logger),
       new PeriodicLoop('re-offer', () => reofferWaitingJobs(sweeps), 5000, logger),
       new PeriodicLoop('outbox-prune', () => pruneOutbox(sweeps), 600_000, logger),
     ];
@@ -309,7 +309,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     });
     const background = leaderLoopsFor(config, {
       onElected: () => {
-        logger.info({ replica: config.replicaId }, 'this replica leads the background loops');
+        // The line's text is what operators and tests look for; the field names the instance.
+        logger.info({ instance: config.replicaId }, 'this replica leads the background loops');
         statusCache.lead(true);
         outbox.start();
         if (opts.runJobs !== false) for (const l of leaderLoops) l.start();

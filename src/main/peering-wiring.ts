@@ -65,7 +65,7 @@ export const createPeering = async (deps: {
 
   const renewal = new PeriodicLoop('peer-renewal', () => peers.renewDue(RENEW_AHEAD_MS), 60_000, logger);
   // Replicas sharing a database: a revocation made by another replica reaches this
-  // listener's CRL within a few seconds (the replica that revoked applies it at once).
+  // listener's CRL within a few seconds (the instance that revoked applies it at once).
   let applied = '';
   const crlRefresh = new PeriodicLoop(
     'crl-refresh',

@@ -244,7 +244,7 @@ export class OutboxWorker implements ChangeApplier {
 
   /**
    * Until when rows about to be applied at once are kept from the background drain (and
-   * from another replica's): long enough for every call applyNow makes for them, so the
+   * from another instance's): long enough for every call applyNow makes for them, so the
    * drain takes a row over only from a process that died while applying it.
    */
   holdUntil(rows: number): Date {

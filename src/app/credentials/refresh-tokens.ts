@@ -73,7 +73,7 @@ export class RefreshTokens {
     await this.store(service.name, { issuer, sealed: this.d.box.seal(plain) });
   }
 
-  // Never cached in memory: another replica (or a delete and a re-create by someone else)
+  // Never cached in memory: another manager instance (or a delete and a re-create by someone else)
   // may change it at any time, and a stale token would act for the wrong owner. Callers
   // that ask often (the status cache's rounds) ask once per service per round instead.
   private async store(service: string, value: Stored | undefined): Promise<void> {
