@@ -16,7 +16,7 @@ import { RefreshTokens } from '../app/credentials/refresh-tokens.ts';
 import { DelegatedMirror } from '../app/federation/delegated-mirror.ts';
 import { createDelegationCredentials } from '../app/federation/delegation-credentials.ts';
 import { DelegationTriggers } from '../app/federation/delegation-triggers.ts';
-import { Delegator, replicasOf, resolveDelegationToken } from '../app/federation/delegator.ts';
+import { canDelegateFrom, Delegator, resolveDelegationToken } from '../app/federation/delegator.ts';
 import { FederationUseCases } from '../app/federation/federation-use-cases.ts';
 import { clustersMapResolver } from '../app/federation/peer-resolver.ts';
 import { WorkerTokens } from '../app/federation/worker-tokens.ts';
@@ -26,7 +26,7 @@ import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
 import { ManagerLog } from '../app/manager-log.ts';
 import { Quotas } from '../app/quotas.ts';
-import { RecentRunTimes } from '../app/run-times.ts';
+import { RecentRunTimes, recordingRunTimes } from '../app/run-times.ts';
 import { ServiceCache } from '../app/service-cache.ts';
 import { ServiceDeployment } from '../app/service-deployment.ts';
 import { newServiceToken, ServiceUseCases } from '../app/services.ts';
@@ -41,7 +41,6 @@ import { parsePeerAllow } from '../core/federation/peer-allow.ts';
 import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { boundPublicUrl } from '../core/public-url.ts';
-import { subjectOfPrincipal } from '../core/storage/bucket-access.ts';
 import { storeLocation } from '../core/tier.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
@@ -227,16 +226,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       defaultTimeoutMs: config.jobTimeoutMs,
       logger,
       openSealed: (s) => box.open(s),
-      metrics: {
-        jobFinished: (status, seconds) => {
-          metrics.jobFinished(status, seconds);
-          if (status === 'Succeeded') runTimes.add(seconds);
-        },
-      },
-      canDelegate: async (name) => {
-        const svc = await serviceCache.get(name);
-        return !!svc && replicasOf(svc).length > 0;
-      },
+      metrics: recordingRunTimes(metrics, runTimes),
+      canDelegate: canDelegateFrom(serviceCache),
     });
     closers.unshift(() => runner.stop());
     const delegation = new DelegationTriggers({
@@ -280,8 +271,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       onStored: () => runner.wake(),
       delegateAtIntake: (id, svc) => delegation.atIntake(id, svc),
       seal: (plain) => box.seal(plain),
-      checkEvent: (svc, principal, event, origin) =>
-        inputs.checkEvent(svc, event, { invoker: subjectOfPrincipal(principal), origin }),
+      checkEvent: (svc, principal, event, origin) => inputs.checkEventOf(svc, principal, event, origin),
     });
     const triggers = new StorageTriggers({ store, intake, inputs, clusterId: config.clusterId, logger });
     storage.onObjectCreated((e) => {
