@@ -4,11 +4,17 @@
 // decides) and, on this cluster's store, readable by the service's owner and by whoever
 // invoked the job; a user's own bucket under isolation_level USER by that user alone. The
 // store of a delegating cluster enforces its own keys' scope.
+import type { Principal } from '../core/auth/principal.ts';
 import { fail } from '../core/errors.ts';
 import type { Service } from '../core/fdl/service.ts';
 import { parseEvent } from '../core/jobs/event.ts';
 import type { BucketStore } from '../core/ports.ts';
-import { type BucketSubject, bucketGrants, subjectOfOwner } from '../core/storage/bucket-access.ts';
+import {
+  type BucketSubject,
+  bucketGrants,
+  subjectOfOwner,
+  subjectOfPrincipal,
+} from '../core/storage/bucket-access.ts';
 import { type CoveredInput, coverInput, type InputRef } from '../core/storage/job-input.ts';
 
 const describe = (s: BucketSubject) => (s.kind === 'admin' ? 'the admin' : `user ${s.sub}`);
@@ -54,5 +60,10 @@ export class JobInputs {
     const event = parseEvent(body);
     if (event.kind !== 'storage') return;
     await this.check(service, { provider: event.provider, bucket: event.bucket, key: event.key }, opts);
+  }
+
+  /** The intake's check of an event sent by `principal` (from cluster `origin` when delegated). */
+  checkEventOf(service: Service, principal: Principal, body: Uint8Array, origin?: string): Promise<void> {
+    return this.checkEvent(service, body, { invoker: subjectOfPrincipal(principal), origin });
   }
 }

@@ -21,3 +21,14 @@ export class RecentRunTimes {
     return this.seconds.reduce((a, s) => a + s, 0) / this.seconds.length;
   }
 }
+
+/** Finished jobs reported to `sink` (for /metrics), the succeeded ones' times kept in `times` (for topsis). */
+export const recordingRunTimes = (
+  sink: { jobFinished(status: 'Succeeded' | 'Failed', seconds: number): void },
+  times: RecentRunTimes,
+) => ({
+  jobFinished(status: 'Succeeded' | 'Failed', seconds: number): void {
+    sink.jobFinished(status, seconds);
+    if (status === 'Succeeded') times.add(seconds);
+  },
+});

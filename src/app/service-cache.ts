@@ -1,5 +1,5 @@
 // Services read on every invocation: a short-lived cache in front of the store, cleared
-// by this process's own changes. The TTL bounds staleness when another replica changes one.
+// by this process's own changes. The TTL bounds staleness when another manager instance changes one.
 import type { Service } from '../core/fdl/service.ts';
 import type { ServiceStore } from '../core/ports.ts';
 

@@ -15,7 +15,8 @@ export interface SystemDeps {
   /** OSCAR's `config.name` (default "oscar", `flotilla up --name`). */
   name: string;
   clusterId: string;
-  publicUrl: string;
+  /** This cluster's address for others (read at use: known once listening). */
+  publicUrl: () => string;
   tier: string;
   executor: { kind: string; isolation: string; note?: string };
   /** The API server's version when jobs run on Kubernetes. */
@@ -81,7 +82,7 @@ export class SystemUseCases {
         oidc_groups: [] as string[],
         // Flotilla's own additions.
         cluster_id: d.clusterId,
-        public_url: d.publicUrl,
+        public_url: d.publicUrl(),
       },
       minio_provider: creds ?? { endpoint: '', verify: false, access_key: '', secret_key: '', region: '' },
     };

@@ -29,8 +29,9 @@ export interface Config {
   memoryBytes: number;
   nodes: number;
   tier: Tier;
-  /** This manager's address for other clusters. Without `--public-url` and with port 0 it is
-   * only known once listening: `listen()` sets it then. */
+  /** This manager's address for other clusters, as configured or derived. Without
+   * `--public-url` and with port 0 its port is only known once listening: consumers read the
+   * manager's `publicUrl()`, never this field after start. */
   publicUrl: string;
   /** Whether `publicUrl` was configured (else derived from host and port). */
   publicUrlConfigured: boolean;

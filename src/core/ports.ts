@@ -10,6 +10,7 @@ import type { TrustStore } from './trust/trust-ports.ts';
 export type * from './trust/trust-ports.ts';
 
 import type { WorkerProof } from './federation/worker-guard.ts';
+import type { PeerFailureKind } from './peer-failure.ts';
 
 // ---------------------------------------------------------------- store
 
@@ -138,7 +139,7 @@ export interface JobStore {
   mirrorDelegated(id: string, state: MirroredState): Promise<void>;
   /** Jobs left Running by a previous process: marked Failed with the reason; returns their ids. */
   failRunningJobs(reason: string, at: Date, runner?: string): Promise<string[]>;
-  /** Replica ids that hold Running jobs now. */
+  /** Manager instance ids that hold Running jobs now. */
   runnersWithRunningJobs(): Promise<string[]>;
   /** Jobs this runner holds Running (not delegated), oldest first: what a restart re-attaches to. */
   runningJobsOf(runner: string): Promise<JobSummary[]>;
@@ -152,7 +153,9 @@ export interface JobStore {
 
 // ---------------------------------------------------------------- outbox
 
-export type OutboxOp = 'upsert' | 'delete';
+/** create: POST (a service of that name already there is taken as an earlier attempt's and
+ * PUT); update: PUT (absent: POST); delete: DELETE (absent counts as done). */
+export type OutboxOp = 'create' | 'update' | 'delete';
 
 /** One remote change, durable until the peer has it. Rows carry full state, so the latest
  * row for a (peer, service) supersedes earlier ones. */
@@ -161,7 +164,7 @@ export interface OutboxRow {
   peer: string;
   service: string;
   op: OutboxOp;
-  /** The full definition for an upsert. */
+  /** The full definition for a create or an update. */
   payload: Record<string, unknown> | null;
   target: PeerTarget;
   /** The coordinator service whose federation this change belongs to. */
@@ -171,6 +174,8 @@ export interface OutboxRow {
   attempts: number;
   nextAttemptAt: Date;
   lastError: string | null;
+  /** What the last failed attempt met (PeerFailure's kind): sync states read this, never the text. */
+  lastErrorKind: PeerFailureKind | null;
   createdAt: Date;
   doneAt: Date | null;
 }
@@ -178,7 +183,10 @@ export interface OutboxRow {
 export type NewOutboxRow = Pick<
   OutboxRow,
   'peer' | 'service' | 'op' | 'payload' | 'target' | 'group' | 'revision'
->;
+> & {
+  /** Not due before this time (default: now): held while the change is applied at once. */
+  notBefore?: Date;
+};
 
 export interface OutboxStore {
   enqueueOutbox(rows: NewOutboxRow[]): Promise<number[]>;
@@ -192,8 +200,10 @@ export interface OutboxStore {
   headsOfPeer(peer: string): Promise<OutboxRow[]>;
   /** true when a later pending row targets the same (peer, service). */
   hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service'>): Promise<boolean>;
-  markOutboxDone(id: number, at: Date): Promise<void>;
-  markOutboxRetry(id: number, error: string, nextAttemptAt: Date): Promise<void>;
+  /** Marks rows done (one statement for many). */
+  markOutboxDone(id: number | readonly number[], at: Date): Promise<void>;
+  /** Records a failed attempt: one more attempt, its error and kind, when to try again. */
+  markOutboxRetry(id: number, error: string, nextAttemptAt: Date, kind: PeerFailureKind): Promise<void>;
   /** Every row of a federation group, newest first, for sync states. */
   outboxOfGroup(group: string): Promise<OutboxRow[]>;
   pendingOutboxCount(): Promise<number>;
@@ -204,7 +214,7 @@ export interface OutboxStore {
 // ---------------------------------------------------------------- queue
 
 /**
- * The order in which stored jobs are offered to runners, shared by every replica. The store
+ * The order in which stored jobs are offered to runners, shared by every manager instance. The store
  * stays the truth (accepted = stored) and the claim (Pending → Running, a conditional
  * update) decides who runs a job, so a queue may offer a job twice but never runs it twice.
  * Adapters: the jobs table itself (local, standalone) and BullMQ on Valkey (federated).
@@ -217,7 +227,7 @@ export interface JobQueue {
   peek(limit: number): Promise<string[]>;
   /** Stops offering a job: it was claimed, delegated, failed or deleted. */
   remove(ids: string[]): Promise<void>;
-  /** Calls `cb` when jobs are published, by any replica; returns an unsubscribe function. */
+  /** Calls `cb` when jobs are published, by any instance; returns an unsubscribe function. */
   subscribe(cb: () => void): () => void;
   /** Jobs offered now (for status and tests). */
   size(): Promise<number>;
@@ -481,10 +491,12 @@ export interface PeerTarget {
   worker?: WorkerProof;
 }
 
-/** Calls to another cluster's manager, at fixed OSCAR paths under its endpoint. Errors are
- * FlotillaErrors without credentials and without the peer's answer body: PEER_UNREACHABLE
+/** Calls to another cluster's manager, at fixed OSCAR paths under its endpoint. A call that
+ * reached (or tried to reach) the peer fails with a PeerCallError (core/peer-failure.ts):
+ * a FlotillaError without credentials and without the peer's answer body — PEER_UNREACHABLE
  * (network, timeout, 5xx, an address --peer-allow refuses, an answer not of the expected
- * shape), UNAUTHORIZED/FORBIDDEN (refused credentials), or the remote's own 4xx code.
+ * shape), UNAUTHORIZED/FORBIDDEN (refused credentials), or the remote's own 4xx code — whose
+ * `failure` classifies it (refused, unreachable, conflict, not_found, unexpected).
  * Answers are only the parsed fields of the expected shape. */
 export interface PeerClient {
   /** Reachable and accepting these credentials. */
@@ -536,7 +548,7 @@ export type DemotionReason = 'lost' | 'stopped';
  * another takes over when the leader stops or its lock is lost. The composition root gives
  * each candidate its callbacks: onElected when it starts to lead, onDemoted(reason) when
  * that ends ('lost': the lock went away under it; 'stopped': stop()). onDemoted is awaited
- * before the lock is freed, so the loops stop before another replica starts them. A
+ * before the lock is freed, so the loops stop before another instance starts them. A
  * callback that throws is reported through onError; the election goes on.
  */
 export interface LeaderElection {

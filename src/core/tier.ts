@@ -1,4 +1,6 @@
-// The storage tiers and what the tier detector reports about the services a tier needs.
+// The storage tiers, where a manager's state lives, and what the tier detector reports about
+// the services a tier needs.
+import { join } from 'node:path';
 
 export const TIERS = ['local', 'standalone', 'federated'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -33,3 +35,12 @@ export interface ProbeReport {
   ok: boolean;
   probes: Probe[];
 }
+
+/**
+ * Where a manager's state lives: the configured PostgreSQL (standalone and federated tiers,
+ * or any tier given --database-url), else the embedded PGlite database in the data dir.
+ */
+export type StoreLocation = { kind: 'postgres'; url: string } | { kind: 'pglite'; dir: string };
+
+export const storeLocation = (c: { databaseUrl: string | undefined; dataDir: string }): StoreLocation =>
+  c.databaseUrl ? { kind: 'postgres', url: c.databaseUrl } : { kind: 'pglite', dir: join(c.dataDir, 'db') };

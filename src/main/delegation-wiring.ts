@@ -1,8 +1,6 @@
 // Glue between delegation parts that the composition root needs: the status cache's keys
-// and its per-service view, secrets opened right before sending, the shared status board.
+// and its per-service view, the shared status board.
 import { createHash } from 'node:crypto';
-import type { RefreshTokens } from '../app/credentials/refresh-tokens.ts';
-import { REFRESH_TOKEN } from '../app/credentials/refresh-tokens.ts';
 import type { DelegationCredentials, SnapshotSource } from '../app/federation/delegator.ts';
 import { replicasOf } from '../app/federation/delegator.ts';
 import type { ClusterSnapshot } from '../core/delegation/policy.ts';
@@ -107,21 +105,7 @@ export const replicaSnapshots = (
   },
 });
 
-/** Opens a refresh token sealed inside an outbox payload, right before it is sent. */
-export const openTransferSecrets = (
-  payload: Record<string, unknown>,
-  tokens: RefreshTokens,
-): Record<string, unknown> => {
-  const secrets = (payload.environment as { secrets?: Record<string, string> } | undefined)?.secrets;
-  const sealed = secrets?.[REFRESH_TOKEN];
-  if (!secrets || !sealed) return payload;
-  const copy = structuredClone(payload);
-  (copy.environment as { secrets: Record<string, string> }).secrets[REFRESH_TOKEN] =
-    tokens.openTransfer(sealed);
-  return copy;
-};
-
-/** The status snapshots the leader replica publishes for the others, in the shared store. */
+/** The status snapshots the leading instance publishes for the others, in the shared store. */
 export const sharedStatus = (settings: SettingsStore) => ({
   publish: (entries: SharedEntry[]) => settings.setSetting('status-cache', JSON.stringify(entries)),
   load: async (): Promise<SharedEntry[]> => {

@@ -1,7 +1,6 @@
 // The composition root: picks adapters for the tier and wires use cases, HTTP and loops.
 // No singletons: several managers can live in one process (benchmarks, tests).
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
@@ -13,11 +12,11 @@ import { PostgresStore } from '../adapters/store-postgres/postgres-store.ts';
 import { resolveAdminPassword } from '../app/admin-password.ts';
 import { createAuthenticator } from '../app/authenticate.ts';
 import { BucketUseCases } from '../app/buckets.ts';
-import { RefreshTokens, SEALED_PREFIX } from '../app/credentials/refresh-tokens.ts';
+import { RefreshTokens } from '../app/credentials/refresh-tokens.ts';
 import { DelegatedMirror } from '../app/federation/delegated-mirror.ts';
 import { createDelegationCredentials } from '../app/federation/delegation-credentials.ts';
 import { DelegationTriggers } from '../app/federation/delegation-triggers.ts';
-import { Delegator, replicasOf, resolveDelegationToken } from '../app/federation/delegator.ts';
+import { canDelegateFrom, Delegator, resolveDelegationToken } from '../app/federation/delegator.ts';
 import { FederationUseCases } from '../app/federation/federation-use-cases.ts';
 import { peerResolver } from '../app/federation/peer-resolver.ts';
 import { WorkerTokens } from '../app/federation/worker-tokens.ts';
@@ -28,7 +27,7 @@ import { JobRunner } from '../app/jobs/job-runner.ts';
 import { ManagerLog } from '../app/manager-log.ts';
 import { PeerFederation } from '../app/peering/peer-federation.ts';
 import { Quotas } from '../app/quotas.ts';
-import { RecentRunTimes } from '../app/run-times.ts';
+import { RecentRunTimes, recordingRunTimes } from '../app/run-times.ts';
 import { ServiceCache } from '../app/service-cache.ts';
 import { ServiceDeployment } from '../app/service-deployment.ts';
 import { newServiceToken, ServiceUseCases } from '../app/services.ts';
@@ -42,20 +41,21 @@ import { createNodes } from '../core/capacity.ts';
 import { parsePeerAllow } from '../core/federation/peer-allow.ts';
 import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
-import { subjectOfPrincipal } from '../core/storage/bucket-access.ts';
+import { boundPublicUrl } from '../core/public-url.ts';
+import { storeLocation } from '../core/tier.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
-import { OutboxWorker } from '../worker/outbox-worker.ts';
-import { PeriodicLoop } from '../worker/periodic.ts';
 import {
   pruneOutbox,
   reofferWaitingJobs,
-  sweepDeadReplicas,
+  sweepDeadInstances,
   writeHeartbeat,
-} from '../worker/replica-sweeps.ts';
+} from '../worker/instance-sweeps.ts';
+import { OutboxWorker } from '../worker/outbox-worker.ts';
+import { PeriodicLoop } from '../worker/periodic.ts';
 import { StatusCache } from '../worker/status-cache.ts';
 import { readBuildInfo } from './build-info.ts';
-import { openTransferSecrets, ReplicaIndex, replicaSnapshots, sharedStatus } from './delegation-wiring.ts';
+import { ReplicaIndex, replicaSnapshots, sharedStatus } from './delegation-wiring.ts';
 import { createExecutor, followClusterCapacity, kubernetesVersionOf } from './executor-wiring.ts';
 import { createLogger, LogRing } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
@@ -76,6 +76,8 @@ export interface Manager {
   readonly generatedAdminPassword: string | undefined;
   /** Starts listening; resolves to the bound URL. */
   listen(): Promise<string>;
+  /** The address other clusters reach this manager at (with port 0: the bound port, once listening). */
+  publicUrl(): string;
   close(): Promise<void>;
 }
 
@@ -96,8 +98,8 @@ export interface ManagerOptions {
 }
 
 export const openStore = async (config: Config): Promise<Store> => {
-  if (config.databaseUrl) return PostgresStore.open(config.databaseUrl);
-  return PgliteStore.open(join(config.dataDir, 'db'));
+  const at = storeLocation(config);
+  return at.kind === 'postgres' ? PostgresStore.open(at.url) : PgliteStore.open(at.dir);
 };
 
 const createVerifier = async (config: Config, logger: Logger): Promise<TokenVerifier | undefined> => {
@@ -119,6 +121,9 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
   // The data dir holds keys and the database: only the manager may read it.
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const closers: Array<() => Promise<void>> = [];
+  // Read at use: with port 0 the port is only known once listening.
+  let listeningAt: string | undefined;
+  const publicUrl = (): string => listeningAt ?? config.publicUrl;
   const store = opts.store ?? (await openStore(config));
   closers.push(() => store.close());
   try {
@@ -136,7 +141,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const storage = await openObjectStorage(config, store, logger);
     closers.unshift(() => storage.close());
     // Peering first: its peer records are federation targets (mTLS), tried before `clusters`.
-    const peering = await createPeering({ config, store, box, logger });
+    const peering = await createPeering({ config, store, box, logger, publicUrl });
     closers.unshift(() => peering.close());
     const peers = createPeerClient({
       timeoutMs: 10_000,
@@ -192,7 +197,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       peers,
       targets: () => replicaIndex.collect(),
       logger,
-      // Replicas sharing a database share one poller: the leader.
+      // Instances sharing a database share one poller: the leader.
       shared: config.databaseUrl ? sharedStatus(store) : undefined,
     });
     closers.unshift(async () => statusCache.stop());
@@ -232,16 +237,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       defaultTimeoutMs: config.jobTimeoutMs,
       logger,
       openSealed: (s) => box.open(s),
-      metrics: {
-        jobFinished: (status, seconds) => {
-          metrics.jobFinished(status, seconds);
-          if (status === 'Succeeded') runTimes.add(seconds);
-        },
-      },
-      canDelegate: async (name) => {
-        const svc = await serviceCache.get(name);
-        return !!svc && replicasOf(svc).length > 0;
-      },
+      metrics: recordingRunTimes(metrics, runTimes),
+      canDelegate: canDelegateFrom(serviceCache),
     });
     closers.unshift(() => runner.stop());
     const delegation = new DelegationTriggers({
@@ -261,8 +258,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       credentials,
       clock: systemClock,
     });
-    const sweeps = { store, queue, clock: systemClock, replicaId: config.replicaId, logger };
-    // Every replica beats; the leader alone runs the loops that must not run twice.
+    const sweeps = { store, queue, clock: systemClock, instanceId: config.replicaId, logger };
+    // Every instance beats; the leader alone runs the loops that must not run twice.
     const heartbeat = new PeriodicLoop(
       'heartbeat',
       () => writeHeartbeat(store, config.replicaId, systemClock),
@@ -272,7 +269,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const leaderLoops = [
       new PeriodicLoop('rescheduler', () => delegation.reschedule(), 1000, logger),
       new PeriodicLoop('delegated-mirror', () => mirror.sync(), 1500, logger),
-      new PeriodicLoop('dead-replicas', () => sweepDeadReplicas(sweeps), 5000, logger),
+      new PeriodicLoop('dead-instances', () => sweepDeadInstances(sweeps), 5000, logger),
       new PeriodicLoop('re-offer', () => reofferWaitingJobs(sweeps), 5000, logger),
       new PeriodicLoop('outbox-prune', () => pruneOutbox(sweeps), 600_000, logger),
     ];
@@ -285,8 +282,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       onStored: () => runner.wake(),
       delegateAtIntake: (id, svc) => delegation.atIntake(id, svc),
       seal: (plain) => box.seal(plain),
-      checkEvent: (svc, principal, event, origin) =>
-        inputs.checkEvent(svc, event, { invoker: subjectOfPrincipal(principal), origin }),
+      checkEvent: (svc, principal, event, origin) => inputs.checkEventOf(svc, principal, event, origin),
     });
     const triggers = new StorageTriggers({ store, intake, inputs, clusterId: config.clusterId, logger });
     storage.onObjectCreated((e) => {
@@ -312,16 +308,12 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       peers,
       clock: systemClock,
       logger,
-      openPayload: (payload) => openTransferSecrets(payload, refreshTokens),
-      resolveTarget: async (t) => {
-        if (t.auth.kind !== 'service-owner') return t;
-        const token = await refreshTokens.accessToken(t.auth.service).catch(() => undefined);
-        return { ...t, auth: token ? { kind: 'bearer', token } : { kind: 'none' } };
-      },
+      ownerToken: refreshTokens,
     });
     const background = leaderLoopsFor(config, {
       onElected: () => {
-        logger.info({ replica: config.replicaId }, 'this replica leads the background loops');
+        // The line's text is what operators and tests look for; the field names the instance.
+        logger.info({ instance: config.replicaId }, 'this replica leads the background loops');
         statusCache.lead(true);
         outbox.start();
         if (opts.runJobs !== false) for (const l of leaderLoops) l.start();
@@ -343,23 +335,16 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       snapshots,
       store,
       services,
-      peers,
       resolver: peerResolver(peering.records),
-      outbox,
+      applier: outbox,
       workerTokens: new WorkerTokens({
         settings: store,
         newToken: newServiceToken,
         clusterId: config.clusterId,
       }),
       clusterId: config.clusterId,
-      // Read at use: with port 0 it is only known after listen().
-      get publicUrl() {
-        return config.publicUrl;
-      },
-      ownerToken: {
-        seal: (plain) => `${SEALED_PREFIX}${box.seal(plain)}`,
-        sealedFor: (service) => refreshTokens.sealedForTransfer(service),
-      },
+      publicUrl,
+      ownerToken: refreshTokens,
     });
     const buckets = new BucketUseCases({
       objects: storage.local,
@@ -372,10 +357,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       build,
       name: config.name,
       clusterId: config.clusterId,
-      // Read at use: with port 0 it is only known after listen().
-      get publicUrl() {
-        return config.publicUrl;
-      },
+      publicUrl,
       tier: config.tier,
       executor: { kind: executor.kind, isolation: executor.isolation, note: isolationNote },
       kubernetesVersion,
@@ -440,12 +422,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       outbox,
       statusCache,
       generatedAdminPassword: admin.generated,
+      publicUrl,
       async listen() {
         const bound = await http.listen({ port: config.port, host: config.host });
-        if (!config.publicUrlConfigured && config.port === 0) {
-          const { port } = new URL(bound);
-          config.publicUrl = config.publicUrl.replace(/:0$/, `:${port}`);
-        }
+        listeningAt = boundPublicUrl(config, bound);
         await peering.listen();
         return bound;
       },

@@ -41,6 +41,8 @@ export const createPeering = async (deps: {
   store: Store;
   box: SecretBox;
   logger: Logger;
+  /** The manager's public URL (read when the peer channel starts, after the API listens). */
+  publicUrl: () => string;
 }): Promise<Peering> => {
   const { config, store, box, logger } = deps;
   const pki = await openPki({ settings: store, box, clusterId: config.clusterId });
@@ -81,7 +83,7 @@ export const createPeering = async (deps: {
 
   const renewal = new PeriodicLoop('peer-renewal', () => peers.renewDue(RENEW_AHEAD_MS), 60_000, logger);
   // Replicas sharing a database: a revocation made by another replica reaches this
-  // listener's CRL within a few seconds (the replica that revoked applies it at once).
+  // listener's CRL within a few seconds (the instance that revoked applies it at once).
   let applied = '';
   const crlRefresh = new PeriodicLoop(
     'crl-refresh',
@@ -115,7 +117,7 @@ export const createPeering = async (deps: {
       recordsRefresh.start();
       const l = config.peerListen;
       if (!l) return;
-      const publicHost = new URL(config.publicUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+      const publicHost = new URL(deps.publicUrl()).hostname.replace(/^\[(.*)\]$/, '$1');
       const wildcard = l.host === '0.0.0.0' || l.host === '::';
       const hosts = [...new Set([publicHost, ...(wildcard ? [] : [l.host]), '127.0.0.1', 'localhost'])];
       const tls = await pki.issueServerCertificate(hosts, SERVER_CERT_LIFETIME_MS);

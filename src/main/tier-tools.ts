@@ -1,7 +1,6 @@
 // The composition root of the tier tools (`flotilla up`'s readiness check, `flotilla
 // doctor`, `flotilla storage migrate-tier`): the detector and the copy use case over their
 // adapters, so the CLI never reaches for an adapter itself.
-import { join } from 'node:path';
 import { inspectJobSandbox } from '../adapters/executor-process/inspect.ts';
 import { createSqlStateCopier } from '../adapters/tier-copy/sql-state-copier.ts';
 import { createTierProbes } from '../adapters/tier-probes/tier-probes.ts';
@@ -18,7 +17,7 @@ import {
   migrateTier,
 } from '../app/tier/migrate-tier.ts';
 import type { Config } from '../config/config.ts';
-import type { Probe, ProbeReport } from '../core/tier.ts';
+import { type Probe, type ProbeReport, storeLocation } from '../core/tier.ts';
 
 export type TierConfig = Pick<Config, 'tier' | 'databaseUrl' | 'valkeyUrl' | 's3' | 'dataDir'>;
 
@@ -62,11 +61,7 @@ export const openTierTools = (config: Config): TierTools => {
     migrateTier: (opts, ui) =>
       migrateTier(
         {
-          copier: createSqlStateCopier(
-            config.databaseUrl
-              ? { kind: 'postgres', url: config.databaseUrl }
-              : { kind: 'pglite', dir: join(config.dataDir, 'db') },
-          ),
+          copier: createSqlStateCopier(storeLocation(config)),
           detector,
         },
         {

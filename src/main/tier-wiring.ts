@@ -1,5 +1,5 @@
 // What differs by tier in the composition root: the job queue (the jobs table, or BullMQ on
-// Valkey) and who runs the background loops (this process, or the replica holding a
+// Valkey) and who runs the background loops (this process, or the instance holding a
 // PostgreSQL advisory lock, taken over by another when it dies).
 import { createHash } from 'node:crypto';
 import { InProcessElection } from '../adapters/leader-in-process/in-process-election.ts';

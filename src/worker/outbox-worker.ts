@@ -1,12 +1,28 @@
-// Drains the durable per-peer outbox: each (peer, service)'s rows are applied in order, one
-// at a time; a row that fails stays at the head of its service and is retried with backoff,
-// so later changes to that service cannot overtake it (other services' rows go on). Rows
-// carry full state and are idempotent: an upsert is PUT, falling back to POST on 404; a
-// delete tolerates 404; a 409 for a stale revision means the peer already holds something
-// newer.
-import { SUPERSEDED_AT } from '../app/federation/federation-use-cases.ts';
+// The one applier of federation changes: every remote create, update and delete a use case
+// plans is an outbox row, and this worker performs it. It drains the durable per-peer
+// outbox in the background: each (peer, service)'s rows are applied in order, one at a time;
+// a row that fails stays at the head of its service and is retried with backoff, so later
+// changes to that service cannot overtake it (other services' rows go on). Rows carry full
+// state and are idempotent: a create is POST, falling back to PUT when an earlier attempt
+// already made it; an update is PUT, falling back to POST on 404; a delete tolerates 404; a
+// 409 for a stale revision means the peer already holds something newer. A use case that
+// must know the outcome before it answers (a federated create) has its rows applied at once
+// (applyNow) — the same calls, the outcome recorded on the same rows. Each failure is
+// recorded with its kind (core/peer-failure.ts), never parsed from its text.
+import PQueue from 'p-queue';
+import type { ChangeApplier, ChangeOutcome, PreflightOutcome } from '../app/federation/federation-common.ts';
 import { isFlotillaError } from '../core/errors.ts';
-import type { Clock, Log, OutboxRow, OutboxStore, PeerClient } from '../core/ports.ts';
+import { SUPERSEDED_AT } from '../core/federation/sync-state.ts';
+import { type PeerFailure, peerFailureOf, peerIsDown } from '../core/peer-failure.ts';
+import type {
+  Clock,
+  Log,
+  NewOutboxRow,
+  OutboxRow,
+  OutboxStore,
+  PeerClient,
+  PeerTarget,
+} from '../core/ports.ts';
 
 export type OutboxLogger = Pick<Log, 'info' | 'warn'>;
 
@@ -23,10 +39,33 @@ export interface OutboxWorkerOptions {
   callTimeoutMs?: number;
   /** Peers drained at once. */
   concurrency?: number;
-  /** Turns a stored target into one ready to call (mints the owner's token when needed). */
-  resolveTarget?: (target: OutboxRow['target']) => Promise<OutboxRow['target']>;
-  /** Opens secrets sealed inside a payload right before it is sent (never stored open). */
-  openPayload?: (payload: Record<string, unknown>) => Record<string, unknown>;
+  /** Rows applied at once by applyNow (and checks by preflight). */
+  nowConcurrency?: number;
+  /**
+   * The service owner's token (app/credentials/refresh-tokens.ts): mints it for a kept
+   * target that names the owner, and opens it, sealed in a kept definition, right before the
+   * definition is sent (it is never stored open).
+   */
+  ownerToken?: {
+    resolveTarget(target: PeerTarget): Promise<PeerTarget>;
+    openForSending(payload: Record<string, unknown>): Record<string, unknown>;
+  };
+}
+
+/** A persisted row as applyNow takes it: what was inserted, and the id it got. */
+export type StoredChange = NewOutboxRow & { id: number };
+
+export interface ApplyNowOptions {
+  /**
+   * The caller's own credentials for this request (an OIDC caller's bearer token), used
+   * where the kept target says "the service owner"; never stored.
+   */
+  via?: PeerTarget['auth'];
+  /**
+   * A failed row: 'retry' leaves it to the background drain (from the first backoff on);
+   * 'abandon' closes it unapplied (an atomic plan that failed is undone, never completed).
+   */
+  onFailure: 'retry' | 'abandon';
 }
 
 /** Exponential backoff with full jitter in the upper half. */
@@ -35,7 +74,7 @@ export const backoffMs = (attempts: number, base: number, max: number, rand = Ma
   return Math.round(ceiling / 2 + rand() * (ceiling / 2));
 };
 
-export class OutboxWorker {
+export class OutboxWorker implements ChangeApplier {
   private timer: NodeJS.Timeout | undefined;
   private readonly active = new Set<string>();
   /**
@@ -162,18 +201,10 @@ export class OutboxWorker {
           await this.o.store.markOutboxDone(row.id, this.o.clock.now());
           progressed = true;
         } catch (e) {
-          const message = (e as Error).message;
-          const delay = backoffMs(row.attempts, this.o.baseDelayMs ?? 250, this.o.maxDelayMs ?? 5000);
-          const next = new Date(this.o.clock.now().getTime() + delay);
-          await this.o.store.markOutboxRetry(row.id, message, next);
+          const failure = peerFailureOf(e);
+          const next = await this.recordFailure(row, e, failure);
           wait = Math.min(wait, next.getTime());
-          if (row.attempts === 0 || row.attempts % 20 === 0) {
-            this.o.logger.warn(
-              { peer, service: row.service, op: row.op, attempts: row.attempts + 1, err: message },
-              'outbox change not applied yet; will retry',
-            );
-          }
-          if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE') {
+          if (peerIsDown(failure)) {
             this.blockedUntil.set(peer, next.getTime());
             return;
           }
@@ -190,27 +221,157 @@ export class OutboxWorker {
     this.wake();
   }
 
-  private async apply(stored: OutboxRow): Promise<void> {
+  /** A failed attempt: recorded with its kind, retried after a backoff; resolves to when. */
+  private async recordFailure(
+    row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'op' | 'attempts'>,
+    e: unknown,
+    failure: PeerFailure,
+  ): Promise<Date> {
+    const message = (e as Error).message;
+    const delay = backoffMs(row.attempts, this.o.baseDelayMs ?? 250, this.o.maxDelayMs ?? 5000);
+    const next = new Date(this.o.clock.now().getTime() + delay);
+    await this.o.store.markOutboxRetry(row.id, message, next, failure.kind);
+    if (row.attempts === 0 || row.attempts % 20 === 0) {
+      this.o.logger.warn(
+        { peer: row.peer, service: row.service, op: row.op, attempts: row.attempts + 1, err: message },
+        'outbox change not applied yet; will retry',
+      );
+    }
+    return next;
+  }
+
+  // ---------------------------------------------------------------- applied at once
+
+  /**
+   * Until when rows about to be applied at once are kept from the background drain (and
+   * from another instance's): long enough for every call applyNow makes for them, so the
+   * drain takes a row over only from a process that died while applying it.
+   */
+  holdUntil(rows: number): Date {
+    const rounds = Math.ceil(Math.max(1, rows) / (this.o.nowConcurrency ?? 32));
+    const ms = (this.o.callTimeoutMs ?? 10_000) * (2 * rounds + 2);
+    return new Date(this.o.clock.now().getTime() + ms);
+  }
+
+  /**
+   * Applies persisted rows now (in parallel, as the drain would one by one) and records each
+   * outcome on its row: done, or failed with its kind and then retried in the background or
+   * abandoned. Resolves to the outcomes, in the rows' order.
+   */
+  async applyNow(rows: readonly StoredChange[], opts: ApplyNowOptions): Promise<ChangeOutcome[]> {
+    const q = new PQueue({ concurrency: this.o.nowConcurrency ?? 32 });
+    const outcomes = await Promise.all(
+      rows.map(
+        (row) =>
+          q.add(async (): Promise<ChangeOutcome> => {
+            try {
+              await this.apply(row, opts.via);
+              return { ok: true };
+            } catch (error) {
+              return { ok: false, error, failure: peerFailureOf(error) };
+            }
+          }) as Promise<ChangeOutcome>,
+      ),
+    );
+    const now = this.o.clock.now();
+    const failed = rows.filter((_, i) => !outcomes[i].ok);
+    await this.o.store.markOutboxDone(
+      rows.filter((_, i) => outcomes[i].ok).map((r) => r.id),
+      now,
+    );
+    if (opts.onFailure === 'abandon') {
+      await this.o.store.markOutboxDone(
+        failed.map((r) => r.id),
+        SUPERSEDED_AT,
+      );
+    } else {
+      for (const [i, row] of rows.entries()) {
+        const o = outcomes[i];
+        if (!o.ok) await this.recordFailure({ ...row, attempts: 0 }, o.error, o.failure);
+      }
+      if (failed.length) this.nudge(new Set(failed.map((r) => r.peer)));
+    }
+    return outcomes;
+  }
+
+  /**
+   * The atomic create's check, before anything is stored: each member is reachable, accepts
+   * the credentials and says whether it holds the service's name already (one read each).
+   */
+  async preflight(
+    checks: ReadonlyArray<{ target: PeerTarget; service: string }>,
+    via?: PeerTarget['auth'],
+  ): Promise<PreflightOutcome[]> {
+    const q = new PQueue({ concurrency: this.o.nowConcurrency ?? 32 });
+    return Promise.all(
+      checks.map(
+        (c) =>
+          q.add(async (): Promise<PreflightOutcome> => {
+            try {
+              const signal = AbortSignal.timeout(this.o.callTimeoutMs ?? 10_000);
+              const target = await this.callable(c.target, via);
+              return { ok: true, present: !!(await this.o.peers.getService(target, c.service, signal)) };
+            } catch (error) {
+              return { ok: false, error, failure: peerFailureOf(error) };
+            }
+          }) as Promise<PreflightOutcome>,
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------- one change
+
+  /** A kept target made ready to call: the caller's credentials, or the owner's token minted. */
+  private async callable(target: PeerTarget, via?: PeerTarget['auth']): Promise<PeerTarget> {
+    if (via && target.auth.kind === 'service-owner') return { ...target, auth: via };
+    return this.o.ownerToken ? this.o.ownerToken.resolveTarget(target) : target;
+  }
+
+  private async apply(
+    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target'>,
+    via?: PeerTarget['auth'],
+  ) {
     const signal = AbortSignal.timeout(this.o.callTimeoutMs ?? 10_000);
-    const { peers } = this.o;
-    const row = this.o.resolveTarget
-      ? { ...stored, target: await this.o.resolveTarget(stored.target) }
-      : stored;
+    const target = await this.callable(row.target, via);
     if (row.op === 'delete') {
-      await peers.deleteService(row.target, row.service, signal);
+      await this.o.peers.deleteService(target, row.service, signal);
       return;
     }
-    const payload = this.o.openPayload ? this.o.openPayload(row.payload ?? {}) : (row.payload ?? {});
+    const payload = this.o.ownerToken?.openForSending(row.payload ?? {}) ?? row.payload ?? {};
+    if (row.op === 'create') await this.create(target, payload, signal);
+    // 'update', and 'upsert' from rows written before creates had an op of their own.
+    else await this.update(target, payload, signal);
+  }
+
+  private async create(t: PeerTarget, payload: Record<string, unknown>, signal: AbortSignal): Promise<void> {
+    const { peers } = this.o;
     try {
-      await peers.updateService(row.target, payload, signal);
+      await peers.createService(t, payload, signal);
+    } catch (e) {
+      if (!(isFlotillaError(e) && e.code === 'SERVICE_EXISTS')) throw e;
+      // Made by an earlier attempt whose answer was lost: bring it up to date.
+      try {
+        await peers.updateService(t, payload, signal);
+      } catch (e2) {
+        if (isFlotillaError(e2) && e2.code === 'STALE_REVISION') return;
+        // Not this federation's worker either: the create's own refusal says what is there.
+        throw peerFailureOf(e2).kind === 'conflict' ? e : e2;
+      }
+    }
+  }
+
+  private async update(t: PeerTarget, payload: Record<string, unknown>, signal: AbortSignal): Promise<void> {
+    const { peers } = this.o;
+    try {
+      await peers.updateService(t, payload, signal);
     } catch (e) {
       if (isFlotillaError(e) && (e.code === 'SERVICE_NOT_FOUND' || e.code === 'NOT_FOUND')) {
         try {
-          await peers.createService(row.target, payload, signal);
+          await peers.createService(t, payload, signal);
         } catch (e2) {
           // Created meanwhile by an earlier attempt that timed out: update it.
           if (isFlotillaError(e2) && e2.code === 'SERVICE_EXISTS')
-            await peers.updateService(row.target, payload, signal);
+            await peers.updateService(t, payload, signal);
           else throw e2;
         }
         return;

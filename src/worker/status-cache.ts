@@ -59,7 +59,7 @@ export class StatusCache {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private polling = false;
-  /** Whether this replica polls (always, without sharing; the leader, with it). */
+  /** Whether this instance polls (always, without sharing; the leader, with it). */
   private leading: boolean;
 
   constructor(private readonly o: StatusCacheOptions) {
@@ -70,7 +70,7 @@ export class StatusCache {
     return this.o.now ? this.o.now() : Date.now();
   }
 
-  /** Becomes (or stops being) the replica that polls for the others. */
+  /** Becomes (or stops being) the instance that polls for the others. */
   lead(leading: boolean): void {
     if (!this.o.shared || leading === this.leading) return;
     this.leading = leading;

@@ -14,6 +14,7 @@ import { createPeerAgents } from '../../src/adapters/peer-mtls/mtls-peer-channel
 import { createPeerClient } from '../../src/adapters/peer-mtls/mtls-peer-client.ts';
 import { createSecretBox, loadSecretKey } from '../../src/adapters/secret-box/aes-gcm-box.ts';
 import { FlotillaError } from '../../src/core/errors.ts';
+import { PeerCallError, peerFailureOf } from '../../src/core/peer-failure.ts';
 import type { PeerClient, PeerTarget } from '../../src/core/ports.ts';
 import { OID_GRANT_ID, OID_SUBJECT } from '../../src/core/trust/claims.ts';
 import { freePort } from '../support/cluster-harness.ts';
@@ -277,6 +278,30 @@ for (const adapter of adapters) {
       expect(await peers.deleteService(target(), name)).toBe(true);
       expect(await peers.deleteService(target(), name)).toBe(false);
       expect(await peers.getService(target(), name)).toBeUndefined();
+    });
+
+    it('classifies every failure once, as data: refused, unreachable, conflict, not_found', async () => {
+      for (const r of s.refused) {
+        const refused = await failure(peers.checkAccess(r.target));
+        expect(refused, r.why).toBeInstanceOf(PeerCallError);
+        // A refusal the peer answers is `refused`; one made in the TLS handshake has no answer.
+        expect(peerFailureOf(refused), r.why).toEqual(
+          r.code === 'UNAUTHORIZED' ? { kind: 'refused', status: 401 } : { kind: 'unreachable' },
+        );
+      }
+      expect(peerFailureOf(await failure(peers.getService(s.gone, 'x')))).toEqual({ kind: 'unreachable' });
+      expect(peerFailureOf(await failure(peers.status(target(), AbortSignal.abort())))).toEqual({
+        kind: 'unreachable',
+      });
+      const name = serviceName();
+      await peers.createService(target(), { name, image: 'alpine', script: 'true' });
+      const dup = await failure(peers.createService(target(), { name, image: 'alpine', script: 'true' }));
+      expect(peerFailureOf(dup)).toEqual({ kind: 'conflict', status: 409 });
+      const missing = await failure(peers.submitJob(target(), serviceName(), new Uint8Array([1]), {}));
+      expect(peerFailureOf(missing)).toEqual({ kind: 'not_found', status: 404 });
+      const invalid = await failure(peers.createService(target(), { name: serviceName(), image: 'alpine' }));
+      expect(peerFailureOf(invalid)).toEqual({ kind: 'refused', status: 400 });
+      await peers.deleteService(target(), name);
     });
 
     it('reads a federation (undefined for a service that has none, its topology for one that exists) or refuses: FORBIDDEN, never a false "none"', async () => {

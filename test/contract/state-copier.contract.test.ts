@@ -66,7 +66,7 @@ const seed = async (store: Store): Promise<void> => {
     ['b', 'c'].map((peer, i) => ({
       peer,
       service: `a-${peer}`,
-      op: 'upsert' as const,
+      op: 'update' as const,
       payload: { name: `a-${peer}`, nested: { list: [1, 2, 3] } },
       target: {
         clusterId: peer,

@@ -273,7 +273,7 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       const row = (peer: string, service: string, revision: number) => ({
         peer,
         service,
-        op: 'upsert' as const,
+        op: 'update' as const,
         payload: { name: service, revision },
         target: { ...target, clusterId: peer },
         group: 'grp',
@@ -298,12 +298,21 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       });
       expect(head?.target.clusterId).toBe('pa');
       expect(await store.hasLaterRow(head!)).toBe(true);
-      await store.markOutboxRetry(b1, 'cluster pb is unreachable', new Date(now.getTime() + 60_000));
+      await store.markOutboxRetry(
+        b1,
+        'cluster pb is unreachable',
+        new Date(now.getTime() + 60_000),
+        'unreachable',
+      );
       expect(await store.duePeers(now)).toEqual(['pa']);
       const [retried] = await store.headsOfPeer('pb');
-      expect(retried).toMatchObject({ attempts: 1, lastError: 'cluster pb is unreachable' });
-      await store.markOutboxDone(a1, now);
-      await store.markOutboxDone(a2, now);
+      expect(retried).toMatchObject({
+        attempts: 1,
+        lastError: 'cluster pb is unreachable',
+        lastErrorKind: 'unreachable',
+      });
+      expect(head).toMatchObject({ lastError: null, lastErrorKind: null });
+      await store.markOutboxDone([a1, a2], now);
       expect(await store.headsOfPeer('pa')).toEqual([]);
       expect(await store.pendingOutboxCount()).toBe(1);
       const group = await store.outboxOfGroup('grp');
@@ -317,7 +326,7 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       const row = (service: string, revision: number) => ({
         peer: 'px',
         service,
-        op: 'upsert' as const,
+        op: 'update' as const,
         payload: { name: service, revision },
         target: { clusterId: 'px', endpoint: 'http://px', sslVerify: true, auth: { kind: 'none' as const } },
         group: `g-${service}`,
@@ -333,6 +342,39 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       await store.markOutboxDone(z1, new Date());
       expect((await store.headsOfPeer('px')).map((r) => r.id)).toEqual([a1, z2, m1]);
       expect(await store.headsOfPeer('nobody')).toEqual([]);
+    });
+
+    it('holds a row not due before its notBefore, and closes many rows at once', async () => {
+      const row = (service: string, op: 'create' | 'update' | 'delete') => ({
+        peer: 'ph',
+        service,
+        op,
+        payload: op === 'delete' ? null : { name: service },
+        target: { clusterId: 'ph', endpoint: 'http://ph', sslVerify: true, auth: { kind: 'none' as const } },
+        group: 'g-held',
+        revision: 1,
+      });
+      const now = new Date(Date.now() + 1000);
+      const [held, other] = await store.enqueueOutbox([
+        { ...row('h1', 'create'), notBefore: new Date(now.getTime() + 60_000) },
+        row('h2', 'delete'),
+      ]);
+      expect(await store.duePeers(now)).toContain('ph');
+      const heads = await store.headsOfPeer('ph');
+      expect(heads.map((r) => [r.id, r.op])).toEqual([
+        [held, 'create'],
+        [other, 'delete'],
+      ]);
+      expect(heads[0].nextAttemptAt.getTime()).toBeGreaterThan(now.getTime());
+      await store.markOutboxDone(other, now);
+      // Only the held row is left: not due yet.
+      expect(await store.duePeers(now)).not.toContain('ph');
+      await store.markOutboxDone([held], new Date(0));
+      expect(await store.headsOfPeer('ph')).toEqual([]);
+      expect((await store.outboxOfGroup('g-held')).map((r) => r.doneAt?.getTime())).toEqual([
+        now.getTime(),
+        0,
+      ]);
     });
 
     // In-memory PGlite has nothing to reopen: durability is checked on the adapters with storage.

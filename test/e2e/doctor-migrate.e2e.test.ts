@@ -88,7 +88,7 @@ const outboxToSeed = (): NewOutboxRow[] =>
   ['b', 'c', 'b'].map((peer, i) => ({
     peer,
     service: `grayify-${peer}`,
-    op: 'upsert',
+    op: 'update',
     payload: { name: `grayify-${peer}`, revision: i + 1, nested: { list: [1, 2, 3] } },
     target: {
       clusterId: peer,

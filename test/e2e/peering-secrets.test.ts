@@ -38,7 +38,7 @@ const start = async (clusterId: string) => {
   return {
     manager,
     dir,
-    client: new FlotillaClient({ endpoint: config.publicUrl, password: ADMIN_PASSWORD }),
+    client: new FlotillaClient({ endpoint: manager.publicUrl(), password: ADMIN_PASSWORD }),
   };
 };
 
@@ -64,10 +64,10 @@ describe('peering secrets', () => {
     const { token } = await b.client.request<{ token: string }>('POST', `/system/grants/${g.id}/token`, {
       body: {},
     });
-    await a.client.request('POST', '/system/peers', { body: { url: b.manager.config.publicUrl, token } });
+    await a.client.request('POST', '/system/peers', { body: { url: b.manager.publicUrl(), token } });
     // A replay and a probe, a renewal and a revocation: every path that logs.
     await a.client.send('POST', '/system/peers', {
-      body: { url: b.manager.config.publicUrl, token, name: 'again' },
+      body: { url: b.manager.publicUrl(), token, name: 'again' },
     });
     await a.client.request('GET', '/system/peers/b');
     await a.client.request('POST', '/system/peers/b/renew');

@@ -1,6 +1,6 @@
 // Prometheus metrics for one manager. Each manager has its own registry (several managers
 // may share a process), counters fed by the use cases and the HTTP layer, and gauges read
-// from the stores when scraped (so every replica of a cluster reports the shared state).
+// from the stores when scraped (so every manager instance of a cluster reports the shared state).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClusterSnapshot } from '../../core/delegation/policy.ts';
 import type { JobStatus, MetricsSink } from '../../core/ports.ts';

@@ -3,7 +3,9 @@
 // a user, password, query or fragment in a stored endpoint is never used), only to
 // addresses --peer-allow admits, and a peer's answer is read only for the fields of the
 // expected shape: its body never reaches an error, a log line or a caller. Errors name the
-// cluster and what went wrong, never the credentials.
+// cluster and what went wrong, never the credentials, and carry what happened as data (a
+// PeerCallError's `failure`), classified here once, in the shared helpers `unreachable`,
+// `failed` and `unexpected` that every call's outcome goes through.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { Agent, type Dispatcher, request } from 'undici';
@@ -11,6 +13,7 @@ import { ERROR_CODES, type ErrorCode, FlotillaError } from '../../core/errors.ts
 import { endpointHost, hasUserInfo, peerUrl } from '../../core/federation/endpoint.ts';
 import { allowsAddress, allowsHost, type PeerAllow } from '../../core/federation/peer-allow.ts';
 import { ORIGIN_HEADER, WORKER_TOKEN_HEADER } from '../../core/federation/worker-guard.ts';
+import { failureOfStatus, PeerCallError } from '../../core/peer-failure.ts';
 import type { PeerClient, PeerTarget, StorageCredentials } from '../../core/ports.ts';
 
 export interface HttpPeerClientOptions {
@@ -145,7 +148,8 @@ export const createHttpPeerClient = (
     return allowsHost(allow, host) ? true : 'resolve';
   };
 
-  const unreachable = (who: string, e: unknown, cluster?: string): FlotillaError => {
+  /** No answer (network, timeout, an address --peer-allow refuses): 'unreachable'. */
+  const unreachable = (who: string, e: unknown, cluster?: string): PeerCallError => {
     const err = e as Error & { code?: string; cause?: { code?: string } };
     const code = err.code ?? err.cause?.code;
     const why =
@@ -154,9 +158,10 @@ export const createHttpPeerClient = (
         : err.name === 'TimeoutError' || err.name === 'AbortError'
           ? 'timed out'
           : (code ?? 'network error');
-    return new FlotillaError(
+    return new PeerCallError(
       'PEER_UNREACHABLE',
       `${who} is unreachable: ${why}`,
+      { kind: 'unreachable' },
       cluster ? { cluster_id: cluster } : undefined,
     );
   };
@@ -175,7 +180,10 @@ export const createHttpPeerClient = (
     const who = `cluster ${t.clusterId} (${endpointHost(t.endpoint)})`;
     const via = opts.transport ? await opts.transport(t, connect) : undefined;
     const url = peerUrl(via?.endpoint ?? t.endpoint, path);
-    if (!url) throw new FlotillaError('PEER_UNREACHABLE', `${who} has no valid http(s) endpoint`);
+    if (!url)
+      throw new PeerCallError('PEER_UNREACHABLE', `${who} has no valid http(s) endpoint`, {
+        kind: 'unreachable',
+      });
     if (admitted(url) === false) throw unreachable(who, { code: NOT_ALLOWED }, t.clusterId);
     const headers: Record<string, string> = { ...authHeader(t), ...(o.headers ?? {}) };
     let body: string | Uint8Array | undefined;
@@ -220,15 +228,16 @@ export const createHttpPeerClient = (
   };
 
   /**
-   * A non-2xx answer as a FlotillaError naming the cluster: the status, and the peer's
-   * error code mapped to this registry when it is one of ours — never its message or body.
+   * An answer other than the expected one as an error naming the cluster: the status, and the
+   * peer's error code mapped to this registry when it is one of ours — never its message or
+   * body; classified from the status alone (failureOfStatus).
    */
   const failed = (
     t: PeerTarget,
     what: string,
     r: { status: number; json: unknown },
     hints: Partial<Record<ErrorCode, string>> = {},
-  ): FlotillaError => {
+  ): PeerCallError => {
     const remote = isObj(r.json) ? str(r.json.code) : undefined;
     const known = remote && KNOWN_CODES.has(remote) ? (remote as ErrorCode) : undefined;
     let code: ErrorCode;
@@ -243,16 +252,20 @@ export const createHttpPeerClient = (
         : known && r.status < 500
           ? (hints[known] ?? ERROR_CODES[known].title)
           : `HTTP ${r.status}`;
-    return new FlotillaError(code, `cluster ${t.clusterId}: ${what} failed (${r.status}): ${detail}`, {
-      cluster_id: t.clusterId,
-      remote_status: r.status,
-    });
+    return new PeerCallError(
+      code,
+      `cluster ${t.clusterId}: ${what} failed (${r.status}): ${detail}`,
+      failureOfStatus(r.status),
+      { cluster_id: t.clusterId, remote_status: r.status },
+    );
   };
 
-  const unexpected = (t: PeerTarget, what: string): FlotillaError =>
-    new FlotillaError(
+  /** An answer with the expected status but not the expected shape: 'unexpected'. */
+  const unexpected = (t: PeerTarget, what: string): PeerCallError =>
+    new PeerCallError(
       'PEER_UNREACHABLE',
       `cluster ${t.clusterId}: ${what}: the answer is not of the expected shape`,
+      { kind: 'unexpected' },
       { cluster_id: t.clusterId },
     );
 

@@ -1,6 +1,6 @@
-// JobQueue on BullMQ over Valkey/Redis (federated tier): every manager replica of a group
-// shares one BullMQ queue, so a job published by one replica is offered to all of them and
-// wakes the runners of every replica. BullMQ is used as an ordered, deduplicated list of job
+// JobQueue on BullMQ over Valkey/Redis (federated tier): every manager instance of a group
+// shares one BullMQ queue, so a job published by one instance is offered to all of them and
+// wakes the runners of every instance. BullMQ is used as an ordered, deduplicated list of job
 // ids only: no BullMQ Worker processes these jobs. Runners peek, claim the job in the store
 // (the claim decides who runs it) and `remove` it from the queue.
 //

@@ -4,7 +4,7 @@
 // A session-level lock lives exactly as long as the session that took it: when the process
 // holding it dies, or its connection is cut, or an admin runs pg_terminate_backend, the
 // server frees the lock and another session can take it. That makes it the right tool for
-// "this background loop runs on one replica at a time" and for "one migrate-tier at a time".
+// "this background loop runs on one instance at a time" and for "one migrate-tier at a time".
 //
 // The holder learns that its session is gone through the connection's error/end events
 // and, for connections that die silently (a network partition), through a heartbeat query.

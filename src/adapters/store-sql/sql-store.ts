@@ -101,6 +101,7 @@ const toOutbox = (r: OutboxDbRow): OutboxRow => ({
   attempts: r.attempts,
   nextAttemptAt: r.nextAttemptAt,
   lastError: r.lastError,
+  lastErrorKind: (r.lastErrorKind as OutboxRow['lastErrorKind']) ?? null,
   createdAt: r.createdAt,
   doneAt: r.doneAt,
 });
@@ -454,7 +455,14 @@ export abstract class SqlStore implements Store {
     if (rows.length === 0) return [];
     const inserted = await this.db
       .insert(outbox)
-      .values(rows.map((r) => ({ ...r, payload: r.payload ?? null, state: 'pending' })))
+      .values(
+        rows.map(({ notBefore, ...r }) => ({
+          ...r,
+          payload: r.payload ?? null,
+          state: 'pending',
+          ...(notBefore ? { nextAttemptAt: notBefore } : {}),
+        })),
+      )
       .returning({ id: outbox.id });
     return inserted.map((r) => Number(r.id));
   }
@@ -492,14 +500,29 @@ export abstract class SqlStore implements Store {
     return rows.length > 0;
   }
 
-  async markOutboxDone(id: number, at: Date): Promise<void> {
-    await this.db.update(outbox).set({ state: 'done', doneAt: at, lastError: null }).where(eq(outbox.id, id));
-  }
-
-  async markOutboxRetry(id: number, error: string, nextAttemptAt: Date): Promise<void> {
+  async markOutboxDone(id: number | readonly number[], at: Date): Promise<void> {
+    const ids = typeof id === 'number' ? [id] : [...id];
+    if (ids.length === 0) return;
     await this.db
       .update(outbox)
-      .set({ attempts: sql`${outbox.attempts} + 1`, lastError: error.slice(0, 1000), nextAttemptAt })
+      .set({ state: 'done', doneAt: at, lastError: null, lastErrorKind: null })
+      .where(ids.length === 1 ? eq(outbox.id, ids[0]) : inArray(outbox.id, ids));
+  }
+
+  async markOutboxRetry(
+    id: number,
+    error: string,
+    nextAttemptAt: Date,
+    kind: NonNullable<OutboxRow['lastErrorKind']>,
+  ): Promise<void> {
+    await this.db
+      .update(outbox)
+      .set({
+        attempts: sql`${outbox.attempts} + 1`,
+        lastError: error.slice(0, 1000),
+        lastErrorKind: kind,
+        nextAttemptAt,
+      })
       .where(eq(outbox.id, id));
   }
 

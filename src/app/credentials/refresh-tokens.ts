@@ -1,18 +1,26 @@
-// The service owner's refresh token (`environment.secrets.refresh_token`): taken out of the
-// definition when a service is created or updated, kept sealed, read only by the manager to
-// mint access tokens for delegation. Never returned, logged, or given to a job.
+// The service owner's refresh token (`environment.secrets.refresh_token`, its place and
+// forms in core/fdl/owner-token.ts): taken out of the definition when a service is created
+// or updated, kept sealed, read only by the manager to mint access tokens for delegation and
+// for the outbox's calls, and handed to workers sealed (opened right before it is sent).
+// Never returned, logged, or given to a job.
 
 import type { Principal } from '../../core/auth/principal.ts';
 import { fail } from '../../core/errors.ts';
+import {
+  isSealedOwnerToken,
+  openOwnerToken,
+  openOwnerTokenIn,
+  plainOwnerToken,
+  sealedForm,
+  sealOwnerToken,
+  stripOwnerToken,
+} from '../../core/fdl/owner-token.ts';
 import { MASK } from '../../core/fdl/secrets.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import type { AccessTokenSource, SecretBox, SettingsStore } from '../../core/ports.ts';
+import type { AccessTokenSource, PeerTarget, SecretBox, SettingsStore } from '../../core/ports.ts';
 import type { ServiceHooks } from '../services.ts';
 
-export const REFRESH_TOKEN = 'refresh_token';
 const KEY = (service: string) => `refresh_token:${service}`;
-/** Marks a sealed value inside a definition kept in the outbox. */
-export const SEALED_PREFIX = 'sealed:';
 
 interface Stored {
   issuer: string | undefined;
@@ -48,15 +56,12 @@ export class RefreshTokens {
 
   /** Takes the token out of the definition (before it is stored) and keeps it sealed. */
   private async takeOut(service: Service, principal: Principal): Promise<void> {
-    const secrets = service.environment?.secrets;
-    const token = secrets?.[REFRESH_TOKEN];
-    if (token === undefined) return;
-    delete secrets[REFRESH_TOKEN];
+    const token = stripOwnerToken(service);
     if (!token || token === MASK) return;
     let plain = token;
-    if (token.startsWith(SEALED_PREFIX)) {
+    if (isSealedOwnerToken(token)) {
       try {
-        plain = this.d.box.open(token.slice(SEALED_PREFIX.length));
+        plain = openOwnerToken(this.d.box, token);
       } catch {
         fail(
           'VALIDATION_FAILED',
@@ -68,7 +73,7 @@ export class RefreshTokens {
     await this.store(service.name, { issuer, sealed: this.d.box.seal(plain) });
   }
 
-  // Never cached in memory: another replica (or a delete and a re-create by someone else)
+  // Never cached in memory: another manager instance (or a delete and a re-create by someone else)
   // may change it at any time, and a stale token would act for the wrong owner. Callers
   // that ask often (the status cache's rounds) ask once per service per round instead.
   private async store(service: string, value: Stored | undefined): Promise<void> {
@@ -91,15 +96,31 @@ export class RefreshTokens {
     return raw ? (JSON.parse(raw) as Stored) : undefined;
   }
 
-  /** The token sealed for a definition that travels through the outbox. */
-  async sealedForTransfer(service: string): Promise<string | undefined> {
-    const s = await this.stored(service);
-    return s ? `${SEALED_PREFIX}${s.sealed}` : undefined;
+  /**
+   * The token for the workers' definitions, sealed as they wait in the outbox: the one this
+   * request carries in clear, else (with `orStored`) the one kept for the service.
+   */
+  async forWorkers(service: Service, opts: { orStored: boolean }): Promise<string | undefined> {
+    const plain = plainOwnerToken(service);
+    if (plain) return sealOwnerToken(this.d.box, plain);
+    if (!opts.orStored) return undefined;
+    const s = await this.stored(service.name);
+    return s ? sealedForm(s.sealed) : undefined;
   }
 
-  /** Opens a value sealed by sealedForTransfer (right before it is sent to a member). */
-  openTransfer(value: string): string {
-    return value.startsWith(SEALED_PREFIX) ? this.d.box.open(value.slice(SEALED_PREFIX.length)) : value;
+  /** A definition about to be sent to a member: the token in it opened (a copy). */
+  openForSending(payload: Record<string, unknown>): Record<string, unknown> {
+    return openOwnerTokenIn(this.d.box, payload);
+  }
+
+  /**
+   * A kept target made ready to call: "the service owner" becomes the owner's access token,
+   * minted now (or no credentials when none can be minted: the member then refuses).
+   */
+  async resolveTarget(t: PeerTarget): Promise<PeerTarget> {
+    if (t.auth.kind !== 'service-owner') return t;
+    const token = await this.accessToken(t.auth.service).catch(() => undefined);
+    return { ...t, auth: token ? { kind: 'bearer', token } : { kind: 'none' } };
   }
 
   /** An access token for the owner of `service`, minted from its refresh token (cached). */

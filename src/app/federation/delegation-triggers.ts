@@ -17,7 +17,7 @@ export interface TriggerDeps {
   wakeRunner: () => void;
   clock: Clock;
   logger: { warn(obj: Record<string, unknown>, msg: string): void };
-  /** This replica's id, stamped on claims (a dead replica's claims are swept by id). */
+  /** This manager instance's id, stamped on claims (a dead instance's claims are swept by id). */
   runnerId?: string;
 }
 

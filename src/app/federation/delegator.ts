@@ -233,3 +233,11 @@ export const resolveDelegationToken = async (
   const { service, expires } = JSON.parse(raw) as { service: string; expires: number };
   return expires > Date.now() ? service : undefined;
 };
+
+/** Whether a job of this service could go elsewhere: it names some replica to delegate to. */
+export const canDelegateFrom =
+  (services: { get(name: string): Promise<Service | undefined> }) =>
+  async (name: string): Promise<boolean> => {
+    const svc = await services.get(name);
+    return !!svc && replicasOf(svc).length > 0;
+  };

@@ -3,6 +3,7 @@
 // and synchronous runs.
 import { createReadStream } from 'node:fs';
 import { isFlotillaError } from '../../core/errors.ts';
+import { isOwnerTokenKey } from '../../core/fdl/owner-token.ts';
 import type { Service, StorageIO } from '../../core/fdl/service.ts';
 import { serviceCpuMillis, serviceMemoryBytes } from '../../core/fdl/service.ts';
 import { inputFileName, type ParsedEvent, parseEvent } from '../../core/jobs/event.ts';
@@ -52,7 +53,7 @@ export class InputRefusedError extends InputMissingError {}
 export const serviceEnvironment = (service: Service): Record<string, string> => {
   const env: Record<string, string> = { ...(service.environment?.variables ?? {}) };
   for (const [k, v] of Object.entries(service.environment?.secrets ?? {})) {
-    if (k === 'refresh_token') continue;
+    if (isOwnerTokenKey(k)) continue;
     env[k] = v;
   }
   return env;

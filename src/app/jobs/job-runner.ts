@@ -22,7 +22,7 @@ export interface RunnerDeps {
   store: JobStore;
   /** The order jobs are offered in; claims in the store decide who runs each. */
   queue: JobQueue;
-  /** This replica's id: its claims carry it, and a restart fails only its own leftovers. */
+  /** This manager instance's id: its claims carry it, and a restart fails only its own leftovers. */
   runnerId: string;
   services: ServiceCache;
   executor: Executor;

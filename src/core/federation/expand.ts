@@ -1,6 +1,7 @@
 // Expansion (DESIGN §4): from a coordinator and its validated federation block, every
 // node's delegation targets and the full definition of each worker to deploy. Pure: the
 // caller supplies the coordinator's address and the token maker.
+import { withoutOwnerToken } from '../fdl/owner-token.ts';
 import type { Service } from '../fdl/service.ts';
 import {
   type ExpandContext,
@@ -125,8 +126,7 @@ const workerClusters = (
 
 /** The owner's refresh token stays with the coordinator; workers get credentials of their own. */
 const workerEnvironment = (env: Service['environment']): Service['environment'] => {
-  const { refresh_token: _refresh, ...secrets } = env?.secrets ?? {};
-  return { ...env, variables: env?.variables ?? {}, secrets };
+  return { ...env, variables: env?.variables ?? {}, secrets: withoutOwnerToken(env?.secrets) };
 };
 
 const workerDefinition = (
