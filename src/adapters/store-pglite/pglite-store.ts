@@ -1,10 +1,33 @@
 // Store on PGlite (PostgreSQL in WASM): the embedded default, files under --data-dir.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { MIGRATIONS_FOLDER } from '../store-sql/migrations-path.ts';
 import { SqlStore } from '../store-sql/sql-store.ts';
+
+// PostgreSQL's shared memory is zero-filled when it starts, so all of it is resident: the
+// 128 MB of shared_buffers initdb writes cost ~130 MB RSS. A manager's database is small and
+// its files stay in the OS page cache, so 8 MB of buffers cost no measurable throughput
+// (docs/benchmarks.md, footprint). Given at every start: data dirs made before keep working.
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=8MB'];
+
+const INITDB = fileURLToPath(new URL('./pglite-initdb.mjs', import.meta.url));
+
+/** Creates the database in `dir` in a short-lived process (see pglite-initdb.mjs). */
+const initdbApart = async (dir: string): Promise<void> => {
+  try {
+    await promisify(execFile)(process.execPath, [INITDB, dir], { timeout: 120_000 });
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    throw new Error(`cannot create the database in ${dir}: ${err.stderr?.trim() || err.message}`);
+  }
+};
 
 export class PgliteStore extends SqlStore {
   readonly kind = 'pglite' as const;
@@ -16,7 +39,9 @@ export class PgliteStore extends SqlStore {
   /** Opens (or creates) the database in `dir`, or in memory when dir is undefined. */
   static async open(dir: string | undefined): Promise<PgliteStore> {
     if (dir) await mkdir(dir, { recursive: true, mode: 0o700 });
-    const client = dir ? new PGlite(dir) : new PGlite();
+    if (dir && !existsSync(join(dir, 'PG_VERSION'))) await initdbApart(dir);
+    const options = { startParams: START_PARAMS };
+    const client = dir ? new PGlite(dir, options) : new PGlite(options);
     await client.waitReady;
     const store = new PgliteStore(client);
     await migrate(store.db as Parameters<typeof migrate>[0], { migrationsFolder: MIGRATIONS_FOLDER });
