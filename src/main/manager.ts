@@ -8,8 +8,6 @@ import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
 import { AccessTokenCache } from '../adapters/oidc/token-exchange.ts';
 import { createHttpPeerClient } from '../adapters/peer-http/http-peer-client.ts';
 import { createSecretBox, loadSecretKey } from '../adapters/secret-box/aes-gcm-box.ts';
-import { PgliteStore } from '../adapters/store-pglite/pglite-store.ts';
-import { PostgresStore } from '../adapters/store-postgres/postgres-store.ts';
 import { resolveAdminPassword } from '../app/admin-password.ts';
 import { createAuthenticator } from '../app/authenticate.ts';
 import { BucketUseCases } from '../app/buckets.ts';
@@ -94,8 +92,13 @@ export interface ManagerOptions {
   random?: () => number;
 }
 
+// Each tier loads only its own driver: the local tier never loads pg, the others never PGlite.
 export const openStore = async (config: Config): Promise<Store> => {
-  if (config.databaseUrl) return PostgresStore.open(config.databaseUrl);
+  if (config.databaseUrl) {
+    const { PostgresStore } = await import('../adapters/store-postgres/postgres-store.ts');
+    return PostgresStore.open(config.databaseUrl);
+  }
+  const { PgliteStore } = await import('../adapters/store-pglite/pglite-store.ts');
   return PgliteStore.open(join(config.dataDir, 'db'));
 };
 
@@ -306,7 +309,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
         return { ...t, auth: token ? { kind: 'bearer', token } : { kind: 'none' } };
       },
     });
-    const background = leaderLoopsFor(config, {
+    const background = await leaderLoopsFor(config, {
       onElected: () => {
         logger.info({ replica: config.replicaId }, 'this replica leads the background loops');
         statusCache.lead(true);

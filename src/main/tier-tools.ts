@@ -3,7 +3,6 @@
 // adapters, so the CLI never reaches for an adapter itself.
 import { join } from 'node:path';
 import { inspectJobSandbox } from '../adapters/executor-process/inspect.ts';
-import { createSqlStateCopier } from '../adapters/tier-copy/sql-state-copier.ts';
 import { createTierProbes } from '../adapters/tier-probes/tier-probes.ts';
 import {
   createTierDetector,
@@ -59,8 +58,10 @@ export const openTierTools = (config: Config): TierTools => {
   const detector = openTierDetector();
   return {
     doctor: (opts) => detector.probeTier(config, opts),
-    migrateTier: (opts, ui) =>
-      migrateTier(
+    // The copier (PGlite and pg both) loads only for a copy: `up` and `doctor` never need it.
+    migrateTier: async (opts, ui) => {
+      const { createSqlStateCopier } = await import('../adapters/tier-copy/sql-state-copier.ts');
+      return migrateTier(
         {
           copier: createSqlStateCopier(
             config.databaseUrl
@@ -77,6 +78,7 @@ export const openTierTools = (config: Config): TierTools => {
           dataDir: config.dataDir,
         },
         ui,
-      ),
+      );
+    },
   };
 };
