@@ -5,7 +5,8 @@
 // run: a bare Fastify process that loads the same npm packages the idle manager loaded.
 // It builds dist/ first and runs it (FLOTILLA_RUN=dist), as `npx flotilla up` does.
 //   node bin/run-ts.mjs bench/footprint.bench.ts
-// Knobs: BENCH_JOBS (10000), BENCH_IDLE_S (5), BENCH_FRESH (3), BENCH_RESTARTS (5).
+// Knobs: BENCH_JOBS (10000), BENCH_IDLE_S (5), BENCH_FRESH (3), BENCH_RESTARTS (5),
+// BENCH_ABLATION=0 (skip the variants), BENCH_COMPARE=DIR (another checkout, measured the same way).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -128,11 +129,16 @@ const spawnHealthy = async (args: string[], env: Record<string, string> = {}): P
   return { proc, url, msToHealth, cpuMs: cpuMs(proc.pid!) };
 };
 
-const startManager = (dataDir: string, nodeArgs: string[] = [], env: Record<string, string> = {}) =>
+const startManager = (
+  dataDir: string,
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+  cli = CLI,
+) =>
   spawnHealthy(
     [
       ...nodeArgs,
-      CLI,
+      cli,
       'up',
       '--port',
       '$PORT',
@@ -199,7 +205,42 @@ const runJobs = async (url: string, token: string, n: number, expectedDone: numb
     if ((c.Succeeded ?? 0) + (c.Failed ?? 0) >= expectedDone) {
       return { seconds: (performance.now() - t0) / 1000, failed: c.Failed ?? 0 };
     }
-    await sleep(500);
+    await sleep(1000);
+  }
+};
+
+/** The trivial service the jobs run: no storage, so they exercise intake, scheduling, the
+ * spawner and the job records, not the object store. Returns its token. */
+const createNoop = async (url: string): Promise<string> => {
+  await api(url, 'POST', '/system/services', { name: 'noop', script: 'true', cpu: '0.1', memory: '64Mi' });
+  return ((await (await api(url, 'GET', '/system/services/noop')).json()) as { token: string }).token;
+};
+
+interface Profile {
+  fresh: number;
+  restart: number;
+  afterJobs: TreeRss;
+  cpuMsPerJob: number;
+}
+
+/** One variant, briefly: fresh start, restart, WARMUP_JOBS jobs; RSS after IDLE_MS each. */
+const profile = async (dir: string, nodeArgs: string[], cli = CLI): Promise<Profile> => {
+  const first = await startManager(dir, nodeArgs, {}, cli);
+  await sleep(IDLE_MS);
+  const fresh = treeRss(first.proc.pid!).totalMb;
+  await stop(first.proc);
+  const m = await startManager(dir, nodeArgs, {}, cli);
+  try {
+    await sleep(IDLE_MS);
+    const restart = treeRss(m.proc.pid!).totalMb;
+    const token = await createNoop(m.url);
+    const cpu0 = cpuMs(m.proc.pid!);
+    await runJobs(m.url, token, WARMUP_JOBS, WARMUP_JOBS, () => {});
+    const cpuMsPerJob = (cpuMs(m.proc.pid!) - cpu0) / WARMUP_JOBS;
+    await sleep(IDLE_MS);
+    return { fresh, restart, afterJobs: treeRss(m.proc.pid!), cpuMsPerJob };
+  } finally {
+    await stop(m.proc);
   }
 };
 
@@ -248,17 +289,8 @@ try {
   const manager = m!;
   const pid = manager.proc.pid!;
 
-  // A trivial service without storage: the jobs exercise intake, scheduling, the spawner
-  // and the job records, not the object store.
-  await api(manager.url, 'POST', '/system/services', {
-    name: 'noop',
-    script: 'true',
-    cpu: '0.1',
-    memory: '64Mi',
-  });
-  const { token } = (await (await api(manager.url, 'GET', '/system/services/noop')).json()) as {
-    token: string;
-  };
+  const token = await createNoop(manager.url);
+  const jobsCpu0 = cpuMs(pid);
   let peakMb = 0;
   const peak = () => {
     peakMb = Math.max(peakMb, treeRss(pid).totalMb);
@@ -269,6 +301,7 @@ try {
   const afterWarm = treeRss(pid);
   const rest = await runJobs(manager.url, token, JOBS - WARMUP_JOBS, JOBS, peak);
   const rightAfter = treeRss(pid);
+  const jobsCpuMs = cpuMs(pid) - jobsCpu0;
   await sleep(Math.max(IDLE_MS, 30_000));
   const afterAll = treeRss(pid);
   clearInterval(sampler);
@@ -320,7 +353,8 @@ try {
   const drift = ((afterAll.totalMb - afterWarm.totalMb) / afterWarm.totalMb) * 100;
   console.log(
     `\nflat over ${JOBS - WARMUP_JOBS} jobs: ${fmt(drift, 1)} % (after ${JOBS} vs after ${WARMUP_JOBS}, both idle);` +
-      ` ${JOBS} jobs in ${fmt(warm.seconds + rest.seconds, 0)} s, ${warm.failed + rest.failed} failed\n`,
+      ` ${JOBS} jobs in ${fmt(warm.seconds + rest.seconds, 0)} s, ${warm.failed + rest.failed} failed,` +
+      ` manager CPU ${fmt(jobsCpuMs / JOBS, 1)} ms per job\n`,
   );
   const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(
@@ -346,6 +380,49 @@ try {
       }),
     ].join('\n'),
   );
+
+  // Each footprint setting of `flotilla up` switched back to V8's default (node's command line
+  // wins over them), and optionally another checkout (BENCH_COMPARE=DIR, e.g. the commit
+  // before this work), all through the same short profile.
+  if (process.env.BENCH_ABLATION !== '0') {
+    const variants: Array<[string, string[], string?]> = [
+      ['as shipped', []],
+      ['TurboFan for PGlite’s WASM (--no-liftoff-only)', ['--no-liftoff-only']],
+      ['young generation grows (--semi-space-growth-factor=2)', ['--semi-space-growth-factor=2']],
+      ['old generation grows as V8 decides (--heap-growing-percent=0)', ['--heap-growing-percent=0']],
+      ['TurboFan for JavaScript (--max-opt=999)', ['--max-opt=999']],
+    ];
+    if (process.env.BENCH_COMPARE) {
+      variants.push([
+        `${process.env.BENCH_COMPARE} (its own bin)`,
+        [],
+        join(process.env.BENCH_COMPARE, 'bin', 'flotilla.mjs'),
+      ]);
+    }
+    const lines = [
+      row([
+        'variant',
+        'fresh, MB',
+        'restart, MB',
+        `after ${WARMUP_JOBS} jobs, MB (manager)`,
+        'manager CPU ms per job',
+      ]),
+      row(['---', '---', '---', '---', '---']),
+    ];
+    for (const [i, [what, args, cli]] of variants.entries()) {
+      const p = await profile(join(root, `variant-${i}`), args, cli);
+      lines.push(
+        row([
+          what,
+          mb(p.fresh),
+          mb(p.restart),
+          `${mb(p.afterJobs.totalMb)} (${mb(p.afterJobs.managerMb)})`,
+          fmt(p.cpuMsPerJob, 1),
+        ]),
+      );
+    }
+    console.log(`\n${lines.join('\n')}`);
+  }
   console.log(`\nload average at the end: ${loadavg} (2 cores)`);
 } finally {
   await rm(root, { recursive: true, force: true });
