@@ -212,7 +212,13 @@ const runJobs = async (url: string, token: string, n: number, expectedDone: numb
 /** The trivial service the jobs run: no storage, so they exercise intake, scheduling, the
  * spawner and the job records, not the object store. Returns its token. */
 const createNoop = async (url: string): Promise<string> => {
-  await api(url, 'POST', '/system/services', { name: 'noop', script: 'true', cpu: '0.1', memory: '64Mi' });
+  await api(url, 'POST', '/system/services', {
+    name: 'noop',
+    image: 'alpine',
+    script: 'true',
+    cpu: '0.1',
+    memory: '64Mi',
+  });
   return ((await (await api(url, 'GET', '/system/services/noop')).json()) as { token: string }).token;
 };
 

@@ -1,10 +1,9 @@
 // Store on PGlite (PostgreSQL in WASM): the embedded default, files under --data-dir.
-import { execFile } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
@@ -24,13 +23,45 @@ export const INITDB_PARAMS = ['--wal-segsize=1'];
 
 const INITDB = fileURLToPath(new URL('./pglite-initdb.mjs', import.meta.url));
 
-/** Creates the database in `dir` in a short-lived process (see pglite-initdb.mjs). */
+const INITDB_TIMEOUT_MS = 120_000;
+
+/** Runs pglite-initdb.mjs on `dir`; it exits when this process does (its IPC channel closes). */
+const runInitdb = (dir: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    let stderr = '';
+    const child = fork(INITDB, [dir, ...INITDB_PARAMS], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      // Not this process's node flags (a test runner's, a module log): a plain node.
+      execArgv: [],
+      timeout: INITDB_TIMEOUT_MS,
+    });
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(stderr.trim() || `initdb exited with ${code ?? signal}`));
+    });
+  });
+
+/**
+ * Creates the database of `dir` in a short-lived process (see pglite-initdb.mjs), beside it
+ * first and then renamed into place: a start interrupted during initdb leaves no half-made
+ * database behind for the next start to open.
+ */
 const initdbApart = async (dir: string): Promise<void> => {
+  const aside = join(dirname(dir), `.${basename(dir)}-initdb-${process.pid}`);
   try {
-    await promisify(execFile)(process.execPath, [INITDB, dir, ...INITDB_PARAMS], { timeout: 120_000 });
+    await rm(aside, { recursive: true, force: true });
+    await mkdir(aside, { mode: 0o700 });
+    await runInitdb(aside);
+    // The empty directory made for it (a non-empty one is not ours to remove: the rename fails).
+    await rmdir(dir).catch(() => {});
+    await rename(aside, dir);
   } catch (e) {
-    const err = e as Error & { stderr?: string };
-    throw new Error(`cannot create the database in ${dir}: ${err.stderr?.trim() || err.message}`);
+    await rm(aside, { recursive: true, force: true }).catch(() => {});
+    throw new Error(`cannot create the database in ${dir}: ${(e as Error).message}`);
   }
 };
 
