@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `npm test`: type-check, lint, then the whole vitest suite. Ends with one plain line
-// "N passed, N failed" read from vitest's JSON report. A run with no test fails.
+// `npm test`: type-check, lint, build dist/ (so the end-to-end tests start the compiled CLI
+// as users do; bin/flotilla.mjs runs the sources instead when dist/ is stale), then the whole
+// vitest suite. Ends with one plain line "N passed, N failed" read from vitest's JSON report.
+// A run with no test fails.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 
@@ -14,6 +16,7 @@ const step = (title, cmd, args) => {
 
 let ok = step('type-check (tsc)', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
 ok = step('lint (biome)', bin('biome'), ['check', '.']) && ok;
+ok = step('build (dist/)', process.execPath, ['scripts/build.mjs']) && ok;
 rmSync(REPORT, { force: true });
 const testsOk = step('tests (vitest)', bin('vitest'), [
   'run',
@@ -35,7 +38,7 @@ if (existsSync(REPORT)) {
   ).length;
   failed += brokenFiles;
 }
-if (!ok) failed += 1; // type errors or lint findings count as one failure
+if (!ok) failed += 1; // type errors, lint findings or a failed build count as one failure
 const total = passed + failed;
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
 process.exit(ok && testsOk && failed === 0 && total > 0 ? 0 : 1);

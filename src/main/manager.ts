@@ -7,8 +7,6 @@ import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
 import { AccessTokenCache } from '../adapters/oidc/token-exchange.ts';
 import { createPeerClient } from '../adapters/peer-mtls/mtls-peer-client.ts';
 import { createSecretBox, loadSecretKey } from '../adapters/secret-box/aes-gcm-box.ts';
-import { PgliteStore } from '../adapters/store-pglite/pglite-store.ts';
-import { PostgresStore } from '../adapters/store-postgres/postgres-store.ts';
 import { resolveAdminPassword } from '../app/admin-password.ts';
 import { createAuthenticator } from '../app/authenticate.ts';
 import { BucketUseCases } from '../app/buckets.ts';
@@ -97,9 +95,15 @@ export interface ManagerOptions {
   random?: () => number;
 }
 
+// Each tier loads only its own driver: the local tier never loads pg, the others never PGlite.
 export const openStore = async (config: Config): Promise<Store> => {
   const at = storeLocation(config);
-  return at.kind === 'postgres' ? PostgresStore.open(at.url) : PgliteStore.open(at.dir);
+  if (at.kind === 'postgres') {
+    const { PostgresStore } = await import('../adapters/store-postgres/postgres-store.ts');
+    return PostgresStore.open(at.url);
+  }
+  const { PgliteStore } = await import('../adapters/store-pglite/pglite-store.ts');
+  return PgliteStore.open(at.dir);
 };
 
 const createVerifier = async (config: Config, logger: Logger): Promise<TokenVerifier | undefined> => {
@@ -310,7 +314,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       logger,
       ownerToken: refreshTokens,
     });
-    const background = leaderLoopsFor(config, {
+    const background = await leaderLoopsFor(config, {
       onElected: () => {
         // The line's text is what operators and tests look for; the field names the instance.
         logger.info({ instance: config.replicaId }, 'this replica leads the background loops');

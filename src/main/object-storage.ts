@@ -4,7 +4,6 @@
 import { createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createS3ObjectStore } from '../adapters/objectstore-s3/s3-object-store.ts';
 import {
   type EmbeddedS3,
   generateAccessKey,
@@ -19,6 +18,7 @@ import type { Principal } from '../core/auth/principal.ts';
 import { FlotillaError } from '../core/errors.ts';
 import type { ObjectStore, PeerClient, SettingsStore, StorageCredentials } from '../core/ports.ts';
 import { isLocalProvider } from '../core/storage/paths.ts';
+import { lazyS3ObjectStore } from './lazy-object-store.ts';
 
 export interface ObjectStorage {
   /** This cluster's own object store ("minio.default"). */
@@ -73,7 +73,7 @@ export const createStorageResolver = (deps: {
   };
   const fromCredentials = (c: StorageCredentials) =>
     cached(`${c.endpoint}|${c.access_key}`, () =>
-      createS3ObjectStore({
+      lazyS3ObjectStore({
         endpoint: c.endpoint,
         accessKey: c.access_key,
         secretKey: c.secret_key,
@@ -146,7 +146,7 @@ export const openObjectStorage = async (
   let embedded: EmbeddedS3 | undefined;
   let local: ObjectStore;
   if (config.s3) {
-    local = createS3ObjectStore({
+    local = lazyS3ObjectStore({
       endpoint: config.s3.endpoint,
       accessKey: config.s3.accessKey,
       secretKey: config.s3.secretKey,
@@ -167,7 +167,7 @@ export const openObjectStorage = async (
       accessKey,
       secretKey,
     });
-    local = createS3ObjectStore({
+    local = lazyS3ObjectStore({
       endpoint: embedded.endpoint,
       accessKey,
       secretKey,

@@ -2,7 +2,6 @@
 // doctor`, `flotilla storage migrate-tier`): the detector and the copy use case over their
 // adapters, so the CLI never reaches for an adapter itself.
 import { inspectJobSandbox } from '../adapters/executor-process/inspect.ts';
-import { createSqlStateCopier } from '../adapters/tier-copy/sql-state-copier.ts';
 import { createTierProbes } from '../adapters/tier-probes/tier-probes.ts';
 import {
   createTierDetector,
@@ -58,8 +57,10 @@ export const openTierTools = (config: Config): TierTools => {
   const detector = openTierDetector();
   return {
     doctor: (opts) => detector.probeTier(config, opts),
-    migrateTier: (opts, ui) =>
-      migrateTier(
+    // The copier (PGlite and pg both) loads only for a copy: `up` and `doctor` never need it.
+    migrateTier: async (opts, ui) => {
+      const { createSqlStateCopier } = await import('../adapters/tier-copy/sql-state-copier.ts');
+      return migrateTier(
         {
           copier: createSqlStateCopier(storeLocation(config)),
           detector,
@@ -72,6 +73,7 @@ export const openTierTools = (config: Config): TierTools => {
           dataDir: config.dataDir,
         },
         ui,
-      ),
+      );
+    },
   };
 };

@@ -1,30 +1,30 @@
 // What differs by tier in the composition root: the job queue (the jobs table, or BullMQ on
 // Valkey) and who runs the background loops (this process, or the instance holding a
-// PostgreSQL advisory lock, taken over by another when it dies).
+// PostgreSQL advisory lock, taken over by another when it dies). BullMQ and pg load only in
+// the tiers that use them.
 import { createHash } from 'node:crypto';
 import { InProcessElection } from '../adapters/leader-in-process/in-process-election.ts';
-import { createBullmqQueue } from '../adapters/queue-bullmq/bullmq-queue.ts';
 import { createDbQueue } from '../adapters/queue-db/db-queue.ts';
-import { LeaderElection as AdvisoryLockElection } from '../adapters/store-postgres/advisory-lock.ts';
 import type { Config } from '../config/config.ts';
 import type { JobQueue, JobStore, LeaderElection } from '../core/ports.ts';
 
 export const openQueue = async (config: Config, store: JobStore): Promise<JobQueue> => {
   if (config.tier === 'federated' && config.valkeyUrl) {
+    const { createBullmqQueue } = await import('../adapters/queue-bullmq/bullmq-queue.ts');
     return createBullmqQueue({ url: config.valkeyUrl, prefix: `flotilla-${config.clusterId}` });
   }
   return createDbQueue(store);
 };
 
 /** Background loops: here at once (one process owns the store), or under a leader lock. */
-export const leaderLoopsFor = (
+export const leaderLoopsFor = async (
   config: Config,
   o: {
     onElected: () => void | Promise<void>;
     onDemoted: () => void | Promise<void>;
     logger: { warn(obj: Record<string, unknown>, msg: string): void };
   },
-): LeaderElection => {
+): Promise<LeaderElection> => {
   const onError = (err: Error) =>
     o.logger.warn({ err: err.message.replace(/\/\/[^@/]*@/, '//***@') }, 'leader election');
   if (!config.databaseUrl) {
@@ -33,6 +33,9 @@ export const leaderLoopsFor = (
   }
   // One lock per cluster: replicas of one cluster share it, other clusters on the same
   // database server do not.
+  const { LeaderElection: AdvisoryLockElection } = await import(
+    '../adapters/store-postgres/advisory-lock.ts'
+  );
   const key = createHash('sha256').update(`flotilla-loops:${config.clusterId}`).digest().readInt32BE(0);
   return new AdvisoryLockElection({
     url: config.databaseUrl,

@@ -5,12 +5,13 @@ import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve, sep } from 'node:path';
-import S3rver, { type S3rverEvent, type S3rverStore } from 's3rver';
-import { DUMMY_ACCOUNT } from 's3rver/lib/models/account.js';
-import S3Error from 's3rver/lib/models/error.js';
+import type S3rver from 's3rver';
+import type { S3rverEvent, S3rverStore } from 's3rver';
+import type { AWSAccount } from 's3rver/lib/models/account.js';
+import type S3Error from 's3rver/lib/models/error.js';
 import { objectKeyProblem } from '../../core/storage/object-key.ts';
 import { requestScope, type S3Access } from './request-scope.ts';
-import { type SigV4Verdict, verifySigV4 } from './sigv4-verifier.ts';
+import { verifySigV4 } from './sigv4-verifier.ts';
 
 export type { S3Access } from './request-scope.ts';
 
@@ -61,24 +62,50 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
   const secretKey = options.secretKey ?? generateSecretKey();
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
 
-  const s3rver = new S3rver({ directory: options.dataDir, silent: true, vhostBuckets: false });
-  s3rver.silent = true;
-  guardStorePaths(s3rver.store);
-  // s3rver refuses access key ids missing from its (process-wide) registry before routing.
-  DUMMY_ACCOUNT.createKeyPair(accessKey, secretKey);
-
   const listeners = new Set<ObjectCreatedListener>();
-  s3rver.on('event', (event: S3rverEvent) => notifyCreated(listeners, event));
-
   // Scoped keys: extra key pairs limited to some accesses (per-user and per-delegation keys).
   const scoped = new Map<string, { secretKey: string; allow: AccessPolicy }>();
   const secretFor = (key: string) => (key === accessKey ? secretKey : scoped.get(key)?.secretKey);
-  const handle = s3rver.callback();
+
+  // s3rver (Koa, an XML parser, its file store) loads at the first request that passes the
+  // path and signature checks: ~250 ms of start and ~5 MB that a manager whose services never
+  // touch storage does not pay.
+  let s3rver: S3rver | undefined;
+  let account: AWSAccount | undefined;
+  let handler: Promise<(req: IncomingMessage, res: ServerResponse) => void> | undefined;
+  const loadHandler = () => {
+    handler ??= (async () => {
+      const [{ default: S3rverClass }, { DUMMY_ACCOUNT }, { default: S3ErrorClass }] = await Promise.all([
+        import('s3rver'),
+        import('s3rver/lib/models/account.js'),
+        import('s3rver/lib/models/error.js'),
+      ]);
+      const s = new S3rverClass({ directory: options.dataDir, silent: true, vhostBuckets: false });
+      s.silent = true;
+      guardStorePaths(s.store, S3ErrorClass);
+      // s3rver refuses access key ids missing from its (process-wide) registry before routing.
+      DUMMY_ACCOUNT.createKeyPair(accessKey, secretKey);
+      for (const [key, k] of scoped) DUMMY_ACCOUNT.createKeyPair(key, k.secretKey);
+      s.on('event', (event: S3rverEvent) => notifyCreated(listeners, event));
+      s3rver = s;
+      account = DUMMY_ACCOUNT;
+      return s.callback();
+    })().catch((err) => {
+      // Not remembered: the next request tries again.
+      handler = undefined;
+      throw err;
+    });
+    return handler;
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse): void =>
+    void loadHandler().then(
+      (h) => h(req, res),
+      () => refuse(req, res, INTERNAL_ERROR),
+    );
   const server = createServer((req, res) => {
     // The whole path first, for every key (the admin's too): s3rver must never see "..".
     const scope = requestScope(req.method ?? 'GET', req.url ?? '/', req.headers);
-    if (!scope.ok)
-      return refuse(req, res, { ok: false, status: 400, code: scope.code, message: scope.message });
+    if (!scope.ok) return refuse(req, res, { status: 400, code: scope.code, message: scope.message });
     const verdict = verifySigV4(req, secretFor);
     if (!verdict.ok) return refuse(req, res, verdict);
     const key = verdict.accessKey ? scoped.get(verdict.accessKey) : undefined;
@@ -97,7 +124,8 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     secretKey,
     region: REGION,
     addScopedKey(key, secret, allow) {
-      if (!scoped.has(key)) DUMMY_ACCOUNT.createKeyPair(key, secret);
+      // Before s3rver is loaded, the loader registers every scoped key.
+      if (!scoped.has(key)) account?.createKeyPair(key, secret);
       scoped.set(key, { secretKey: secret, allow });
     },
     onObjectCreated(listener) {
@@ -107,33 +135,42 @@ export async function startEmbeddedS3(options: EmbeddedS3Options): Promise<Embed
     async stop() {
       listeners.clear();
       await closeServer(server);
-      s3rver.logger.close();
+      await handler?.catch(() => {});
+      s3rver?.logger.close();
     },
   };
 }
 
-const ACCESS_DENIED = { ok: false, status: 403, code: 'AccessDenied', message: 'Access Denied' } as Extract<
-  SigV4Verdict,
-  { ok: false }
->;
+interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+const ACCESS_DENIED: Refusal = { status: 403, code: 'AccessDenied', message: 'Access Denied' };
+const INTERNAL_ERROR: Refusal = {
+  status: 500,
+  code: 'InternalError',
+  message: 'The storage server could not start',
+};
 
 /**
  * Defence in depth under the request checks: s3rver's file store joins bucket and key into a
  * path; any bucket or key that could leave its bucket's directory throws a 400 S3 error
  * instead (this covers keys in request bodies too, such as a multi-object delete's).
  */
-function guardStorePaths(store: S3rverStore): void {
+function guardStorePaths(store: S3rverStore, S3ErrorClass: typeof S3Error): void {
   const root = resolve(store.rootDirectory);
   const bucketPath = store.getBucketPath.bind(store);
   const resourcePath = store.getResourcePath.bind(store);
   const below = (path: string, dir: string): string => {
     if (!resolve(path).startsWith(`${dir}${sep}`))
-      throw new S3Error('InvalidArgument', 'The path is not valid.');
+      throw new S3ErrorClass('InvalidArgument', 'The path is not valid.');
     return path;
   };
   const bucketDir = (bucket: string): string => {
     if (bucket === '' || bucket === '.' || bucket === '..' || /[/\\\u0000]/.test(bucket)) {
-      throw new S3Error('InvalidBucketName', 'The specified bucket is not valid.');
+      throw new S3ErrorClass('InvalidBucketName', 'The specified bucket is not valid.');
     }
     return join(root, bucket);
   };
@@ -145,7 +182,7 @@ function guardStorePaths(store: S3rverStore): void {
     const dir = bucketDir(bucket);
     if (key !== '') {
       const problem = objectKeyProblem(key);
-      if (problem) throw new S3Error('InvalidArgument', `Object key ${JSON.stringify(key)} ${problem}.`);
+      if (problem) throw new S3ErrorClass('InvalidArgument', `Object key ${JSON.stringify(key)} ${problem}.`);
     }
     return below(resourcePath(bucket, key, resource), dir);
   };
@@ -175,11 +212,7 @@ function notifyCreated(listeners: ReadonlySet<ObjectCreatedListener>, event: S3r
 const xmlEscape = (s: string): string => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Answers like S3 does. Closes the connection: the unread request body is not drained. */
-function refuse(
-  req: IncomingMessage,
-  res: ServerResponse,
-  verdict: Extract<SigV4Verdict, { ok: false }>,
-): void {
+function refuse(req: IncomingMessage, res: ServerResponse, verdict: Refusal): void {
   const body =
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     `<Error><Code>${verdict.code}</Code><Message>${xmlEscape(verdict.message)}</Message></Error>`;

@@ -1,7 +1,6 @@
 // The PostgreSQL probe: connects as the URL says, asks the server its version, who we are
 // and whether we may create the tables, and tells a refused login, a missing database or
 // a busy server apart from a network failure (by the server's SQLSTATE).
-import pg from 'pg';
 import { describePostgresUrl } from '../../core/connection-urls.ts';
 import type { PostgresObservation, PostgresServerFacts } from '../../core/ports.ts';
 import { errCode, reachFailure, withTimeout } from './probe-support.ts';
@@ -12,6 +11,8 @@ export const observePostgres = async (
 ): Promise<PostgresObservation> => {
   const { timeoutMs } = opts;
   const { host } = describePostgresUrl(url);
+  // Loaded here (before the clock starts): the local tier's start never needs the driver.
+  const { default: pg } = await import('pg');
   const started = Date.now();
   const client = new pg.Client({
     connectionString: url,

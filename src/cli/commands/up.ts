@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { formatProbe, TierNotReadyError } from '../../app/tier/detector.ts';
 import { ConfigError, FLAGS, type FlagValues, loadConfig } from '../../config/config.ts';
-import { createManager } from '../../main/manager.ts';
+import type { Manager } from '../../main/manager.ts';
+import { collectStartupGarbage, tuneForSmallFootprint } from '../../main/runtime-tuning.ts';
 import { assertTierReady } from '../../main/tier-tools.ts';
 
 const optionName = (flag: string): string =>
@@ -44,8 +45,11 @@ export const registerUp = (program: Command): void => {
       }
       throw e;
     }
-    let manager: Awaited<ReturnType<typeof createManager>>;
+    // Before the manager and its dependencies load: some settings act only on what comes after.
+    tuneForSmallFootprint();
+    let manager: Manager;
     try {
+      const { createManager } = await import('../../main/manager.ts');
       manager = await createManager(config);
     } catch (e) {
       process.stderr.write(`flotilla up: cannot start: ${(e as Error).message}\n`);
@@ -64,6 +68,7 @@ export const registerUp = (program: Command): void => {
     process.stdout.write(
       `flotilla ${config.clusterId} listening on ${url} (tier ${config.tier}, data ${config.dataDir})\n`,
     );
+    collectStartupGarbage();
     let closing = false;
     const shutdown = async (signal: string) => {
       if (closing) return;
