@@ -26,12 +26,18 @@ class ApiError extends Error {
 }
 
 /** Calls the API with the caller's credentials; JSON answers parsed, errors with the API's message. */
+// An answer that arrives after a sign-out (or a new sign-in) belongs to the last caller: it is
+// dropped, never rendered.
+class StaleAnswer extends Error {}
 const api = async (path, { method = 'GET', body, type, text = false, raw = false } = {}) => {
+  const g = generation;
   const headers = { authorization: auth };
   if (type) headers['content-type'] = type;
   const res = await fetch(path, { method, headers, body });
+  if (g !== generation) throw new StaleAnswer(path);
   if (raw && res.ok) return res;
   const answer = await res.text();
+  if (g !== generation) throw new StaleAnswer(path);
   if (!res.ok) {
     let message = answer;
     try {
@@ -806,6 +812,7 @@ const refreshOnce = async () => {
     }
     $('error').textContent = '';
   } catch (e) {
+    if (e instanceof StaleAnswer) return;
     if (e.status === 401) return showLogin('Signed out: the credentials were refused.');
     $('error').textContent = e.message;
   }

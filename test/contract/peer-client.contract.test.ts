@@ -110,7 +110,7 @@ const FULL = {
  */
 const mtlsSubject = async (): Promise<Subject> => {
   const admin = new FlotillaClient({ endpoint, password: ADMIN_PASSWORD });
-  const onA = new FlotillaClient({ endpoint: caller.manager.config.publicUrl, password: ADMIN_PASSWORD });
+  const onA = new FlotillaClient({ endpoint: caller.manager.publicUrl(), password: ADMIN_PASSWORD });
   const enroll = async (name: string) => {
     const g = await admin.request<{ id: string }>('POST', '/system/grants', {
       body: { peer: 'a', subject: 'alice', scope: FULL },

@@ -62,7 +62,7 @@ beforeAll(async () => {
   a = await startInProcess({ clusterId: 'a', peerListen: '127.0.0.1:0' });
   bUrl = await b.manager.listen();
   await a.manager.listen();
-  ca = new FlotillaClient({ endpoint: a.manager.config.publicUrl, password: ADMIN_PASSWORD });
+  ca = new FlotillaClient({ endpoint: a.manager.publicUrl(), password: ADMIN_PASSWORD });
   cb = new FlotillaClient({ endpoint: bUrl, password: ADMIN_PASSWORD });
   channel = `${(await cb.request<{ peer_channel_url: string }>('GET', '/system/info')).peer_channel_url}/federation/v1`;
   const g = await grant('alice', FULL);
