@@ -263,6 +263,11 @@ const federationOf = async (list) => {
 };
 
 const memberId = (m) => m.cluster_id ?? m.url ?? '';
+/** The outbox changes still on their way to a member, as words ('' when none). */
+const pendingText = (m) => {
+  const n = m.sync?.pending_changes ?? 0;
+  return n > 0 ? `, ${n} change${n === 1 ? '' : 's'} pending` : '';
+};
 const syncCell = (fed) => {
   const td = el('td');
   if (!fed) return td;
@@ -272,7 +277,7 @@ const syncCell = (fed) => {
   }
   for (const m of fed.members ?? []) {
     const state = stateOf(m);
-    const item = el('span', `${memberId(m)}/${m.service_name ?? ''} (${state}) `, {
+    const item = el('span', `${memberId(m)}/${m.service_name ?? ''} (${state}${pendingText(m)}) `, {
       class: `state-${state}`,
       'data-member': memberId(m),
     });

@@ -57,6 +57,8 @@ export interface SyncState {
   state: 'synced' | 'pending' | 'failed';
   revision: number | null;
   last_error: string | null;
+  /** Outbox rows for this member not applied yet (the changes still on their way). */
+  pending_changes: number;
 }
 
 /** The outbox interface the use cases need: nudge to apply new rows now, settle to wait a little. */
@@ -671,7 +673,8 @@ export const syncOf = (rows: OutboxRow[], specRevision: number): SyncState => {
   // The revision the member holds: the newest row applied there (a superseded row was not).
   const lastDone = rows.find(appliedAtPeer);
   const applied = lastDone?.revision ?? (rows.length === 0 ? specRevision : null);
-  if (pending.length === 0) return { state: 'synced', revision: applied, last_error: null };
+  if (pending.length === 0)
+    return { state: 'synced', revision: applied, last_error: null, pending_changes: 0 };
   const head = pending[pending.length - 1];
   const error = pending.find((r) => r.lastError)?.lastError ?? null;
   // A refusal (4xx) will not heal by itself; a network error will when the member is back.
@@ -680,6 +683,7 @@ export const syncOf = (rows: OutboxRow[], specRevision: number): SyncState => {
     state: refused ? 'failed' : 'pending',
     revision: applied,
     last_error: error ?? (head.attempts ? 'retrying' : null),
+    pending_changes: pending.length,
   };
 };
 
