@@ -29,6 +29,7 @@ const freePort = () =>
 const started = [];
 const startManager = async (id) => {
   const port = await freePort();
+  const peerPort = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), `flotilla-shots-${id}-`));
   const log = join(dataDir, 'manager.log');
   const proc = spawn(
@@ -44,6 +45,8 @@ const startManager = async (id) => {
       join(dataDir, 'data'),
       '--admin-password',
       PASSWORD,
+      '--peer-listen',
+      `127.0.0.1:${peerPort}`,
       '--log-level',
       'warn',
     ],
@@ -156,6 +159,26 @@ const main = async () => {
       'application/octet-stream',
     );
 
+    // Peering: alpha enrolls with beta (a grant and a token on beta), and grants beta a scope.
+    const toAlpha = await call(beta.url, 'POST', '/system/grants', {
+      peer: 'alpha',
+      subject: 'alice@example.org',
+      scope: { resources: ['services', 'jobs', 'status'], verbs: ['list', 'get', 'delegate'], max_cpu: '4' },
+    });
+    const { token } = await call(beta.url, 'POST', `/system/grants/${toAlpha.id}/token`, {});
+    await call(a, 'POST', '/system/peers', { url: beta.url, token, name: 'beta' });
+    await call(a, 'POST', '/system/grants', {
+      peer: 'beta',
+      subject: 'bob@example.org',
+      scope: { resources: ['services', 'jobs'], verbs: ['list', 'replicate'], max_rows_per_query: 200 },
+    });
+    const old = await call(a, 'POST', '/system/grants', {
+      peer: 'gamma',
+      subject: 'carol@example.org',
+      scope: { resources: ['buckets'], verbs: ['list', 'get'], rate_per_minute: 60 },
+    });
+    await call(a, 'POST', `/system/grants/${old.id}/revoke`, { reason: 'gamma left' });
+
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`${a}/ui`);
     await page.getByLabel('Password').fill(PASSWORD);
@@ -191,6 +214,23 @@ const main = async () => {
     await page.getByRole('button', { name: 'Federation' }).click();
     await page.waitForSelector('section[data-graph=poems] g.node[data-cluster=beta]');
     await page.screenshot({ path: join(OUT, 'federation.png'), fullPage: true });
+
+    await page.getByRole('button', { name: 'Peers', exact: true }).click();
+    await page.waitForSelector('#peers tr[data-peer=beta]');
+    await page.screenshot({ path: join(OUT, 'peers.png'), fullPage: true });
+
+    await page.getByRole('button', { name: 'Grants', exact: true }).click();
+    await page.waitForSelector('#grants tbody tr:nth-child(2)');
+    await page.screenshot({ path: join(OUT, 'grants.png'), fullPage: true });
+    await page.getByRole('button', { name: 'New grant' }).click();
+    const grant = page.getByRole('dialog', { name: 'New grant' });
+    await grant.getByLabel('Peer name').fill('delta');
+    await grant.getByLabel('Subject').fill('dave@example.org');
+    for (const c of ['services', 'jobs', 'list', 'get', 'delegate'])
+      await grant.getByRole('checkbox', { name: c, exact: true }).check();
+    await grant.getByLabel('Max CPU').fill('8');
+    await page.screenshot({ path: join(OUT, 'new-grant.png') });
+    await grant.getByRole('button', { name: 'Cancel' }).click();
 
     await page.getByRole('button', { name: 'Services' }).click();
     await page.setViewportSize({ width: 390, height: 844 });

@@ -3,6 +3,7 @@
 // them see. Every value from the API is set as text, never as HTML; no inline script or style
 // (the CSP forbids both). Refreshes every 2 s.
 import { renderGraph, stateOf } from './graph.js';
+import { RESOURCES, VERBS } from './scope.js';
 
 const REFRESH_MS = 2000;
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,8 @@ let openBucket;
 let timer;
 /** Bumped at every sign-in and sign-out: a refresh loop of an earlier one stops. */
 let generation = 0;
+/** Whether the API lets this caller see grants and peers (the admin only). */
+let isAdmin = false;
 /** The last services listing, for the filter and the dialogs. */
 let services = [];
 
@@ -129,12 +132,13 @@ for (const d of document.querySelectorAll('dialog')) {
 }
 
 /** Opens the confirmation dialog; resolves when the action ran (or the user cancelled). */
-const confirmThen = (title, text, action) => {
+const confirmThen = (title, text, action, verb = 'Delete') => {
   const d = $('confirm-dialog');
   $('confirm-title').textContent = title;
   $('confirm-text').textContent = text;
   $('confirm-error').textContent = '';
   const yes = $('confirm-yes');
+  yes.textContent = verb;
   const onSubmit = async (ev) => {
     ev.preventDefault();
     try {
@@ -190,7 +194,9 @@ $('logout').addEventListener('click', () => {
   openBucket = undefined;
   services = [];
   // Nothing of the last caller's view stays in the page.
-  for (const id of ['nodes', 'services', 'jobs', 'buckets', 'objects']) clearRows($(id));
+  for (const id of ['nodes', 'services', 'jobs', 'buckets', 'objects', 'grants', 'peers']) clearRows($(id));
+  isAdmin = false;
+  for (const b of document.querySelectorAll('[data-admin]')) b.hidden = true;
   $('graphs').replaceChildren();
   for (const id of [
     'cluster',
@@ -263,6 +269,11 @@ const federationOf = async (list) => {
 };
 
 const memberId = (m) => m.cluster_id ?? m.url ?? '';
+/** The outbox changes still on their way to a member, as words ('' when none). */
+const pendingText = (m) => {
+  const n = m.sync?.pending_changes ?? 0;
+  return n > 0 ? `, ${n} change${n === 1 ? '' : 's'} pending` : '';
+};
 const syncCell = (fed) => {
   const td = el('td');
   if (!fed) return td;
@@ -272,7 +283,7 @@ const syncCell = (fed) => {
   }
   for (const m of fed.members ?? []) {
     const state = stateOf(m);
-    const item = el('span', `${memberId(m)}/${m.service_name ?? ''} (${state}) `, {
+    const item = el('span', `${memberId(m)}/${m.service_name ?? ''} (${state}${pendingText(m)}) `, {
       class: `state-${state}`,
       'data-member': memberId(m),
     });
@@ -766,6 +777,189 @@ const renderFederation = async (feds, clusterId) => {
   for (const box of [...$('graphs').children]) if (!keep.has(box.id)) box.remove();
 };
 
+// ------------------------------------------------------------------ grants and peers (admin)
+
+const NOT_ADMIN = 'Grants and peers are for the admin.';
+/** The nav shows Peers and Grants only to a caller the API answers them for. */
+const probeAdmin = async () => {
+  try {
+    await api('/system/peers');
+    isAdmin = true;
+  } catch (e) {
+    if (e.status === 401) throw e;
+    isAdmin = false;
+  }
+  for (const b of document.querySelectorAll('[data-admin]')) b.hidden = !isAdmin;
+  if (!isAdmin && (view === 'grants' || view === 'peers')) showView('services');
+};
+
+const checks = (fieldset, name, values) => {
+  for (const v of values) {
+    const label = el('label', undefined, { class: 'inline check' });
+    label.append(el('input', undefined, { type: 'checkbox', name, value: v }), ` ${v}`);
+    fieldset.append(label);
+  }
+};
+checks($('grant-resources'), 'resources', RESOURCES);
+checks($('grant-verbs'), 'verbs', VERBS);
+
+const scopeSummary = (s) =>
+  [
+    s.resources.filter((r) => !(s.excluded_resources ?? []).includes(r)).join(', '),
+    s.verbs.join(', '),
+    `≤ ${s.max_rows_per_query} rows`,
+    s.max_cpu ? `≤ ${s.max_cpu} cpu` : null,
+    `${s.rate_per_minute}/min`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+
+const grantExpiry = (g) =>
+  g.status === 'active' && g.cert_not_after
+    ? `certificate until ${new Date(g.cert_not_after).toLocaleString()}`
+    : g.status === 'revoked' && g.revoked_at
+      ? `revoked ${new Date(g.revoked_at).toLocaleString()}`
+      : '';
+
+const renderGrants = async () => {
+  const list = await api('/system/grants');
+  $('grants-empty').hidden = list.length > 0;
+  replaceRows($('grants'), list, () =>
+    list.map((g) => {
+      const actions = cell();
+      if (g.status === 'pending')
+        actions.append(
+          button('Issue token', () => issueToken(g.id), { 'aria-label': `Issue a token for ${g.id}` }),
+        );
+      if (g.status === 'pending' || g.status === 'active')
+        actions.append(
+          button(
+            'Revoke',
+            () =>
+              confirmThen(
+                `Revoke grant ${g.id}?`,
+                `Peer ${g.peer_name} loses what it may do here as ${g.subject_user}; its certificates go on the CRL at once. This cannot be undone.`,
+                () =>
+                  api(`/system/grants/${encodeURIComponent(g.id)}/revoke`, { method: 'POST', ...json({}) }),
+                'Revoke',
+              ),
+            { 'aria-label': `Revoke ${g.id}`, class: 'danger' },
+          ),
+        );
+      actions.className = 'actions';
+      return row(
+        [
+          el('td', g.id, { class: 'mono' }),
+          g.peer_name,
+          g.subject_user,
+          cell(el('span', g.status, { class: `state-${g.status}` })),
+          scopeSummary(g.scope),
+          grantExpiry(g),
+          actions,
+        ],
+        { 'data-grant': g.id },
+      );
+    }),
+  );
+};
+
+const openNewGrant = () => {
+  const f = $('grant-form');
+  f.reset();
+  $('grant-error').textContent = '';
+  $('grant-dialog').showModal();
+  f.elements.peer.focus();
+};
+$('new-grant').addEventListener('click', openNewGrant);
+
+$('grant-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const picked = (name) => [...f.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
+  const number = (name) => {
+    const v = f.elements[name].value.trim();
+    return v === '' ? undefined : Number(v);
+  };
+  const scope = { resources: picked('resources'), verbs: picked('verbs') };
+  for (const k of ['max_rows_per_query', 'rate_per_minute'])
+    if (number(k) !== undefined) scope[k] = number(k);
+  if (f.elements.max_cpu.value.trim()) scope.max_cpu = f.elements.max_cpu.value.trim();
+  $('grant-error').textContent = '';
+  try {
+    await api('/system/grants', {
+      method: 'POST',
+      ...json({ peer: f.elements.peer.value.trim(), subject: f.elements.subject.value.trim(), scope }),
+    });
+    $('grant-dialog').close();
+    refresh();
+  } catch (e) {
+    $('grant-error').textContent = e.message;
+  }
+});
+
+/** The token is shown once, in the dialog only; closing it takes it out of the page. */
+const issueToken = async (id) => {
+  try {
+    const t = await api(`/system/grants/${encodeURIComponent(id)}/token`, { method: 'POST', ...json({}) });
+    $('token-text').textContent =
+      `For grant ${id}, single use, valid until ${new Date(t.expires_at).toLocaleTimeString()}: give it to the peer's admin (flotilla peer enroll).`;
+    $('token-value').textContent = t.token;
+    $('token-status').textContent = '';
+    $('token-dialog').showModal();
+    $('token-copy').focus();
+  } catch (e) {
+    $('error').textContent = e.message;
+  }
+};
+$('token-dialog').addEventListener('close', () => {
+  $('token-value').textContent = '';
+  $('token-text').textContent = '';
+  $('token-status').textContent = '';
+});
+$('token-copy').addEventListener('click', async () => {
+  try {
+    await navigator.clipboard.writeText($('token-value').textContent);
+    $('token-status').textContent = 'Copied.';
+  } catch {
+    $('token-status').textContent = 'Copy it by hand: select the token.';
+  }
+});
+
+const renderPeers = async () => {
+  const list = await api('/system/peers');
+  $('peers-empty').hidden = list.length > 0;
+  replaceRows($('peers'), list, () =>
+    list.map((p) => {
+      const actions = cell(
+        button(
+          'Remove',
+          () =>
+            confirmThen(
+              `Remove peer ${p.name}?`,
+              `The record of ${p.name} (its certificate and key) is removed; federation over it stops. Enrolling again needs a new token from that manager.`,
+              () => api(`/system/peers/${encodeURIComponent(p.name)}`, { method: 'DELETE' }),
+              'Remove',
+            ),
+          { 'aria-label': `Remove peer ${p.name}`, class: 'danger' },
+        ),
+      );
+      actions.className = 'actions';
+      return row(
+        [
+          p.name,
+          p.cluster_id,
+          p.url,
+          cell(el('span', p.state, { class: `state-${p.state}` })),
+          new Date(p.cert_not_after).toLocaleString(),
+          p.last_error ?? '',
+          actions,
+        ],
+        { 'data-peer': p.name },
+      );
+    }),
+  );
+};
+
 // ------------------------------------------------------------------ the loop
 
 let clusterId = '';
@@ -809,6 +1003,9 @@ const refreshOnce = async () => {
       }
     } else if (view === 'buckets') {
       await renderBuckets();
+    } else if (view === 'grants' || view === 'peers') {
+      if (!isAdmin) throw new Error(NOT_ADMIN);
+      await (view === 'grants' ? renderGrants() : renderPeers());
     }
     $('error').textContent = '';
   } catch (e) {
@@ -821,8 +1018,16 @@ const refreshOnce = async () => {
 // One refresh at a time: the next is scheduled when the last has rendered, so a slow API
 // never gets answers rendered out of order.
 const loop = async (g) => {
+  try {
+    await probeAdmin();
+  } catch (e) {
+    if (e.status === 401) return showLogin('Signed out: the credentials were refused.');
+  }
+  if (g === generation) loopRefresh(g);
+};
+const loopRefresh = async (g) => {
   await refresh();
-  if (g === generation) timer = setTimeout(() => loop(g), REFRESH_MS);
+  if (g === generation) timer = setTimeout(() => loopRefresh(g), REFRESH_MS);
 };
 
 const start = () => {

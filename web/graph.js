@@ -31,6 +31,10 @@ export const stateOf = (m) =>
     ? 'offline'
     : (m.sync?.state ?? (m.type === 'endpoint' ? 'endpoint' : 'unknown'));
 const cpuText = (m) => (m.status?.online ? ` · ${Number(m.status.free_cpu.toFixed(2))} cpu free` : '');
+const pendingText = (m) => {
+  const n = m.sync?.pending_changes ?? 0;
+  return n > 0 ? ` · ${n} pending` : '';
+};
 
 const last = new WeakMap();
 
@@ -54,7 +58,7 @@ export const renderGraph = (container, { service, view, clusterId, traffic = {} 
     nodes.push({
       id: idOf(member),
       state: stateOf(member),
-      label: `${member.service_name ?? member.url ?? ''}${cpuText(member)}`,
+      label: `${member.service_name ?? member.url ?? ''}${cpuText(member)}${pendingText(member)}`,
       error: member.sync?.last_error ?? null,
       parent: parent ? idOf(parent) : nodes[0].id,
     });

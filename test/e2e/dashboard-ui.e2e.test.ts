@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESOURCES, VERBS } from '../../src/core/trust/scope.ts';
 import { launchChromium } from '../support/browser.ts';
 import { ADMIN_PASSWORD, basic, startInProcess, type TestManager } from '../support/in-process.ts';
 import { type OidcProviderFixture, startOidcProvider } from '../support/oidc-provider.ts';
@@ -420,6 +421,161 @@ describe('what an OIDC user sees (bob)', () => {
       req.write('x');
     });
     expect(huge).toBe(413);
+  });
+});
+
+describe('grants and peers in the dashboard (admin only)', () => {
+  let ctx: BrowserContext;
+  let page: Page;
+  let b: TestManager;
+  let bUrl: string;
+  beforeAll(async () => {
+    // A second manager with a peer channel: ui-a enrolls with it, so ui-a has a peer.
+    b = await startInProcess({ clusterId: 'ui-b', peerListen: '127.0.0.1:0' });
+    bUrl = await b.manager.listen();
+    const bAdmin = { authorization: basic(), 'content-type': 'application/json' };
+    const grant = await fetch(`${bUrl}/system/grants`, {
+      method: 'POST',
+      headers: bAdmin,
+      body: JSON.stringify({
+        peer: 'ui-a',
+        subject: ALICE,
+        scope: { resources: ['services'], verbs: ['list'] },
+      }),
+    }).then((r) => r.json());
+    const { token } = await fetch(`${bUrl}/system/grants/${grant.id}/token`, {
+      method: 'POST',
+      headers: bAdmin,
+      body: '{}',
+    }).then((r) => r.json());
+    const peer = await api('admin', 'POST', '/system/peers', { url: bUrl, token, name: 'ui-b' });
+    expect(peer.status, peer.text).toBe(201);
+    ({ ctx, page } = await newPage());
+    await signIn(page, 'admin');
+  }, 60_000);
+  afterAll(async () => {
+    await ctx?.close();
+    await b?.close();
+  });
+
+  it('"New grant": the scope editor has the closed lists; the API\'s 400 shows inline', async () => {
+    await page.getByRole('button', { name: 'Grants', exact: true }).click();
+    await page.getByRole('button', { name: 'New grant' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New grant' });
+    const labels = async (legend: string) =>
+      (await dialog.getByRole('group', { name: legend }).getByRole('checkbox').all()).length;
+    expect(await labels('Resources')).toBe(RESOURCES.length);
+    expect(await labels('Verbs')).toBe(VERBS.length);
+    for (const r of RESOURCES)
+      expect(await dialog.getByRole('checkbox', { name: r, exact: true }).count()).toBe(1);
+    for (const v of VERBS)
+      expect(await dialog.getByRole('checkbox', { name: v, exact: true }).count()).toBe(1);
+    await dialog.getByLabel('Peer name').fill('ui-peer');
+    await dialog.getByLabel('Subject').fill(BOB);
+    // No resource ticked: the API refuses the scope, and says so in the dialog.
+    await dialog.getByRole('checkbox', { name: 'list', exact: true }).check();
+    await dialog.getByRole('button', { name: 'Create grant' }).click();
+    await poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*scope\.resources/);
+    expect(await dialog.isVisible()).toBe(true);
+  });
+
+  it('a grant created with a scope is listed with its scope summary, then revoked with confirmation', async () => {
+    const dialog = page.getByRole('dialog', { name: 'New grant' });
+    await dialog.getByRole('checkbox', { name: 'services', exact: true }).check();
+    await dialog.getByRole('checkbox', { name: 'jobs', exact: true }).check();
+    await dialog.getByRole('checkbox', { name: 'delegate', exact: true }).check();
+    await dialog.getByLabel('Max rows per query').fill('50');
+    await dialog.getByLabel('Max CPU').fill('2');
+    await dialog.getByLabel('Rate per minute').fill('120');
+    await dialog.getByRole('button', { name: 'Create grant' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const grants = JSON.parse((await api('admin', 'GET', '/system/grants')).text);
+    const g = grants.find((x: { peer_name: string }) => x.peer_name === 'ui-peer');
+    expect(g.scope).toMatchObject({
+      resources: ['services', 'jobs'],
+      verbs: ['list', 'delegate'],
+      max_rows_per_query: 50,
+      max_cpu: '2',
+      rate_per_minute: 120,
+    });
+    const tr = page.locator(`#grants tr[data-grant="${g.id}"]`);
+    await poll(() => tr.locator('td').allTextContents()).toEqual(
+      expect.arrayContaining([
+        g.id,
+        'ui-peer',
+        BOB,
+        'pending',
+        'services, jobs · list, delegate · ≤ 50 rows · ≤ 2 cpu · 120/min',
+      ]),
+    );
+    await tr.getByRole('button', { name: `Revoke ${g.id}` }).click();
+    const confirm = page.getByRole('dialog', { name: `Revoke grant ${g.id}?` });
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    expect(JSON.parse((await api('admin', 'GET', `/system/grants/${g.id}`)).text).status).toBe('pending');
+    await tr.getByRole('button', { name: `Revoke ${g.id}` }).click();
+    await confirm.getByRole('button', { name: 'Revoke' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    await poll(() => tr.locator('td:nth-child(4)').textContent()).toBe('revoked');
+    expect(await tr.getByRole('button', { name: /^Revoke/ }).count()).toBe(0);
+    expect(JSON.parse((await api('admin', 'GET', `/system/grants/${g.id}`)).text).status).toBe('revoked');
+  });
+
+  it('an enrollment token is shown once and is gone from the DOM when the dialog closes (keyboard)', async () => {
+    const made = await api('admin', 'POST', '/system/grants', {
+      peer: 'ui-token',
+      subject: BOB,
+      scope: { resources: ['services'], verbs: ['list'] },
+    });
+    const g = JSON.parse(made.text);
+    const issue = page.getByRole('button', { name: `Issue a token for ${g.id}` });
+    await issue.waitFor();
+    await issue.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Enrollment token' });
+    const value = dialog.locator('#token-value');
+    await poll(() => value.textContent()).toMatch(/^[0-9a-f]{64}$/);
+    const token = (await value.textContent()) as string;
+    expect(await page.content()).toContain(token);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await page.content()).not.toContain(token);
+    expect(
+      await page.evaluate(() => document.body.textContent + JSON.stringify(sessionStorage)),
+    ).not.toContain(token);
+  });
+
+  it('Peers lists the enrolled peer with its state and removes it after confirmation; no key in the DOM', async () => {
+    await page.getByRole('button', { name: 'Peers', exact: true }).click();
+    const tr = page.locator('#peers tr[data-peer="ui-b"]');
+    await poll(() => tr.locator('td').allTextContents()).toEqual(
+      expect.arrayContaining(['ui-b', 'ui-b', bUrl, 'active']),
+    );
+    expect(await page.content()).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+    await tr.getByRole('button', { name: 'Remove peer ui-b' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Remove peer ui-b?' });
+    await confirm.getByRole('button', { name: 'Remove' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    await poll(() => tr.count()).toBe(0);
+    expect(JSON.parse((await api('admin', 'GET', '/system/peers')).text)).toEqual([]);
+  });
+
+  it('an OIDC user has no Peers or Grants page and no grant data reaches the page', async () => {
+    const { ctx: bobCtx, page: bobPage } = await newPage();
+    await signIn(bobPage, BOB);
+    // The admin probe runs before the first render: once the cluster line shows, it has answered.
+    await poll(() => bobPage.locator('#cluster').textContent()).toMatch(/^cluster ui-a/);
+    expect((await api(BOB, 'GET', '/system/grants')).status).toBe(403);
+    expect((await api(BOB, 'GET', '/system/peers')).status).toBe(403);
+    expect(await bobPage.getByRole('button', { name: 'Grants', exact: true }).count()).toBe(0);
+    expect(await bobPage.getByRole('button', { name: 'Peers', exact: true }).count()).toBe(0);
+    // Even asked for the page directly (the last view of the tab), it shows none.
+    await bobPage.evaluate(() => sessionStorage.setItem('flotilla-view', 'grants'));
+    await bobPage.reload();
+    await bobPage.waitForSelector('#main:not([hidden])');
+    await poll(() => bobPage.locator('#view-services').isVisible()).toBe(true);
+    expect(await bobPage.locator('#grants tbody tr').count()).toBe(0);
+    expect(await bobPage.content()).not.toContain('grt_');
+    await bobCtx.close();
   });
 });
 

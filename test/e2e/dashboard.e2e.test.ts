@@ -147,6 +147,18 @@ describe('dashboard (/ui) in Chromium', () => {
     await expect
       .poll(() => page.locator('#services tr[data-service=mesh3] [data-member=c]').textContent())
       .toContain('(offline)');
+    // A change made while c is down waits in the outbox: the count of what c has not got yet.
+    const svc = (await a.client.getService('mesh3')) as Record<string, unknown>;
+    const put = await a.client.send('PUT', '/system/services', { body: { ...svc, memory: '96Mi' } });
+    expect(put.status, await put.text()).toBeLessThan(300);
+    await expect
+      .poll(() => page.locator('#services tr[data-service=mesh3] [data-member=c]').textContent(), {
+        timeout: 15_000,
+      })
+      .toMatch(/\(offline, [1-9]\d* changes? pending\)/);
+    expect(await page.locator('#services tr[data-service=mesh3] [data-member=b]').textContent()).not.toMatch(
+      /pending\)/,
+    );
   });
 
   it('puts no secret on the page: admin password, service token, secret values', async () => {

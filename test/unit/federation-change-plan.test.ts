@@ -231,11 +231,12 @@ const row = (o: Partial<OutboxRow>): OutboxRow => ({
 
 describe('sync state from outbox rows', () => {
   it('no rows: synced at the spec revision; applied rows: synced at theirs', () => {
-    expect(syncOf([], 3)).toEqual({ state: 'synced', revision: 3, last_error: null });
+    expect(syncOf([], 3)).toEqual({ state: 'synced', revision: 3, last_error: null, pending_changes: 0 });
     expect(syncOf([row({ state: 'done', doneAt: new Date(), revision: 2 })], 3)).toEqual({
       state: 'synced',
       revision: 2,
       last_error: null,
+      pending_changes: 0,
     });
   });
 
@@ -244,11 +245,17 @@ describe('sync state from outbox rows', () => {
       row({ state: 'done', doneAt: SUPERSEDED_AT, revision: 3 }),
       row({ state: 'done', doneAt: new Date(), revision: 1 }),
     ];
-    expect(syncOf(rows, 3)).toEqual({ state: 'synced', revision: 1, last_error: null });
+    expect(syncOf(rows, 3)).toEqual({ state: 'synced', revision: 1, last_error: null, pending_changes: 0 });
   });
 
   it('pending: waiting, retrying, or failed for good — told from the kind, not the text', () => {
-    expect(syncOf([row({})], 2)).toEqual({ state: 'pending', revision: null, last_error: null });
+    expect(syncOf([row({})], 2)).toEqual({
+      state: 'pending',
+      revision: null,
+      last_error: null,
+      pending_changes: 1,
+    });
+    expect(syncOf([row({}), row({}), row({ state: 'done', doneAt: new Date() })], 2).pending_changes).toBe(2);
     expect(syncOf([row({ attempts: 2 })], 2)).toMatchObject({ state: 'pending', last_error: 'retrying' });
     const kinds: Array<[PeerFailureKind, 'pending' | 'failed']> = [
       ['unreachable', 'pending'],
@@ -265,6 +272,7 @@ describe('sync state from outbox rows', () => {
         state,
         revision: null,
         last_error: text,
+        pending_changes: 1,
       });
     }
   });

@@ -8,6 +8,8 @@ export interface SyncState {
   state: 'synced' | 'pending' | 'failed';
   revision: number | null;
   last_error: string | null;
+  /** Outbox rows for this member not applied yet (the changes still on their way). */
+  pending_changes: number;
 }
 
 /**
@@ -25,7 +27,8 @@ export const syncOf = (rows: readonly OutboxRow[], specRevision: number): SyncSt
   // The revision the member holds: the newest row applied there (a superseded row was not).
   const lastDone = rows.find(appliedAtPeer);
   const applied = lastDone?.revision ?? (rows.length === 0 ? specRevision : null);
-  if (pending.length === 0) return { state: 'synced', revision: applied, last_error: null };
+  if (pending.length === 0)
+    return { state: 'synced', revision: applied, last_error: null, pending_changes: 0 };
   const head = pending[pending.length - 1];
   const failing = pending.find((r) => r.lastError);
   // A refusal (the member answered 4xx) will not heal by itself; a network error will when
@@ -35,5 +38,6 @@ export const syncOf = (rows: readonly OutboxRow[], specRevision: number): SyncSt
     state: refused ? 'failed' : 'pending',
     revision: applied,
     last_error: failing?.lastError ?? (head.attempts ? 'retrying' : null),
+    pending_changes: pending.length,
   };
 };

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { fail } from '../../core/errors.ts';
 import { parseFdl, parseYamlText } from '../../core/fdl/fdl-file.ts';
 import { yamlAsGo } from '../../core/fdl/go-decode.ts';
+import { MAX_ROWS_LIMIT, RESOURCES, VERBS } from '../../core/trust/scope.ts';
 import { type HttpContext, principalOf } from '../context.ts';
 
 const WEB_DIR = new URL('../../../web/', import.meta.url);
@@ -18,6 +19,12 @@ const FILES: Record<string, { file: string; type: string }> = {
 // Only this origin's own files and API: no inline script, no third party, no framing.
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' blob:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+// The grant scope editor's closed lists, from the scope's own definition (never a copy).
+const SCOPE_JS = `// Generated from src/core/trust/scope.ts.
+export const RESOURCES = ${JSON.stringify(RESOURCES)};
+export const VERBS = ${JSON.stringify(VERBS)};
+export const MAX_ROWS_LIMIT = ${MAX_ROWS_LIMIT};
+`;
 const FDL_MAX_BYTES = 1024 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -40,9 +47,14 @@ export const readFdlForPage = (text: string) => {
 };
 
 export const dashboardRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise<void> => {
+  const bodies: Array<[string, string, Buffer | string]> = [
+    ['/ui/scope.js', 'text/javascript; charset=utf-8', SCOPE_JS],
+  ];
   for (const [path, { file, type }] of Object.entries(FILES)) {
-    const body = await readFile(new URL(file, WEB_DIR));
-    app.get(path, { schema: { tags: ['dashboard'], summary: `Dashboard: ${file}` } }, async (_req, reply) => {
+    bodies.push([path, type, await readFile(new URL(file, WEB_DIR))]);
+  }
+  for (const [path, type, body] of bodies) {
+    app.get(path, { schema: { tags: ['dashboard'], summary: `Dashboard: ${path}` } }, async (_req, reply) => {
       reply
         .type(type)
         .header('content-security-policy', CSP)
