@@ -1,5 +1,6 @@
 // Ports: what the use cases need from the outside world. Adapters in src/adapters
 // implement them; every port has one contract suite in test/contract run against each.
+import type { Readable } from 'node:stream';
 import type { Service } from './fdl/service.ts';
 import type { BucketRecord } from './storage/bucket-access.ts';
 
@@ -336,11 +337,20 @@ export interface ExecutionRequest {
   resumable?: boolean;
 }
 
+/**
+ * One file the script left in TMP_OUTPUT_DIR. The executor owns that dir: the use cases read
+ * an output only through open(), never by a path, and the executor refuses to open anything
+ * that is not (or no longer) a regular file inside it (a symlink, a swapped directory).
+ */
 export interface ExecutionOutput {
   /** Path relative to TMP_OUTPUT_DIR, with "/" separators. */
   relPath: string;
-  absPath: string;
   size: number;
+  /** The file's mtime and st_mode, as the zip of a synchronous run records them. */
+  modifiedAt: Date;
+  mode: number;
+  /** The file's bytes (what ObjectStore.putObject takes); rejects when it is no longer the file listed. Valid until dispose(). */
+  open(): Promise<Readable>;
 }
 
 export interface ExecutionResult {

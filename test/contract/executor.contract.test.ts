@@ -6,14 +6,14 @@
 // faas-supervisor), the case says so by its traits and the other side has its own case.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubernetesExecutor } from '../../src/adapters/executor-kubernetes/index.ts';
 import { createProcessExecutor } from '../../src/adapters/executor-process/index.ts';
-import type { ExecutionRequest, Executor } from '../../src/core/ports.ts';
+import type { ExecutionOutput, ExecutionRequest, Executor } from '../../src/core/ports.ts';
 import { startFakeKubeApi } from '../support/fake-kube-api.ts';
 
 interface Subject {
@@ -54,6 +54,13 @@ function request(overrides: Partial<ExecutionRequest> & { script: string }): Exe
     memoryBytes: 512 * 1024 ** 2,
     ...overrides,
   };
+}
+
+/** An output's bytes, read the only way the port offers: through open(). */
+async function readOutput(output: ExecutionOutput): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await output.open()) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** `NAME=value` lines of the script's stdout, as a map. */
@@ -231,7 +238,7 @@ function executorContract(name: string, traits: Traits, factory: () => Promise<S
       const result = await executor.run(
         request({ event, script: 'printf %s "$EVENT" > "$TMP_OUTPUT_DIR/e"' }),
       );
-      expect(await readFile(result.outputs[0]!.absPath, 'utf8')).toBe(event);
+      expect(await readOutput(result.outputs[0]!)).toBe(event);
       await result.dispose();
     });
 
@@ -291,7 +298,10 @@ function executorContract(name: string, traits: Traits, factory: () => Promise<S
           { relPath: 'top.txt', size: 3 },
         ]);
         const deep = result.outputs.find((o) => o.relPath === 'a/b/deep.txt')!;
-        expect(await readFile(deep.absPath, 'utf8')).toBe('hello');
+        expect(await readOutput(deep)).toBe('hello');
+        // The other listed ones open too, each to its own bytes.
+        const texts = await Promise.all(result.outputs.map(readOutput));
+        expect(texts).toEqual(['hello', '12', 'abc']);
         await result.dispose();
       },
     );

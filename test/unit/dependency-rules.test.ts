@@ -75,6 +75,20 @@ describe('dependency rules', () => {
     expect(has(join('app', 'credentials', 'refresh-tokens.ts'), join('core', 'ports.ts'))).toBe(true);
   });
 
+  // Outputs reach the job use cases as streams (ExecutionOutput.open()): the executor owns its
+  // output dir and checks what it opens, so nothing there reads host files by path.
+  it('src/app/jobs does not import node:fs', () => {
+    const jobs = join(SRC, 'app', 'jobs');
+    const broken = sourceFiles(jobs).flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      return SPECIFIERS.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]))
+        .filter((spec) => /^(node:)?fs(\/|$)/.test(spec))
+        .map((spec) => `${relative(SRC, file)} → ${spec}`);
+    });
+    expect(sourceFiles(jobs).length).toBeGreaterThan(3);
+    expect(broken).toEqual([]);
+  });
+
   for (const rule of RULES) {
     it(`src/${rule.from} imports nothing from ${rule.forbidden.map((l) => `src/${l}`).join(', ')}`, () => {
       const broken = edges

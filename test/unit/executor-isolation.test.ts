@@ -4,10 +4,10 @@
 // without it this file fails (and says how to install it) instead of skipping.
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createProcessExecutor,
@@ -251,6 +251,10 @@ describe.runIf(isRoot)('process executor isolation: separate user (fallback)', (
     expect(seen).not.toMatch(/^root:[^:\n]*:\d+:/m);
     expect(result.stdout).not.toMatch(/^WROTE=/m);
     expect(field(result.stdout, 'OUTPUT')).toBe('writable');
-    expect((await stat(dirname(result.outputs[0]!.absPath))).uid).toBe(uid);
+    const jobDirs = readdirSync(host.workRoot).filter(
+      (name) => name.startsWith('job-') && join(host.workRoot, name) !== host.otherJobDir,
+    );
+    expect(jobDirs).toHaveLength(1);
+    expect((await stat(join(host.workRoot, jobDirs[0]!, 'output'))).uid).toBe(uid);
   });
 });

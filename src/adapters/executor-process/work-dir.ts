@@ -1,8 +1,19 @@
 // A job's work dir: <workRoot>/job-<id>-XXXXXX/{script.sh,input/,output/}, mode 0700 and
 // owned by the sandbox user, so no other job's uid can look inside.
-import { chmodSync, createWriteStream, mkdirSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { chmodSync, constants, createWriteStream, mkdirSync } from 'node:fs';
+import {
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  realpath,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ExecutionInput, ExecutionOutput } from '../../core/ports.ts';
@@ -77,21 +88,70 @@ export async function handOver(work: WorkDir, owner: SandboxUser, inputFile?: st
 
 /**
  * Every regular file under output/, recursively. Symlinks are skipped and never followed:
- * the uploader reads these paths as the manager, so a link to a host file would leak it.
+ * the manager reads these files, so a link to a host file would leak it. An output dir the
+ * script replaced by a symlink lists nothing.
  */
 export async function listOutputs(outputDir: string): Promise<ExecutionOutput[]> {
   const outputs: ExecutionOutput[] = [];
+  const top = await lstat(outputDir).catch(() => undefined);
+  if (!top?.isDirectory()) return outputs;
   const walk = async (dir: string, prefix: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       const absPath = join(dir, entry.name);
       const relPath = prefix ? `${prefix}/${entry.name}` : entry.name;
       if (entry.isDirectory()) await walk(absPath, relPath);
-      else if (entry.isFile()) outputs.push({ relPath, absPath, size: (await lstat(absPath)).size });
+      else if (entry.isFile()) {
+        const st = await lstat(absPath);
+        if (!st.isFile()) continue;
+        const listed = { dev: st.dev, ino: st.ino };
+        outputs.push({
+          relPath,
+          size: st.size,
+          modifiedAt: st.mtime,
+          mode: st.mode,
+          open: () => openOutput(outputDir, relPath, listed),
+        });
+      }
     }
   };
   await walk(outputDir, '');
   return outputs;
+}
+
+/**
+ * Opens an output listed by listOutputs, only while it is still that regular file inside
+ * output/: every directory on the way must resolve to where it lies under the work dir (whose
+ * own entry, in the manager's work root, the script cannot replace), the file itself is opened
+ * without following a symlink (O_NOFOLLOW; O_NONBLOCK so a FIFO cannot hang it) and must be
+ * the inode listed.
+ */
+async function openOutput(outputDir: string, relPath: string, listed: { dev: number; ino: number }) {
+  const parts = relPath.split('/');
+  const path = join(outputDir, ...parts);
+  const refuse = (why: string) => new Error(`output ${relPath} not opened: ${why}`);
+  const [workDir, parent] = await Promise.all([
+    realpath(dirname(outputDir)),
+    realpath(dirname(path)).catch(() => undefined),
+  ]);
+  if (parent !== join(workDir, basename(outputDir), ...parts.slice(0, -1))) {
+    throw refuse('it is no longer inside the output dir');
+  }
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    (err: NodeJS.ErrnoException) => {
+      throw refuse(err.code === 'ELOOP' ? 'it is a symlink' : err.message);
+    },
+  );
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.dev !== listed.dev || st.ino !== listed.ino) {
+      throw refuse('it is no longer the file the job left');
+    }
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return handle.createReadStream();
 }
 
 /** rm -rf; tolerant of a dir already gone, and of a script that chmod-ed its dirs read-only. */

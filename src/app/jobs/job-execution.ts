@@ -1,7 +1,6 @@
 // Running one invocation: stage the input (payload or object download), run the script
 // through the Executor, upload every output file to each output path. Shared by async jobs
 // and synchronous runs.
-import { createReadStream } from 'node:fs';
 import { isFlotillaError } from '../../core/errors.ts';
 import { isOwnerTokenKey } from '../../core/fdl/owner-token.ts';
 import type { Service, StorageIO } from '../../core/fdl/service.ts';
@@ -90,7 +89,9 @@ const uploadOutputs = async (
         continue;
       }
       try {
-        await store.putObject(target.bucket, target.key, createReadStream(out.absPath), out.size);
+        const body = await out.open();
+        // Closed even when the store gives up before reading it all.
+        await store.putObject(target.bucket, target.key, body, out.size).finally(() => body.destroy());
         notes.push(`uploaded ${out.relPath} to ${io.storage_provider}:${target.bucket}/${target.key}`);
       } catch (e) {
         failed = true;

@@ -1,7 +1,6 @@
 // POST /run/{service}: runs the script now and answers as faas-supervisor does — one output
 // file: that file base64-encoded; several: a base64 zip of them; none: the script's stdout.
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import yazl from 'yazl';
 import { FlotillaError } from '../../core/errors.ts';
 import { type Service, serviceCpuMillis, serviceMemoryBytes } from '../../core/fdl/service.ts';
@@ -19,13 +18,27 @@ export interface SyncRunDeps {
 const zipOutputs = (outputs: ExecutionOutput[]): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const zip = new yazl.ZipFile();
-    for (const o of outputs) zip.addFile(o.absPath, o.relPath);
+    // One file open at a time, as addFile did; its mtime and mode as addFile recorded them.
+    for (const o of outputs) {
+      zip.addReadStreamLazy(o.relPath, { mtime: o.modifiedAt, mode: o.mode, size: o.size }, (cb) => {
+        o.open().then(
+          (stream) => cb(null, stream),
+          (err: Error) => cb(err, undefined as never),
+        );
+      });
+    }
     zip.end();
     const chunks: Buffer[] = [];
     zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
     zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
     zip.outputStream.on('error', reject);
   });
+
+const readAll = async (stream: AsyncIterable<Uint8Array>): Promise<Buffer> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+};
 
 const tail = (text: string, max = 2000): string => (text.length > max ? `…${text.slice(-max)}` : text);
 
@@ -67,7 +80,7 @@ export const runSync = async (
         });
       }
       const outputs = outcome.result.outputs;
-      if (outputs.length === 1) return (await readFile(outputs[0].absPath)).toString('base64');
+      if (outputs.length === 1) return (await readAll(await outputs[0].open())).toString('base64');
       if (outputs.length > 1) return (await zipOutputs(outputs)).toString('base64');
       return outcome.result.stdout;
     } finally {
