@@ -529,8 +529,9 @@ describe('grants and peers in the dashboard (admin only)', () => {
     const g = JSON.parse(made.text);
     const issue = page.getByRole('button', { name: `Issue a token for ${g.id}` });
     await issue.waitFor();
-    await issue.focus();
-    await page.keyboard.press('Enter');
+    // Focus and Enter in one locator call: a refresh that re-renders the table between the
+    // two would otherwise leave the focus on a button no longer in the page.
+    await issue.press('Enter');
     const dialog = page.getByRole('dialog', { name: 'Enrollment token' });
     const value = dialog.locator('#token-value');
     await poll(() => value.textContent()).toMatch(/^[0-9a-f]{64}$/);
