@@ -160,7 +160,7 @@ describe('federation over the peer channel, no passwords anywhere', () => {
       '/system/logs/pjob-b',
     );
     expect(Object.values(onB.jobs).map((j) => j.status)).toEqual(['Succeeded']);
-  });
+  }, 120_000); // the wait above allows 90 s (five managers on two loaded cores): so does the test
 
   it('refuses a member whose grant has no replicate verb, and one over max_cpu; nothing is kept', async () => {
     const norep = await createFederated(
