@@ -505,7 +505,9 @@ export interface PeerTarget {
  * reached (or tried to reach) the peer fails with a PeerCallError (core/peer-failure.ts):
  * a FlotillaError without credentials and without the peer's answer body — PEER_UNREACHABLE
  * (network, timeout, 5xx, an address --peer-allow refuses, an answer not of the expected
- * shape), UNAUTHORIZED/FORBIDDEN (refused credentials), or the remote's own 4xx code — whose
+ * shape, and a client certificate refused in the TLS handshake: the peer closes without an
+ * answer), UNAUTHORIZED/FORBIDDEN (credentials the peer answered a refusal to), or the remote's
+ * own 4xx code — whose
  * `failure` classifies it (refused, unreachable, conflict, not_found, unexpected).
  * Answers are only the parsed fields of the expected shape. */
 export interface PeerClient {
