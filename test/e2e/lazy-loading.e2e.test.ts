@@ -4,11 +4,10 @@
 // storage, not at start. Read from the modules the real
 // `flotilla up` process tree loaded (test/support/module-log.mjs). And the launcher runs the
 // TypeScript sources (tsx) exactly when dist/ is not a build of the current sources.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { distState } from '../../scripts/build-stamp.mjs';
 import { type ClusterProcess, createClusterProcess, REPO_ROOT } from '../support/cluster-harness.ts';
 import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
@@ -115,17 +114,7 @@ describe('what a started manager has loaded', () => {
     it('loads the Kubernetes client, and still no pg or BullMQ', async () => {
       fake = await startFakeKubeApi({ kubelet: 'shell' });
       const kubeconfig = join(root, 'kubeconfig.yaml');
-      await writeFile(
-        kubeconfig,
-        stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-          users: [{ name: 'fake-user', user: { token: 'fake-token' } }],
-          contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake-user', namespace: 'jobs' } }],
-          'current-context': 'fake',
-        }),
-      );
+      fake.writeKubeconfig(kubeconfig, 'jobs');
       kube = await started('kube', {
         FLOTILLA_EXECUTOR: 'kubernetes',
         KUBECONFIG: kubeconfig,

@@ -3,12 +3,11 @@
 // durable queue and runner to a Job whose pod runs the script; its log and status come back
 // through /system/logs; usage from the fake's metrics.k8s.io and its /version; /run answers with the pod log; secrets reach only the Secret (the
 // environment's, and the -storage one with the supervisor's storage keys).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { type FakeKubeApi, fakeNode, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
 import { waitFor } from '../support/wait.ts';
@@ -28,17 +27,7 @@ beforeAll(async () => {
     nodeMetrics: { k1: { cpu: '1500m', memory: '2Gi' } },
   });
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'u', user: { token: 't' } }],
-      contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }],
-      'current-context': 'c',
-    }),
-  );
+  fake.writeKubeconfig(kubeconfig);
   tm = await startInProcess({ executor: 'kubernetes', kubeconfig, namespace: 'jobs' });
   const res = await call({
     method: 'POST',

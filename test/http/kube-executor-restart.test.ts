@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
 import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
@@ -37,17 +36,7 @@ const admin = (tm: TestManager, method: 'GET' | 'POST', url: string, payload?: o
 beforeAll(async () => {
   fake = await startFakeKubeApi({ kubelet: 'shell' });
   kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'u', user: { token: 't' } }],
-      contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }],
-      'current-context': 'c',
-    }),
-  );
+  fake.writeKubeconfig(kubeconfig);
 });
 
 afterAll(async () => {

@@ -3,13 +3,13 @@
 // manager with its embedded S3 store against the fake API server's shell kubelet: the pod's
 // script finds keys that read its service's input and write under its output, and nothing
 // else; the keys are not the admin's and sit only in a Secret.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
 import { waitFor } from '../support/wait.ts';
@@ -34,17 +34,7 @@ const PROBES = [
 beforeAll(async () => {
   fake = await startFakeKubeApi({ kubelet: 'shell' });
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'u', user: { token: 't' } }],
-      contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }],
-      'current-context': 'c',
-    }),
-  );
+  fake.writeKubeconfig(kubeconfig);
   tm = await startInProcess({ executor: 'kubernetes', kubeconfig, namespace: 'jobs' });
   admin = ((await call({ method: 'GET', url: '/system/config' })).json() as { minio_provider: typeof admin })
     .minio_provider;

@@ -5,12 +5,11 @@
 // OSCAR's handlers do. Hostile users: another user sees nothing of a private service's
 // deployment and may not start/stop/restart even a public one; a bad expose block is a 400
 // with nothing sent to the cluster; no secret lands outside a Secret.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { basic, startInProcess, type TestManager } from '../support/in-process.ts';
 import { type OidcProviderFixture, startOidcProvider } from '../support/oidc-provider.ts';
@@ -56,17 +55,7 @@ beforeAll(async () => {
   idp = await startOidcProvider({ accessTokenTtl: 3600 });
   for (const u of [ALICE, BOB]) tokens.set(u, (await idp.mintTokens(u, { expiresIn: 3600 })).accessToken);
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'u', user: { token: 't' } }],
-      contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }],
-      'current-context': 'c',
-    }),
-  );
+  fake.writeKubeconfig(kubeconfig);
   tm = await startInProcess({ executor: 'kubernetes', kubeconfig, namespace: NS, oidcIssuers: idp.issuer });
 });
 

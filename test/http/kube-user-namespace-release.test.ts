@@ -5,12 +5,11 @@
 // make (no labels, or Flotilla's label with another base) is used but never deleted, nor what
 // is in it; bob cannot delete alice's last service (403, her namespace stays); a cluster that
 // cannot be reached refuses the delete (503, the service stays) and a retry finishes.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { userNamespace } from '../../src/adapters/executor-kubernetes/namespaces.ts';
 import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { startInProcess, type TestManager } from '../support/in-process.ts';
@@ -52,17 +51,7 @@ beforeAll(async () => {
   for (const u of [ALICE, BOB, CAROL])
     tokens.set(u, (await idp.mintTokens(u, { expiresIn: 3600 })).accessToken);
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'u', user: { token: 't' } }],
-      contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }],
-      'current-context': 'c',
-    }),
-  );
+  fake.writeKubeconfig(kubeconfig);
   tm = await startInProcess({ executor: 'kubernetes', kubeconfig, namespace: NS, oidcIssuers: idp.issuer });
 });
 

@@ -4,12 +4,11 @@
 // exposed workload go there; another user's go to theirs; a service without it stays in the
 // services namespace. Hostile: an FDL `namespace` field naming someone else's namespace (or
 // kube-system) changes nothing; a user cannot read another's deployment there.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { userNamespace } from '../../src/adapters/executor-kubernetes/namespaces.ts';
 import { type FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { startInProcess, type TestManager } from '../support/in-process.ts';
@@ -68,17 +67,7 @@ beforeAll(async () => {
   idp = await startOidcProvider({ accessTokenTtl: 3600 });
   for (const u of [ALICE, BOB]) tokens.set(u, (await idp.mintTokens(u, { expiresIn: 3600 })).accessToken);
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'u', user: { token: 't' } }],
-      contexts: [{ name: 'c', context: { cluster: 'fake', user: 'u' } }],
-      'current-context': 'c',
-    }),
-  );
+  fake.writeKubeconfig(kubeconfig);
   tm = await startInProcess({ executor: 'kubernetes', kubeconfig, namespace: NS, oidcIssuers: idp.issuer });
 });
 

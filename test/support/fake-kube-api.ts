@@ -44,6 +44,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
+import { stringify as stringifyYaml } from 'yaml';
 
 /** Kubernetes objects as JSON. */
 type Obj = any;
@@ -125,6 +126,8 @@ export interface FakeKubeApi {
   url: string;
   /** Options for KubeConfig.loadFromOptions pointing at this server. */
   kubeconfig(namespace?: string): Obj;
+  /** The same as a kubeconfig file at `path` (for `--kubeconfig`); returns the path. */
+  writeKubeconfig(path: string, namespace?: string): string;
   get(kind: Kind, namespace: string, name: string): Obj | undefined;
   list(kind: Kind, namespace?: string): Obj[];
   /** Every object POSTed (refused ones included, with their status); `at`: when its request arrived. */
@@ -994,6 +997,23 @@ export async function startFakeKubeApi(opts: FakeKubeOptions = {}): Promise<Fake
       contexts: [{ name: 'fake', cluster: 'fake', user: 'fake-user', namespace }],
       currentContext: 'fake',
     }),
+    writeKubeconfig: (path, namespace) => {
+      // The file's spelling of the same (plain HTTP on loopback: client-node insists the
+      // kubeconfig says so).
+      const context = { cluster: 'fake', user: 'fake-user', ...(namespace ? { namespace } : {}) };
+      writeFileSync(
+        path,
+        stringifyYaml({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+          users: [{ name: 'fake-user', user: { token: 'fake-token' } }],
+          contexts: [{ name: 'fake', context }],
+          'current-context': 'fake',
+        }),
+      );
+      return path;
+    },
     get: (kind, ns, name) => store.get(key(kind, ns, name)),
     list: (kind, ns) =>
       [...store.values()].filter(

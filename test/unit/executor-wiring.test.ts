@@ -1,12 +1,11 @@
 // `--executor process|kubernetes`, `--kubeconfig`, `--namespace`: parsed by the config, and the
 // composition root's pick runs a job on the fake API server through a kubeconfig file.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
 import { createExecutor } from '../../src/main/executor-wiring.ts';
 import { startFakeKubeApi } from '../support/fake-kube-api.ts';
@@ -74,19 +73,7 @@ describe('executor selection', () => {
   it('the composition root runs a job on the cluster a kubeconfig file names', async () => {
     const fake = await startFakeKubeApi({ kubelet: 'shell' });
     const kubeconfigPath = join(dir, 'kubeconfig.yaml');
-    const o = fake.kubeconfig('jobs-a');
-    writeFileSync(
-      kubeconfigPath,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        // plain HTTP on loopback: client-node insists the kubeconfig says so
-        clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: 'fake-user', user: { token: 'fake-token' } }],
-        contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake-user', namespace: 'jobs-a' } }],
-        'current-context': o.currentContext,
-      }),
-    );
+    fake.writeKubeconfig(kubeconfigPath, 'jobs-a');
     const config = loadConfig(
       { ...base, executor: 'kubernetes', kubeconfig: kubeconfigPath, namespace: 'jobs-a' },
       {},
