@@ -9,6 +9,14 @@ const bucketParams = z.object({ bucket: z.string().min(1).max(255) });
 const pageQuery = z.object({ page: z.string().max(2048).optional() });
 const objectQuery = z.object({ key: z.string().max(1024).optional() });
 const auth: Array<Record<string, string[]>> = [{ basic: [] }, { bearer: [] }];
+/** What the three object routes (`?key=` names the object) share. */
+const objectRoute = (summary: string) => ({
+  tags: ['buckets'],
+  summary,
+  security: auth,
+  params: bucketParams,
+  querystring: objectQuery,
+});
 /** The largest object the dashboard's upload takes in one request. */
 export const UPLOAD_MAX_BYTES = 5 * 1024 ** 3;
 
@@ -100,13 +108,7 @@ export const bucketRoutes = async (app: FastifyInstance, ctx: HttpContext): Prom
       '/system/buckets/:bucket/object',
       {
         bodyLimit: UPLOAD_MAX_BYTES,
-        schema: {
-          tags: ['buckets'],
-          summary: 'Upload an object (the body is its bytes; ?key= names it)',
-          security: auth,
-          params: bucketParams,
-          querystring: objectQuery,
-        },
+        schema: objectRoute('Upload an object (the body is its bytes; ?key= names it)'),
       },
       async (req, reply) => {
         const { bucket } = req.params as z.infer<typeof bucketParams>;
@@ -128,13 +130,7 @@ export const bucketRoutes = async (app: FastifyInstance, ctx: HttpContext): Prom
   app.get(
     '/system/buckets/:bucket/object',
     {
-      schema: {
-        tags: ['buckets'],
-        summary: 'Download an object (?key= names it)',
-        security: auth,
-        params: bucketParams,
-        querystring: objectQuery,
-      },
+      schema: objectRoute('Download an object (?key= names it)'),
     },
     async (req, reply) => {
       const { bucket } = req.params as z.infer<typeof bucketParams>;
@@ -152,13 +148,7 @@ export const bucketRoutes = async (app: FastifyInstance, ctx: HttpContext): Prom
   app.delete(
     '/system/buckets/:bucket/object',
     {
-      schema: {
-        tags: ['buckets'],
-        summary: 'Delete an object (?key= names it)',
-        security: auth,
-        params: bucketParams,
-        querystring: objectQuery,
-      },
+      schema: objectRoute('Delete an object (?key= names it)'),
     },
     async (req, reply) => {
       const { bucket } = req.params as z.infer<typeof bucketParams>;
