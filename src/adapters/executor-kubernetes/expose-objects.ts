@@ -50,6 +50,7 @@ import type {
   V1ServicePort,
 } from '@kubernetes/client-node';
 import type { ExposeSpec } from '../../core/fdl/expose.ts';
+import { isOwnerTokenKey } from '../../core/fdl/owner-token.ts';
 import { CONTAINER_NAME, MANAGED_BY_LABEL, SERVICE_LABEL } from './objects.ts';
 
 export const EXPOSE_APP_LABEL = 'app';
@@ -118,7 +119,7 @@ export function buildExposeObjects(input: ExposeInput): ExposeObjects {
     metadata: meta(n.configMap),
     data: { 'script.sh': input.script },
   };
-  const secretEntries = sorted(input.secrets).filter(([k]) => k !== 'refresh_token');
+  const secretEntries = sorted(input.secrets).filter(([k]) => !isOwnerTokenKey(k));
   const envSecret: V1Secret | undefined =
     secretEntries.length === 0
       ? undefined

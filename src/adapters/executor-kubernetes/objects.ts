@@ -30,6 +30,7 @@
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1EnvVar, V1Job, V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { isOwnerTokenKey } from '../../core/fdl/owner-token.ts';
 
 export const CONTAINER_NAME = 'oscar-container';
 export const SUPERVISOR_CONTAINER_NAME = 'oscar-supervisor';
@@ -149,7 +150,7 @@ export function buildJobObjects(input: KubeJobInput): KubeJobObjects {
       }
     : undefined;
 
-  const secretEntries = sortedEntries(input.secrets).filter(([k]) => k !== 'refresh_token');
+  const secretEntries = sortedEntries(input.secrets).filter(([k]) => !isOwnerTokenKey(k));
   const secret: V1Secret | undefined =
     secretEntries.length === 0
       ? undefined
