@@ -469,3 +469,57 @@ describe('item 5: read-only grants stay read-only through the S3 keys', () => {
     }
   });
 });
+
+// The dashboard's object routes (PUT/GET/DELETE /system/buckets/{b}/object?key=) take the
+// same grants and key rules as presign and the S3 API: a hostile user gets nothing through them.
+describe('object routes: another user’s bucket and a key that climbs out', () => {
+  const object = (
+    who: string,
+    method: 'PUT' | 'GET' | 'DELETE',
+    bucket: string,
+    key: string,
+    body?: string,
+  ) =>
+    t.call(who, {
+      method,
+      url: `/system/buckets/${bucket}/object?key=${encodeURIComponent(key)}`,
+      ...(body === undefined
+        ? {}
+        : {
+            payload: body,
+            headers: { 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+          }),
+    });
+
+  it('bob can neither read, overwrite nor delete alice’s private object; restricted is read-only for him', async () => {
+    await createBucket(ALICE, { bucket_name: 'alice-objroute' });
+    expect((await object(ALICE, 'PUT', 'alice-objroute', 'k.txt', SECRET)).statusCode).toBe(201);
+    for (const [method, body] of [['GET'], ['PUT', 'bob was here'], ['DELETE']] as const) {
+      const res = await object(BOB, method, 'alice-objroute', 'k.txt', body);
+      expect(res.statusCode, `${method}: ${res.body}`).toBe(403);
+      expect(res.body).not.toContain(SECRET);
+    }
+    expect((await object(ALICE, 'GET', 'alice-objroute', 'k.txt')).body).toBe(SECRET);
+
+    // alice-shared is restricted to bob (created above): he reads, he does not write.
+    expect((await object(ALICE, 'PUT', 'alice-shared', 'r.txt', 'shared')).statusCode).toBe(201);
+    expect((await object(BOB, 'GET', 'alice-shared', 'r.txt')).body).toBe('shared');
+    expect((await object(BOB, 'PUT', 'alice-shared', 'r.txt', 'overwritten')).statusCode).toBe(403);
+    expect((await object(BOB, 'DELETE', 'alice-shared', 'r.txt')).statusCode).toBe(403);
+    expect((await object(ALICE, 'GET', 'alice-shared', 'r.txt')).body).toBe('shared');
+  });
+
+  it('a key that climbs out of bob’s own bucket is a 400 and reaches no other bucket', async () => {
+    await createBucket(BOB, { bucket_name: 'bob-objroute' });
+    for (const key of ['../alice-objroute/k.txt', 'a/../../alice-objroute/k.txt', '..', '/etc/passwd']) {
+      const get = await object(BOB, 'GET', 'bob-objroute', key);
+      expect(get.statusCode, `${key}: ${get.body}`).toBeGreaterThanOrEqual(400);
+      expect(get.statusCode, key).toBeLessThan(500);
+      expect(get.body).not.toContain(SECRET);
+      const put = await object(BOB, 'PUT', 'bob-objroute', key, 'evil');
+      expect(put.statusCode, key).toBeGreaterThanOrEqual(400);
+      expect(put.statusCode, key).toBeLessThan(500);
+    }
+    expect((await object(ALICE, 'GET', 'alice-objroute', 'k.txt')).body).toBe(SECRET);
+  });
+});
