@@ -149,7 +149,7 @@ describe('federation over the peer channel, no passwords anywhere', () => {
           'GET',
           '/system/logs/pjob',
         );
-        expect(jobs.jobs[id]?.status).toBe('Succeeded');
+        expect(jobs.jobs[id]?.status, JSON.stringify(jobs.jobs[id])).toBe('Succeeded');
       },
       { timeoutMs: 90_000, what: 'the delegated job to succeed' },
     );

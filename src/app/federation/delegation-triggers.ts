@@ -1,8 +1,12 @@
 // When jobs are delegated: (1) at intake, when no local node has room for the job; (2) by
 // the rescheduler, when a job has waited longer than its service's rescheduler_threshold
 // (at once for a job no local node could ever hold). A job is claimed before it is sent, so
-// the local runner and the delegation never both take it.
+// the local runner and the delegation never both take it. A job no local node can hold and
+// no replica has room for *now* waits, as a pending job waits in OSCAR: the status cache may
+// not know a new replica yet, or every replica may be full for a while. It fails only when
+// its service names no replica a job could be sent to at all.
 import { everFits, findFit, type NodeState } from '../../core/capacity.ts';
+import type { Replica } from '../../core/federation/model.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import type { Clock, JobStore, JobSummary } from '../../core/ports.ts';
 import type { ServiceCache } from '../service-cache.ts';
@@ -22,6 +26,10 @@ export interface TriggerDeps {
 }
 
 const DEFAULT_THRESHOLD_S = 10;
+
+/** A replica a job can be sent to: a Flotilla/OSCAR service by name, or an endpoint URL. */
+const isSendable = (r: Replica): boolean =>
+  (r.type === 'oscar' && !!r.cluster_id && !!r.service_name) || (r.type === 'endpoint' && !!r.url);
 
 export class DelegationTriggers {
   constructor(private readonly d: TriggerDeps) {}
@@ -47,7 +55,7 @@ export class DelegationTriggers {
       if (!neverFits && waited < thresholdMs) continue;
       if (!neverFits && findFit(this.d.nodes(), job.cpuMillis, job.memoryBytes)) continue; // room now: runs here
       const to = await this.claimAndDelegate(job, service);
-      if (!to && neverFits && waited >= thresholdMs) await this.failStranded(job);
+      if (!to && neverFits && !replicasOf(service).some(isSendable)) await this.failStranded(job);
     }
   }
 
@@ -56,13 +64,7 @@ export class DelegationTriggers {
     // claiming and releasing it on every pass (two writes a second per waiting job, and a
     // job that shows Running with a start time while it waits).
     const demand = { cpuMillis: job.cpuMillis, memoryBytes: job.memoryBytes };
-    const sendable = this.d.delegator
-      .plan(service, demand)
-      .some(
-        (r) =>
-          (r.type === 'oscar' && !!r.cluster_id && !!r.service_name) || (r.type === 'endpoint' && !!r.url),
-      );
-    if (!sendable) return undefined;
+    if (!this.d.delegator.plan(service, demand).some(isSendable)) return undefined;
     if (!(await this.d.store.claimJob(job.id, this.d.clock.now(), this.d.runnerId))) return undefined;
     try {
       // The event bytes are read only for the job that goes.
@@ -83,7 +85,7 @@ export class DelegationTriggers {
       status: 'Failed',
       at: this.d.clock.now(),
       exitCode: null,
-      reason: 'no local node is large enough and no replica could take the job',
+      reason: 'no local node is large enough and the service names no replica a job can be sent to',
       log: '',
     });
   }
