@@ -10,5 +10,8 @@ export default defineConfig({
     maxWorkers: 2,
     typecheck: { enabled: false },
     setupFiles: ['./vitest.setup.ts'],
+    // expect.poll's own default (1 s) is shorter than a page's first fetches take on two
+    // loaded cores (CI saw '#cluster' still empty after 1 s): browser tests poll up to 10 s.
+    expect: { poll: { timeout: 10_000 } },
   },
 });

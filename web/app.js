@@ -911,11 +911,16 @@ const issueToken = async (id) => {
     $('error').textContent = e.message;
   }
 };
-$('token-dialog').addEventListener('close', () => {
+// Cleared as the dialog goes: on Escape ('cancel' runs before it hides; 'close' is queued
+// after), on the Close button's click (before its own close()), and on 'close' for any other way.
+const forgetToken = () => {
   $('token-value').textContent = '';
   $('token-text').textContent = '';
   $('token-status').textContent = '';
-});
+};
+$('token-dialog').addEventListener('cancel', forgetToken);
+$('token-dialog').addEventListener('close', forgetToken);
+$('token-dialog').querySelector('.close').addEventListener('click', forgetToken, { capture: true });
 $('token-copy').addEventListener('click', async () => {
   try {
     await navigator.clipboard.writeText($('token-value').textContent);

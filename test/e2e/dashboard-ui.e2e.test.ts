@@ -37,9 +37,6 @@ let base: string;
 let browser: Browser;
 const tokens: Record<string, string> = {};
 const cspViolations: string[] = [];
-/** expect.poll with room for a loaded machine (the page refreshes every 2 s). */
-const poll = <T>(fn: () => T | Promise<T>, opts: { timeout?: number; interval?: number } = {}) =>
-  expect.poll(fn, { timeout: 10_000, ...opts });
 
 const api = async (who: string, method: string, path: string, body?: unknown) => {
   const res = await fetch(`${base}${path}`, {
@@ -115,7 +112,7 @@ describe('services in the dashboard (admin)', () => {
     const dialog = page.getByRole('dialog', { name: 'New service' });
     await dialog.getByLabel(/FDL/).fill('name: ui-broken\nscript: "echo x"\n');
     await dialog.getByRole('button', { name: 'Create' }).click();
-    await poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*image/);
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*image/);
     expect(await dialog.isVisible()).toBe(true);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
   });
@@ -126,7 +123,7 @@ describe('services in the dashboard (admin)', () => {
     await dialog.getByLabel(/FDL/).fill(FDL);
     // Without the script file the FDL's "script: hello.sh" cannot be read: said inline.
     await dialog.getByRole('button', { name: 'Create' }).click();
-    await poll(() => dialog.getByRole('alert').textContent()).toContain('hello.sh');
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toContain('hello.sh');
     await dialog.getByLabel('Script file').setInputFiles({
       name: 'hello.sh',
       mimeType: 'text/x-sh',
@@ -148,26 +145,26 @@ describe('services in the dashboard (admin)', () => {
     await dialog.getByLabel('form fields').check();
     await dialog.getByLabel('Image').fill('busybox');
     await dialog.getByRole('button', { name: 'Create' }).click();
-    await poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*name/);
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*name/);
     await dialog.getByLabel('Name').fill('ui-form');
     await dialog.getByLabel('Memory').fill('128Mi');
     await dialog.getByRole('button', { name: 'Create' }).click();
     await dialog.waitFor({ state: 'hidden' });
-    await poll(() => page.locator('#services tr[data-service=ui-form] td').allTextContents()).toEqual(
-      expect.arrayContaining(['ui-form', 'busybox', '128Mi']),
-    );
+    await expect
+      .poll(() => page.locator('#services tr[data-service=ui-form] td').allTextContents())
+      .toEqual(expect.arrayContaining(['ui-form', 'busybox', '128Mi']));
     expect((await api('admin', 'DELETE', '/system/services/ui-form')).status).toBe(204);
-    await poll(() => page.locator('#services tr[data-service=ui-form]').count()).toBe(0);
+    await expect.poll(() => page.locator('#services tr[data-service=ui-form]').count()).toBe(0);
   });
 
   it('the filter keeps the rows whose name or image matches', async () => {
     const filter = page.getByPlaceholder(/^Filter by/);
     await filter.fill('alpine:3.20');
-    await poll(() => page.locator('#services tbody tr').count()).toBe(1);
+    await expect.poll(() => page.locator('#services tbody tr').count()).toBe(1);
     await filter.fill('no-such-service');
-    await poll(() => page.locator('#services tbody tr').count()).toBe(0);
+    await expect.poll(() => page.locator('#services tbody tr').count()).toBe(0);
     await filter.fill('');
-    await poll(() => page.locator('#services tbody tr').count()).toBe(2);
+    await expect.poll(() => page.locator('#services tbody tr').count()).toBe(2);
   });
 
   it('"Edit" changes the memory; the secret stays and never shows', async () => {
@@ -191,7 +188,7 @@ describe('services in the dashboard (admin)', () => {
     await dialog.getByLabel('Input text').fill('typed words');
     await dialog.getByRole('button', { name: 'Run', exact: true }).click();
     const pre = dialog.locator('pre');
-    await poll(() => pre.textContent(), { timeout: 20_000 }).toContain('ui says: typed words');
+    await expect.poll(() => pre.textContent(), { timeout: 20_000 }).toContain('ui says: typed words');
     // The secret reached the job's environment, not the page.
     expect(await page.content()).not.toContain(SECRET);
   });
@@ -208,13 +205,13 @@ describe('services in the dashboard (admin)', () => {
       .poll(() => dialog.locator('pre').textContent(), { timeout: 20_000 })
       .toContain('from a file');
     await dialog.getByRole('button', { name: 'Run asynchronously' }).click();
-    await poll(() => dialog.getByRole('status').textContent()).toMatch(/^Job ui-hello-\S+ queued/);
+    await expect.poll(() => dialog.getByRole('status').textContent()).toMatch(/^Job ui-hello-\S+ queued/);
     const jobId = /Job (\S+) queued/.exec((await dialog.getByRole('status').textContent()) ?? '')![1];
     await dialog.getByRole('button', { name: 'Close' }).click();
     const jobRow = page.locator(`#jobs tr[data-job="${jobId}"]`);
-    await poll(() => jobRow.textContent(), { timeout: 20_000 }).toMatch(/Succeeded.*here/);
+    await expect.poll(() => jobRow.textContent(), { timeout: 20_000 }).toMatch(/Succeeded.*here/);
     await page.getByRole('button', { name: `Log of job ${jobId}` }).click();
-    await poll(() => page.locator('#log').textContent()).toContain('ui says: from a file');
+    await expect.poll(() => page.locator('#log').textContent()).toContain('ui says: from a file');
   });
 
   it('a base64 answer is decoded as the CLI does', async () => {
@@ -253,7 +250,7 @@ describe('services in the dashboard (admin)', () => {
     await page.getByRole('button', { name: 'Delete ui-b64' }).click();
     await confirm.getByRole('button', { name: 'Delete' }).click();
     await confirm.waitFor({ state: 'hidden' });
-    await poll(() => page.locator('#services tr[data-service=ui-b64]').count()).toBe(0);
+    await expect.poll(() => page.locator('#services tr[data-service=ui-b64]').count()).toBe(0);
     expect((await api('admin', 'GET', '/system/services/ui-b64')).status).toBe(404);
   });
 });
@@ -278,7 +275,7 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
     // A bad name: the API's message, inline.
     await page.getByLabel('Bucket name').fill('No_Such');
     await page.getByRole('button', { name: 'Create bucket' }).click();
-    await poll(() => page.locator('#bucket-error').textContent()).toMatch(/^400: bucket_name/);
+    await expect.poll(() => page.locator('#bucket-error').textContent()).toMatch(/^400: bucket_name/);
   });
 
   it('upload a file (with progress), then download the same bytes', async () => {
@@ -290,8 +287,8 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
       mimeType: 'application/octet-stream',
       buffer: bytes,
     });
-    await poll(() => page.locator('#upload-status').textContent()).toBe('Uploaded data.bin.');
-    await poll(() => page.locator('#objects tr[data-object="data.bin"]').count()).toBe(1);
+    await expect.poll(() => page.locator('#upload-status').textContent()).toBe('Uploaded data.bin.');
+    await expect.poll(() => page.locator('#objects tr[data-object="data.bin"]').count()).toBe(1);
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Download data.bin' }).click(),
@@ -308,7 +305,7 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
     await dialog.getByRole('button', { name: 'Save' }).click();
     await dialog.waitFor({ state: 'hidden' });
     const r = page.locator('#buckets tr[data-bucket=alice-ui] td');
-    await poll(() => r.allTextContents()).toEqual(expect.arrayContaining(['restricted', BOB]));
+    await expect.poll(() => r.allTextContents()).toEqual(expect.arrayContaining(['restricted', BOB]));
     expect((await api(BOB, 'GET', '/system/buckets/alice-ui')).status).toBe(200);
   });
 
@@ -320,7 +317,7 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
       body: 'x',
     });
     expect(up.status).toBe(201);
-    await poll(() => page.locator('#objects tbody td').allTextContents()).toContain(key);
+    await expect.poll(() => page.locator('#objects tbody td').allTextContents()).toContain(key);
     expect(await page.locator('#objects img').count()).toBe(0);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     const del = await fetch(`${base}/system/buckets/alice-ui/object?key=${encodeURIComponent(key)}`, {
@@ -336,13 +333,13 @@ describe('buckets in the dashboard (alice, an OIDC user)', () => {
       .getByRole('dialog', { name: 'Delete data.bin?' })
       .getByRole('button', { name: 'Delete' })
       .click();
-    await poll(() => page.locator('#objects tr[data-object="data.bin"]').count()).toBe(0);
+    await expect.poll(() => page.locator('#objects tr[data-object="data.bin"]').count()).toBe(0);
     await page.getByRole('button', { name: 'Delete bucket alice-ui' }).click();
     await page
       .getByRole('dialog', { name: 'Delete bucket alice-ui?' })
       .getByRole('button', { name: 'Delete' })
       .click();
-    await poll(() => page.locator('#buckets tr[data-bucket=alice-ui]').count()).toBe(0);
+    await expect.poll(() => page.locator('#buckets tr[data-bucket=alice-ui]').count()).toBe(0);
     expect((await api(ALICE, 'GET', '/system/buckets/alice-ui')).status).toBe(404);
   });
 });
@@ -358,10 +355,10 @@ describe('what an OIDC user sees (bob)', () => {
 
   it("never alice's private service nor her private bucket; no token in the DOM", async () => {
     await page.getByRole('button', { name: 'Services' }).click();
-    await poll(() => page.locator('#jobs-count').textContent()).toContain('jobs:');
+    await expect.poll(() => page.locator('#jobs-count').textContent()).toContain('jobs:');
     expect(await page.locator('#services tr[data-service=alice-private]').count()).toBe(0);
     await page.getByRole('button', { name: 'Buckets' }).click();
-    await poll(() => page.locator('#buckets thead').count()).toBe(1);
+    await expect.poll(() => page.locator('#buckets thead').count()).toBe(1);
     await page.waitForTimeout(500);
     expect(await page.locator('#buckets tr[data-bucket=alice-bucket]').count()).toBe(0);
     const html = await page.content();
@@ -377,7 +374,7 @@ describe('what an OIDC user sees (bob)', () => {
     await dialog.getByLabel(/FDL/).fill('name: bob-svc\nimage: alpine\nscript: "echo bob"\n');
     await dialog.getByRole('button', { name: 'Create' }).click();
     await dialog.waitFor({ state: 'hidden' });
-    await poll(() => page.locator('#services tr[data-service=bob-svc]').count()).toBe(1);
+    await expect.poll(() => page.locator('#services tr[data-service=bob-svc]').count()).toBe(1);
     const alices = JSON.parse((await api(ALICE, 'GET', '/system/services')).text).map(
       (s: { name: string }) => s.name,
     );
@@ -475,7 +472,7 @@ describe('grants and peers in the dashboard (admin only)', () => {
     // No resource ticked: the API refuses the scope, and says so in the dialog.
     await dialog.getByRole('checkbox', { name: 'list', exact: true }).check();
     await dialog.getByRole('button', { name: 'Create grant' }).click();
-    await poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*scope\.resources/);
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/^400: .*scope\.resources/);
     expect(await dialog.isVisible()).toBe(true);
   });
 
@@ -499,15 +496,17 @@ describe('grants and peers in the dashboard (admin only)', () => {
       rate_per_minute: 120,
     });
     const tr = page.locator(`#grants tr[data-grant="${g.id}"]`);
-    await poll(() => tr.locator('td').allTextContents()).toEqual(
-      expect.arrayContaining([
-        g.id,
-        'ui-peer',
-        BOB,
-        'pending',
-        'services, jobs · list, delegate · ≤ 50 rows · ≤ 2 cpu · 120/min',
-      ]),
-    );
+    await expect
+      .poll(() => tr.locator('td').allTextContents())
+      .toEqual(
+        expect.arrayContaining([
+          g.id,
+          'ui-peer',
+          BOB,
+          'pending',
+          'services, jobs · list, delegate · ≤ 50 rows · ≤ 2 cpu · 120/min',
+        ]),
+      );
     await tr.getByRole('button', { name: `Revoke ${g.id}` }).click();
     const confirm = page.getByRole('dialog', { name: `Revoke grant ${g.id}?` });
     await confirm.getByRole('button', { name: 'Cancel' }).click();
@@ -515,7 +514,7 @@ describe('grants and peers in the dashboard (admin only)', () => {
     await tr.getByRole('button', { name: `Revoke ${g.id}` }).click();
     await confirm.getByRole('button', { name: 'Revoke' }).click();
     await confirm.waitFor({ state: 'hidden' });
-    await poll(() => tr.locator('td:nth-child(4)').textContent()).toBe('revoked');
+    await expect.poll(() => tr.locator('td:nth-child(4)').textContent()).toBe('revoked');
     expect(await tr.getByRole('button', { name: /^Revoke/ }).count()).toBe(0);
     expect(JSON.parse((await api('admin', 'GET', `/system/grants/${g.id}`)).text).status).toBe('revoked');
   });
@@ -534,7 +533,7 @@ describe('grants and peers in the dashboard (admin only)', () => {
     await issue.press('Enter');
     const dialog = page.getByRole('dialog', { name: 'Enrollment token' });
     const value = dialog.locator('#token-value');
-    await poll(() => value.textContent()).toMatch(/^[0-9a-f]{64}$/);
+    await expect.poll(() => value.textContent()).toMatch(/^[0-9a-f]{64}$/);
     const token = (await value.textContent()) as string;
     expect(await page.content()).toContain(token);
     await page.keyboard.press('Escape');
@@ -548,15 +547,15 @@ describe('grants and peers in the dashboard (admin only)', () => {
   it('Peers lists the enrolled peer with its state and removes it after confirmation; no key in the DOM', async () => {
     await page.getByRole('button', { name: 'Peers', exact: true }).click();
     const tr = page.locator('#peers tr[data-peer="ui-b"]');
-    await poll(() => tr.locator('td').allTextContents()).toEqual(
-      expect.arrayContaining(['ui-b', 'ui-b', bUrl, 'active']),
-    );
+    await expect
+      .poll(() => tr.locator('td').allTextContents())
+      .toEqual(expect.arrayContaining(['ui-b', 'ui-b', bUrl, 'active']));
     expect(await page.content()).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
     await tr.getByRole('button', { name: 'Remove peer ui-b' }).click();
     const confirm = page.getByRole('dialog', { name: 'Remove peer ui-b?' });
     await confirm.getByRole('button', { name: 'Remove' }).click();
     await confirm.waitFor({ state: 'hidden' });
-    await poll(() => tr.count()).toBe(0);
+    await expect.poll(() => tr.count()).toBe(0);
     expect(JSON.parse((await api('admin', 'GET', '/system/peers')).text)).toEqual([]);
   });
 
@@ -564,7 +563,7 @@ describe('grants and peers in the dashboard (admin only)', () => {
     const { ctx: bobCtx, page: bobPage } = await newPage();
     await signIn(bobPage, BOB);
     // The admin probe runs before the first render: once the cluster line shows, it has answered.
-    await poll(() => bobPage.locator('#cluster').textContent()).toMatch(/^cluster ui-a/);
+    await expect.poll(() => bobPage.locator('#cluster').textContent()).toMatch(/^cluster ui-a/);
     expect((await api(BOB, 'GET', '/system/grants')).status).toBe(403);
     expect((await api(BOB, 'GET', '/system/peers')).status).toBe(403);
     expect(await bobPage.getByRole('button', { name: 'Grants', exact: true }).count()).toBe(0);
@@ -573,7 +572,7 @@ describe('grants and peers in the dashboard (admin only)', () => {
     await bobPage.evaluate(() => sessionStorage.setItem('flotilla-view', 'grants'));
     await bobPage.reload();
     await bobPage.waitForSelector('#main:not([hidden])');
-    await poll(() => bobPage.locator('#view-services').isVisible()).toBe(true);
+    await expect.poll(() => bobPage.locator('#view-services').isVisible()).toBe(true);
     expect(await bobPage.locator('#grants tbody tr').count()).toBe(0);
     expect(await bobPage.content()).not.toContain('grt_');
     await bobCtx.close();
@@ -584,7 +583,7 @@ describe('layout and policy', () => {
   it('at a phone width the services table scrolls inside its box, the page does not', async () => {
     const { ctx, page } = await newPage(390, 844);
     await signIn(page, 'admin');
-    await poll(() => page.locator('#services tbody tr').count()).toBeGreaterThan(0);
+    await expect.poll(() => page.locator('#services tbody tr').count()).toBeGreaterThan(0);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(1);
     expect(await page.getByRole('button', { name: 'New service' }).isVisible()).toBe(true);

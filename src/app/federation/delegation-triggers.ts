@@ -6,8 +6,8 @@
 // not know a new replica yet, or every replica may be full for a while. It fails only when
 // its service names no replica a job could be sent to at all.
 import { everFits, findFit, type NodeState } from '../../core/capacity.ts';
-import type { Replica } from '../../core/federation/model.ts';
 import type { Service } from '../../core/fdl/service.ts';
+import type { Replica } from '../../core/federation/model.ts';
 import type { Clock, JobStore, JobSummary } from '../../core/ports.ts';
 import type { ServiceCache } from '../service-cache.ts';
 import { type Delegator, replicasOf } from './delegator.ts';
