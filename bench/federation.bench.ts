@@ -5,12 +5,14 @@
 // Two series: members on loopback, and the same members behind proxies that add a network
 // round trip (BENCH_RTT_MS, default 30 ms) to every call, as between clusters.
 //   node bin/run-ts.mjs bench/federation.bench.ts
+// BENCH_CPU_PROFILE=/tmp/fed.cpuprofile profiles the loopback series alone.
 import {
   ADMIN,
   type BenchManager,
   basicHeader,
   fmt,
   percentile,
+  profiled,
   row,
   startBenchManager,
   startLatencyProxy,
@@ -121,9 +123,8 @@ const main = async () => {
     }
     lines.push('');
   };
-  await series(
-    'Members on loopback (no network latency: the time is the cpu work of all managers)',
-    clusters,
+  await profiled(process.env.BENCH_CPU_PROFILE, () =>
+    series('Members on loopback (no network latency: the time is the cpu work of all managers)', clusters),
   );
   await series(`Members behind a ${RTT_MS} ms round trip (inter-cluster network)`, clustersOverWan);
 

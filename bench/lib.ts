@@ -126,3 +126,26 @@ export const startLatencyProxy = async (
     },
   };
 };
+
+/**
+ * A CPU profile of just `fn` (not the start-up around it) written to `path` when `path` is
+ * set — e.g. BENCH_CPU_PROFILE=/tmp/create.cpuprofile; open it in Chrome's DevTools.
+ */
+export const profiled = async <T>(path: string | undefined, fn: () => Promise<T>): Promise<T> => {
+  if (!path) return fn();
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    await writeFile(path, JSON.stringify(profile));
+    session.disconnect();
+    console.error(`cpu profile written to ${path}`);
+  }
+};
