@@ -268,6 +268,7 @@ describe('delegation policies across four clusters', () => {
       candidates: [
         { cluster_id: 'b', cache: 'fits', tried: 'unreachable' },
         { cluster_id: 'c', cache: 'fits', tried: 'accepted' },
+        { cluster_id: 'd', cache: 'no-room' },
       ],
     });
     expect(listing[job.jobId].delegation?.summary).toMatch(

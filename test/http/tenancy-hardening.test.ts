@@ -323,7 +323,7 @@ describe("a job's delegation decision shows to whoever sees the job, and to no o
       ],
       summary:
         'Delegated to rep at intake: no local node had 1 cpu and 64 MiB free. ' +
-        'Policy static: ref (4.0 cpu free; refused it (credentials or grant)) before rep (4.0 free).',
+        'Policy static: ref (4.0 cpu free; credentials or grant refused) before rep (4.0 free).',
     });
     // The owner and the admin see both decisions.
     for (const who of [bearer(ALICE), ADMIN]) {

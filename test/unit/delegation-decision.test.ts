@@ -122,7 +122,7 @@ describe('the decision builder', () => {
     expect(d.to).toBe('b');
     expect(delegationSummary(d)).toBe(
       'Delegated to b at intake: no local node had 2 cpu and 64 MiB free. Policy static: ' +
-        'c (2.5 cpu free; refused it (credentials or grant)) before g (3.0 free; unreachable) before b (4.0 free).',
+        'c (2.5 cpu free; credentials or grant refused) before g (3.0 free; unreachable) before b (4.0 free).',
     );
   });
 
@@ -318,6 +318,24 @@ describe('the decision, fuzzed', () => {
   });
 });
 
+describe('the words for a stored decision of another shape', () => {
+  it('never throw, whatever JSON the candidates hold', () => {
+    const base = decide(
+      { trigger: 'intake' },
+      traceOf('static', [oscar('b')], new Map([['b', snap('b', [4000])]])),
+    );
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.array(fc.jsonValue(), { maxLength: 5 }), (whole, list) => {
+        const odd = { ...base, candidates: list } as unknown as DelegationDecision;
+        expect(typeof delegationSummary(odd)).toBe('string');
+        const other = { ...base, candidates: whole } as unknown as DelegationDecision;
+        expect(typeof delegationSummary(other)).toBe('string');
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 // ------------------------------------------------------------------ the triggers record it
 
 describe('the triggers record the decision on the job', () => {
@@ -467,7 +485,7 @@ describe('the triggers record the decision on the job', () => {
     expect(JSON.stringify(j.delegation)).not.toContain(SECRET_MARK);
     expect(delegationSummary(j.delegation!)).toBe(
       'Delegated to d at intake: no local node had 1 cpu and 64 MiB free. Policy static: ' +
-        'b (2.0 cpu free; unreachable) before c (2.0 free; refused it (credentials or grant)) before d (2.0 free); x offline.',
+        'b (2.0 cpu free; unreachable) before c (2.0 free; credentials or grant refused) before d (2.0 free); x offline.',
     );
   });
 

@@ -199,10 +199,10 @@ const whyText = (d: DelegationDecision): { when: string; because: string } => {
 
 const TRIED_WORDS: Record<SendOutcome, string> = {
   accepted: 'took it',
-  refused: 'refused it (credentials or grant)',
+  refused: 'credentials or grant refused',
   unreachable: 'unreachable',
   'no-credentials': 'no credentials for it',
-  failed: 'refused it',
+  failed: 'rejected it',
 };
 
 const NOT_CANDIDATE_WORDS: Record<Exclude<CacheView, 'fits' | 'endpoint'>, string> = {
@@ -221,7 +221,10 @@ export const delegationSummary = (d: DelegationDecision): string => {
     d.outcome === 'delegated'
       ? `Delegated to ${d.to} ${when}: ${because}.`
       : `Kept here: no replica took it, tried ${when} because ${because}.`;
-  const list = Array.isArray(d.candidates) ? d.candidates : [];
+  // Stored JSON: tolerate what an older or newer version may have written.
+  const list = (Array.isArray(d.candidates) ? d.candidates : []).filter(
+    (c): c is ConsideredReplica => !!c && typeof c === 'object',
+  );
   let first = true;
   const ranked = list
     .filter((c) => c.cache === 'fits' || c.cache === 'endpoint')
