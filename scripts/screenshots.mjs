@@ -142,6 +142,22 @@ const main = async () => {
         members: [{ type: 'oscar', cluster_id: 'beta' }],
       },
     });
+    // A poems job, sent to beta at intake once the status cache knows beta (before the
+    // peering below: beta's grant for alpha does not cover the admin's services).
+    for (let i = 0; i < 40; i++) {
+      const status = await call(a, 'GET', '/system/federation/poems');
+      if (status.members?.some((m) => m.cluster_id === 'beta' && m.sync?.state === 'synced')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await new Promise((r) => setTimeout(r, 3000)); // one status poll of beta
+    const sent = await call(a, 'POST', '/job/poems', Buffer.from('a poem').toString('base64'), 'text/plain');
+    for (let i = 0; ; i++) {
+      const job = (await call(a, 'GET', '/system/logs/poems')).jobs[sent.job_id];
+      if (job?.status === 'Succeeded') break;
+      if (i > 120 || job?.status === 'Failed')
+        throw new Error(`the poems job did not succeed: ${JSON.stringify(job)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
     for (const words of ['a first job', 'a second job']) {
       await call(a, 'POST', '/job/echo', Buffer.from(words).toString('base64'), 'text/plain');
     }
@@ -186,14 +202,6 @@ const main = async () => {
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForSelector('#services tr[data-service=poems] [data-member=beta]');
-    // A poems job once the status cache knows beta: sent there at intake.
-    for (let i = 0; i < 40; i++) {
-      const status = await call(a, 'GET', '/system/federation/poems');
-      if (status.members?.some((m) => m.cluster_id === 'beta' && m.sync?.state === 'synced')) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    await new Promise((r) => setTimeout(r, 3000)); // one status poll of beta
-    await call(a, 'POST', '/job/poems', Buffer.from('a poem').toString('base64'), 'text/plain');
     await page.locator('#services tr[data-service=poems]').click();
     await page.waitForSelector('#jobs tbody tr .status-Succeeded', { timeout: 60_000 });
     await page.locator('#jobs tbody tr').first().click();
