@@ -144,6 +144,32 @@ export interface JobInfo {
   delegated_to?: string | null;
   reason?: string | null;
   exit_code?: number | null;
+  /** Why it was delegated or kept on the cluster it was sent to; null when never tried. */
+  delegation?: JobDelegation | null;
+}
+
+/** A job's delegation decision as the listing shows it (docs/api.md). */
+export interface JobDelegation {
+  trigger: 'intake' | 'rescheduler' | 'never-fits';
+  waited_s?: number;
+  threshold_s?: number;
+  policy: string;
+  cpu_millis: number;
+  memory_bytes: number;
+  candidates: Array<{
+    cluster_id?: string;
+    service_name?: string;
+    endpoint?: number;
+    cache: 'fits' | 'no-room' | 'offline' | 'unknown' | 'endpoint';
+    free_cpu_millis?: number;
+    tried?: 'accepted' | 'refused' | 'unreachable' | 'no-credentials' | 'failed';
+  }>;
+  more_candidates: number;
+  outcome: 'delegated' | 'kept-local';
+  to: string | null;
+  decided_at: string;
+  /** The decision in words. */
+  summary: string;
 }
 
 export interface JobsPage {

@@ -27,7 +27,7 @@ const freePort = () =>
   });
 
 const started = [];
-const startManager = async (id) => {
+const startManager = async (id, extra = []) => {
   const port = await freePort();
   const peerPort = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), `flotilla-shots-${id}-`));
@@ -49,6 +49,7 @@ const startManager = async (id) => {
       `127.0.0.1:${peerPort}`,
       '--log-level',
       'warn',
+      ...extra,
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -96,7 +97,8 @@ const call = async (base, method, path, body, type = 'application/json') => {
 
 const main = async () => {
   await mkdir(OUT, { recursive: true });
-  const [alpha, beta] = await Promise.all([startManager('alpha'), startManager('beta')]);
+  // alpha has 1 cpu, so a 2-cpu poems job is delegated to beta (the Jobs table says why).
+  const [alpha, beta] = await Promise.all([startManager('alpha', ['--cpus', '1']), startManager('beta')]);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -130,7 +132,7 @@ const main = async () => {
     await call(a, 'POST', '/system/services', {
       name: 'poems',
       image: 'ghcr.io/grycap/alpine',
-      cpu: '0.1',
+      cpu: '2',
       memory: '64Mi',
       script: '#!/bin/sh\ncat "$INPUT_FILE_PATH"\n',
       clusters: { beta: { endpoint: beta.url, auth_user: 'oscar', auth_password: PASSWORD } },
@@ -140,6 +142,22 @@ const main = async () => {
         members: [{ type: 'oscar', cluster_id: 'beta' }],
       },
     });
+    // A poems job, sent to beta at intake once the status cache knows beta (before the
+    // peering below: beta's grant for alpha does not cover the admin's services).
+    for (let i = 0; i < 40; i++) {
+      const status = await call(a, 'GET', '/system/federation/poems');
+      if (status.members?.some((m) => m.cluster_id === 'beta' && m.sync?.state === 'synced')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await new Promise((r) => setTimeout(r, 3000)); // one status poll of beta
+    const sent = await call(a, 'POST', '/job/poems', Buffer.from('a poem').toString('base64'), 'text/plain');
+    for (let i = 0; ; i++) {
+      const job = (await call(a, 'GET', '/system/logs/poems')).jobs[sent.job_id];
+      if (job?.status === 'Succeeded') break;
+      if (i > 120 || job?.status === 'Failed')
+        throw new Error(`the poems job did not succeed: ${JSON.stringify(job)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
     for (const words of ['a first job', 'a second job']) {
       await call(a, 'POST', '/job/echo', Buffer.from(words).toString('base64'), 'text/plain');
     }
@@ -184,8 +202,8 @@ const main = async () => {
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForSelector('#services tr[data-service=poems] [data-member=beta]');
-    await page.locator('#services tr[data-service=echo]').click();
-    await page.waitForSelector('#jobs tbody tr .status-Succeeded');
+    await page.locator('#services tr[data-service=poems]').click();
+    await page.waitForSelector('#jobs tbody tr .status-Succeeded', { timeout: 60_000 });
     await page.locator('#jobs tbody tr').first().click();
     await page.waitForFunction(() => document.getElementById('log').textContent.length > 0);
     await page.screenshot({ path: join(OUT, 'services.png'), fullPage: true });

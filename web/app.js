@@ -363,7 +363,6 @@ const renderJobs = async () => {
   $('jobs-section').hidden = !selected;
   if (!selected) return;
   $('jobs-service').textContent = selected;
-  const policy = services.find((s) => s.name === selected)?.federation?.delegation ?? 'static';
   const listing = await api(`/system/logs/${encodeURIComponent(selected)}`);
   const jobs = Object.entries(listing.jobs ?? {}).sort(([, a], [, b]) =>
     String(b.creation_time).localeCompare(String(a.creation_time)),
@@ -375,7 +374,9 @@ const renderJobs = async () => {
           cell(button(id, () => selectJob(id), { class: 'link', 'aria-label': `Log of job ${id}` })),
           cell(el('span', j.status, { class: `status-${j.status}` })),
           j.delegated_to ? `${j.delegated_to} (delegated)` : 'here',
-          j.reason ?? (j.delegated_to ? `the ${policy} delegation policy sent it to ${j.delegated_to}` : ''),
+          // The decision recorded when the job was delegated or kept (the manager's words), and
+          // why it failed when it did.
+          [j.delegation?.summary, j.reason].filter(Boolean).join(' '),
           when(j.creation_time),
           when(j.finish_time),
         ],

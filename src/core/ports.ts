@@ -1,6 +1,7 @@
 // Ports: what the use cases need from the outside world. Adapters in src/adapters
 // implement them; every port has one contract suite in test/contract run against each.
 import type { Readable } from 'node:stream';
+import type { DelegationDecision } from './delegation/decision.ts';
 import type { Service } from './fdl/service.ts';
 import type { BucketRecord } from './storage/bucket-access.ts';
 
@@ -78,10 +79,12 @@ export interface JobRecord {
   originCluster: string | null;
   originToken: string | null;
   attempts: number;
+  /** Why it was delegated or kept here, and how (null: delegation was never tried). */
+  delegation: DelegationDecision | null;
 }
 
-/** A job without its event and log: what scheduling reads (the bytes stay in the store). */
-export type JobSummary = Omit<JobRecord, 'event' | 'log'>;
+/** A job without its event, log and decision: what scheduling reads (they stay in the store). */
+export type JobSummary = Omit<JobRecord, 'event' | 'log' | 'delegation'>;
 
 export type NewJob = Pick<JobRecord, 'id' | 'service' | 'event' | 'owner' | 'cpuMillis' | 'memoryBytes'> &
   Partial<
@@ -135,6 +138,8 @@ export interface JobStore {
   releaseJob(id: string): Promise<void>;
   /** Records that a claimed job went to another cluster; it mirrors the remote status from now on. */
   markDelegated(id: string, clusterId: string, remoteJobId: string): Promise<void>;
+  /** Stores the job's delegation decision (the latest replaces an earlier one). */
+  recordDelegation(id: string, decision: DelegationDecision): Promise<void>;
   /** Delegated jobs whose remote status is not final yet. */
   delegatedActiveJobs(limit: number): Promise<JobRecord[]>;
   mirrorDelegated(id: string, state: MirroredState): Promise<void>;

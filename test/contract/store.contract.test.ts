@@ -174,6 +174,40 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(done?.finishedAt).toBeInstanceOf(Date);
     });
 
+    it("keeps a job's delegation decision: null until recorded, the latest one after, in reads and listings", async () => {
+      const [id] = await store.insertJobs([job('decided')]);
+      expect((await store.getJob(id))?.delegation).toBeNull();
+      const decision = {
+        trigger: 'rescheduler' as const,
+        waited_s: 12,
+        threshold_s: 10,
+        policy: 'load-based' as const,
+        cpu_millis: 2000,
+        memory_bytes: 64 * 1024 * 1024,
+        candidates: [
+          {
+            cluster_id: 'b',
+            service_name: 'svc-b',
+            cache: 'fits' as const,
+            free_cpu_millis: 3500,
+            tried: 'unreachable' as const,
+          },
+          { endpoint: 2, cache: 'endpoint' as const },
+        ],
+        more_candidates: 0,
+        outcome: 'kept-local' as const,
+        to: null,
+        decided_at: '2026-12-02T08:00:00.000Z',
+      };
+      await store.recordDelegation(id, decision);
+      expect((await store.getJob(id))?.delegation).toEqual(decision);
+      const later = { ...decision, outcome: 'delegated' as const, to: 'b' };
+      await store.recordDelegation(id, later);
+      expect((await store.listJobs('decided', { limit: 10 })).jobs[0].delegation).toEqual(later);
+      // What scheduling reads leaves it in the table.
+      expect((await store.getJobs([id]))[0]).not.toHaveProperty('delegation');
+    });
+
     it('dedupes delegated jobs on their delegated id', async () => {
       const first = job('alpha', { delegatedId: 'remote-1' });
       const again = job('alpha', { delegatedId: 'remote-1' });

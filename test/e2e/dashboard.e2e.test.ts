@@ -77,6 +77,23 @@ describe('dashboard (/ui) in Chromium', () => {
     await h?.close();
   });
 
+  it("the listing carries the delegated job's decision, the local one's is null, no address or password of b in it", async () => {
+    const { jobs } = await jobsApi(a.client).list('board');
+    expect(jobs[jobIds.local].delegation).toBeNull();
+    expect(jobs[jobIds.delegated].delegation).toMatchObject({
+      trigger: 'intake',
+      policy: 'static',
+      cpu_millis: 2000,
+      outcome: 'delegated',
+      to: 'b',
+      candidates: [{ cluster_id: 'b', service_name: 'board', cache: 'fits', tried: 'accepted' }],
+    });
+    const text = JSON.stringify(jobs[jobIds.delegated].delegation);
+    const b = h.get('b');
+    for (const leak of [b.url, new URL(b.url).port, b.adminPassword, SECRET])
+      expect(text).not.toContain(leak);
+  });
+
   it('refuses a wrong password with a message, and keeps the sign-in form', async () => {
     await page.goto(`${a.url}/ui`);
     await page.fill('input[name=password]', 'not-the-password');
@@ -105,6 +122,11 @@ describe('dashboard (/ui) in Chromium', () => {
     const remote = page.locator(`#jobs tr[data-job="${jobIds.delegated}"]`);
     await expect.poll(() => local.textContent()).toMatch(/Succeeded.*here/);
     await expect.poll(() => remote.textContent()).toMatch(/Succeeded.*b \(delegated\)/);
+    // Why, as recorded when it was sent (not guessed from today's policy): the "why" cell.
+    expect(await local.locator('td:nth-child(4)').textContent()).toBe('');
+    expect(await remote.locator('td:nth-child(4)').textContent()).toMatch(
+      /^Delegated to b at intake: no local node had 2 cpu and \d+ [MG]iB free\. Policy static: b \(\d+\.\d cpu free\)\.$/,
+    );
 
     await remote.click();
     await expect.poll(() => page.textContent('#log')).toContain('board says hi');

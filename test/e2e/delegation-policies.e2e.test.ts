@@ -160,6 +160,30 @@ describe('delegation policies across four clusters', () => {
     );
     for (const s of sent)
       expect(listing[s.jobId]).toMatchObject({ status: 'Succeeded', delegated_to: s.delegatedTo });
+    // Why, as recorded: b before c by priority; d (listed first) had no node with room.
+    expect(listing[sent[0].jobId].delegation).toMatchObject({
+      trigger: 'intake',
+      policy: 'static',
+      outcome: 'delegated',
+      to: 'b',
+      candidates: [
+        { cluster_id: 'b', service_name: 'stat-b', cache: 'fits', tried: 'accepted' },
+        { cluster_id: 'c', service_name: 'stat-c', cache: 'fits' },
+        { cluster_id: 'd', service_name: 'stat-d', cache: 'no-room' },
+      ],
+    });
+    expect(listing[sent[0].jobId].delegation?.summary).toMatch(
+      /^Delegated to b at intake: no local node had 1 cpu and 64 MiB free\. Policy static: b \([\d.]+ cpu free\) before c \([\d.]+ free\); d no room \([\d.]+ free\)\.$/,
+    );
+    // The third: the cache counted b full by then.
+    expect(listing[sent[2].jobId].delegation).toMatchObject({
+      to: 'c',
+      candidates: [
+        { cluster_id: 'c', cache: 'fits', tried: 'accepted' },
+        { cluster_id: 'd', cache: 'no-room' },
+        { cluster_id: 'b', cache: 'no-room' },
+      ],
+    });
     // d never saw any of them.
     expect(Object.keys(await allJobs(d.client, 'stat-d'))).toEqual([]);
   }, 90_000);
@@ -198,6 +222,19 @@ describe('delegation policies across four clusters', () => {
     );
     for (const s of sent)
       expect(listing[s.jobId]).toMatchObject({ status: 'Succeeded', delegated_to: s.delegatedTo });
+    // Recorded: c with the most free cpu, then b; d's 4 cpu free sit on nodes too small.
+    const first = listing[sent[0].jobId].delegation!;
+    expect(first).toMatchObject({
+      policy: 'load-based',
+      to: 'c',
+      candidates: [
+        { cluster_id: 'c', cache: 'fits', tried: 'accepted' },
+        { cluster_id: 'b', cache: 'fits' },
+        { cluster_id: 'd', cache: 'no-room' },
+      ],
+    });
+    expect(first.candidates[0].free_cpu_millis!).toBeGreaterThan(first.candidates[1].free_cpu_millis!);
+    expect(first.candidates[2].free_cpu_millis!).toBeGreaterThan(first.candidates[0].free_cpu_millis!);
     expect(Object.keys(await allJobs(d.client, 'load-d'))).toEqual([]);
   }, 90_000);
 
@@ -224,6 +261,20 @@ describe('delegation policies across four clusters', () => {
     expect(metrics).toMatch(/^flotilla_jobs_delegated_total\{[^}]*to="c"[^}]*\} [1-9]\d*$/m);
     const listing = await waitJobsEnded(a.client, 'stat', [job.jobId], 60_000);
     expect(listing[job.jobId]).toMatchObject({ status: 'Succeeded', delegated_to: 'c' });
+    // And in the job's recorded decision: b unreachable, then c; no address of b's proxy in it.
+    expect(listing[job.jobId].delegation).toMatchObject({
+      outcome: 'delegated',
+      to: 'c',
+      candidates: [
+        { cluster_id: 'b', cache: 'fits', tried: 'unreachable' },
+        { cluster_id: 'c', cache: 'fits', tried: 'accepted' },
+        { cluster_id: 'd', cache: 'no-room' },
+      ],
+    });
+    expect(listing[job.jobId].delegation?.summary).toMatch(
+      /Policy static: b \([\d.]+ cpu free; unreachable\) before c /,
+    );
+    expect(JSON.stringify(listing[job.jobId].delegation)).not.toContain(String(new URL(proxyB.url).port));
 
     bDead = false;
     await b.start();

@@ -76,7 +76,19 @@ describe('delegation to an endpoint replica', () => {
     expect(listing.jobs[second.job_id]).toMatchObject({
       status: 'Succeeded',
       delegated_to: second.delegated_to,
+      // Why, as recorded: the endpoint by its place in the list, never its URL or headers.
+      delegation: {
+        trigger: 'intake',
+        outcome: 'delegated',
+        to: 'endpoint #1',
+        candidates: [{ endpoint: 1, cache: 'endpoint', tried: 'accepted' }],
+        summary:
+          'Delegated to endpoint #1 at intake: no local node had 1 cpu and 256 MiB free. Policy static: endpoint #1.',
+      },
     });
+    expect(listing.jobs[first.job_id].delegation).toBeNull();
+    const decision = JSON.stringify(listing.jobs[second.job_id].delegation);
+    for (const leak of [url, new URL(url).host, 'blue', 'x-team']) expect(decision).not.toContain(leak);
     const log = await h.inject({
       method: 'GET',
       url: `/system/logs/hooked/${second.job_id}`,

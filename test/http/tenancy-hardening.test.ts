@@ -264,6 +264,95 @@ describe('on a public or restricted service each user sees and deletes only thei
   });
 });
 
+describe("a job's delegation decision shows to whoever sees the job, and to no one else (#16)", () => {
+  let refuser: FakePeer;
+  let replica: FakePeer;
+
+  beforeAll(async () => {
+    // Two clusters with room: the first refuses the job (its grant says no), the second takes it.
+    refuser = await startFakePeer((req, res) => {
+      if (req.url === '/system/status') return sendJson(res, 200, statusBody(4000));
+      sendJson(res, 403, { code: 'FORBIDDEN', message: 'grant does not allow delegate' });
+    });
+    replica = await startFakePeer((req, res) => {
+      if (req.url === '/system/status') return sendJson(res, 200, statusBody(4000));
+      if (req.method === 'POST' && req.url.startsWith('/job/')) return sendJson(res, 201, { job_id: 'r-2' });
+      sendJson(res, 404, { code: 'NOT_FOUND', message: 'not here' });
+    });
+  });
+  afterAll(async () => {
+    await refuser?.close();
+    await replica?.close();
+  });
+
+  it("bob sees why his job went where it did; carol sees neither his job nor its decision; nothing of a replica's address or password", async () => {
+    await create(bearer(ALICE), {
+      name: 'pub-dlg',
+      image: 'alpine',
+      script: 'echo hi',
+      cpu: '1', // more than this manager's 0.5 cpus: delegated at intake
+      memory: '64Mi',
+      visibility: 'public',
+      replicas: [
+        { type: 'oscar', cluster_id: 'ref', service_name: 'dlg-refuses', priority: 0 },
+        { type: 'oscar', cluster_id: 'rep', service_name: 'dlg-takes', priority: 1 },
+      ],
+      clusters: {
+        ref: { endpoint: refuser.url, auth_user: 'oscar', auth_password: 'ref-secret-pw' },
+        rep: { endpoint: replica.url, auth_user: 'oscar', auth_password: 'rep-secret-pw' },
+      },
+    });
+    await m.manager.statusCache.refresh();
+    const bobs = await submit(bearer(BOB), 'pub-dlg', 'bob-job');
+    expect(bobs.delegated_to).toBe('rep');
+    const carols = await submit(bearer(CAROL), 'pub-dlg', 'carol-job');
+    expect(carols.delegated_to).toBe('rep');
+
+    const listed = await call(bearer(BOB), { method: 'GET', url: '/system/logs/pub-dlg' });
+    expect(listed.statusCode, listed.body).toBe(200);
+    const jobs = listed.json().jobs as Record<string, { delegation: Record<string, unknown> | null }>;
+    expect(Object.keys(jobs)).toEqual([bobs.job_id]);
+    expect(jobs[bobs.job_id].delegation).toMatchObject({
+      trigger: 'intake',
+      policy: 'static',
+      outcome: 'delegated',
+      to: 'rep',
+      candidates: [
+        { cluster_id: 'ref', service_name: 'dlg-refuses', cache: 'fits', tried: 'refused' },
+        { cluster_id: 'rep', service_name: 'dlg-takes', cache: 'fits', tried: 'accepted' },
+      ],
+      summary:
+        'Delegated to rep at intake: no local node had 1 cpu and 64 MiB free. ' +
+        'Policy static: ref (4.0 cpu free; credentials or grant refused) before rep (4.0 free).',
+    });
+    // The owner and the admin see both decisions.
+    for (const who of [bearer(ALICE), ADMIN]) {
+      const all = (await call(who, { method: 'GET', url: '/system/logs/pub-dlg' })).json().jobs;
+      expect(all[bobs.job_id].delegation.to).toBe('rep');
+      expect(all[carols.job_id].delegation.to).toBe('rep');
+    }
+    // Carol: bob's job is not in her listing, and asking for it is a 404 that names nothing of it.
+    const hers = (await call(bearer(CAROL), { method: 'GET', url: '/system/logs/pub-dlg' })).json().jobs;
+    expect(Object.keys(hers)).toEqual([carols.job_id]);
+    const peek = await call(bearer(CAROL), { method: 'GET', url: `/system/logs/pub-dlg/${bobs.job_id}` });
+    expect(peek.statusCode).toBe(404);
+    expect(peek.body).not.toMatch(/delegat|rep|ref/i);
+    // Neither listing carries a replica's address, port or password.
+    for (const body of [listed.body, JSON.stringify(hers)]) {
+      for (const secret of [
+        refuser.url,
+        replica.url,
+        new URL(replica.url).port,
+        new URL(refuser.url).port,
+        'ref-secret-pw',
+        'rep-secret-pw',
+        'http',
+      ])
+        expect(body).not.toContain(secret);
+    }
+  });
+});
+
 // ------------------------------------------------------------------ 10
 
 describe('service tokens: only the owner and the admin see one; narrowing rotates it (#11.10)', () => {

@@ -45,6 +45,7 @@ const delegatedJob = (): JobRecord => ({
   originCluster: null,
   originToken: null,
   attempts: 1,
+  delegation: null,
 });
 
 const setup = (service: { current: Service | undefined }) => {

@@ -787,6 +787,7 @@ describe('delegation triggers use the plan before touching the job', () => {
       originCluster: null,
       originToken: null,
       attempts: 0,
+      delegation: null,
     } as JobRecord;
     const calls: string[] = [];
     const store = {
@@ -815,6 +816,9 @@ describe('delegation triggers use the plan before touching the job', () => {
       mirrorDelegated: async (_id: string, m: { status: string }) => {
         calls.push(`mirror:${m.status}`);
         job.status = m.status as typeof job.status;
+      },
+      recordDelegation: async (_id: string, d: JobRecord['delegation']) => {
+        job.delegation = d;
       },
     } as unknown as JobStore;
     const svc = service(replicas);

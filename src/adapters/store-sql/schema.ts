@@ -75,6 +75,8 @@ export const jobs = pgTable(
     // The manager replica that claimed it (several replicas share one database).
     runner: text('runner'),
     attempts: integer('attempts').notNull().default(0),
+    // Why the job was delegated or kept here (core/delegation/decision.ts), bounded in size.
+    delegation: jsonb('delegation'),
   },
   (t) => [
     index('jobs_service_seq').on(t.service, t.seq),

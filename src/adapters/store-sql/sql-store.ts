@@ -16,6 +16,7 @@ import {
   sql,
 } from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
+import type { DelegationDecision } from '../../core/delegation/decision.ts';
 import { FlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import type {
@@ -76,13 +77,19 @@ const toJob = (r: JobRow): JobRecord => ({
   originCluster: r.originCluster,
   originToken: r.originToken,
   attempts: r.attempts,
+  delegation: (r.delegation as DelegationDecision | null) ?? null,
 });
 
-// Scheduling reads many rows often: leave the event bytes and the log in the table.
-const { event: _event, log: _log, ...SUMMARY_COLUMNS } = getTableColumns(jobs);
+// Scheduling reads many rows often: leave the event bytes, the log and the decision in the table.
+const { event: _event, log: _log, delegation: _delegation, ...SUMMARY_COLUMNS } = getTableColumns(jobs);
 
-const toSummary = (r: Omit<JobRow, 'event' | 'log'>): JobSummary => {
-  const { event: _e, log: _l, ...rest } = toJob({ ...r, event: new Uint8Array(0), log: null } as JobRow);
+const toSummary = (r: Omit<JobRow, 'event' | 'log' | 'delegation'>): JobSummary => {
+  const {
+    event: _e,
+    log: _l,
+    delegation: _d,
+    ...rest
+  } = toJob({ ...r, event: new Uint8Array(0), log: null, delegation: null } as JobRow);
   return rest;
 };
 
@@ -390,6 +397,10 @@ export abstract class SqlStore implements Store {
       .update(jobs)
       .set({ status: 'Pending', startedAt: null, delegatedTo: clusterId, remoteJobId })
       .where(eq(jobs.id, id));
+  }
+
+  async recordDelegation(id: string, decision: DelegationDecision): Promise<void> {
+    await this.db.update(jobs).set({ delegation: decision }).where(eq(jobs.id, id));
   }
 
   async delegatedActiveJobs(limit: number): Promise<JobRecord[]> {

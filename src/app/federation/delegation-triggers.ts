@@ -6,6 +6,11 @@
 // not know a new replica yet, or every replica may be full for a while. It fails only when
 // its service names no replica a job could be sent to at all.
 import { everFits, findFit, type NodeState } from '../../core/capacity.ts';
+import {
+  type DelegationTrace,
+  type DelegationTrigger,
+  delegationDecision,
+} from '../../core/delegation/decision.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import type { Replica } from '../../core/federation/model.ts';
 import type { Clock, JobStore, JobSummary } from '../../core/ports.ts';
@@ -40,7 +45,7 @@ export class DelegationTriggers {
     const job = await this.d.store.getJob(jobId);
     if (job?.status !== 'Pending') return undefined;
     if (findFit(this.d.nodes(), job.cpuMillis, job.memoryBytes)) return undefined;
-    return this.claimAndDelegate(job, service);
+    return this.claimAndDelegate(job, service, { trigger: 'intake' });
   }
 
   /** One rescheduler pass over the pending jobs. */
@@ -54,29 +59,53 @@ export class DelegationTriggers {
       const waited = now - job.createdAt.getTime();
       if (!neverFits && waited < thresholdMs) continue;
       if (!neverFits && findFit(this.d.nodes(), job.cpuMillis, job.memoryBytes)) continue; // room now: runs here
-      const to = await this.claimAndDelegate(job, service);
+      const trigger: DelegationTrigger = neverFits
+        ? { trigger: 'never-fits' }
+        : { trigger: 'rescheduler', waited_s: Math.floor(waited / 1000), threshold_s: thresholdMs / 1000 };
+      const to = await this.claimAndDelegate(job, service, trigger);
       if (!to && neverFits && !replicasOf(service).some(isSendable)) await this.failStranded(job);
     }
   }
 
-  private async claimAndDelegate(job: JobSummary, service: Service): Promise<string | undefined> {
+  private async claimAndDelegate(
+    job: JobSummary,
+    service: Service,
+    trigger: DelegationTrigger,
+  ): Promise<string | undefined> {
     // No replica could take it now (cache read, no I/O): leave the job as it is rather than
     // claiming and releasing it on every pass (two writes a second per waiting job, and a
     // job that shows Running with a start time while it waits).
     const demand = { cpuMillis: job.cpuMillis, memoryBytes: job.memoryBytes };
     if (!this.d.delegator.plan(service, demand).some(isSendable)) return undefined;
     if (!(await this.d.store.claimJob(job.id, this.d.clock.now(), this.d.runnerId))) return undefined;
+    const trace: DelegationTrace = { attempts: [] };
     try {
       // The event bytes are read only for the job that goes.
       const full = await this.d.store.getJob(job.id);
-      const out = full ? await this.d.delegator.delegate(full, service) : undefined;
-      if (out) return out.clusterId;
+      const out = full ? await this.d.delegator.delegate(full, service, trace) : undefined;
+      if (out) {
+        await this.recordDecision(job, trigger, trace);
+        return out.clusterId;
+      }
     } catch (e) {
       this.d.logger.warn({ job: job.id, err: (e as Error).message }, 'delegation failed');
     }
+    // Every replica tried failed: the job stays here, and says so.
+    await this.recordDecision(job, trigger, trace);
     await this.d.store.releaseJob(job.id);
     this.d.wakeRunner();
     return undefined;
+  }
+
+  /** Stores the decision on the job; a failure to store it changes nothing about the job. */
+  private async recordDecision(job: JobSummary, trigger: DelegationTrigger, trace: DelegationTrace) {
+    if (!trace.considered) return; // the delegator never looked (the job vanished)
+    try {
+      const decision = delegationDecision({ trigger, trace, job, at: this.d.clock.now() });
+      await this.d.store.recordDelegation(job.id, decision);
+    } catch (e) {
+      this.d.logger.warn({ job: job.id, err: (e as Error).message }, 'delegation decision not recorded');
+    }
   }
 
   private async failStranded(job: JobSummary): Promise<void> {

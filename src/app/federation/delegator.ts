@@ -3,6 +3,12 @@
 // is left. The origin records where the job went and mirrors its remote status.
 
 import { createHash, randomBytes } from 'node:crypto';
+import {
+  consideredReplicas,
+  type DelegationTrace,
+  type SendOutcome,
+  sendOutcomeOf,
+} from '../../core/delegation/decision.ts';
 import { delegatedIdFor } from '../../core/delegation/delegated-id.ts';
 import { type ClusterSnapshot, candidates, type JobDemand, rank } from '../../core/delegation/policy.ts';
 import { isFlotillaError } from '../../core/errors.ts';
@@ -81,26 +87,46 @@ export class Delegator {
 
   /** Candidates in the order they would be tried, for a job of this size (pure read of the cache). */
   plan(service: Service, demand: JobDemand): Replica[] {
+    return this.planned(service, demand).order.map((c) => c.replica);
+  }
+
+  /** The plan, with what the cache said of every replica (one read of the cache for both). */
+  private planned(service: Service, demand: JobDemand) {
     const policy = (service.federation?.delegation ?? 'static') as DelegationPolicy;
-    const list = candidates(replicasOf(service), this.d.cache.forService(service), demand);
-    return rank(policy, list, this.d.random).map((c) => c.replica);
+    const replicas = replicasOf(service);
+    const snapshots = this.d.cache.forService(service);
+    const order = rank(policy, candidates(replicas, snapshots, demand), this.d.random);
+    const considered = () => consideredReplicas(replicas, snapshots, demand, order);
+    return { policy, order, considered };
   }
 
   /**
    * Sends a job this manager has claimed to the best replica. Resolves to where it went, or
-   * undefined when no candidate took it (the caller keeps it local).
+   * undefined when no candidate took it (the caller keeps it local). `trace`, when given,
+   * receives the plan and each send's outcome (the job's delegation decision is made of it).
    */
-  async delegate(job: JobRecord, service: Service): Promise<DelegationOutcome | undefined> {
+  async delegate(
+    job: JobRecord,
+    service: Service,
+    trace?: DelegationTrace,
+  ): Promise<DelegationOutcome | undefined> {
     const demand = { cpuMillis: job.cpuMillis, memoryBytes: job.memoryBytes };
-    for (const replica of this.plan(service, demand)) {
+    const plan = this.planned(service, demand);
+    if (trace) Object.assign(trace, { policy: plan.policy, considered: plan.considered() });
+    const tried = (index: number, outcome: SendOutcome) => trace?.attempts.push({ index, outcome });
+    for (const { replica, index } of plan.order) {
       if (replica.type === 'endpoint') {
         const to = replica.url ? await this.sendToEndpoint(job, replica) : undefined;
+        tried(index, to ? 'accepted' : 'failed');
         if (to) return { clusterId: to, remoteJobId: '' };
         continue;
       }
       if (!replica.cluster_id || !replica.service_name) continue;
       const target = await this.d.credentials.targetFor(replica.cluster_id, service).catch(() => undefined);
-      if (!target) continue;
+      if (!target) {
+        tried(index, 'no-credentials');
+        continue;
+      }
       const headers = await this.headers(job, service);
       const send = () =>
         this.d.peers.submitJob(
@@ -130,6 +156,7 @@ export class Delegator {
         // the same endpoint and credentials); a refusal concerns this service alone.
         if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE')
           this.d.cache.markOffline(service, replica.cluster_id);
+        tried(index, sendOutcomeOf(isFlotillaError(e) ? e.code : undefined));
         this.d.metrics?.delegationFailed(replica.cluster_id);
         this.d.logger.warn(
           { job: job.id, to: replica.cluster_id, err: (e as Error).message },
@@ -137,6 +164,7 @@ export class Delegator {
         );
         continue;
       }
+      tried(index, 'accepted');
       this.d.cache.reserve(service, replica.cluster_id, demand);
       this.d.metrics?.jobDelegated(replica.cluster_id);
       // From here the replica holds the job: a failure to record it must not send it again.

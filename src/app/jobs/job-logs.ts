@@ -2,6 +2,7 @@
 // and the service's token see every job; another user of a public or restricted service
 // sees and deletes only the jobs they submitted (others' are not found for them).
 import { jobOwnerScope, type Principal } from '../../core/auth/principal.ts';
+import { type DelegationDecision, delegationSummary } from '../../core/delegation/decision.ts';
 import { fail } from '../../core/errors.ts';
 import type { JobPage, JobRecord, JobStore, ServiceStore } from '../../core/ports.ts';
 import type { ServiceUseCases } from '../services.ts';
@@ -16,6 +17,8 @@ export interface JobInfo {
   delegated_to?: string | null;
   reason?: string | null;
   exit_code?: number | null;
+  /** Why it was delegated or kept here, with the same in words; null: never tried. */
+  delegation?: (DelegationDecision & { summary: string }) | null;
 }
 
 const toInfo = (j: JobRecord): JobInfo => ({
@@ -26,6 +29,7 @@ const toInfo = (j: JobRecord): JobInfo => ({
   delegated_to: j.delegatedTo,
   reason: j.reason,
   exit_code: j.exitCode,
+  delegation: j.delegation ? { ...j.delegation, summary: delegationSummary(j.delegation) } : null,
 });
 
 export const JOBS_PAGE_SIZE = 100;

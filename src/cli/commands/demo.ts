@@ -196,7 +196,8 @@ export const registerDemo = (program: Command): void => {
                 s.id.slice(-36, -28),
                 j?.status ?? '?',
                 ranOn,
-                why(ranOn, 'alpha', !!s.atIntake, policy),
+                // The decision alpha recorded, in its words; the guess only for a job without one.
+                j?.delegation?.summary ?? why(ranOn, 'alpha', !!s.atIntake, policy),
               ];
             }),
           );

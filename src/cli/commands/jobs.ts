@@ -72,7 +72,7 @@ export const registerJobs = (program: Command): void => {
       } while (page);
       if (opts.json) return printJson(Object.fromEntries(all));
       printTable(
-        ['JOB', 'STATUS', 'CREATED', 'FINISHED', 'WHERE', 'REASON'],
+        ['JOB', 'STATUS', 'CREATED', 'FINISHED', 'WHERE', 'REASON', 'WHY THERE'],
         all.map(([id, j]) => [
           id,
           j.status,
@@ -80,6 +80,8 @@ export const registerJobs = (program: Command): void => {
           j.finish_time ?? '',
           j.delegated_to ?? 'local',
           j.reason ?? '',
+          // The manager's words for the delegation decision, as the dashboard shows them.
+          j.delegation?.summary ?? '',
         ]),
       );
     }),
