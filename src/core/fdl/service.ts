@@ -205,27 +205,50 @@ const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\
 const kindOf = (v: unknown): string =>
   v === undefined ? 'an empty body' : v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 
-/** Refuses what no schema can: nesting beyond MAX_DEFINITION_DEPTH and unstorable text, naming where. */
+/** Any character UNSTORABLE_TEXT could match: most strings are ruled out by this cheap test. */
+const MAYBE_UNSTORABLE = /[\u0000\ud800-\udfff]/;
+const unstorable = (text: string): boolean => MAYBE_UNSTORABLE.test(text) && UNSTORABLE_TEXT.test(text);
+
+/** A node of the walk: its parent link makes the path, built only for an error. */
+interface Visit {
+  node: unknown;
+  key: PropertyKey | undefined;
+  parent: Visit | undefined;
+  depth: number;
+}
+
+const pathOf = (v: Visit | undefined): PropertyKey[] => {
+  const out: PropertyKey[] = [];
+  for (let at = v; at?.key !== undefined; at = at.parent) out.push(at.key);
+  return out.reverse();
+};
+
+/**
+ * Refuses what no schema can: nesting beyond MAX_DEFINITION_DEPTH and unstorable text, naming
+ * where. Linear in the definition's size (a worker of a mesh lists every member: it runs once
+ * per member per change, so no per-node path copies).
+ */
 export const checkStorable = (raw: unknown): void => {
-  const stack: Array<{ node: unknown; path: PropertyKey[] }> = [{ node: raw, path: [] }];
+  const stack: Visit[] = [{ node: raw, key: undefined, parent: undefined, depth: 0 }];
   while (stack.length > 0) {
-    const { node, path } = stack.pop()!;
-    const where = () => formatPath(path) || 'service definition';
+    const visit = stack.pop()!;
+    const { node } = visit;
+    const where = () => formatPath(pathOf(visit)) || 'service definition';
     if (typeof node === 'string') {
-      if (UNSTORABLE_TEXT.test(node)) {
+      if (unstorable(node)) {
         fail(
           'VALIDATION_FAILED',
           `invalid service: ${where()}: must not contain NUL characters or invalid Unicode`,
           {
-            fields: [formatPath(path)],
+            fields: [formatPath(pathOf(visit))],
           },
         );
       }
       continue;
     }
     if (node === null || typeof node !== 'object') continue;
-    if (path.length >= MAX_DEFINITION_DEPTH) {
-      const field = formatPath(path.slice(0, 4));
+    if (visit.depth >= MAX_DEFINITION_DEPTH) {
+      const field = formatPath(pathOf(visit).slice(0, 4));
       fail(
         'VALIDATION_FAILED',
         `invalid service: ${field}…: nested more than ${MAX_DEFINITION_DEPTH} levels deep`,
@@ -234,18 +257,22 @@ export const checkStorable = (raw: unknown): void => {
         },
       );
     }
-    for (const [k, v] of Object.entries(node)) {
-      const key = Array.isArray(node) ? Number(k) : k;
-      if (typeof key === 'string' && UNSTORABLE_TEXT.test(key)) {
+    const isArray = Array.isArray(node);
+    for (const k in node) {
+      if (!Object.hasOwn(node, k)) continue;
+      if (!isArray && unstorable(k)) {
         fail(
           'VALIDATION_FAILED',
           `invalid service: ${where()}: a key contains NUL characters or invalid Unicode`,
           {
-            fields: [formatPath(path)],
+            fields: [formatPath(pathOf(visit))],
           },
         );
       }
-      stack.push({ node: v, path: [...path, key] });
+      const child = (node as Record<string, unknown>)[k];
+      // Leaves that cannot hold text need no visit.
+      if (child === null || (typeof child !== 'object' && typeof child !== 'string')) continue;
+      stack.push({ node: child, key: isArray ? Number(k) : k, parent: visit, depth: visit.depth + 1 });
     }
   }
 };
