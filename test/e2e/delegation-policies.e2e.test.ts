@@ -25,6 +25,7 @@ import {
   sleep,
   startDelegationClusters,
   submitMarked,
+  waitCacheOnline,
   waitJobsEnded,
 } from '../support/delegation.ts';
 import {
@@ -138,7 +139,10 @@ describe('delegation policies across four clusters', () => {
         what: 'the long job running on a',
       },
     );
-    await sleep(CACHE_ROUND_MS); // every replica polled since the services exist
+    // Every replica polled and online in the cache (not a fixed sleep: a first poll can time
+    // out on a loaded machine, and the first static jobs were then kept here).
+    for (const svc of ['stat', 'rand', 'load']) await waitCacheOnline(a.client, svc, ['b', 'c', 'd']);
+    await sleep(CACHE_ROUND_MS); // and polled again since the long job took a's cpu
   }, 240_000);
 
   afterAll(async () => {

@@ -130,3 +130,32 @@ export const runsOf = async (
 
 /** The status cache polls every 2 s ± 20 %: after this long every replica was polled again. */
 export const CACHE_ROUND_MS = 2_600;
+
+/**
+ * Waits until the origin's status cache has polled every named member of a federated service
+ * and holds it online (GET /system/federation shows its `status`): a fixed sleep is not
+ * enough on a loaded machine, where a first poll can time out.
+ */
+export const waitCacheOnline = async (
+  client: FlotillaClient,
+  service: string,
+  clusterIds: readonly string[],
+  timeoutMs = 60_000,
+): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const view = await client.request<{
+      members: Array<{ cluster_id?: string; status?: { online: boolean } }>;
+    }>('GET', `/system/federation/${service}`);
+    const offline = clusterIds.filter(
+      (id) => !view.members?.some((m) => m.cluster_id === id && m.status?.online === true),
+    );
+    if (offline.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the status cache of ${service} has not seen ${offline.join(', ')} online after ${timeoutMs} ms`,
+      );
+    }
+    await sleep(200);
+  }
+};
