@@ -18,6 +18,7 @@ import {
   sleep,
   startDelegationClusters,
   submitMarked,
+  waitCacheOnline,
   waitJobsEnded,
 } from '../support/delegation.ts';
 import { waitFor } from '../support/federation.ts';
@@ -136,7 +137,8 @@ describe('delegation with OIDC refresh-token credentials', () => {
     await waitFor(async () => expect((await allJobs(as(a), SVC))[longJob.jobId]?.status).toBe('Running'), {
       what: 'the long job running on a',
     });
-    await sleep(CACHE_ROUND_MS); // b and c polled (with the minted token) since the create
+    await waitCacheOnline(a.client, SVC, ['b', 'c']); // polled with the minted token, online
+    await sleep(CACHE_ROUND_MS); // and polled again since the long job took a's cpu
     for (let i = 0; i < 2; i++)
       delegated.push(await submitMarked(as(a), SVC, newMarker('quick', `oidc${i}`)));
     expect(delegated.map((s) => s.delegatedTo)).toEqual(['b', 'b']);
