@@ -41,7 +41,8 @@ const started = async (id: string, env: Record<string, string> = {}) => {
   return { c, loaded: () => loadedPackages(log) };
 };
 
-describe('what a started manager has loaded', () => {
+// Each test starts a `flotilla up` process: more than the default 30 s on two loaded cores.
+describe('what a started manager has loaded', { timeout: 120_000 }, () => {
   let local: { c: ClusterProcess; loaded: () => Promise<Set<string>> };
   afterAll(async () => local?.c.stop());
 
