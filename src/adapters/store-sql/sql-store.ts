@@ -31,6 +31,7 @@ import type {
   PeerTarget,
   Store,
 } from '../../core/ports.ts';
+import { SqlAuditStore } from './audit-store.ts';
 import { buckets, jobs, outbox, services, settings } from './schema.ts';
 import { SqlTrustStore } from './trust-store.ts';
 
@@ -115,8 +116,10 @@ const decodeCursor = (cursor: string): number | undefined => {
 export abstract class SqlStore implements Store {
   abstract readonly kind: 'pglite' | 'postgres';
   readonly trust: SqlTrustStore;
+  readonly audit: SqlAuditStore;
   protected constructor(protected readonly db: AnyPgDatabase) {
     this.trust = new SqlTrustStore(db);
+    this.audit = new SqlAuditStore(db);
   }
   abstract close(): Promise<void>;
 
