@@ -753,6 +753,8 @@ export interface MetricsSink {
   jobDelegated(toCluster: string): void;
   /** A delegation attempt to a cluster failed (the next candidate is tried). */
   delegationFailed(toCluster: string): void;
+  /** Audit rows stored, or dropped (the bounded queue was full, or the store refused them). */
+  auditRows(outcome: 'written' | 'dropped', n: number): void;
 }
 
 // ---------------------------------------------------------------- logging
