@@ -97,6 +97,8 @@ export interface ManagerOptions {
   runJobs?: boolean;
   /** Randomness for the random delegation policy (seedable in tests). */
   random?: () => number;
+  /** false: the peer channel records no audit rows (benchmarks measuring the audit's cost). */
+  peerAudit?: boolean;
 }
 
 // Each tier loads only its own driver: the local tier never loads pg, the others never PGlite.
@@ -159,7 +161,15 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
     const rateLimit = await openRateLimiter(config);
     closers.unshift(() => rateLimit.close());
     // Peering first: its peer records are federation targets (mTLS), tried before `clusters`.
-    const peering = await createPeering({ config, store, box, logger, publicUrl, audit, rateLimit });
+    const peering = await createPeering({
+      config,
+      store,
+      box,
+      logger,
+      publicUrl,
+      audit: opts.peerAudit === false ? undefined : audit,
+      rateLimit,
+    });
     closers.unshift(() => peering.close());
     const peers = createPeerClient({
       timeoutMs: 10_000,
