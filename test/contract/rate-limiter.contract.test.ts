@@ -73,6 +73,19 @@ contract('valkey', async () => ({
   },
 }));
 
+describe('RateLimiter on Valkey: unreachable', () => {
+  it('fails a call within its timeout (never hangs), so the caller can decide', async () => {
+    const dead = createValkeyRateLimiter({ url: 'redis://127.0.0.1:1', prefix, timeoutMs: 300 });
+    const t = Date.now();
+    try {
+      await expect(dead.take('g', 10, T0)).rejects.toThrow();
+      expect(Date.now() - t).toBeLessThan(5000);
+    } finally {
+      await dead.close();
+    }
+  });
+});
+
 describe('RateLimiter on Valkey: shared by instances', () => {
   afterAll(async () => {
     const keys = await probe.keys(`${prefix}-shared:*`);

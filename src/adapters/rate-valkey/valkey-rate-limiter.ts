@@ -26,7 +26,8 @@ export interface ValkeyRateLimiterOptions {
   url: string;
   /** Key prefix shared by the replicas of one cluster. */
   prefix: string;
-  /** Cap on each call (ms): past it the caller decides (the peer server lets the request in). */
+  /** Cap on each call (ms, default 1000): past it the caller decides (the peer server lets
+   * the request in). */
   timeoutMs?: number;
 }
 
@@ -36,14 +37,21 @@ export const createValkeyRateLimiter = (o: ValkeyRateLimiterOptions): RateLimite
   const client = new Redis(o.url.replace(/^valkey(s?):/, 'redis$1:'), {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
-    commandTimeout: o.timeoutMs ?? 2000,
+    commandTimeout: o.timeoutMs ?? 1000,
     enableOfflineQueue: true,
   }) as WithGcra;
-  // Connection errors surface on each call; the client retries in the background.
+  // Connection errors surface on each call; the client reconnects in the background.
   client.on('error', () => {});
+  // Once connected, a lost connection fails calls at once instead of queueing them for the
+  // command timeout: the peer channel must not slow down while Valkey is away.
+  let connected = false;
+  client.on('ready', () => {
+    connected = true;
+  });
   client.defineCommand('gcra', { numberOfKeys: 1, lua: GCRA });
   return {
     async take(key: string, perMinute: number, now: number): Promise<RateDecision> {
+      if (connected && client.status !== 'ready') throw new Error('Valkey is not connected');
       const [allowed, retry] = await client.gcra(`${o.prefix}:rate:${key}`, now, perMinute);
       return Number(allowed) === 1 ? { ok: true } : { ok: false, retryAfterMs: Number(retry) };
     },
