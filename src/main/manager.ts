@@ -351,6 +351,10 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       logger,
       ownerToken: refreshTokens,
       audit,
+      grantOf: (peer) => {
+        const p = peering.records.find(peer);
+        return p && { grantId: p.grantId, subject: p.subject };
+      },
     });
     const background = await leaderLoopsFor(config, {
       onElected: () => {

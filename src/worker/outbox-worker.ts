@@ -53,6 +53,9 @@ export interface OutboxWorkerOptions {
   };
   /** The audit trail: one row per change applied (or tried) at a member. */
   audit?: { record(entry: AuditEntry): boolean };
+  /** The grant and subject a peer record acts with (for the audit row of a change sent over
+   * the peer channel). */
+  grantOf?: (peer: string) => { grantId: string; subject: string } | undefined;
 }
 
 /** A persisted row as applyNow takes it: what was inserted, and the id it got. */
@@ -344,11 +347,13 @@ export class OutboxWorker implements ChangeApplier {
       outcome = peerFailureOf(e).kind === 'refused' ? 'denied' : 'error';
       throw e;
     } finally {
+      const auth = row.target.auth;
+      const who = auth.kind === 'peer' ? this.o.grantOf?.(auth.peer) : undefined;
       this.o.audit?.record({
         at: started,
-        grantId: null,
+        grantId: who?.grantId ?? null,
         peer: row.peer,
-        subject: null,
+        subject: who?.subject ?? null,
         verb: row.op,
         resource: `services/${row.service}`,
         queryHash: queryHashOf({

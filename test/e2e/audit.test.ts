@@ -327,7 +327,7 @@ describe('federation changes', () => {
       5000,
       "A's row for the change",
     );
-    expect(atA).toMatchObject({ peer: 'b', verb: 'create', outcome: 'ok' });
+    expect(atA).toMatchObject({ peer: 'b', verb: 'create', outcome: 'ok', grantId: g.id, subject: 'alice' });
     const atB = await waitFor(
       async () =>
         (await allRows()).find((r) => r.grant_id === g.id && r.verb === 'replicate' && r.outcome === 'ok'),
