@@ -8,6 +8,11 @@ import { type HttpContext, principalOf } from '../context.ts';
 const query = z.strictObject({
   since: z.iso
     .datetime({ offset: true, message: 'an ISO 8601 time such as 2026-01-31T12:00:00Z' })
+    // PostgreSQL has no year 0; nothing is older than year 1 or newer than 9999 here.
+    .refine((s) => {
+      const y = new Date(s).getUTCFullYear();
+      return y >= 1 && y <= 9999;
+    }, 'a time from year 1 to 9999')
     .optional(),
   limit: z.coerce
     .number({ message: `a whole number from 1 to ${AUDIT_PAGE_MAX}` })
