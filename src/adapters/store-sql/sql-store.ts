@@ -117,9 +117,13 @@ export abstract class SqlStore implements Store {
   abstract readonly kind: 'pglite' | 'postgres';
   readonly trust: SqlTrustStore;
   readonly audit: SqlAuditStore;
-  protected constructor(protected readonly db: AnyPgDatabase) {
+  /** `soleWriter`: no other process writes this database (PGlite owns its data dir). */
+  protected constructor(
+    protected readonly db: AnyPgDatabase,
+    opts: { soleWriter?: boolean } = {},
+  ) {
     this.trust = new SqlTrustStore(db);
-    this.audit = new SqlAuditStore(db);
+    this.audit = new SqlAuditStore(db, opts);
   }
   abstract close(): Promise<void>;
 

@@ -111,7 +111,7 @@ export const traceIdOf = (header: unknown): string | null => {
   return m[2];
 };
 
-/** JSON with object keys sorted at every level; bytes as base64 (a body may be raw). */
+/** JSON with object keys sorted at every level; bytes (nested) as base64. */
 const canonicalJson = (v: unknown): string => {
   if (v instanceof Uint8Array) return JSON.stringify({ $bytes: Buffer.from(v).toString('base64') });
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
@@ -126,5 +126,9 @@ const canonicalJson = (v: unknown): string => {
 
 /** SHA-256 of the canonical request: method, URL (path and query) and body. The row keeps
  * this hash only, so equal requests can be matched without the request being stored. */
-export const queryHashOf = (req: { method: string; url: string; body?: unknown }): string =>
-  sha256(`${req.method.toUpperCase()} ${req.url}\n${canonicalJson(req.body)}`);
+export const queryHashOf = (req: { method: string; url: string; body?: unknown }): string => {
+  const h = createHash('sha256').update(`${req.method.toUpperCase()} ${req.url}\n`, 'utf8');
+  // A raw body (a job's event) is hashed as its bytes, tagged so it never equals a JSON body.
+  if (req.body instanceof Uint8Array) return h.update('bytes:').update(req.body).digest('hex');
+  return h.update(canonicalJson(req.body), 'utf8').digest('hex');
+};
