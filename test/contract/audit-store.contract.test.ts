@@ -89,6 +89,14 @@ const contract = (name: string, open: () => Promise<{ store: Store; cleanup(): P
       expect(verify(await all(store))).toMatchObject({ ok: true, lastSeq: before.length + 2 });
     });
 
+    it('appends called at once on one store take turns: one chain, no gaps', async () => {
+      const start = (await all(store)).length;
+      await Promise.all(Array.from({ length: 8 }, () => store.audit.append([entry(), entry()])));
+      const rows = await all(store);
+      expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: start + 16 }, (_, i) => i + 1));
+      expect(verify(rows).ok).toBe(true);
+    });
+
     it('round-trips every field exactly (the hash is recomputed from what is read back)', async () => {
       const [row] = await store.audit.append([
         entry({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', latencyMs: 0.123, bytesOut: 2 ** 40 }),
