@@ -39,7 +39,7 @@ import type { Config } from '../config/config.ts';
 import { LoginThrottle } from '../core/auth/login-throttle.ts';
 import { createNodes } from '../core/capacity.ts';
 import { parsePeerAllow } from '../core/federation/peer-allow.ts';
-import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
+import type { Executor, RateLimiter, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { boundPublicUrl } from '../core/public-url.ts';
 import { storeLocation } from '../core/tier.ts';
@@ -99,6 +99,8 @@ export interface ManagerOptions {
   random?: () => number;
   /** false: the peer channel records no audit rows (benchmarks measuring the audit's cost). */
   peerAudit?: boolean;
+  /** A rate limiter made by the caller (tests of an unreachable Valkey); else by tier. */
+  rateLimit?: RateLimiter;
 }
 
 // Each tier loads only its own driver: the local tier never loads pg, the others never PGlite.
@@ -158,7 +160,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       metrics: { auditRows: (outcome, n) => metrics.auditRows(outcome, n) },
     });
     closers.unshift(() => audit.close());
-    const rateLimit = await openRateLimiter(config);
+    const rateLimit = opts.rateLimit ?? (await openRateLimiter(config));
     closers.unshift(() => rateLimit.close());
     // Peering first: its peer records are federation targets (mTLS), tried before `clusters`.
     const peering = await createPeering({
