@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
 import { PostgresStore } from '../../src/adapters/store-postgres/postgres-store.ts';
-import { type AuditEntry, type AuditRow, ChainVerifier } from '../../src/core/audit/chain.ts';
+import { type AuditEntry, type AuditRow, ChainVerifier, storableEntry } from '../../src/core/audit/chain.ts';
 import type { Store } from '../../src/core/ports.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
 
@@ -95,6 +95,15 @@ const contract = (name: string, open: () => Promise<{ store: Store; cleanup(): P
       const rows = await all(store);
       expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: start + 16 }, (_, i) => i + 1));
       expect(verify(rows).ok).toBe(true);
+    });
+
+    it('stores any text a storable entry holds (no row the database refuses)', async () => {
+      const nasty = `\u0000'";--\u{1F600}\uD800${'é'.repeat(300)}`;
+      const [row] = await store.audit.append([
+        storableEntry(entry({ subject: nasty, peer: nasty, resource: nasty, traceId: nasty })),
+      ]);
+      const [read] = await store.audit.list({ afterSeq: row.seq - 1, limit: 1 });
+      expect(read).toEqual(row);
     });
 
     it('round-trips every field exactly (the hash is recomputed from what is read back)', async () => {

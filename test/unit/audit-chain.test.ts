@@ -9,6 +9,7 @@ import {
   linkHash,
   linkRows,
   queryHashOf,
+  storableEntry,
   traceIdOf,
 } from '../../src/core/audit/chain.ts';
 import { gcraStep, retryAfterSeconds } from '../../src/core/trust/rate.ts';
@@ -91,6 +92,25 @@ describe('hash chain', () => {
         expect(!res.ok && res.broken.seq).toBe(at + 1);
       }),
     );
+  });
+});
+
+describe('storable entries', () => {
+  it('fuzz: any text becomes at most 256 characters without control characters; numbers are finite', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.double(), fc.integer(), (t, d, i) => {
+        const e = storableEntry({ ...entry(1), subject: t, resource: t, bytesOut: i, latencyMs: d });
+        for (const v of [e.subject, e.resource]) {
+          expect(v!.length).toBeLessThanOrEqual(256);
+          expect(v).not.toMatch(/[\u0000-\u001f\u007f]/);
+          // Well-formed: encodes to UTF-8 and back unchanged.
+          expect(Buffer.from(v!, 'utf8').toString('utf8')).toBe(v);
+        }
+        expect(Number.isFinite(e.latencyMs) && e.latencyMs >= 0).toBe(true);
+        expect(Number.isSafeInteger(e.bytesOut) && e.bytesOut >= 0).toBe(true);
+      }),
+    );
+    expect(storableEntry(entry(2))).toEqual(entry(2));
   });
 });
 

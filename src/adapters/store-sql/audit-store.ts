@@ -1,6 +1,7 @@
-// The AuditStore port over the shared Drizzle database (PGlite or PostgreSQL). Appends take a
-// transaction-scoped advisory lock, so every instance on one database links its batch after
-// the true tip: one chain per database, whoever writes (ADR 0014).
+// The AuditStore port over the shared Drizzle database (PGlite or PostgreSQL). On PostgreSQL
+// appends take a transaction-scoped advisory lock, so every instance on one database links its
+// batch after the true tip: one chain per database, whoever writes. PGlite has one writer,
+// which keeps the tip in memory (ADR 0014).
 import { and, asc, desc, gt, gte, lt, type SQL, sql } from 'drizzle-orm';
 import { type AuditEntry, type AuditOutcome, type AuditRow, linkRows } from '../../core/audit/chain.ts';
 import type { AuditStore } from '../../core/ports.ts';

@@ -2,7 +2,7 @@
 // waits on the database); rows go to the store in batches within a fraction of a second
 // through a bounded queue. A full queue, or a store that keeps refusing, drops rows — counted
 // in /metrics, never blocking the request path and never growing memory without bound.
-import type { AuditEntry } from '../../core/audit/chain.ts';
+import { type AuditEntry, storableEntry } from '../../core/audit/chain.ts';
 import type { AuditStore, Log, MetricsSink } from '../../core/ports.ts';
 
 export interface AuditTrailDeps {
@@ -32,7 +32,7 @@ export class AuditTrail {
       this.d.metrics?.auditRows('dropped', 1);
       return false;
     }
-    this.queue.push(entry);
+    this.queue.push(storableEntry(entry));
     if (this.queue.length >= (this.d.batchSize ?? 500)) this.kick();
     else if (!this.timer) {
       this.timer = setTimeout(() => this.kick(), this.d.flushMs ?? 200);

@@ -29,6 +29,29 @@ export interface AuditRow extends AuditEntry {
   hash: string;
 }
 
+const MAX_TEXT = 256;
+// PostgreSQL text holds no NUL; other control characters have no place in a row either.
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+// Half of a surrogate pair (cut, or never whole) is not text the database's JSON reads.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const text = (v: string | null): string | null =>
+  v === null ? null : v.replace(CONTROL, '\ufffd').slice(0, MAX_TEXT).replace(LONE_SURROGATE, '\ufffd');
+
+/** An entry as it can be stored: text fields well-formed, without control characters and
+ * at most 256 UTF-16 units (a claimed subject comes from a certificate), numbers finite and not negative.
+ * A row the database would refuse would hold back every row queued after it. */
+export const storableEntry = (e: AuditEntry): AuditEntry => ({
+  ...e,
+  grantId: text(e.grantId),
+  peer: text(e.peer),
+  subject: text(e.subject),
+  verb: text(e.verb) ?? '',
+  resource: text(e.resource) ?? '',
+  traceId: text(e.traceId),
+  bytesOut: Number.isSafeInteger(e.bytesOut) && e.bytesOut > 0 ? e.bytesOut : 0,
+  latencyMs: Number.isFinite(e.latencyMs) && e.latencyMs > 0 ? e.latencyMs : 0,
+});
+
 /** The hash before the first row. */
 export const GENESIS_HASH = '0'.repeat(64);
 
