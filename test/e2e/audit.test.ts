@@ -428,6 +428,11 @@ describe('cold table and verification', () => {
     const verify = await cli(['audit', 'verify']);
     expect(verify.code, verify.stderr).toBe(0);
     expect(verify.stdout).toMatch(/^audit chain OK: \d+ rows verified\n$/);
+    const table = await cli(['audit', 'list', '--limit', '2']);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^SEQ\s+AT\s+PEER\s+SUBJECT\s+VERB\s+RESOURCE\s+OUTCOME\s+BYTES\s+MS$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['1', '2']);
     const list = await cli(['audit', 'list', '--json', '--limit', '3']);
     expect(list.code).toBe(0);
     expect((JSON.parse(list.stdout) as { rows: unknown[] }).rows).toHaveLength(3);
