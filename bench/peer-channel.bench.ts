@@ -13,7 +13,8 @@ import { basicHeader, fmt, percentile, row, startBenchManager } from './lib.ts';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
 const ENROLLS = Number(process.env.BENCH_ENROLLS ?? 20);
-const scope = { resources: ['services'], verbs: ['list', 'get'] };
+// No rate limit in the way of the timed calls (a grant's default is 600 a minute).
+const scope = { resources: ['services'], verbs: ['list', 'get'], rate_per_minute: 100_000 };
 
 const timeCalls = async (url: string, agent: Agent, n: number): Promise<number[]> => {
   const out: number[] = [];

@@ -68,6 +68,8 @@ export interface Config {
   peerListen: { host: string; port: number; explicit: boolean } | undefined;
   /** Addresses and host names peers may have (`--peer-allow`); undefined: any. */
   peerAllow: string[] | undefined;
+  /** Audit rows older than this move to the cold table (default 90 days). */
+  auditColdAfterMs: number;
 }
 
 export const JOB_NETWORKS = ['isolated', 'host', 'none'] as const;
@@ -123,6 +125,7 @@ export const FLAGS = {
   peerListen: { flag: '--peer-listen', env: ['FLOTILLA_PEER_LISTEN'], default: undefined },
   peerAllow: { flag: '--peer-allow', env: ['FLOTILLA_PEER_ALLOW'], default: undefined },
   jobStorageKeys: { flag: '--job-storage-keys', env: ['FLOTILLA_JOB_STORAGE_KEYS'], default: 'scoped' },
+  auditColdAfter: { flag: '--audit-cold-after', env: ['FLOTILLA_AUDIT_COLD_AFTER'], default: '7776000' },
 } as const;
 
 export class ConfigError extends Error {
@@ -368,7 +371,11 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     }
   }
 
+  // Seconds; the default is 90 days.
+  const auditColdAfterMs = int('auditColdAfter', get('auditColdAfter')!, 1, 100 * 365 * 86400) * 1000;
+
   return {
+    auditColdAfterMs,
     peerListen,
     name: deploymentName,
     port,

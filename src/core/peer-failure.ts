@@ -7,7 +7,8 @@ import { type ErrorCode, FlotillaError } from './errors.ts';
 export type PeerFailureKind =
   /** The peer answered and refused: refused credentials (401/403) or a 4xx other than 404/409. */
   | 'refused'
-  /** No answer: network error, timeout, an address --peer-allow refuses, no usable endpoint, or a 5xx. */
+  /** No answer: network error, timeout, an address --peer-allow refuses, no usable endpoint, a
+   * 5xx, or a 429 (the peer's rate limit for the grant: not now, later). */
   | 'unreachable'
   /** 409: the peer holds something in the way (a same-named service, a newer revision). */
   | 'conflict'
@@ -46,7 +47,8 @@ export const peerFailureOf = (e: unknown): PeerFailure =>
 
 /** The failure of an answered call, from its HTTP status alone. */
 export const failureOfStatus = (status: number): PeerFailure => {
-  if (status >= 500) return { kind: 'unreachable', status };
+  // A rate limit heals by waiting, like a peer that is down: never a lasting refusal.
+  if (status >= 500 || status === 429) return { kind: 'unreachable', status };
   if (status === 404) return { kind: 'not_found', status };
   if (status === 409) return { kind: 'conflict', status };
   if (status >= 400) return { kind: 'refused', status };

@@ -7,8 +7,10 @@ import type { BucketRecord } from './storage/bucket-access.ts';
 
 export type { BucketRecord } from './storage/bucket-access.ts';
 
+import type { AuditStore } from './audit/audit-ports.ts';
 import type { TrustStore } from './trust/trust-ports.ts';
 
+export type * from './audit/audit-ports.ts';
 export type * from './trust/trust-ports.ts';
 
 import type { WorkerProof } from './federation/worker-guard.ts';
@@ -244,6 +246,8 @@ export interface Store extends ServiceStore, SettingsStore, BucketStore, JobStor
   readonly kind: 'pglite' | 'postgres';
   /** Grants, enrollment tokens, issued serials and peers (tables of the same database). */
   readonly trust: TrustStore;
+  /** The hash-chained audit trail (hot and cold tables of the same database). */
+  readonly audit: AuditStore;
   close(): Promise<void>;
 }
 
@@ -754,6 +758,8 @@ export interface MetricsSink {
   jobDelegated(toCluster: string): void;
   /** A delegation attempt to a cluster failed (the next candidate is tried). */
   delegationFailed(toCluster: string): void;
+  /** Audit rows stored, or dropped (the bounded queue was full, or the store refused them). */
+  auditRows(outcome: 'written' | 'dropped', n: number): void;
 }
 
 // ---------------------------------------------------------------- logging

@@ -7,9 +7,11 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { PeerAccess, ReadCert } from '../app/peering/peer-access.ts';
 import type { PeerFederation } from '../app/peering/peer-federation.ts';
 import type { PeerQueries } from '../app/peering/peer-queries.ts';
-import type { Log } from '../core/ports.ts';
+import { type AuditEntry, type AuditOutcome, queryHashOf, traceIdOf } from '../core/audit/chain.ts';
+import type { Log, RateLimiter } from '../core/ports.ts';
 import type { Grant } from '../core/trust/grant.ts';
 import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
+import { type RateDecision, retryAfterSeconds } from '../core/trust/rate.ts';
 import type { NarrowFilter, Resource, Verb } from '../core/trust/scope.ts';
 import type { CertTools } from '../core/trust/trust-ports.ts';
 import { errorBody, frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
@@ -28,6 +30,10 @@ export interface PeerServerDeps {
   federation?: PeerFederation;
   /** Largest delegated job event (the public port's body limit). */
   jobBodyLimit?: number;
+  /** Where every answer of the channel is recorded (one hook for all routes, later ones too). */
+  audit?: { record(entry: AuditEntry): boolean };
+  /** The per-grant limit (scope.rate_per_minute); over it the answer is 429 with Retry-After. */
+  rateLimit?: RateLimiter;
 }
 
 export interface PeerServer {
@@ -43,6 +49,14 @@ declare module 'fastify' {
   interface FastifyRequest {
     peerGrant?: Grant;
     peerLimits?: { filter: NarrowFilter; limit: number };
+    /** Who asked (as far as the guard learnt) and what became of it, for the audit row. */
+    peerAudit?: {
+      grantId: string | null;
+      peer: string | null;
+      subject: string | null;
+      outcome?: AuditOutcome;
+    };
+    peerBytesOut?: number;
   }
 }
 
@@ -82,6 +96,23 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
   }) as unknown as FastifyInstance;
   installErrorHandling(app);
   const server = app.server as unknown as HttpsServer;
+  // A limiter that cannot answer (Valkey down) lets requests in: the grant's other checks
+  // still hold, and federation keeps working through a blip. Said once per outage.
+  let limiterDown = false;
+  const overLimit = async (grantId: string, perMinute: number) => {
+    if (!d.rateLimit) return undefined;
+    let r: RateDecision;
+    try {
+      r = await d.rateLimit.take(grantId, perMinute, Date.now());
+    } catch (e) {
+      if (!limiterDown)
+        d.log.warn({ err: (e as Error).message }, 'peer rate limit unavailable; not enforced');
+      limiterDown = true;
+      return undefined;
+    }
+    limiterDown = false;
+    return r.ok ? undefined : r;
+  };
   // The client certificate, read once per connection (parsing costs milliseconds).
   const sockets = new Map<TLSSocket, ReadCert>();
   server.on('secureConnection', (socket: TLSSocket) => {
@@ -118,11 +149,69 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
       : undefined;
     const decision = await d.access.check(sockets.get(req.raw.socket as TLSSocket), action);
     if (!decision.ok) {
+      req.peerAudit = {
+        grantId: decision.grantId ?? null,
+        peer: decision.peer ?? null,
+        subject: decision.subject ?? null,
+        outcome: 'denied',
+      };
       const code = decision.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN';
       return reply.code(decision.status).send(errorBody(code, DENIAL_MESSAGE[decision.status]));
     }
-    req.peerGrant = decision.grant;
+    const g = decision.grant;
+    req.peerAudit = { grantId: g.id, peer: g.peerName, subject: g.subjectUser };
+    const limited = await overLimit(g.id, g.scope.rate_per_minute);
+    if (limited) {
+      req.peerAudit.outcome = 'rate_limited';
+      return reply
+        .code(429)
+        .header('retry-after', String(retryAfterSeconds(limited.retryAfterMs)))
+        .send(
+          errorBody('RATE_LIMITED', "the grant's rate limit is reached; retry after Retry-After seconds"),
+        );
+    }
+    req.peerGrant = g;
     req.peerLimits = { filter: decision.filter ?? {}, limit: decision.limit ?? 1 };
+  });
+
+  // The audit row of every answer, denials included (a TLS refusal never reaches a handler).
+  app.addHook('onSend', async (req, reply, payload) => {
+    const p = payload as unknown;
+    req.peerBytesOut =
+      typeof p === 'string'
+        ? Buffer.byteLength(p)
+        : p instanceof Uint8Array
+          ? p.byteLength
+          : Number(reply.getHeader('content-length') ?? 0) || 0;
+    return payload;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (!d.audit) return;
+    const who = req.peerAudit;
+    const status = reply.statusCode;
+    const route = req.routeOptions.config?.peerAction;
+    const elapsed = reply.elapsedTime;
+    d.audit.record({
+      at: new Date(Date.now() - elapsed),
+      grantId: who?.grantId ?? null,
+      peer: who?.peer ?? null,
+      subject: who?.subject ?? null,
+      verb: route?.verb ?? req.method.toLowerCase(),
+      resource: route?.resource ?? req.routeOptions.url ?? 'unmatched',
+      queryHash: queryHashOf({ method: req.method, url: req.url, body: req.body }),
+      outcome:
+        who?.outcome ??
+        (status === 401 || status === 403
+          ? 'denied'
+          : status === 429
+            ? 'rate_limited'
+            : status < 400
+              ? 'ok'
+              : 'error'),
+      bytesOut: req.peerBytesOut ?? 0,
+      latencyMs: Math.round(elapsed * 1000) / 1000,
+      traceId: traceIdOf(req.headers.traceparent),
+    });
   });
 
   app.get('/federation/v1/capabilities', async (req) => {

@@ -8,6 +8,8 @@ import { AccessTokenCache } from '../adapters/oidc/token-exchange.ts';
 import { createPeerClient } from '../adapters/peer-mtls/mtls-peer-client.ts';
 import { createSecretBox, loadSecretKey } from '../adapters/secret-box/aes-gcm-box.ts';
 import { resolveAdminPassword } from '../app/admin-password.ts';
+import { AuditQueries } from '../app/audit/audit-queries.ts';
+import { AuditTrail } from '../app/audit/audit-trail.ts';
 import { createAuthenticator } from '../app/authenticate.ts';
 import { BucketUseCases } from '../app/buckets.ts';
 import { RefreshTokens } from '../app/credentials/refresh-tokens.ts';
@@ -37,12 +39,14 @@ import type { Config } from '../config/config.ts';
 import { LoginThrottle } from '../core/auth/login-throttle.ts';
 import { createNodes } from '../core/capacity.ts';
 import { parsePeerAllow } from '../core/federation/peer-allow.ts';
-import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
+import type { Executor, RateLimiter, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { boundPublicUrl } from '../core/public-url.ts';
 import { storeLocation } from '../core/tier.ts';
 import type { HttpContext } from '../http/context.ts';
+import { auditRoutes } from '../http/routes/audit.ts';
 import { buildHttpServer } from '../http/server.ts';
+import { auditSweepIntervalMs, moveOldAuditRows } from '../worker/audit-sweep.ts';
 import {
   pruneOutbox,
   reofferWaitingJobs,
@@ -59,7 +63,7 @@ import { createLogger, LogRing } from './logger.ts';
 import { createStorageResolver, type ObjectStorage, openObjectStorage } from './object-storage.ts';
 import { createPeering } from './peering-wiring.ts';
 import { bucketHooks, cacheHooks, exposeHooks, namespaceHooks } from './service-hooks.ts';
-import { leaderLoopsFor, openQueue } from './tier-wiring.ts';
+import { leaderLoopsFor, openQueue, openRateLimiter } from './tier-wiring.ts';
 
 export interface Manager {
   readonly config: Config;
@@ -93,6 +97,10 @@ export interface ManagerOptions {
   runJobs?: boolean;
   /** Randomness for the random delegation policy (seedable in tests). */
   random?: () => number;
+  /** false: the peer channel records no audit rows (benchmarks measuring the audit's cost). */
+  peerAudit?: boolean;
+  /** A rate limiter made by the caller (tests of an unreachable Valkey); else by tier. */
+  rateLimit?: RateLimiter;
 }
 
 // Each tier loads only its own driver: the local tier never loads pg, the others never PGlite.
@@ -144,8 +152,26 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
 
     const storage = await openObjectStorage(config, store, logger);
     closers.unshift(() => storage.close());
+    // Every peer request and federation change, hash-chained; drops are counted in /metrics
+    // (the sink is made below, read at each drop).
+    const audit = new AuditTrail({
+      store: store.audit,
+      log: logger,
+      metrics: { auditRows: (outcome, n) => metrics.auditRows(outcome, n) },
+    });
+    closers.unshift(() => audit.close());
+    const rateLimit = opts.rateLimit ?? (await openRateLimiter(config));
+    closers.unshift(() => rateLimit.close());
     // Peering first: its peer records are federation targets (mTLS), tried before `clusters`.
-    const peering = await createPeering({ config, store, box, logger, publicUrl });
+    const peering = await createPeering({
+      config,
+      store,
+      box,
+      logger,
+      publicUrl,
+      audit: opts.peerAudit === false ? undefined : audit,
+      rateLimit,
+    });
     closers.unshift(() => peering.close());
     const peers = createPeerClient({
       timeoutMs: 10_000,
@@ -276,6 +302,19 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       new PeriodicLoop('dead-instances', () => sweepDeadInstances(sweeps), 5000, logger),
       new PeriodicLoop('re-offer', () => reofferWaitingJobs(sweeps), 5000, logger),
       new PeriodicLoop('outbox-prune', () => pruneOutbox(sweeps), 600_000, logger),
+      new PeriodicLoop(
+        'audit-cold',
+        async () => {
+          await moveOldAuditRows({
+            audit: store.audit,
+            clock: systemClock,
+            hotMs: config.auditColdAfterMs,
+            log: logger,
+          });
+        },
+        auditSweepIntervalMs(config.auditColdAfterMs),
+        logger,
+      ),
     ];
     const intake = new JobIntake({
       store,
@@ -313,6 +352,11 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       clock: systemClock,
       logger,
       ownerToken: refreshTokens,
+      audit,
+      grantOf: (peer) => {
+        const p = peering.records.find(peer);
+        return p && { grantId: p.grantId, subject: p.subject };
+      },
     });
     const background = await leaderLoopsFor(config, {
       onElected: () => {
@@ -396,7 +440,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       buckets,
       federation,
       metrics,
-      plugins: [peering.routes],
+      plugins: [peering.routes, auditRoutes(new AuditQueries(store.audit))],
       loginThrottle: new LoginThrottle(),
       managerLog: new ManagerLog(logRing),
       usage: new UsageMetrics({ services, jobs: store, clock: systemClock }),

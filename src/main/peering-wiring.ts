@@ -14,7 +14,7 @@ import type { Config } from '../config/config.ts';
 import type { PeerRecord, SecretBox, Store } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import type { HttpContext } from '../http/context.ts';
-import { buildPeerServer, type PeerServer } from '../http/peer-server.ts';
+import { buildPeerServer, type PeerServer, type PeerServerDeps } from '../http/peer-server.ts';
 import { peeringRoutes } from '../http/routes/peering.ts';
 import { PeriodicLoop } from '../worker/periodic.ts';
 
@@ -43,6 +43,9 @@ export const createPeering = async (deps: {
   logger: Logger;
   /** The manager's public URL (read when the peer channel starts, after the API listens). */
   publicUrl: () => string;
+  /** Where the peer channel records each request (audit trail), and the per-grant limit. */
+  audit?: PeerServerDeps['audit'];
+  rateLimit?: PeerServerDeps['rateLimit'];
 }): Promise<Peering> => {
   const { config, store, box, logger } = deps;
   const pki = await openPki({ settings: store, box, clusterId: config.clusterId });
@@ -135,6 +138,8 @@ export const createPeering = async (deps: {
         log: logger,
         federation: federation?.ops,
         jobBodyLimit: federation?.jobBodyLimit,
+        audit: deps.audit,
+        rateLimit: deps.rateLimit,
       });
       try {
         const bound = new URL(await built.app.listen({ host: l.host, port: l.port }));

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { InProcessElection } from '../adapters/leader-in-process/in-process-election.ts';
 import { createDbQueue } from '../adapters/queue-db/db-queue.ts';
 import type { Config } from '../config/config.ts';
-import type { JobQueue, JobStore, LeaderElection } from '../core/ports.ts';
+import type { JobQueue, JobStore, LeaderElection, RateLimiter } from '../core/ports.ts';
 
 export const openQueue = async (config: Config, store: JobStore): Promise<JobQueue> => {
   if (config.tier === 'federated' && config.valkeyUrl) {
@@ -45,4 +45,15 @@ export const leaderLoopsFor = async (
     retryMs: 2000,
     onError,
   });
+};
+
+/** The per-grant rate limit's counters: in Valkey in the federated tier (every replica counts
+ * in the same keys), in this process otherwise. */
+export const openRateLimiter = async (config: Config): Promise<RateLimiter> => {
+  if (config.tier === 'federated' && config.valkeyUrl) {
+    const { createValkeyRateLimiter } = await import('../adapters/rate-valkey/valkey-rate-limiter.ts');
+    return createValkeyRateLimiter({ url: config.valkeyUrl, prefix: `flotilla-${config.clusterId}` });
+  }
+  const { createMemoryRateLimiter } = await import('../adapters/rate-memory/memory-rate-limiter.ts');
+  return createMemoryRateLimiter();
 };

@@ -11,6 +11,7 @@
 // recorded with its kind (core/peer-failure.ts), never parsed from its text.
 import PQueue from 'p-queue';
 import type { ChangeApplier, ChangeOutcome, PreflightOutcome } from '../app/federation/federation-common.ts';
+import { type AuditEntry, queryHashOf } from '../core/audit/chain.ts';
 import { isFlotillaError } from '../core/errors.ts';
 import { SUPERSEDED_AT } from '../core/federation/sync-state.ts';
 import { type PeerFailure, peerFailureOf, peerIsDown } from '../core/peer-failure.ts';
@@ -50,6 +51,11 @@ export interface OutboxWorkerOptions {
     resolveTarget(target: PeerTarget): Promise<PeerTarget>;
     openForSending(payload: Record<string, unknown>): Record<string, unknown>;
   };
+  /** The audit trail: one row per change applied (or tried) at a member. */
+  audit?: { record(entry: AuditEntry): boolean };
+  /** The grant and subject a peer record acts with (for the audit row of a change sent over
+   * the peer channel). */
+  grantOf?: (peer: string) => { grantId: string; subject: string } | undefined;
 }
 
 /** A persisted row as applyNow takes it: what was inserted, and the id it got. */
@@ -327,7 +333,43 @@ export class OutboxWorker implements ChangeApplier {
     return this.o.ownerToken ? this.o.ownerToken.resolveTarget(target) : target;
   }
 
+  /** One change, with its audit row (the request is kept only as the hash of what was sent). */
   private async apply(
+    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>,
+    via?: PeerTarget['auth'],
+  ) {
+    const started = this.o.clock.now();
+    const t0 = performance.now();
+    let outcome: AuditEntry['outcome'] = 'ok';
+    try {
+      await this.send(row, via);
+    } catch (e) {
+      outcome = peerFailureOf(e).kind === 'refused' ? 'denied' : 'error';
+      throw e;
+    } finally {
+      const auth = row.target.auth;
+      const who = auth.kind === 'peer' ? this.o.grantOf?.(auth.peer) : undefined;
+      this.o.audit?.record({
+        at: started,
+        grantId: who?.grantId ?? null,
+        peer: row.peer,
+        subject: who?.subject ?? null,
+        verb: row.op,
+        resource: `services/${row.service}`,
+        queryHash: queryHashOf({
+          method: row.op,
+          url: `${row.target.clusterId}/${row.service}#${row.revision}`,
+          body: row.payload,
+        }),
+        outcome,
+        bytesOut: row.payload ? Buffer.byteLength(JSON.stringify(row.payload)) : 0,
+        latencyMs: Math.round((performance.now() - t0) * 1000) / 1000,
+        traceId: null,
+      });
+    }
+  }
+
+  private async send(
     row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target'>,
     via?: PeerTarget['auth'],
   ) {

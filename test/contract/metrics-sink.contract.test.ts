@@ -10,6 +10,7 @@ interface Recorded {
   finished: Record<'Succeeded' | 'Failed', { count: number; seconds: number }>;
   delegated: Record<string, number>;
   delegationFailures: Record<string, number>;
+  audit: Record<string, number>;
 }
 
 interface Adapter {
@@ -49,6 +50,7 @@ const prometheus = (): ReturnType<Adapter['open']> => {
         },
         delegated: samples(body, 'flotilla_jobs_delegated_total', 'to'),
         delegationFailures: samples(body, 'flotilla_delegation_failures_total', 'to'),
+        audit: samples(body, 'flotilla_audit_rows_total', 'outcome'),
       };
     },
   };
@@ -64,6 +66,7 @@ for (const adapter of adapters) {
         finished: { Succeeded: { count: 0, seconds: 0 }, Failed: { count: 0, seconds: 0 } },
         delegated: {},
         delegationFailures: {},
+        audit: { written: 0, dropped: 0 },
       });
     });
 
@@ -92,6 +95,15 @@ for (const adapter of adapters) {
       const r = await read();
       expect(r.delegated).toEqual({ b: 2, 'endpoint:10.0.0.5:8080': 1 });
       expect(r.delegationFailures).toEqual({ c: 1 });
+    });
+
+    it('adds up audit rows written and dropped', async () => {
+      const { sink, read } = adapter.open();
+      sink.auditRows('written', 3);
+      sink.auditRows('written', 2);
+      sink.auditRows('dropped', 1);
+      sink.auditRows('dropped', 0);
+      expect((await read()).audit).toEqual({ written: 5, dropped: 1 });
     });
   });
 }

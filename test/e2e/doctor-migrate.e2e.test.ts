@@ -147,6 +147,8 @@ const snapshot = async (store: Store, jobIds: string[]) => ({
   ),
   outbox: await store.outboxOfGroup('grayify'),
   buckets: await store.listBucketRecords(),
+  // The hash chain, hot and cold rows alike, as verify reads it.
+  audit: await store.audit.list({ limit: 100 }),
   settings: Object.fromEntries(
     await Promise.all(
       ['s3_access_key', 's3_secret_key', 'admin_password_hash', 'sealed:refresh_token:grayify'].map(
@@ -191,6 +193,21 @@ beforeAll(async () => {
       allowedUsers: ['bob'],
       createdBy: 'grayify',
     });
+    const auditEntry = (at: Date) => ({
+      at,
+      grantId: 'grt_000000000000000000000001',
+      peer: 'a',
+      subject: 'alice',
+      verb: 'list',
+      resource: 'services',
+      queryHash: 'ab'.repeat(32),
+      outcome: 'ok' as const,
+      bytesOut: 12,
+      latencyMs: 0.5,
+      traceId: null,
+    });
+    await source.audit.append([auditEntry(new Date(Date.UTC(2024, 0, 1))), auditEntry(new Date())]);
+    await source.audit.moveToCold(new Date(Date.UTC(2025, 0, 1)));
     sourceSnapshot = await snapshot(source, seededJobIds);
   } finally {
     await source.close();
@@ -200,6 +217,8 @@ beforeAll(async () => {
     settings: 4,
     jobs: 25,
     outbox: 3,
+    audit: 1,
+    audit_cold: 1,
     buckets: 1,
     grants: 0,
     enrollment_tokens: 0,
@@ -317,7 +336,7 @@ describe('flotilla storage migrate-tier', () => {
     const refused = await migrate(target.url, '--yes');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(
-      /is not empty \(services: 2, settings: 4, jobs: 25, outbox: 3, buckets: 1\)/,
+      /is not empty \(services: 2, settings: 4, jobs: 25, outbox: 3, audit: 1, audit_cold: 1, buckets: 1\)/,
     );
     expect(refused.stderr).toMatch(/--allow-non-empty/);
 

@@ -6,6 +6,8 @@ export const SCHEMA_TABLES = [
   'settings',
   'jobs',
   'outbox',
+  'audit',
+  'audit_cold',
   'buckets',
   'enrollment_tokens',
   'grants',

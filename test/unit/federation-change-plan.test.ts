@@ -279,6 +279,9 @@ describe('sync state from outbox rows', () => {
 
   it('a status classifies once: 5xx unreachable, 404, 409, other 4xx refused, anything else unexpected', () => {
     expect(failureOfStatus(503)).toEqual({ kind: 'unreachable', status: 503 });
+    // The peer's rate limit (429 with Retry-After) heals by waiting: retried, never "lasting".
+    expect(failureOfStatus(429)).toEqual({ kind: 'unreachable', status: 429 });
+    expect(isLasting(failureOfStatus(429).kind)).toBe(false);
     expect(failureOfStatus(404)).toEqual({ kind: 'not_found', status: 404 });
     expect(failureOfStatus(409)).toEqual({ kind: 'conflict', status: 409 });
     for (const s of [400, 401, 403, 413, 422]) expect(failureOfStatus(s).kind).toBe('refused');

@@ -42,6 +42,7 @@ export class PrometheusMetrics implements MetricsSink {
   private readonly finished: Histogram<'status'>;
   private readonly delegated: Counter<'to'>;
   private readonly delegationFailures: Counter<'to'>;
+  private readonly audit: Counter<'outcome'>;
   private readonly targets = new Set<string>();
 
   constructor(sources: MetricsSources) {
@@ -73,6 +74,15 @@ export class PrometheusMetrics implements MetricsSink {
       labelNames: ['to'],
       registers,
     });
+    this.audit = new Counter({
+      name: 'flotilla_audit_rows_total',
+      help: 'Audit rows by what became of them: written to the store, or dropped (queue full, store down)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    // Both series exist from the start, so a drop shows as a rise from 0.
+    this.audit.inc({ outcome: 'written' }, 0);
+    this.audit.inc({ outcome: 'dropped' }, 0);
     new Gauge({
       name: 'flotilla_jobs',
       help: 'Stored jobs by status',
@@ -136,6 +146,10 @@ export class PrometheusMetrics implements MetricsSink {
 
   delegationFailed(toCluster: string): void {
     this.delegationFailures.inc({ to: this.target(toCluster) });
+  }
+
+  auditRows(outcome: 'written' | 'dropped', n: number): void {
+    if (n > 0) this.audit.inc({ outcome }, n);
   }
 
   /** The label for a target cluster: its id, or "other" past the cap (ids come from users). */

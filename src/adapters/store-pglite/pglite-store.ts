@@ -69,7 +69,7 @@ export class PgliteStore extends SqlStore {
   readonly kind = 'pglite' as const;
 
   private constructor(private readonly client: PGlite) {
-    super(drizzle({ client }));
+    super(drizzle({ client }), { soleWriter: true });
   }
 
   /** Opens (or creates) the database in `dir`, or in memory when dir is undefined. */

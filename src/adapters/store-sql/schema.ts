@@ -3,6 +3,7 @@
 import {
   bigint,
   customType,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -177,3 +178,24 @@ export const peers = pgTable('peers', {
   lastError: text('last_error'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+// The audit trail (DESIGN §6): one hash chain over `seq`; rows past the hot age move to
+// audit_cold unchanged (same seq and hash), so the chain spans both tables.
+const auditColumns = {
+  seq: bigint('seq', { mode: 'number' }).primaryKey(),
+  at: timestamp('at', { withTimezone: true }).notNull(),
+  grantId: text('grant_id'),
+  peer: text('peer'),
+  subject: text('subject'),
+  verb: text('verb').notNull(),
+  resource: text('resource').notNull(),
+  queryHash: text('query_hash').notNull(),
+  outcome: text('outcome').notNull(),
+  bytesOut: bigint('bytes_out', { mode: 'number' }).notNull(),
+  latencyMs: doublePrecision('latency_ms').notNull(),
+  traceId: text('trace_id'),
+  hash: text('hash').notNull(),
+};
+
+export const audit = pgTable('audit', auditColumns, (t) => [index('audit_at').on(t.at)]);
+export const auditCold = pgTable('audit_cold', auditColumns, (t) => [index('audit_cold_at').on(t.at)]);

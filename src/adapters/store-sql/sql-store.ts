@@ -32,6 +32,7 @@ import type {
   PeerTarget,
   Store,
 } from '../../core/ports.ts';
+import { SqlAuditStore } from './audit-store.ts';
 import { buckets, jobs, outbox, services, settings } from './schema.ts';
 import { SqlTrustStore } from './trust-store.ts';
 
@@ -122,8 +123,14 @@ const decodeCursor = (cursor: string): number | undefined => {
 export abstract class SqlStore implements Store {
   abstract readonly kind: 'pglite' | 'postgres';
   readonly trust: SqlTrustStore;
-  protected constructor(protected readonly db: AnyPgDatabase) {
+  readonly audit: SqlAuditStore;
+  /** `soleWriter`: no other process writes this database (PGlite owns its data dir). */
+  protected constructor(
+    protected readonly db: AnyPgDatabase,
+    opts: { soleWriter?: boolean } = {},
+  ) {
     this.trust = new SqlTrustStore(db);
+    this.audit = new SqlAuditStore(db, opts);
   }
   abstract close(): Promise<void>;
 

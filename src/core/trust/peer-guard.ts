@@ -36,39 +36,54 @@ export interface PeerRequestFacts {
 
 export type PeerDecision =
   | { ok: true; grant: Grant; filter?: NarrowFilter; limit?: number }
-  | { ok: false; status: 401 | 403; reason: string; grantId?: string };
+  | {
+      ok: false;
+      status: 401 | 403;
+      reason: string;
+      grantId?: string;
+      /** For the audit row: the grant's peer and the subject the certificate claims. */
+      peer?: string;
+      subject?: string;
+    };
 
-const deny = (status: 401 | 403, reason: string, grantId?: string): PeerDecision => ({
+const deny = (
+  status: 401 | 403,
+  reason: string,
+  grantId?: string,
+  who: { peer?: string; subject?: string } = {},
+): PeerDecision => ({
   ok: false,
   status,
   reason,
   grantId,
+  ...who,
 });
 
 export const decidePeerRequest = (f: PeerRequestFacts): PeerDecision => {
   if (!f.claims.ok) return deny(401, f.claims.reason);
   const { grantId, subject } = f.claims.claims;
   const g = f.grant;
-  if (!g) return deny(401, 'grant-unknown', grantId);
-  if (g.status !== 'active') return deny(401, `grant-${g.status}`, grantId);
-  if (f.certNotAfter.getTime() <= f.now.getTime()) return deny(401, 'cert-expired', grantId);
+  if (!g) return deny(401, 'grant-unknown', grantId, { subject });
+  const who = { peer: g.peerName, subject };
+  if (g.status !== 'active') return deny(401, `grant-${g.status}`, grantId, who);
+  if (f.certNotAfter.getTime() <= f.now.getTime()) return deny(401, 'cert-expired', grantId, who);
   const serial = f.serial.toLowerCase();
   const current = !!g.certSerial && g.certSerial === serial;
   const previous =
     !!g.prevCertSerial && g.prevCertSerial === serial && !!g.prevCertUntil && f.now < g.prevCertUntil;
-  if (!current && !previous) return deny(401, 'serial-mismatch', grantId);
-  if (g.subjectUser !== subject) return deny(401, 'subject-mismatch', grantId);
+  if (!current && !previous) return deny(401, 'serial-mismatch', grantId, who);
+  if (g.subjectUser !== subject) return deny(401, 'subject-mismatch', grantId, who);
   if (!f.action) return { ok: true, grant: g };
   const granted = [f.action, ...(f.action.or ?? [])].find(
     (a) => allowsResource(g.scope, a.resource) && g.scope.verbs.includes(a.verb),
   );
   if (!granted) {
     // The reason names the first pair's failing check (audit only; the caller sees one text).
-    if (!allowsResource(g.scope, f.action.resource)) return deny(403, 'resource-not-granted', grantId);
-    return deny(403, 'verb-not-granted', grantId);
+    if (!allowsResource(g.scope, f.action.resource)) return deny(403, 'resource-not-granted', grantId, who);
+    return deny(403, 'verb-not-granted', grantId, who);
   }
   const { resource, verb } = granted;
-  if (f.subjectMay && !f.subjectMay(resource, verb)) return deny(403, 'subject-not-permitted', grantId);
+  if (f.subjectMay && !f.subjectMay(resource, verb)) return deny(403, 'subject-not-permitted', grantId, who);
   return {
     ok: true,
     grant: g,
