@@ -775,6 +775,10 @@ export interface MetricsSink {
   jobDelegated(toCluster: string): void;
   /** A delegation attempt to a cluster failed (the next candidate is tried). */
   delegationFailed(toCluster: string): void;
+  /** A peer's circuit opened: it went offline (once per transition). */
+  peerOffline(peer: string): void;
+  /** A peer's circuit closed again. */
+  peerOnline(peer: string): void;
 }
 
 // ---------------------------------------------------------------- logging

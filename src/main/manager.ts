@@ -24,6 +24,7 @@ import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
 import { ManagerLog } from '../app/manager-log.ts';
 import { PeerFederation } from '../app/peering/peer-federation.ts';
+import { QueryRows } from '../app/peering/query-rows.ts';
 import { Quotas } from '../app/quotas.ts';
 import { RecentRunTimes, recordingRunTimes } from '../app/run-times.ts';
 import { ServiceCache } from '../app/service-cache.ts';
@@ -42,6 +43,7 @@ import { systemClock } from '../core/ports.ts';
 import { boundPublicUrl } from '../core/public-url.ts';
 import { storeLocation } from '../core/tier.ts';
 import type { HttpContext } from '../http/context.ts';
+import { federatedQueryRoutes } from '../http/routes/federated-query.ts';
 import { buildHttpServer } from '../http/server.ts';
 import {
   pruneOutbox,
@@ -385,6 +387,18 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       }),
       config.bodyLimitBytes,
     );
+    const federatedQuery = peering.queries(
+      new QueryRows({
+        services,
+        jobs: store,
+        logs,
+        buckets,
+        status: () => system.status(),
+        search: store,
+        clusterId: config.clusterId,
+      }),
+      metrics,
+    );
     const ctx: HttpContext = {
       services,
       system,
@@ -396,7 +410,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       buckets,
       federation,
       metrics,
-      plugins: [peering.routes],
+      plugins: [peering.routes, federatedQueryRoutes(federatedQuery)],
       loginThrottle: new LoginThrottle(),
       managerLog: new ManagerLog(logRing),
       usage: new UsageMetrics({ services, jobs: store, clock: systemClock }),

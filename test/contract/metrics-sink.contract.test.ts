@@ -10,6 +10,8 @@ interface Recorded {
   finished: Record<'Succeeded' | 'Failed', { count: number; seconds: number }>;
   delegated: Record<string, number>;
   delegationFailures: Record<string, number>;
+  peerOfflines: Record<string, number>;
+  peersOffline: Record<string, number>;
 }
 
 interface Adapter {
@@ -49,6 +51,8 @@ const prometheus = (): ReturnType<Adapter['open']> => {
         },
         delegated: samples(body, 'flotilla_jobs_delegated_total', 'to'),
         delegationFailures: samples(body, 'flotilla_delegation_failures_total', 'to'),
+        peerOfflines: samples(body, 'flotilla_peer_offline_total', 'peer'),
+        peersOffline: samples(body, 'flotilla_peer_offline', 'peer'),
       };
     },
   };
@@ -64,6 +68,8 @@ for (const adapter of adapters) {
         finished: { Succeeded: { count: 0, seconds: 0 }, Failed: { count: 0, seconds: 0 } },
         delegated: {},
         delegationFailures: {},
+        peerOfflines: {},
+        peersOffline: {},
       });
     });
 
@@ -92,6 +98,18 @@ for (const adapter of adapters) {
       const r = await read();
       expect(r.delegated).toEqual({ b: 2, 'endpoint:10.0.0.5:8080': 1 });
       expect(r.delegationFailures).toEqual({ c: 1 });
+    });
+
+    it('counts each peer going offline and shows which are offline now', async () => {
+      const { sink, read } = adapter.open();
+      sink.peerOffline('b');
+      sink.peerOnline('b');
+      sink.peerOffline('b');
+      sink.peerOffline('c');
+      sink.peerOnline('c');
+      const r = await read();
+      expect(r.peerOfflines).toEqual({ b: 2, c: 1 });
+      expect(r.peersOffline).toEqual({ b: 1, c: 0 });
     });
   });
 }

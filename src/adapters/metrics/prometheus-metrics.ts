@@ -42,6 +42,8 @@ export class PrometheusMetrics implements MetricsSink {
   private readonly finished: Histogram<'status'>;
   private readonly delegated: Counter<'to'>;
   private readonly delegationFailures: Counter<'to'>;
+  private readonly peerOfflines: Counter<'peer'>;
+  private readonly peerDown: Gauge<'peer'>;
   private readonly targets = new Set<string>();
 
   constructor(sources: MetricsSources) {
@@ -71,6 +73,18 @@ export class PrometheusMetrics implements MetricsSink {
       name: 'flotilla_delegation_failures_total',
       help: 'Delegation attempts that failed (the next candidate was tried), by target cluster',
       labelNames: ['to'],
+      registers,
+    });
+    this.peerOfflines = new Counter({
+      name: 'flotilla_peer_offline_total',
+      help: 'Times a peer went offline (its circuit opened): one per transition, not per request',
+      labelNames: ['peer'],
+      registers,
+    });
+    this.peerDown = new Gauge({
+      name: 'flotilla_peer_offline',
+      help: 'Peers whose circuit is open now (1 offline, 0 online)',
+      labelNames: ['peer'],
       registers,
     });
     new Gauge({
@@ -136,6 +150,15 @@ export class PrometheusMetrics implements MetricsSink {
 
   delegationFailed(toCluster: string): void {
     this.delegationFailures.inc({ to: this.target(toCluster) });
+  }
+
+  peerOffline(peer: string): void {
+    this.peerOfflines.inc({ peer: this.target(peer) });
+    this.peerDown.set({ peer: this.target(peer) }, 1);
+  }
+
+  peerOnline(peer: string): void {
+    this.peerDown.set({ peer: this.target(peer) }, 0);
   }
 
   /** The label for a target cluster: its id, or "other" past the cap (ids come from users). */
