@@ -3,10 +3,14 @@
 // asking A for `local`, `b` or `all`. Each sees on B exactly what their subject may see there,
 // narrowed by their grant; cursors are signed; a peer down lands in `_partial` within 2 s and
 // its circuit opens once; peer answers are cached and the cache goes on revocation.
+import { Command } from 'commander';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlotillaClient } from '../../client/api-client.ts';
 import { createSecretBox, loadSecretKey } from '../../src/adapters/secret-box/aes-gcm-box.ts';
+import { registerFederation } from '../../src/cli/commands/federation.ts';
+import { registerPeers } from '../../src/cli/commands/peering.ts';
+import { registerQuery } from '../../src/cli/commands/query.ts';
 import type { Service } from '../../src/core/fdl/service.ts';
 import { ADMIN_PASSWORD, startInProcess, type TestManager } from '../support/in-process.ts';
 import { type OidcProviderFixture, startOidcProvider } from '../support/oidc-provider.ts';
@@ -99,6 +103,40 @@ const names = (rows: Array<Record<string, unknown>>, source?: string) =>
     .sort();
 
 const grants: Record<string, string> = {};
+
+/** The real commands, in process, against A: `who` is a user (bearer) or the admin. */
+const cli = async (who: string, args: string[]) => {
+  const program = new Command('flotilla').exitOverride();
+  registerFederation(program);
+  registerPeers(program);
+  registerQuery(program);
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  process.stdout.write = ((x: string) => {
+    stdout += x;
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((x: string) => {
+    stderr += x;
+    return true;
+  }) as typeof process.stderr.write;
+  process.exitCode = undefined;
+  let code = 0;
+  const auth = who === 'admin' ? ['--password', ADMIN_PASSWORD] : ['--token', tokens.get(who)!];
+  try {
+    await program.parseAsync([...args, '--endpoint', a.manager.publicUrl(), ...auth], { from: 'user' });
+    code = Number(process.exitCode ?? 0);
+  } catch (e) {
+    code = (e as { exitCode?: number }).exitCode ?? 1;
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+    process.exitCode = undefined;
+  }
+  return { code, stdout, stderr };
+};
 
 beforeAll(async () => {
   idp = await startOidcProvider({ accessTokenTtl: 3600 });
@@ -504,5 +542,34 @@ describe('cache, circuit breaker and revocation', () => {
     const metrics = await (await adminA.send('GET', '/metrics')).text();
     expect(metrics).toMatch(/flotilla_peer_offline_total\{[^}]*peer="c"[^}]*\} 1\n/);
     expect(metrics).toMatch(/flotilla_peer_offline\{[^}]*peer="c"[^}]*\} 1\n/);
+  });
+});
+
+describe('CLI: flotilla query and flotilla federation status', () => {
+  it('queries as the user, follows cursors with --all, and shows the circuit per peer', async () => {
+    const list = await cli(ALICE, ['query', 'list', 'services', '--source', 'b', '--all', '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(names(JSON.parse(list.stdout).rows)).toEqual(['alice-own', 'team-blue', 'team-red']);
+    const human = await cli(ALICE, ['query', 'search', 'thumbnail', 'resize', '--source', 'b']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^SOURCE\s+RESOURCE\s+KEY\s+RANK/);
+    expect(human.stdout).toContain('alice-own-j1');
+    const get = await cli(ALICE, ['query', 'get', 'services', 'alice-own', '--source', 'b']);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toContain('"_source": "b"');
+    expect(get.stdout).not.toContain(SECRET);
+    const bad = await cli(ALICE, ['query', 'list', 'secrets', '--json']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('resource');
+    const down = await cli(ALICE, ['query', 'list', 'services', '--source', 'all', '--limit', '70']);
+    expect(down.code).toBe(0);
+    expect(down.stderr).toContain('partial: no answer from c');
+    const status = await cli('admin', ['federation', 'status', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    const peers = JSON.parse(status.stdout).peers as Array<Record<string, unknown>>;
+    expect(peers.find((p) => p.cluster_id === 'c')).toMatchObject({ circuit: 'open' });
+    expect(peers.find((p) => p.name === records.get(`${ALICE}@b`))).toMatchObject({ circuit: 'closed' });
+    const table = await cli('admin', ['federation', 'status']);
+    expect(table.stdout).toMatch(/CIRCUIT/);
   });
 });
