@@ -3,6 +3,7 @@
 // asking A for `local`, `b` or `all`. Each sees on B exactly what their subject may see there,
 // narrowed by their grant; cursors are signed; a peer down lands in `_partial` within 2 s and
 // its circuit opens once; peer answers are cached and the cache goes on revocation.
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { Command } from 'commander';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -542,6 +543,48 @@ describe('cache, circuit breaker and revocation', () => {
     const metrics = await (await adminA.send('GET', '/metrics')).text();
     expect(metrics).toMatch(/flotilla_peer_offline_total\{[^}]*peer="c"[^}]*\} 1\n/);
     expect(metrics).toMatch(/flotilla_peer_offline\{[^}]*peer="c"[^}]*\} 1\n/);
+  });
+});
+
+describe('a peer that accepts and never answers', () => {
+  it('is cut off by the short timeout: the answer still comes within 2 s, the peer in _partial', async () => {
+    // A TCP listener that takes the connection and says nothing (no TLS handshake).
+    const held: Socket[] = [];
+    const hole = createServer((s) => void held.push(s));
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (hole.address() as AddressInfo).port;
+      const model = (await a.store.trust.getPeer(records.get(`${ALICE}@c`)!))!;
+      await a.store.trust.putPeer({
+        ...model,
+        name: 'h-alice',
+        clusterId: 'h',
+        peerChannelUrl: `https://127.0.0.1:${port}`,
+      });
+      // A's records are re-read every 5 s: wait until the new one is asked.
+      const r = await waitFor(
+        async () => {
+          const t0 = Date.now();
+          const x: Awaited<ReturnType<typeof ask>> = await ask(ALICE, {
+            verb: 'list',
+            resource: 'services',
+            source: 'all',
+            limit: 80 + held.length,
+          });
+          const ms = Date.now() - t0;
+          return x.body._partial?.includes('h') ? { x, ms } : undefined;
+        },
+        20_000,
+        'the black-holed peer to be asked',
+      );
+      expect(r.ms).toBeLessThan(2000);
+      expect(r.x.status).toBe(200);
+      expect(names(r.x.body.rows, 'local')).toEqual(['a-alice', 'a-public']);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => hole.close(() => r()));
+      await a.store.trust.deletePeer('h-alice');
+    }
   });
 });
 

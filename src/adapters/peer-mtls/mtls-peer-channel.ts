@@ -79,14 +79,22 @@ export const createMtlsPeerChannel = (deps: {
   const agentFor = (p: PeerRecord): Agent => agents.for(p);
 
   const call = async (url: string, init: Parameters<typeof request>[1], timeoutMs = deps.timeoutMs) => {
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
-      // The signal bounds the whole call, connecting included (a black-holed peer too).
-      return await request(url, {
-        ...init,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      // undici does not abort a request still waiting for its connection (a peer that takes
+      // the TCP connection and never answers the TLS handshake): the race bounds the call.
+      return await Promise.race([
+        request(url, { ...init, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal }),
+        new Promise<never>((_, reject) =>
+          signal.addEventListener(
+            'abort',
+            () => reject(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
+            {
+              once: true,
+            },
+          ),
+        ),
+      ]);
     } catch (e) {
       const code = (e as { code?: string }).code ?? (e as Error).name;
       // No HTTP answer: refused, reset (what a revoked client sees) or a TLS alert.
