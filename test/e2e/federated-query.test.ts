@@ -295,6 +295,9 @@ describe('each remote user sees only what their subject may see on B, narrowed b
     expect(mine.body.rows).toHaveLength(1);
     expect(mine.body.rows[0]).toMatchObject({ name: 'alice-own', owner: ALICE, _source: 'b' });
     expect(mine.text).not.toContain(SECRET);
+    expect(mine.body.rows[0].environment.secrets.api_key).toBe('***');
+    expect(mine.body.rows[0].token).toBeUndefined();
+    expect(mine.body.rows[0].federation).toEqual({ group_id: 'red', topology: null });
     expect(mine.text).not.toContain('e'.repeat(64));
     const theirs = await ask(ALICE, { verb: 'get', resource: 'services', id: 'bob-own', source: 'b' });
     expect(theirs.body.rows).toEqual([]);

@@ -110,11 +110,18 @@ export const serviceDetail = (redacted: Service) => {
     token: _t,
     deployment: _d,
     clusters: _c,
+    federation,
     ...rest
   } = redacted as Service & {
     deployment?: unknown;
   };
-  return { ...rest, group_id: redacted.federation?.group_id ?? null };
+  // Of the federation block only what names it: its members' endpoints and credentials stay.
+  const f = federation as { group_id?: string; topology?: string } | undefined;
+  return {
+    ...rest,
+    group_id: f?.group_id ?? null,
+    ...(f ? { federation: { group_id: f.group_id ?? null, topology: f.topology ?? null } } : {}),
+  };
 };
 
 export interface JobFacts {
