@@ -358,6 +358,40 @@ describe('source: all merges with _source; search is ranked and honours exclusio
     expect((await ask(BOB, { verb: 'list', resource: 'services', source: 'c' })).status).toBe(404);
   });
 
+  it('status from every source; search pages with its own signed cursor', async () => {
+    const st = await ask(ALICE, { verb: 'list', resource: 'status', source: 'all' });
+    expect(st.status, st.text).toBe(200);
+    expect(st.body.rows.map((r: Record<string, unknown>) => `${r._source}:${r.cluster_id}`).sort()).toEqual([
+      'b:b',
+      'c:c',
+      'local:a',
+    ]);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const r = await ask(ALICE, {
+        verb: 'search',
+        q: 'thumbnail',
+        resource: 'logs',
+        source: 'b',
+        limit: 1,
+        cursor,
+      });
+      expect(r.status, r.text).toBe(200);
+      seen.push(...r.body.rows.map((x: Record<string, unknown>) => String(x.id)));
+      cursor = r.body.next_cursor ?? undefined;
+      pages++;
+    } while (cursor && pages < 10);
+    expect(seen.sort()).toEqual(['alice-own-j1', 'team-blue-jalice']);
+  });
+
+  it('the OpenAPI document lists the query route', async () => {
+    const doc = await a.manager.http.inject({ method: 'GET', url: '/docs/json' });
+    expect(doc.statusCode).toBe(200);
+    expect(Object.keys(doc.json().paths)).toContain('/system/federation/query');
+  });
+
   it('search ranks with full text; Carol (logs excluded) never gets a log row', async () => {
     const alice = await ask(ALICE, { verb: 'search', q: 'thumbnail resize', source: 'b' });
     expect(alice.status, alice.text).toBe(200);
@@ -415,6 +449,42 @@ describe('cursors and hostile input', () => {
       expect(r.status, id).toBeGreaterThanOrEqual(400);
       expect(r.status, id).toBeLessThan(500);
     }
+  });
+
+  it('fuzz at B: any search or list body over the channel is 200 or a 4xx', async () => {
+    const alice = await tlsOf(ALICE, 'b');
+    const value = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.integer(),
+      fc.constant(null),
+      fc.boolean(),
+      fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }),
+      fc.record(
+        { include_groups: fc.array(fc.string({ maxLength: 5 })), widen: fc.boolean() },
+        { requiredKeys: [] },
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('search', 'list/services', 'list/jobs', 'get/logs/x'),
+        fc.record(
+          { q: value, resources: value, cursor: value, limit: value, filter: value },
+          { requiredKeys: [] },
+        ),
+        async (path, body) => {
+          const r = await mtlsPost(`${alice.url}/federation/v1/${path}`, alice, body);
+          expect(
+            r.status,
+            `${path} ${JSON.stringify(body)} ${JSON.stringify(r.body)}`,
+          ).toBeGreaterThanOrEqual(200);
+          expect(
+            r.status! < 300 || (r.status! >= 400 && r.status! < 500),
+            `${path} ${JSON.stringify(body)}`,
+          ).toBe(true);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('answers bad bodies 4xx naming the field, never 500', async () => {
