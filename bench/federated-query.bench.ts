@@ -149,7 +149,9 @@ try {
     );
   }
   const worst = Math.max(...results.map((r) => percentile(r.all, 50) / r.slowest));
-  console.log(`\nworst ratio to the slowest peer: ${fmt(worst, 2)} (goal ≤ 1.20: ${worst <= 1.2 ? 'met' : 'missed'})`);
+  console.log(
+    `\nworst ratio to the slowest peer: ${fmt(worst, 2)} (goal ≤ 1.20: ${worst <= 1.2 ? 'met' : 'missed'})`,
+  );
 } finally {
   for (const p of proxies) await p.close();
   await a.close();
