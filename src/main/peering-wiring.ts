@@ -136,6 +136,8 @@ export const createPeering = async (deps: {
         log: logger,
         trust: store.trust,
         signals,
+        // The probe reads B's CRL after a TLS failure; a revocation marks the record revoked.
+        suspect: (name) => void peers.status(name).catch(() => {}),
       });
       return asked;
     },

@@ -580,18 +580,22 @@ describe('cache, circuit breaker and revocation', () => {
     expect(fresh.body.rows[0]._cached).toBeUndefined();
   });
 
-  it('revocation on B: once A sees it, no cached row of that grant is served', async () => {
+  it('revocation on B: A finds it on the next failed call, and no cached row of that grant is served', async () => {
     const body = { verb: 'list', resource: 'services', source: 'all' };
     await ask(CAROL, body);
     expect(
       (await ask(CAROL, body)).body.rows.filter((r: Record<string, unknown>) => r._source === 'b')[0]._cached,
     ).toBe(true);
     await adminB.request('POST', `/system/grants/${grants[CAROL]}/revoke`, { body: { reason: 'left' } });
-    const probe = await adminA.request<{ state: string }>(
-      'GET',
-      `/system/peers/${records.get(`${CAROL}@b`)}`,
+    // Carol's next call that reaches B fails at TLS: A checks B's CRL on its own and marks the
+    // record revoked (no admin probe), which flushes the cache.
+    const miss = await ask(CAROL, { ...body, limit: 99 });
+    expect(miss.body._partial).toEqual(['b']);
+    await waitFor(
+      async () => (await a.store.trust.getPeer(records.get(`${CAROL}@b`)!))?.state === 'revoked',
+      15_000,
+      'A to find its record revoked on B’s CRL',
     );
-    expect(probe.state).toBe('revoked');
     const after = await ask(CAROL, body);
     expect(after.body.rows.filter((r: Record<string, unknown>) => r._source === 'b')).toEqual([]);
     expect(after.body.rows.some((r: Record<string, unknown>) => r._cached)).toBe(false);

@@ -40,6 +40,9 @@ export interface FederatedQueryDeps {
   log: Pick<Log, 'info' | 'warn'>;
   trust: Pick<TrustStore, 'updatePeer'>;
   signals?: PeerSignals;
+  /** A call to this peer record got no HTTP answer: check whether the peer revoked us (its
+   * CRL); a revocation then changes the record, which flushes its cached answers. */
+  suspect?(peerName: string): void;
   /** How long one peer may take (default 1.5 s: the answer comes within 2 s when one is down). */
   peerTimeoutMs?: number;
   /** Failures in a row that open a peer's circuit (default 2). */
@@ -66,6 +69,7 @@ export class FederatedQuery {
   private readonly breakers = new Map<string, CircuitBreakerPolicy>();
   private readonly offline = new Map<string, Date>();
   private readonly lastSuccessWrite = new Map<string, number>();
+  private readonly lastSuspect = new Map<string, number>();
   private cockatiel?: Promise<typeof import('cockatiel')>;
 
   constructor(private readonly d: FederatedQueryDeps) {}
@@ -218,6 +222,7 @@ export class FederatedQuery {
       return { source, ok: true, rows, next };
     } catch (e) {
       if (!(e instanceof PeerRefused) && !isBrokenCircuit(e) && !isFlotillaError(e)) throw e;
+      if (isFlotillaError(e) && e.details?.transport === true) this.suspectOnce(peer.name);
       return { source, ok: false };
     }
   }
@@ -267,6 +272,14 @@ export class FederatedQuery {
     if (!this.offline.delete(peer)) return;
     this.d.signals?.peerOnline(peer);
     this.d.log.info({ peer }, 'peer back online');
+  }
+
+  /** At most one revocation check per peer record every 30 s (a CRL fetch each). */
+  private suspectOnce(name: string): void {
+    const now = this.d.clock.now().getTime();
+    if (now - (this.lastSuspect.get(name) ?? 0) < 30_000) return;
+    this.lastSuspect.set(name, now);
+    this.d.suspect?.(name);
   }
 
   /** Records a success at most every 10 s per peer (not a write per query). */
