@@ -666,6 +666,35 @@ describe('a peer that accepts and never answers', () => {
 });
 
 describe('CLI: flotilla query and flotilla federation status', () => {
+  it('documents each query command with --help', async () => {
+    for (const cmd of [
+      ['query', 'list'],
+      ['query', 'get'],
+      ['query', 'search'],
+      ['federation', 'status'],
+    ]) {
+      const program = new Command('flotilla').exitOverride();
+      registerFederation(program);
+      registerPeers(program);
+      registerQuery(program);
+      let out = '';
+      const write = process.stdout.write;
+      process.stdout.write = ((x: string) => {
+        out += x;
+        return true;
+      }) as typeof process.stdout.write;
+      try {
+        await program.parseAsync([...cmd, '--help'], { from: 'user' });
+      } catch {
+        // commander's exitOverride throws after printing the help
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(out, cmd.join(' ')).toContain('--json');
+      if (cmd[0] === 'query') expect(out).toContain('--source');
+    }
+  });
+
   it('queries as the user, follows cursors with --all, and shows the circuit per peer', async () => {
     const list = await cli(ALICE, ['query', 'list', 'services', '--source', 'b', '--all', '--json']);
     expect(list.code, list.stderr).toBe(0);
