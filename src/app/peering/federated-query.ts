@@ -24,6 +24,8 @@ import type { Position, QueryRows } from './query-rows.ts';
 export const CACHE_TTL_MS = 30_000;
 const CACHE_MAX_ENTRIES = 2000;
 const LOCAL = 'local';
+/** Rows asked of a peer per page: its answer must stay under the channel's 1 MiB. */
+const PEER_PAGE_MAX = 1000;
 
 export interface PeerSignals {
   peerOffline(peer: string): void;
@@ -134,7 +136,9 @@ export class FederatedQuery {
     }
     const answers = await Promise.all(
       sources.map((s) =>
-        s === LOCAL ? this.local(p, q, limit, from?.[s]) : this.remote(mine.get(s)!, q, limit, from?.[s]),
+        s === LOCAL
+          ? this.local(p, q, limit, from?.[s])
+          : this.remote(mine.get(s)!, q, Math.min(limit, PEER_PAGE_MAX), from?.[s]),
       ),
     );
     const merged = mergeAnswers(q.verb, answers);
