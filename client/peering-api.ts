@@ -29,7 +29,27 @@ export interface PeerView {
   last_failure_at: string | null;
   last_error: string | null;
   created_at: string;
+  /** Federated queries' circuit for the peer cluster: open while it is offline. */
+  circuit?: 'closed' | 'open' | 'half-open';
+  offline_since?: string | null;
   capabilities?: Record<string, unknown>;
+}
+
+export interface FederatedQueryBody {
+  verb: 'list' | 'get' | 'search';
+  resource?: string;
+  id?: string;
+  q?: string;
+  source?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+export interface FederatedQueryAnswer {
+  rows: Array<Record<string, unknown> & { _source: string; _cached?: boolean }>;
+  next_cursor: string | null;
+  _partial?: string[];
+  _truncated?: boolean;
 }
 
 const seg = encodeURIComponent;
@@ -59,4 +79,7 @@ export const peeringApi = (c: FlotillaClient) => ({
   listPeers: () => c.request<PeerView[]>('GET', '/system/peers'),
   peerStatus: (name: string) => c.request<PeerView>('GET', `/system/peers/${seg(name)}`),
   removePeer: (name: string) => c.request<unknown>('DELETE', `/system/peers/${seg(name)}`),
+  /** POST /system/federation/query: as the caller here, as its grant subject on each peer. */
+  query: (body: FederatedQueryBody) =>
+    c.request<FederatedQueryAnswer>('POST', '/system/federation/query', { body }),
 });

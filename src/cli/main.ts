@@ -28,6 +28,7 @@ const COMMANDS: Array<[names: string[], load: () => Promise<Register>]> = [
   [['grants'], async () => (await import('./commands/peering.ts')).registerGrants],
   [['peers', 'federation'], async () => (await import('./commands/peering.ts')).registerPeers],
   [['audit'], async () => (await import('./commands/audit.ts')).registerAudit],
+  [['query'], async () => (await import('./commands/query.ts')).registerQuery],
   [['status'], async () => (await import('./commands/status.ts')).registerStatus],
   [['cluster'], async () => (await import('./commands/cluster.ts')).registerCluster],
   [['demo'], async () => (await import('./commands/demo.ts')).registerDemo],

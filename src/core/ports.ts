@@ -242,7 +242,33 @@ export interface JobQueue {
   close(): Promise<void>;
 }
 
-export interface Store extends ServiceStore, SettingsStore, BucketStore, JobStore, OutboxStore {
+/** What a full-text search ranks, each part limited to rows the caller may see (decided
+ * before the store is asked: the store ranks, it never widens). */
+export interface TextSearch {
+  q: string;
+  /** Service names whose name, image and script are ranked. */
+  services?: string[];
+  /** Jobs whose logs are ranked: every job of `all`, and the jobs `owner` submitted to `own`. */
+  logs?: { all: string[]; own: string[]; owner: string };
+  /** Bucket names. */
+  buckets?: string[];
+  limit: number;
+  offset: number;
+}
+
+export interface TextHit {
+  resource: 'services' | 'logs' | 'buckets';
+  /** Service name, job id or bucket name. */
+  key: string;
+  rank: number;
+}
+
+export interface SearchStore {
+  /** PostgreSQL full-text (websearch_to_tsquery, ts_rank): best first, ties by resource and key. */
+  searchText(s: TextSearch): Promise<TextHit[]>;
+}
+
+export interface Store extends ServiceStore, SettingsStore, BucketStore, JobStore, OutboxStore, SearchStore {
   readonly kind: 'pglite' | 'postgres';
   /** Grants, enrollment tokens, issued serials and peers (tables of the same database). */
   readonly trust: TrustStore;
@@ -760,6 +786,10 @@ export interface MetricsSink {
   delegationFailed(toCluster: string): void;
   /** Audit rows stored, or dropped (the bounded queue was full, or the store refused them). */
   auditRows(outcome: 'written' | 'dropped', n: number): void;
+  /** A peer's circuit opened: it went offline (once per transition). */
+  peerOffline(peer: string): void;
+  /** A peer's circuit closed again. */
+  peerOnline(peer: string): void;
 }
 
 // ---------------------------------------------------------------- logging

@@ -16,13 +16,15 @@ import type { NarrowFilter, Resource, Verb } from '../core/trust/scope.ts';
 import type { CertTools } from '../core/trust/trust-ports.ts';
 import { errorBody, frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
 import { peerFederationRoutes } from './routes/peer-federation.ts';
+import { peerQueryRoutes } from './routes/peer-queries.ts';
 
 export interface PeerServerDeps {
   access: PeerAccess;
   certs: CertTools;
   clusterId: string;
   tls: { certPem: string; keyPem: string; caPem: string; crlPem: string };
-  queries: PeerQueries;
+  /** Federated list/get/search for peers (absent: those routes are not served). */
+  queries?: PeerQueries;
   /** POST /federation/v1/renew: a new certificate for the authenticated grant. */
   renew(grant: Grant, body: unknown): Promise<{ certificate: string; chain: string[] }>;
   log: Pick<Log, 'warn'>;
@@ -231,19 +233,7 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
     };
   });
 
-  app.post(
-    '/federation/v1/list/services',
-    { config: { peerAction: { resource: 'services', verb: 'list' } } },
-    async (req) => {
-      const { filter, limit } = req.peerLimits!;
-      return d.queries.listServices(
-        req.peerGrant!,
-        filter,
-        limit,
-        (req.body as { cursor?: unknown } | undefined)?.cursor,
-      );
-    },
-  );
+  if (d.queries) await app.register(peerQueryRoutes(d.queries));
 
   if (d.federation)
     await app.register(peerFederationRoutes(d.federation, { jobBodyLimit: d.jobBodyLimit ?? 1024 * 1024 }));

@@ -26,6 +26,7 @@ import { JobLogs } from '../app/jobs/job-logs.ts';
 import { JobRunner } from '../app/jobs/job-runner.ts';
 import { ManagerLog } from '../app/manager-log.ts';
 import { PeerFederation } from '../app/peering/peer-federation.ts';
+import { QueryRows } from '../app/peering/query-rows.ts';
 import { Quotas } from '../app/quotas.ts';
 import { RecentRunTimes, recordingRunTimes } from '../app/run-times.ts';
 import { ServiceCache } from '../app/service-cache.ts';
@@ -45,6 +46,7 @@ import { boundPublicUrl } from '../core/public-url.ts';
 import { storeLocation } from '../core/tier.ts';
 import type { HttpContext } from '../http/context.ts';
 import { auditRoutes } from '../http/routes/audit.ts';
+import { federatedQueryRoutes } from '../http/routes/federated-query.ts';
 import { buildHttpServer } from '../http/server.ts';
 import { auditSweepIntervalMs, moveOldAuditRows } from '../worker/audit-sweep.ts';
 import {
@@ -429,6 +431,18 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       }),
       config.bodyLimitBytes,
     );
+    const federatedQuery = peering.queries(
+      new QueryRows({
+        services,
+        jobs: store,
+        logs,
+        buckets,
+        status: () => system.status(),
+        search: store,
+        clusterId: config.clusterId,
+      }),
+      metrics,
+    );
     const ctx: HttpContext = {
       services,
       system,
@@ -440,7 +454,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       buckets,
       federation,
       metrics,
-      plugins: [peering.routes, auditRoutes(new AuditQueries(store.audit))],
+      plugins: [peering.routes, auditRoutes(new AuditQueries(store.audit)), federatedQueryRoutes(federatedQuery)],
       loginThrottle: new LoginThrottle(),
       managerLog: new ManagerLog(logRing),
       usage: new UsageMetrics({ services, jobs: store, clock: systemClock }),

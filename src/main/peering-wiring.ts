@@ -5,11 +5,14 @@ import { createMtlsPeerChannel, createPeerAgents } from '../adapters/peer-mtls/m
 import type { MtlsPeerClientDeps } from '../adapters/peer-mtls/mtls-peer-client.ts';
 import { certTools, openPki } from '../adapters/pki/x509-pki.ts';
 import { type PeerRecordSource, peerRecordSource } from '../app/federation/peer-resolver.ts';
+import { FederatedQuery, type PeerSignals } from '../app/peering/federated-query.ts';
 import { GrantUseCases } from '../app/peering/grants.ts';
 import { PeerAccess } from '../app/peering/peer-access.ts';
 import type { PeerFederation } from '../app/peering/peer-federation.ts';
 import { PeerQueries } from '../app/peering/peer-queries.ts';
 import { PeerUseCases } from '../app/peering/peers.ts';
+import { CursorSigner, loadCursorKey } from '../app/peering/query-cursor.ts';
+import type { QueryRows } from '../app/peering/query-rows.ts';
 import type { Config } from '../config/config.ts';
 import type { PeerRecord, SecretBox, Store } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
@@ -32,6 +35,9 @@ export interface Peering {
   mtls: MtlsPeerClientDeps;
   /** The receiving side of federation over the channel; set before listen(). */
   serveFederation(ops: PeerFederation, jobBodyLimit: number): void;
+  /** Federated queries over `rows`: served to peers on the channel (as each grant's subject)
+   * and asked of peers for this manager's users; set before listen(). */
+  queries(rows: QueryRows, signals?: PeerSignals): FederatedQuery;
   listen(): Promise<void>;
   close(): Promise<void>;
 }
@@ -54,6 +60,9 @@ export const createPeering = async (deps: {
   let server: PeerServer | undefined;
   let url: string | undefined;
   let federation: { ops: PeerFederation; jobBodyLimit: number } | undefined;
+  const cursors = new CursorSigner(await loadCursorKey(store, box));
+  let peerQueries: PeerQueries | undefined;
+  let asked: FederatedQuery | undefined;
   // Peer records, read by federation synchronously (the resolver decides without I/O).
   let records: PeerRecord[] = await store.trust.listPeers();
   const reload = async () => {
@@ -81,7 +90,11 @@ export const createPeering = async (deps: {
     clock: systemClock,
     clusterId: config.clusterId,
     log: logger,
-    onChange: reload,
+    // A peer record changed (enrolled, renewed, revoked, removed): its cached answers go.
+    onChange: async () => {
+      await reload();
+      asked?.flush();
+    },
   });
 
   const renewal = new PeriodicLoop('peer-renewal', () => peers.renewDue(RENEW_AHEAD_MS), 60_000, logger);
@@ -105,7 +118,7 @@ export const createPeering = async (deps: {
   const recordsRefresh = new PeriodicLoop('peer-records', reload, 5_000, logger);
 
   return {
-    routes: peeringRoutes({ grants, peers }),
+    routes: peeringRoutes({ grants, peers, circuit: (name) => asked?.circuit(name) }),
     peerChannelUrl: () => url,
     records: peerRecordSource(() => records),
     mtls: {
@@ -114,6 +127,22 @@ export const createPeering = async (deps: {
     },
     serveFederation(ops, jobBodyLimit) {
       federation = { ops, jobBodyLimit };
+    },
+    queries(rows, signals) {
+      peerQueries = new PeerQueries(rows, cursors);
+      asked = new FederatedQuery({
+        rows,
+        peers: () => records,
+        channel,
+        cursors,
+        clock: systemClock,
+        log: logger,
+        trust: store.trust,
+        signals,
+        // The probe reads B's CRL after a TLS failure; a revocation marks the record revoked.
+        suspect: (name) => void peers.status(name).catch(() => {}),
+      });
+      return asked;
     },
     async listen() {
       renewal.start();
@@ -126,7 +155,7 @@ export const createPeering = async (deps: {
       const tls = await pki.issueServerCertificate(hosts, SERVER_CERT_LIFETIME_MS);
       const built = await buildPeerServer({
         access,
-        queries: new PeerQueries(store),
+        queries: peerQueries,
         certs: certTools,
         clusterId: config.clusterId,
         tls: { ...tls, caPem: pki.caCertificatePem(), crlPem: await grants.crl() },

@@ -11,6 +11,8 @@ interface Recorded {
   delegated: Record<string, number>;
   delegationFailures: Record<string, number>;
   audit: Record<string, number>;
+  peerOfflines: Record<string, number>;
+  peersOffline: Record<string, number>;
 }
 
 interface Adapter {
@@ -51,6 +53,8 @@ const prometheus = (): ReturnType<Adapter['open']> => {
         delegated: samples(body, 'flotilla_jobs_delegated_total', 'to'),
         delegationFailures: samples(body, 'flotilla_delegation_failures_total', 'to'),
         audit: samples(body, 'flotilla_audit_rows_total', 'outcome'),
+        peerOfflines: samples(body, 'flotilla_peer_offline_total', 'peer'),
+        peersOffline: samples(body, 'flotilla_peer_offline', 'peer'),
       };
     },
   };
@@ -67,6 +71,8 @@ for (const adapter of adapters) {
         delegated: {},
         delegationFailures: {},
         audit: { written: 0, dropped: 0 },
+        peerOfflines: {},
+        peersOffline: {},
       });
     });
 
@@ -104,6 +110,18 @@ for (const adapter of adapters) {
       sink.auditRows('dropped', 1);
       sink.auditRows('dropped', 0);
       expect((await read()).audit).toEqual({ written: 5, dropped: 1 });
+    });
+
+    it('counts each peer going offline and shows which are offline now', async () => {
+      const { sink, read } = adapter.open();
+      sink.peerOffline('b');
+      sink.peerOnline('b');
+      sink.peerOffline('b');
+      sink.peerOffline('c');
+      sink.peerOnline('c');
+      const r = await read();
+      expect(r.peerOfflines).toEqual({ b: 2, c: 1 });
+      expect(r.peersOffline).toEqual({ b: 1, c: 0 });
     });
   });
 }

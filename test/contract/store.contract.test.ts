@@ -411,6 +411,57 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       ]);
     });
 
+    it('ranks full-text search over the names, logs and buckets it is given, and only those', async () => {
+      await store.createService(svc('ft-resize', { image: 'ghcr.io/acme/image-resize', script: 'convert' }));
+      await store.createService(svc('ft-other', { image: 'alpine', script: 'echo resize' }));
+      await store.createService(svc('ft-hidden', { image: 'resize/resize' }));
+      const [mine, theirs] = await store.insertJobs([
+        job('ft-other', { owner: 'u1' }),
+        job('ft-other', { owner: 'u2' }),
+      ]);
+      for (const [id, log] of [
+        [mine, 'resize done for u1'],
+        [theirs, 'resize done for u2'],
+      ] as const)
+        await store.finishJob(id, { status: 'Succeeded', at: new Date(), exitCode: 0, reason: null, log });
+      const all = await store.searchText({
+        q: 'resize',
+        services: ['ft-resize', 'ft-other'],
+        logs: { all: [], own: ['ft-other'], owner: 'u1' },
+        buckets: ['ft-resize-bucket', 'plain'],
+        limit: 10,
+        offset: 0,
+      });
+      // The name weighs most; ft-hidden was not given; only u1's own job log.
+      expect(all[0]).toMatchObject({ resource: 'services', key: 'ft-resize' });
+      expect(all.map((h) => `${h.resource}:${h.key}`).sort()).toEqual(
+        ['buckets:ft-resize-bucket', `logs:${mine}`, 'services:ft-other', 'services:ft-resize'].sort(),
+      );
+      for (const h of all) expect(h.rank).toBeGreaterThan(0);
+      const paged = await store.searchText({
+        q: 'resize',
+        services: ['ft-resize', 'ft-other'],
+        limit: 1,
+        offset: 1,
+      });
+      expect(paged).toHaveLength(1);
+      expect(paged[0].key).toBe('ft-other');
+      // Every job of a service in `all`.
+      const owned = await store.searchText({
+        q: 'u2',
+        logs: { all: ['ft-other'], own: [], owner: 'u1' },
+        limit: 10,
+        offset: 0,
+      });
+      expect(owned.map((h) => h.key)).toEqual([theirs]);
+      // Hostile text is only text: tsquery operators, quotes and SQL never error or widen.
+      for (const q of ["resize' OR 1=1 --", '!(resize) & | <->', '"unclosed', 'a:*', '-resize', ')))'])
+        expect(
+          Array.isArray(await store.searchText({ q, services: ['ft-resize'], limit: 5, offset: 0 })),
+        ).toBe(true);
+      expect(await store.searchText({ q: 'resize', limit: 5, offset: 0 })).toEqual([]);
+    });
+
     // In-memory PGlite has nothing to reopen: durability is checked on the adapters with storage.
     if (!durable) return;
     it('survives a reopen with everything it stored', async () => {

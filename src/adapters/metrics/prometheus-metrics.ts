@@ -43,6 +43,8 @@ export class PrometheusMetrics implements MetricsSink {
   private readonly delegated: Counter<'to'>;
   private readonly delegationFailures: Counter<'to'>;
   private readonly audit: Counter<'outcome'>;
+  private readonly peerOfflines: Counter<'peer'>;
+  private readonly peerDown: Gauge<'peer'>;
   private readonly targets = new Set<string>();
 
   constructor(sources: MetricsSources) {
@@ -83,6 +85,18 @@ export class PrometheusMetrics implements MetricsSink {
     // Both series exist from the start, so a drop shows as a rise from 0.
     this.audit.inc({ outcome: 'written' }, 0);
     this.audit.inc({ outcome: 'dropped' }, 0);
+    this.peerOfflines = new Counter({
+      name: 'flotilla_peer_offline_total',
+      help: 'Times a peer went offline (its circuit opened): one per transition, not per request',
+      labelNames: ['peer'],
+      registers,
+    });
+    this.peerDown = new Gauge({
+      name: 'flotilla_peer_offline',
+      help: 'Peers whose circuit is open now (1 offline, 0 online)',
+      labelNames: ['peer'],
+      registers,
+    });
     new Gauge({
       name: 'flotilla_jobs',
       help: 'Stored jobs by status',
@@ -150,6 +164,15 @@ export class PrometheusMetrics implements MetricsSink {
 
   auditRows(outcome: 'written' | 'dropped', n: number): void {
     if (n > 0) this.audit.inc({ outcome }, n);
+  }
+
+  peerOffline(peer: string): void {
+    this.peerOfflines.inc({ peer: this.target(peer) });
+    this.peerDown.set({ peer: this.target(peer) }, 1);
+  }
+
+  peerOnline(peer: string): void {
+    this.peerDown.set({ peer: this.target(peer) }, 0);
   }
 
   /** The label for a target cluster: its id, or "other" past the cap (ids come from users). */

@@ -78,9 +78,23 @@ export const createMtlsPeerChannel = (deps: {
   const plain = new Agent({ connect: { timeout: deps.timeoutMs } });
   const agentFor = (p: PeerRecord): Agent => agents.for(p);
 
-  const call = async (url: string, init: Parameters<typeof request>[1]) => {
+  const call = async (url: string, init: Parameters<typeof request>[1], timeoutMs = deps.timeoutMs) => {
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
-      return await request(url, { ...init, headersTimeout: deps.timeoutMs, bodyTimeout: deps.timeoutMs });
+      // undici does not abort a request still waiting for its connection (a peer that takes
+      // the TCP connection and never answers the TLS handshake): the race bounds the call.
+      return await Promise.race([
+        request(url, { ...init, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal }),
+        new Promise<never>((_, reject) =>
+          signal.addEventListener(
+            'abort',
+            () => reject(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })),
+            {
+              once: true,
+            },
+          ),
+        ),
+      ]);
     } catch (e) {
       const code = (e as { code?: string }).code ?? (e as Error).name;
       // No HTTP answer: refused, reset (what a revoked client sees) or a TLS alert.
@@ -124,14 +138,24 @@ export const createMtlsPeerChannel = (deps: {
       return text;
     },
 
-    async request(peer, method, path, body) {
-      const res = await call(`${peer.peerChannelUrl}${path}`, {
-        method: method as 'GET',
-        dispatcher: agentFor(peer),
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.statusCode, body: await readJson(res.body) };
+    async request(peer, method, path, body, opts) {
+      const res = await call(
+        `${peer.peerChannelUrl}${path}`,
+        {
+          method: method as 'GET',
+          dispatcher: agentFor(peer),
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        },
+        opts?.timeoutMs,
+      );
+      try {
+        return { status: res.statusCode, body: await readJson(res.body) };
+      } catch (e) {
+        if (e instanceof FlotillaError) throw e;
+        // The body did not come in time (the signal fired while reading).
+        throw new FlotillaError('PEER_UNREACHABLE', 'peer unreachable (body timeout)');
+      }
     },
 
     async forget(peerName) {

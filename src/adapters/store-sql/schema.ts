@@ -1,5 +1,7 @@
 // The one Drizzle schema shared by PGlite and PostgreSQL. SQL accepted by both
 // PostgreSQL 15 (server) and 18 (PGlite): no features newer than 15.
+
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   customType,
@@ -83,6 +85,8 @@ export const jobs = pgTable(
     index('jobs_service_seq').on(t.service, t.seq),
     index('jobs_status_seq').on(t.status, t.seq),
     uniqueIndex('jobs_delegated_id').on(t.delegatedId),
+    // Federated search over job logs (Store.searchText matches this very expression).
+    index('jobs_log_search').using('gin', sql`to_tsvector('simple', ${t.log})`),
   ],
 );
 

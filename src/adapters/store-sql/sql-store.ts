@@ -31,6 +31,8 @@ import type {
   OutboxRow,
   PeerTarget,
   Store,
+  TextHit,
+  TextSearch,
 } from '../../core/ports.ts';
 import { SqlAuditStore } from './audit-store.ts';
 import { buckets, jobs, outbox, services, settings } from './schema.ts';
@@ -569,5 +571,55 @@ export abstract class SqlStore implements Store {
     return (
       (rows as unknown as { rows?: unknown[] }).rows?.length ?? (rows as unknown as unknown[]).length ?? 0
     );
+  }
+
+  // ------------------------------------------------------------ full-text search
+
+  async searchText(s: TextSearch): Promise<TextHit[]> {
+    // Plain SQL both PostgreSQL 15 and PGlite (18) accept. The 'simple' configuration: names
+    // and logs are not English prose, and it needs no dictionary files. websearch_to_tsquery
+    // takes any text (quotes, "or", "-"), so a user's q never is tsquery syntax.
+    // Each part matches and ranks inside itself (an expression index on a document can serve
+    // its own part's @@); the union only orders.
+    const json = (xs: string[]) => JSON.stringify(xs);
+    const serviceDoc = sql`(setweight(to_tsvector('simple', sv.name), 'A') ||
+          setweight(to_tsvector('simple', coalesce(sv.definition->>'image', '')), 'B') ||
+          setweight(to_tsvector('simple', coalesce(sv.definition->>'script', '')), 'C'))`;
+    const parts = [];
+    if (s.services?.length)
+      parts.push(sql`
+        SELECT 'services' AS resource, sv.name AS key, ts_rank(${serviceDoc}, q.query) AS rank
+        FROM services sv, q
+        WHERE sv.name IN (SELECT jsonb_array_elements_text(${json(s.services)}::jsonb))
+          AND ${serviceDoc} @@ q.query`);
+    if (s.logs && (s.logs.all.length || s.logs.own.length))
+      parts.push(sql`
+        SELECT 'logs' AS resource, j.id AS key, ts_rank(to_tsvector('simple', j.log), q.query) AS rank
+        FROM jobs j, q
+        WHERE j.log IS NOT NULL AND (
+          j.service IN (SELECT jsonb_array_elements_text(${json(s.logs.all)}::jsonb))
+          OR (j.owner = ${s.logs.owner}
+              AND j.service IN (SELECT jsonb_array_elements_text(${json(s.logs.own)}::jsonb))))
+          AND to_tsvector('simple', j.log) @@ q.query`);
+    if (s.buckets?.length)
+      parts.push(sql`
+        SELECT 'buckets' AS resource, b.name AS key, ts_rank(to_tsvector('simple', b.name), q.query) AS rank
+        FROM (SELECT jsonb_array_elements_text(${json(s.buckets)}::jsonb) AS name) b, q
+        WHERE to_tsvector('simple', b.name) @@ q.query`);
+    if (parts.length === 0) return [];
+    const union = sql.join(parts, sql` UNION ALL `);
+    const result = await this.db.execute(sql`
+      WITH q AS (SELECT websearch_to_tsquery('simple', ${s.q}) AS query)
+      SELECT hits.resource, hits.key, hits.rank FROM (${union}) hits
+      ORDER BY hits.rank DESC, hits.resource, hits.key
+      LIMIT ${s.limit} OFFSET ${s.offset}`);
+    const rows =
+      (result as unknown as { rows?: Array<Record<string, unknown>> }).rows ??
+      (result as unknown as Array<Record<string, unknown>>);
+    return rows.map((r) => ({
+      resource: r.resource as TextHit['resource'],
+      key: String(r.key),
+      rank: Number(r.rank),
+    }));
   }
 }

@@ -180,14 +180,19 @@ export const registerPeers = (program: Command): void => {
   // `federation status` belongs with the peer view; added to the existing `federation` command.
   const fed = program.commands.find((c) => c.name() === 'federation') ?? program.command('federation');
   withClientOptions(
-    fed.command('status').description('per peer: state, certificate expiry, last success and failure'),
+    fed
+      .command('status')
+      .description('per peer: state, certificate expiry, last success and failure, circuit'),
   ).action(
     run(async (opts: ClientFlags) => {
       const a = api(opts);
       const all = await Promise.all((await a.listPeers()).map((p) => a.peerStatus(p.name)));
       if (opts.json) return printJson({ peers: all });
       if (all.length === 0) return void process.stdout.write('no peers\n');
-      printTable(PEER_HEAD, all.map(peerRow));
+      printTable(
+        [...PEER_HEAD.slice(0, 5), 'CIRCUIT', 'LAST ERROR'],
+        all.map((p) => [...peerRow(p).slice(0, 5), p.circuit ?? 'closed', p.last_error ?? '']),
+      );
     }),
   );
 };

@@ -120,12 +120,14 @@ export interface PeerChannel {
   /** B's CRL, as B publishes it on its public URL. */
   fetchCrl(baseUrl: string): Promise<string>;
   /** A request over mTLS as the peer's certificate. Throws PEER_UNREACHABLE with `details.tls`
-   * true when the connection failed before any HTTP answer. */
+   * true when the connection failed before any HTTP answer, or none came within `timeoutMs`
+   * (the channel's own timeout when not given). */
   request(
     peer: PeerRecord,
     method: string,
     path: string,
     body?: unknown,
+    opts?: { timeoutMs?: number },
   ): Promise<{ status: number; body: unknown }>;
   /** Drops pooled connections of a peer (after a certificate change or removal). */
   forget(peerName: string): Promise<void>;

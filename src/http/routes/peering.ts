@@ -24,9 +24,18 @@ const body = (req: FastifyRequest): Record<string, unknown> =>
     : {};
 
 export const peeringRoutes =
-  (d: { grants: GrantUseCases; peers: PeerUseCases }) =>
+  (d: {
+    grants: GrantUseCases;
+    peers: PeerUseCases;
+    /** A peer cluster's circuit, as federated queries see it. */
+    circuit?: (name: string) => { circuit: string; offline_since: string | null } | undefined;
+  }) =>
   async (app: FastifyInstance, ctx: HttpContext): Promise<void> => {
     const admin = { onRequest: (req: FastifyRequest) => requireAdmin(ctx, req) };
+    const withCircuit = (p: Parameters<typeof peerView>[0]) => ({
+      ...peerView(p),
+      ...(d.circuit?.(p.clusterId) ?? { circuit: 'closed', offline_since: null }),
+    });
 
     app.post(
       '/system/grants',
@@ -120,8 +129,15 @@ export const peeringRoutes =
     );
     app.get(
       '/system/peers',
-      { ...admin, schema: { tags: ['peering'], summary: 'List peers', security: basicAuth } },
-      async () => (await d.peers.list()).map(peerView),
+      {
+        ...admin,
+        schema: {
+          tags: ['peering'],
+          summary: 'List peers: state, certificate expiry, last success/failure and circuit',
+          security: basicAuth,
+        },
+      },
+      async () => (await d.peers.list()).map(withCircuit),
     );
     app.get(
       '/system/peers/:name',
@@ -136,7 +152,7 @@ export const peeringRoutes =
       },
       async (req) => {
         const { peer, capabilities } = await d.peers.status((req.params as { name: string }).name);
-        return { ...peerView(peer), ...(capabilities !== undefined ? { capabilities } : {}) };
+        return { ...withCircuit(peer), ...(capabilities !== undefined ? { capabilities } : {}) };
       },
     );
     app.post(

@@ -1,0 +1,1 @@
+CREATE INDEX "jobs_log_search" ON "jobs" USING gin (to_tsvector('simple', "log"));
