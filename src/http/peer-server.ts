@@ -8,12 +8,14 @@ import type { PeerAccess, ReadCert } from '../app/peering/peer-access.ts';
 import type { PeerFederation } from '../app/peering/peer-federation.ts';
 import type { PeerQueries } from '../app/peering/peer-queries.ts';
 import type { Log } from '../core/ports.ts';
+import type { Tracing } from '../core/tracing.ts';
 import type { Grant } from '../core/trust/grant.ts';
 import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
 import type { NarrowFilter, Resource, Verb } from '../core/trust/scope.ts';
 import type { CertTools } from '../core/trust/trust-ports.ts';
 import { errorBody, frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
 import { peerFederationRoutes } from './routes/peer-federation.ts';
+import { traceRequests } from './tracing-hook.ts';
 
 export interface PeerServerDeps {
   access: PeerAccess;
@@ -28,6 +30,7 @@ export interface PeerServerDeps {
   federation?: PeerFederation;
   /** Largest delegated job event (the public port's body limit). */
   jobBodyLimit?: number;
+  tracing?: Tracing;
 }
 
 export interface PeerServer {
@@ -81,6 +84,7 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
     frameworkErrors: frameworkErrorHandler,
   }) as unknown as FastifyInstance;
   installErrorHandling(app);
+  traceRequests(app, d.tracing, 'peer-channel');
   const server = app.server as unknown as HttpsServer;
   // The client certificate, read once per connection (parsing costs milliseconds).
   const sockets = new Map<TLSSocket, ReadCert>();

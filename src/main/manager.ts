@@ -1,6 +1,7 @@
 // The composition root: picks adapters for the tier and wires use cases, HTTP and loops.
 // No singletons: several managers can live in one process (benchmarks, tests).
 import { mkdir } from 'node:fs/promises';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
@@ -41,6 +42,7 @@ import type { Executor, Store, TokenVerifier } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { boundPublicUrl } from '../core/public-url.ts';
 import { storeLocation } from '../core/tier.ts';
+import type { Tracing } from '../core/tracing.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildHttpServer } from '../http/server.ts';
 import {
@@ -60,6 +62,7 @@ import { createStorageResolver, type ObjectStorage, openObjectStorage } from './
 import { createPeering } from './peering-wiring.ts';
 import { bucketHooks, cacheHooks, exposeHooks, namespaceHooks } from './service-hooks.ts';
 import { leaderLoopsFor, openQueue } from './tier-wiring.ts';
+import { createTracing } from './tracing-wiring.ts';
 
 export interface Manager {
   readonly config: Config;
@@ -70,6 +73,8 @@ export interface Manager {
   readonly storage: ObjectStorage;
   readonly outbox: OutboxWorker;
   readonly statusCache: StatusCache;
+  /** The manager's tracing (the no-op unless on); forceFlush before reading a test's exporter. */
+  readonly tracing: Tracing;
   /** Clear admin password, only on the start that generated it (print it once). */
   readonly generatedAdminPassword: string | undefined;
   /** Starts listening; resolves to the bound URL. */
@@ -93,6 +98,11 @@ export interface ManagerOptions {
   runJobs?: boolean;
   /** Randomness for the random delegation policy (seedable in tests). */
   random?: () => number;
+  /**
+   * Tracing on, into this exporter (tests: an in-memory one), whatever the environment says.
+   * Without it tracing follows the standard OTEL_* variables (docs/operations.md).
+   */
+  traceExporter?: SpanExporter;
 }
 
 // Each tier loads only its own driver: the local tier never loads pg, the others never PGlite.
@@ -139,18 +149,26 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       delegation: (token) => resolveDelegationToken(store, token),
     });
     const build = readBuildInfo();
+    const tracing = await createTracing({
+      clusterId: config.clusterId,
+      version: build.version,
+      env: process.env,
+      exporter: opts.traceExporter,
+    });
+    closers.push(() => tracing.shutdown());
     const nodes = createNodes(config.cpusMillis, config.memoryBytes, config.nodes);
     const box = createSecretBox(await loadSecretKey(config.secretKey, config.dataDir));
 
     const storage = await openObjectStorage(config, store, logger);
     closers.unshift(() => storage.close());
     // Peering first: its peer records are federation targets (mTLS), tried before `clusters`.
-    const peering = await createPeering({ config, store, box, logger, publicUrl });
+    const peering = await createPeering({ config, store, box, logger, publicUrl, tracing });
     closers.unshift(() => peering.close());
     const peers = createPeerClient({
       timeoutMs: 10_000,
       allow: config.peerAllow ? parsePeerAllow(config.peerAllow.join(',')) : undefined,
       mtls: peering.mtls,
+      traceHeaders: tracing.enabled ? () => tracing.outgoingHeaders() : undefined,
     });
     closers.unshift(() => peers.close());
     const inputs = new JobInputs({ buckets: store, clusterId: config.clusterId });
@@ -224,6 +242,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       random: opts.random ?? Math.random,
       logger,
       openSealed: (s) => box.open(s),
+      tracing,
     });
 
     const runTimes = new RecentRunTimes();
@@ -313,6 +332,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       clock: systemClock,
       logger,
       ownerToken: refreshTokens,
+      tracing,
     });
     const background = await leaderLoopsFor(config, {
       onElected: () => {
@@ -390,6 +410,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       system,
       auth,
       bodyLimitBytes: config.bodyLimitBytes,
+      tracing,
       intake,
       logs,
       sync: { executor, storage: resolver, runner, defaultTimeoutMs: config.jobTimeoutMs },
@@ -425,6 +446,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       storage,
       outbox,
       statusCache,
+      tracing,
       generatedAdminPassword: admin.generated,
       publicUrl,
       async listen() {

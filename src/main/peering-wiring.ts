@@ -13,6 +13,7 @@ import { PeerUseCases } from '../app/peering/peers.ts';
 import type { Config } from '../config/config.ts';
 import type { PeerRecord, SecretBox, Store } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
+import type { Tracing } from '../core/tracing.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildPeerServer, type PeerServer } from '../http/peer-server.ts';
 import { peeringRoutes } from '../http/routes/peering.ts';
@@ -43,6 +44,7 @@ export const createPeering = async (deps: {
   logger: Logger;
   /** The manager's public URL (read when the peer channel starts, after the API listens). */
   publicUrl: () => string;
+  tracing?: Tracing;
 }): Promise<Peering> => {
   const { config, store, box, logger } = deps;
   const pki = await openPki({ settings: store, box, clusterId: config.clusterId });
@@ -135,6 +137,7 @@ export const createPeering = async (deps: {
         log: logger,
         federation: federation?.ops,
         jobBodyLimit: federation?.jobBodyLimit,
+        tracing: deps.tracing,
       });
       try {
         const bound = new URL(await built.app.listen({ host: l.host, port: l.port }));

@@ -23,6 +23,7 @@ import type {
   PeerClient,
   PeerTarget,
 } from '../core/ports.ts';
+import { NO_TRACING, type Tracing } from '../core/tracing.ts';
 
 export type OutboxLogger = Pick<Log, 'info' | 'warn'>;
 
@@ -50,6 +51,8 @@ export interface OutboxWorkerOptions {
     resolveTarget(target: PeerTarget): Promise<PeerTarget>;
     openForSending(payload: Record<string, unknown>): Record<string, unknown>;
   };
+  /** A client span per applied row (its context goes to the peer as `traceparent`). */
+  tracing?: Pick<Tracing, 'inSpan'>;
 }
 
 /** A persisted row as applyNow takes it: what was inserted, and the id it got. */
@@ -327,7 +330,23 @@ export class OutboxWorker implements ChangeApplier {
     return this.o.ownerToken ? this.o.ownerToken.resolveTarget(target) : target;
   }
 
-  private async apply(
+  /** One row sent to its peer, in its own span (no payload, target or credentials in it). */
+  private apply(
+    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>,
+    via?: PeerTarget['auth'],
+  ): Promise<void> {
+    const attributes = {
+      'flotilla.outbox.op': row.op,
+      'flotilla.peer': row.peer,
+      'flotilla.service': row.service,
+      'flotilla.revision': row.revision,
+    };
+    return (this.o.tracing ?? NO_TRACING).inSpan('outbox.send', 'client', attributes, () =>
+      this.send(row, via),
+    );
+  }
+
+  private async send(
     row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target'>,
     via?: PeerTarget['auth'],
   ) {
