@@ -20,6 +20,9 @@ export interface IncomingSpan {
   end(statusCode: number): void;
 }
 
+/** A trace context held for later, opaque outside its adapter. */
+export type TraceContext = unknown;
+
 export type RequestHeaders = Record<string, string | string[] | undefined>;
 
 export interface Tracing {
@@ -44,6 +47,10 @@ export interface Tracing {
    * is valid (anything else is ignored: the span starts a new trace).
    */
   incoming(name: string, headers: RequestHeaders, attributes: SpanAttributes): IncomingSpan;
+  /** The active trace context, to run later work in (the outbox drain a request woke). */
+  captureContext(): TraceContext;
+  /** Runs `fn` in a captured context (undefined: in none, a new trace). */
+  withContext<T>(captured: TraceContext, fn: () => T): T;
   /** Exports what is buffered (tests, before reading an in-memory exporter). */
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
@@ -67,6 +74,8 @@ export const NO_TRACING: Tracing = {
   traceparent: randomTraceparent,
   outgoingHeaders: () => ({}),
   incoming: () => ({ enter: (next) => next(), set() {}, end() {} }),
+  captureContext: () => undefined,
+  withContext: (_captured, fn) => fn(),
   forceFlush: async () => {},
   shutdown: async () => {},
 };

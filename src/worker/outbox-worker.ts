@@ -52,7 +52,7 @@ export interface OutboxWorkerOptions {
     openForSending(payload: Record<string, unknown>): Record<string, unknown>;
   };
   /** A client span per applied row (its context goes to the peer as `traceparent`). */
-  tracing?: Pick<Tracing, 'inSpan'>;
+  tracing?: Pick<Tracing, 'enabled' | 'inSpan' | 'captureContext' | 'withContext'>;
 }
 
 /** A persisted row as applyNow takes it: what was inserted, and the id it got. */
@@ -91,6 +91,8 @@ export class OutboxWorker implements ChangeApplier {
   private again = false;
   private stopped = false;
   private readonly listeners = new Set<() => void>();
+  /** With tracing on: the context of the request that last queued changes for a peer. */
+  private readonly queuedIn = new Map<string, unknown>();
 
   constructor(private readonly o: OutboxWorkerOptions) {}
 
@@ -144,7 +146,7 @@ export class OutboxWorker implements ChangeApplier {
         const slots = Math.max(0, limit - this.active.size);
         for (const peer of peers.slice(0, slots)) {
           this.active.add(peer);
-          void this.drainPeer(peer).finally(() => {
+          void this.drainTraced(peer).finally(() => {
             this.active.delete(peer);
             this.notify();
             this.wake();
@@ -220,8 +222,24 @@ export class OutboxWorker implements ChangeApplier {
 
   /** New rows for these peers: they need not wait for another service's backoff. */
   nudge(peers: Iterable<string>): void {
-    for (const p of peers) this.blockedUntil.delete(p);
+    const tracing = this.o.tracing;
+    for (const p of peers) {
+      this.blockedUntil.delete(p);
+      if (tracing?.enabled) this.queuedIn.set(p, tracing.captureContext());
+    }
     this.wake();
+  }
+
+  /**
+   * A peer's drain in the trace of the request that queued its changes (when this process
+   * saw it), else in none: never in whatever context the pass happened to start in.
+   */
+  private drainTraced(peer: string): Promise<void> {
+    const tracing = this.o.tracing;
+    if (!tracing?.enabled) return this.drainPeer(peer);
+    const captured = this.queuedIn.get(peer);
+    this.queuedIn.delete(peer);
+    return tracing.withContext(captured, () => this.drainPeer(peer));
   }
 
   /** A failed attempt: recorded with its kind, retried after a backoff; resolves to when. */

@@ -82,6 +82,15 @@ describe.each(adapters)('Tracing contract: $name', (adapter) => {
       expect(send.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
       expect(server.parentSpanContext?.spanId).toBe('b'.repeat(16));
       expect(send.attributes['flotilla.outcome']).toBe('PEER_UNREACHABLE');
+
+      // Work done later (the outbox drain) in a context captured now is in the same trace.
+      const captured = await tracing.inSpan('request', 'internal', {}, async () => tracing.captureContext());
+      await tracing.withContext(captured, () => tracing.inSpan('later', 'client', {}, async () => {}));
+      await tracing.withContext(undefined, () => tracing.inSpan('unrelated', 'client', {}, async () => {}));
+      await tracing.forceFlush();
+      const named = (n: string) => spans!.getFinishedSpans().find((s) => s.name === n)!;
+      expect(named('later').parentSpanContext?.spanId).toBe(named('request').spanContext().spanId);
+      expect(named('unrelated').parentSpanContext).toBeUndefined();
       expect(JSON.stringify(done.map((s) => [s.attributes, s.status, s.events]))).not.toContain('10.0.0.1');
       await tracing.shutdown();
     });
@@ -91,6 +100,7 @@ describe.each(adapters)('Tracing contract: $name', (adapter) => {
       expect(tracing.enabled).toBe(false);
       expect(tracing.outgoingHeaders()).toEqual({});
       expect(tracing.traceparent()).not.toBe(tracing.traceparent());
+      expect(tracing.withContext(tracing.captureContext(), () => 7)).toBe(7);
     });
   }
 });

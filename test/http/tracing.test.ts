@@ -71,25 +71,26 @@ describe('traces across three clusters', () => {
         { endpoint: t.url, auth_user: 'oscar', auth_password: ADMIN_PASSWORD },
       ]),
     );
+    const definition = {
+      name: 'traced',
+      image: 'alpine',
+      script: 'echo',
+      cpu: '1',
+      clusters,
+      federation: {
+        topology: 'star',
+        delegation: 'static',
+        members: [
+          { type: 'oscar', cluster_id: 'b', service_name: 'traced', priority: 0 },
+          { type: 'oscar', cluster_id: 'c', service_name: 'traced', priority: 1 },
+        ],
+      },
+    };
     const created = await h.inject({
       method: 'POST',
       url: '/system/services',
       headers: { ...admin, traceparent: clientTraceparent },
-      payload: {
-        name: 'traced',
-        image: 'alpine',
-        script: 'echo',
-        cpu: '1',
-        clusters,
-        federation: {
-          topology: 'star',
-          delegation: 'static',
-          members: [
-            { type: 'oscar', cluster_id: 'b', service_name: 'traced', priority: 0 },
-            { type: 'oscar', cluster_id: 'c', service_name: 'traced', priority: 1 },
-          ],
-        },
-      },
+      payload: definition,
     });
     expect(created.statusCode, created.body).toBe(201);
     expect(await b.tm.store.getService('traced')).toBeDefined();
@@ -119,6 +120,7 @@ describe('traces across three clusters', () => {
     expect(job.json().delegated_to).toBe('b');
 
     const [sa, sb, sc] = await Promise.all([a, b, c].map(finished));
+    const all = async () => (await Promise.all([a, b, c].map(finished))).flat();
     const inTrace = (spans: ReadableSpan[]) => spans.filter((s) => s.spanContext().traceId === TRACE);
     const byId = new Map([...sa, ...sb, ...sc].map((s) => [s.spanContext().spanId, s]));
     const parentOf = (s: ReadableSpan) => byId.get(s.parentSpanContext?.spanId ?? '');
@@ -164,9 +166,42 @@ describe('traces across three clusters', () => {
       ['remote.apply', '/job/:serviceName', TRACE],
     ]);
 
+    // An update: queued, then applied by the background drain, still in the client's trace.
+    const updated = await h.inject({
+      method: 'PUT',
+      url: '/system/services',
+      headers: { ...admin, traceparent: clientTraceparent },
+      payload: { ...definition, script: 'echo again' },
+    });
+    expect(updated.statusCode, updated.body).toBeLessThan(300);
+    for (const member of [b, c]) {
+      const id = member.tm.config.clusterId;
+      const apply = await waitFor(
+        async () => {
+          const all = [...(await finished(a)), ...(await finished(member))];
+          const ids = new Map(all.map((s) => [s.spanContext().spanId, s]));
+          return all.find((s) => {
+            const parent = ids.get(s.parentSpanContext?.spanId ?? '');
+            return (
+              s.name === 'remote.apply' &&
+              s.attributes['http.request.method'] === 'PUT' &&
+              s.resource.attributes['flotilla.cluster_id'] === id &&
+              parent?.name === 'outbox.send' &&
+              parent.attributes['flotilla.outbox.op'] === 'update' &&
+              parent.attributes['flotilla.peer'] === id
+            );
+          });
+        },
+        60_000,
+        `the update's remote apply on ${id}`,
+        { intervalMs: 200 },
+      );
+      expect(apply.spanContext().traceId).toBe(TRACE);
+    }
+
     // All three clusters hold spans of the one trace; nothing secret in any attribute.
     for (const spans of [sa, sb, sc]) expect(inTrace(spans).length).toBeGreaterThan(0);
-    const everything = JSON.stringify([...sa, ...sb, ...sc].map((s) => [s.name, s.attributes]));
+    const everything = JSON.stringify((await all()).map((s) => [s.name, s.attributes, s.events]));
     for (const secret of [ADMIN_PASSWORD, token, 'hello', 'Basic ', 'Bearer ', 'http://'])
       expect(everything).not.toContain(secret);
   }, 120_000);

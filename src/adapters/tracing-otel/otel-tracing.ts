@@ -134,6 +134,8 @@ export const createOtelTracing = async (o: OtelTracingOptions): Promise<Tracing>
         },
       };
     },
+    captureContext: () => context.active(),
+    withContext: (captured, fn) => context.with((captured as Context | undefined) ?? ROOT_CONTEXT, fn),
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
