@@ -47,6 +47,8 @@ export interface Tracing {
    * is valid (anything else is ignored: the span starts a new trace).
    */
   incoming(name: string, headers: RequestHeaders, attributes: SpanAttributes): IncomingSpan;
+  /** The active span's trace id (an audit row's `trace_id`), or undefined when off or outside a span. */
+  traceId(): string | undefined;
   /** The active trace context, to run later work in (the outbox drain a request woke). */
   captureContext(): TraceContext;
   /** Runs `fn` in a captured context (undefined: in none, a new trace). */
@@ -74,6 +76,7 @@ export const NO_TRACING: Tracing = {
   traceparent: randomTraceparent,
   outgoingHeaders: () => ({}),
   incoming: () => ({ enter: (next) => next(), set() {}, end() {} }),
+  traceId: () => undefined,
   captureContext: () => undefined,
   withContext: (_captured, fn) => fn(),
   forceFlush: async () => {},

@@ -62,12 +62,15 @@ describe.each(adapters)('Tracing contract: $name', (adapter) => {
       const { tracing, spans } = await adapter.open();
       const parent = `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`;
       const inbound = tracing.incoming('remote.apply', { traceparent: parent }, {});
+      expect(tracing.traceId()).toBeUndefined();
       let headers: Record<string, string> = {};
+      let traceId: string | undefined;
       await new Promise<void>((done) =>
         inbound.enter(() => {
           tracing
             .inSpan('outbox.send', 'client', { 'flotilla.peer': 'b' }, async () => {
               headers = tracing.outgoingHeaders();
+              traceId = tracing.traceId();
               throw new FlotillaError('PEER_UNREACHABLE', 'cluster b (10.0.0.1:443) is unreachable');
             })
             .catch(() => done());
@@ -78,6 +81,7 @@ describe.each(adapters)('Tracing contract: $name', (adapter) => {
       const done = spans!.getFinishedSpans();
       const send = done.find((s) => s.name === 'outbox.send')!;
       const server = done.find((s) => s.name === 'remote.apply')!;
+      expect(traceId).toBe('a'.repeat(32));
       expect(headers.traceparent).toBe(`00-${'a'.repeat(32)}-${send.spanContext().spanId}-01`);
       expect(send.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
       expect(server.parentSpanContext?.spanId).toBe('b'.repeat(16));
@@ -101,6 +105,7 @@ describe.each(adapters)('Tracing contract: $name', (adapter) => {
       expect(tracing.outgoingHeaders()).toEqual({});
       expect(tracing.traceparent()).not.toBe(tracing.traceparent());
       expect(tracing.withContext(tracing.captureContext(), () => 7)).toBe(7);
+      expect(await tracing.inSpan('t', 'internal', {}, async () => tracing.traceId())).toBeUndefined();
     });
   }
 });

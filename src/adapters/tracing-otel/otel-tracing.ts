@@ -134,6 +134,7 @@ export const createOtelTracing = async (o: OtelTracingOptions): Promise<Tracing>
         },
       };
     },
+    traceId: () => trace.getSpan(context.active())?.spanContext().traceId,
     captureContext: () => context.active(),
     withContext: (captured, fn) => context.with((captured as Context | undefined) ?? ROOT_CONTEXT, fn),
     forceFlush: () => provider.forceFlush(),
