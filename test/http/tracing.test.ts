@@ -31,12 +31,13 @@ interface Traced {
   url: string;
 }
 
-const startTraced = async (clusterId: string, flags: Record<string, string> = {}): Promise<Traced> => {
+const startTraced = async (
+  clusterId: string,
+  flags: Record<string, string> = {},
+  runJobs = false,
+): Promise<Traced> => {
   const spans = new InMemorySpanExporter();
-  const tm = await startInProcess(
-    { clusterId, ...flags },
-    { manager: { traceExporter: spans, runJobs: false } },
-  );
+  const tm = await startInProcess({ clusterId, ...flags }, { manager: { traceExporter: spans, runJobs } });
   return { tm, spans, url: await tm.manager.listen() };
 };
 
@@ -53,8 +54,9 @@ describe('traces across three clusters', () => {
   let c: Traced;
 
   beforeAll(async () => {
-    b = await startTraced('b');
-    c = await startTraced('c');
+    // b runs its rescheduler: it sends on a job delegated to it that can never run there.
+    b = await startTraced('b', {}, true);
+    c = await startTraced('c', { cpus: '8' });
     // a has no room for the service's 1 cpu: its jobs are delegated at intake.
     a = await startTraced('a', { cpus: '0.5' });
   }, 120_000);
@@ -204,6 +206,86 @@ describe('traces across three clusters', () => {
     const everything = JSON.stringify((await all()).map((s) => [s.name, s.attributes, s.events]));
     for (const secret of [ADMIN_PASSWORD, token, 'hello', 'Basic ', 'Bearer ', 'http://'])
       expect(everything).not.toContain(secret);
+  }, 120_000);
+
+  it("a job delegated a → b, and by b's rescheduler onward to c: each hop the child of its sender", async () => {
+    const creds = (t: Traced) => ({ endpoint: t.url, auth_user: 'oscar', auth_password: ADMIN_PASSWORD });
+    const chain = (cpu: string, next?: Traced) => ({
+      name: 'chain',
+      image: 'alpine',
+      script: 'echo',
+      cpu,
+      ...(next
+        ? {
+            replicas: [{ type: 'oscar', cluster_id: next.tm.config.clusterId, service_name: 'chain' }],
+            clusters: { [next.tm.config.clusterId]: creds(next) },
+          }
+        : {}),
+    });
+    // Each cluster's own definition sizes the job there: 1 cpu on a (0.5 cpus: sent to b,
+    // which has room for 1), 5 on b (4 cpus: never fits, its rescheduler sends it on) and c (8).
+    for (const [t, cpu, next] of [
+      [c, '5'],
+      [b, '5', c],
+      [a, '1', b],
+    ] as Array<[Traced, string, Traced?]>) {
+      const r = await t.tm.manager.http.inject({
+        method: 'POST',
+        url: '/system/services',
+        headers: admin,
+        payload: chain(cpu, next),
+      });
+      expect(r.statusCode, r.body).toBe(201);
+      await t.tm.manager.statusCache.refresh();
+    }
+    for (const t of [a, b, c]) t.spans.reset();
+    const chainTrace = 'c0ffee0000000000c0ffee0000000001';
+    const token = (
+      await a.tm.manager.http.inject({ method: 'GET', url: '/system/services/chain', headers: admin })
+    ).json().token as string;
+    const job = await a.tm.manager.http.inject({
+      method: 'POST',
+      url: '/job/chain',
+      headers: { authorization: `Bearer ${token}`, traceparent: `00-${chainTrace}-${CLIENT_SPAN}-01` },
+      payload: 'x',
+    });
+    expect(job.json().delegated_to, job.body).toBe('b');
+
+    const hop = async (from: Traced, to: Traced, traceId?: string) => {
+      const send = await waitFor(
+        async () =>
+          (await finished(from)).find(
+            (s) =>
+              s.name === 'delegation.hand-over' &&
+              (!traceId || s.spanContext().traceId === traceId) &&
+              s.attributes['flotilla.target_cluster'] === to.tm.config.clusterId,
+          ),
+        30_000,
+        `the hand-over ${from.tm.config.clusterId} → ${to.tm.config.clusterId}`,
+        { intervalMs: 200 },
+      );
+      expect(send.attributes['flotilla.outcome']).toBe('ok');
+      const received = await waitFor(
+        async () =>
+          (await finished(to)).find((s) => s.parentSpanContext?.spanId === send.spanContext().spanId),
+        30_000,
+        `${to.tm.config.clusterId}'s span under the hand-over`,
+        { intervalMs: 200 },
+      );
+      expect([received.name, received.attributes['http.route'], received.spanContext().traceId]).toEqual([
+        'remote.apply',
+        '/job/:serviceName',
+        send.spanContext().traceId,
+      ]);
+      return { send, received };
+    };
+    const ab = await hop(a, b, chainTrace);
+    expect(ab.send.attributes['flotilla.job.id']).toBe(job.json().job_id);
+    const bc = await hop(b, c);
+    // A delegated job is sent on by b's rescheduler, not in the request that brought it: the
+    // job row keeps no trace context (no migration), so that hop starts b's own trace.
+    expect(bc.send.parentSpanContext).toBeUndefined();
+    expect(bc.received.resource.attributes['flotilla.cluster_id']).toBe('c');
   }, 120_000);
 
   it('ignores a hostile traceparent: a new trace, never an error', async () => {
