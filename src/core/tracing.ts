@@ -18,6 +18,8 @@ export interface IncomingSpan {
   enter(next: () => void): void;
   set(attributes: SpanAttributes): void;
   end(statusCode: number): void;
+  /** Keeps this request's context under `key` for later work (bounded, in memory). */
+  keep(key: string): void;
 }
 
 /** A trace context held for later, opaque outside its adapter. */
@@ -51,6 +53,8 @@ export interface Tracing {
   traceId(): string | undefined;
   /** The active trace context, to run later work in (the outbox drain a request woke). */
   captureContext(): TraceContext;
+  /** A context an incoming span kept under `key` (undefined when none, or forgotten). */
+  keptContext(key: string): TraceContext;
   /** Runs `fn` in a captured context (undefined: in none, a new trace). */
   withContext<T>(captured: TraceContext, fn: () => T): T;
   /** Exports what is buffered (tests, before reading an in-memory exporter). */
@@ -75,7 +79,8 @@ export const NO_TRACING: Tracing = {
   inSpan: (_name, _kind, _attributes, fn) => fn(NO_SPAN),
   traceparent: randomTraceparent,
   outgoingHeaders: () => ({}),
-  incoming: () => ({ enter: (next) => next(), set() {}, end() {} }),
+  incoming: () => ({ enter: (next) => next(), set() {}, end() {}, keep() {} }),
+  keptContext: () => undefined,
   traceId: () => undefined,
   captureContext: () => undefined,
   withContext: (_captured, fn) => fn(),
@@ -101,6 +106,13 @@ export const tracingWanted = (env: Readonly<Record<string, string | undefined>>)
  * delegated job), or the route. Built from the route template, never the URL (a query
  * string or path can carry what a span must not).
  */
+/**
+ * The key under which the request that brought a delegated job keeps its context, so the
+ * rescheduler's later hand-over onward is in the same trace: the origin and its job id
+ * (the intake's dedupe key), from the headers on the receiving side and the job after.
+ */
+export const delegatedJobKey = (origin: string, delegatedId: string): string => `${origin}\n${delegatedId}`;
+
 export const requestSpanName = (
   method: string,
   route: string | undefined,

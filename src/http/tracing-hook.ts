@@ -3,7 +3,7 @@
 // read from the socket's own events, so the handler would not run in the onRequest context.
 // With tracing off no hook is added (the request path is what it was without tracing).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type IncomingSpan, requestSpanName, type Tracing } from '../core/tracing.ts';
+import { delegatedJobKey, type IncomingSpan, requestSpanName, type Tracing } from '../core/tracing.ts';
 
 const SPAN = Symbol('flotilla.span');
 type Traced = FastifyRequest & { [SPAN]?: IncomingSpan };
@@ -27,7 +27,15 @@ export const traceRequests = (app: FastifyInstance, tracing: Tracing | undefined
     else done();
   });
   app.addHook('onResponse', (req, reply, done) => {
-    (req as Traced)[SPAN]?.end(reply.statusCode);
+    const span = (req as Traced)[SPAN];
+    if (span) {
+      // A delegated job accepted here (authenticated, stored): its onward hand-over, made
+      // later by the rescheduler, joins this request's trace.
+      const { 'x-delegated-job-id': id, 'x-delegated-from': from } = req.headers;
+      if (reply.statusCode < 300 && typeof id === 'string' && typeof from === 'string' && id.length <= 128)
+        span.keep(delegatedJobKey(from.slice(0, 64), id));
+      span.end(reply.statusCode);
+    }
     done();
   });
   app.addHook('onRequestAbort', (req, done) => {

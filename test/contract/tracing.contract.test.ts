@@ -95,6 +95,12 @@ describe.each(adapters)('Tracing contract: $name', (adapter) => {
       const named = (n: string) => spans!.getFinishedSpans().find((s) => s.name === n)!;
       expect(named('later').parentSpanContext?.spanId).toBe(named('request').spanContext().spanId);
       expect(named('unrelated').parentSpanContext).toBeUndefined();
+
+      // A request's context kept by key (a delegated job's onward hop); at most 2000 are kept.
+      for (let i = 0; i < 2001; i++) tracing.incoming('POST /job/:serviceName', {}, {}).keep(`k${i}`);
+      expect(tracing.keptContext('k0')).toBeUndefined();
+      expect(tracing.keptContext('k2000')).toBeDefined();
+      expect(tracing.keptContext('nothing')).toBeUndefined();
       expect(JSON.stringify(done.map((s) => [s.attributes, s.status, s.events]))).not.toContain('10.0.0.1');
       await tracing.shutdown();
     });
@@ -105,6 +111,8 @@ describe.each(adapters)('Tracing contract: $name', (adapter) => {
       expect(tracing.outgoingHeaders()).toEqual({});
       expect(tracing.traceparent()).not.toBe(tracing.traceparent());
       expect(tracing.withContext(tracing.captureContext(), () => 7)).toBe(7);
+      tracing.incoming('x', {}, {}).keep('k');
+      expect(tracing.keptContext('k')).toBeUndefined();
       expect(await tracing.inSpan('t', 'internal', {}, async () => tracing.traceId())).toBeUndefined();
     });
   }

@@ -208,7 +208,7 @@ describe('traces across three clusters', () => {
       expect(everything).not.toContain(secret);
   }, 120_000);
 
-  it("a job delegated a → b, and by b's rescheduler onward to c: each hop the child of its sender", async () => {
+  it("a job delegated a → b, and by b's rescheduler onward to c, is one trace over the three", async () => {
     const creds = (t: Traced) => ({ endpoint: t.url, auth_user: 'oscar', auth_password: ADMIN_PASSWORD });
     const chain = (cpu: string, next?: Traced) => ({
       name: 'chain',
@@ -281,10 +281,10 @@ describe('traces across three clusters', () => {
     };
     const ab = await hop(a, b, chainTrace);
     expect(ab.send.attributes['flotilla.job.id']).toBe(job.json().job_id);
-    const bc = await hop(b, c);
-    // A delegated job is sent on by b's rescheduler, not in the request that brought it: the
-    // job row keeps no trace context (no migration), so that hop starts b's own trace.
-    expect(bc.send.parentSpanContext).toBeUndefined();
+    // b's rescheduler sends it on later, outside any request, yet in the same trace: b kept
+    // the context of the request that brought the job, and its hand-over is that span's child.
+    const bc = await hop(b, c, chainTrace);
+    expect(bc.send.parentSpanContext?.spanId).toBe(ab.received.spanContext().spanId);
     expect(bc.received.resource.attributes['flotilla.cluster_id']).toBe('c');
   }, 120_000);
 

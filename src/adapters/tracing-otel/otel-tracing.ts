@@ -81,6 +81,9 @@ export const createOtelTracing = async (o: OtelTracingOptions): Promise<Tracing>
     generalLimits: { attributeValueLengthLimit: 256, attributeCountLimit: 32 },
   });
   const tracer = provider.getTracer('flotilla', o.version);
+  // Contexts of requests that brought delegated jobs, newest last; the oldest go first.
+  const kept = new Map<string, Context>();
+  const KEPT_MAX = 2000;
   const propagator = new W3CTraceContextPropagator();
 
   const headersOf = (ctx: Context): Record<string, string> => {
@@ -124,6 +127,11 @@ export const createOtelTracing = async (o: OtelTracingOptions): Promise<Tracing>
       let ended = false;
       return {
         enter: (next) => context.with(ctx, next),
+        keep(key) {
+          kept.delete(key);
+          kept.set(key, ctx);
+          if (kept.size > KEPT_MAX) kept.delete(kept.keys().next().value as string);
+        },
         set: (a) => void span.setAttributes(defined(a)),
         end(statusCode) {
           if (ended) return;
@@ -136,6 +144,7 @@ export const createOtelTracing = async (o: OtelTracingOptions): Promise<Tracing>
     },
     traceId: () => trace.getSpan(context.active())?.spanContext().traceId,
     captureContext: () => context.active(),
+    keptContext: (key) => kept.get(key),
     withContext: (captured, fn) => context.with((captured as Context | undefined) ?? ROOT_CONTEXT, fn),
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),

@@ -23,7 +23,7 @@ import type {
   PeerTarget,
   SettingsStore,
 } from '../../core/ports.ts';
-import { NO_TRACING, type Tracing } from '../../core/tracing.ts';
+import { delegatedJobKey, NO_TRACING, type Tracing } from '../../core/tracing.ts';
 
 /** How this cluster reaches another on behalf of a service (strongest credential first). */
 export interface DelegationCredentials {
@@ -67,7 +67,7 @@ export interface DelegatorDeps {
   delegationTokenTtlMs?: number;
   metrics?: Pick<MetricsSink, 'jobDelegated' | 'delegationFailed'>;
   /** A span per hand-over, whose context the `traceparent` carries (random without tracing). */
-  tracing?: Pick<Tracing, 'inSpan' | 'traceparent'>;
+  tracing?: Pick<Tracing, 'enabled' | 'inSpan' | 'traceparent' | 'keptContext' | 'withContext'>;
 }
 
 export const replicasOf = (s: Service): Replica[] =>
@@ -77,13 +77,22 @@ export const DELEGATION_TOKEN_PREFIX = 'dlg_';
 const tokenKey = (token: string) => `delegation:${createHash('sha256').update(token).digest('hex')}`;
 
 /** A hand-over in its own client span: job id, target cluster, and the outcome (ok or an error code). */
-const handOver = <T>(d: DelegatorDeps, job: JobRecord, to: string, send: () => Promise<T>): Promise<T> =>
-  (d.tracing ?? NO_TRACING).inSpan(
-    'delegation.hand-over',
-    'client',
-    { 'flotilla.job.id': job.id, 'flotilla.target_cluster': to },
-    send,
-  );
+const handOver = <T>(d: DelegatorDeps, job: JobRecord, to: string, send: () => Promise<T>): Promise<T> => {
+  const tracing = d.tracing ?? NO_TRACING;
+  const span = () =>
+    tracing.inSpan(
+      'delegation.hand-over',
+      'client',
+      { 'flotilla.job.id': job.id, 'flotilla.target_cluster': to },
+      send,
+    );
+  // A job delegated here, sent on: in the trace of the request that brought it, when kept.
+  const kept =
+    tracing.enabled && job.originCluster && job.delegatedId
+      ? tracing.keptContext(delegatedJobKey(job.originCluster, job.delegatedId))
+      : undefined;
+  return kept ? tracing.withContext(kept, span) : span();
+};
 
 /** An endpoint's answer other than 2xx fails the hand-over. */
 const answeredOk = (status: number): number => {
