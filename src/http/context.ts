@@ -14,12 +14,15 @@ import type { SystemUseCases } from '../app/system.ts';
 import type { UsageMetrics } from '../app/usage-metrics.ts';
 import type { Volumes } from '../app/volumes.ts';
 import type { Principal } from '../core/auth/principal.ts';
+import type { Tracing } from '../core/tracing.ts';
 
 export interface HttpContext {
   services: ServiceUseCases;
   system: SystemUseCases;
   auth: Authenticator;
   bodyLimitBytes: number;
+  /** A server span per request when tracing is on (src/http/tracing-hook.ts). */
+  tracing?: Tracing;
   intake: JobIntake;
   logs: JobLogs;
   sync: SyncRunDeps;

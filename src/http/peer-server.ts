@@ -9,6 +9,7 @@ import type { PeerFederation } from '../app/peering/peer-federation.ts';
 import type { PeerQueries } from '../app/peering/peer-queries.ts';
 import { type AuditEntry, type AuditOutcome, queryHashOf, traceIdOf } from '../core/audit/chain.ts';
 import type { Log, RateLimiter } from '../core/ports.ts';
+import type { Tracing } from '../core/tracing.ts';
 import type { Grant } from '../core/trust/grant.ts';
 import { DENIAL_MESSAGE } from '../core/trust/peer-guard.ts';
 import { type RateDecision, retryAfterSeconds } from '../core/trust/rate.ts';
@@ -17,6 +18,7 @@ import type { CertTools } from '../core/trust/trust-ports.ts';
 import { errorBody, frameworkErrorHandler, installErrorHandling } from './error-handler.ts';
 import { peerFederationRoutes } from './routes/peer-federation.ts';
 import { peerQueryRoutes } from './routes/peer-queries.ts';
+import { traceRequests } from './tracing-hook.ts';
 
 export interface PeerServerDeps {
   access: PeerAccess;
@@ -36,6 +38,7 @@ export interface PeerServerDeps {
   audit?: { record(entry: AuditEntry): boolean };
   /** The per-grant limit (scope.rate_per_minute); over it the answer is 429 with Retry-After. */
   rateLimit?: RateLimiter;
+  tracing?: Tracing;
 }
 
 export interface PeerServer {
@@ -97,6 +100,7 @@ export const buildPeerServer = async (d: PeerServerDeps): Promise<PeerServer> =>
     frameworkErrors: frameworkErrorHandler,
   }) as unknown as FastifyInstance;
   installErrorHandling(app);
+  traceRequests(app, d.tracing, 'peer-channel');
   const server = app.server as unknown as HttpsServer;
   // A limiter that cannot answer (Valkey down) lets requests in: the grant's other checks
   // still hold, and federation keeps working through a blip. Said once per outage.

@@ -22,6 +22,7 @@ import { systemRoutes } from './routes/system.ts';
 import { usageMetricsRoutes } from './routes/usage-metrics.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 import { flotillaValidatorCompiler } from './schemas.ts';
+import { traceRequests } from './tracing-hook.ts';
 
 /**
  * Failed authentications are throttled per source address: the rule is the context's
@@ -64,6 +65,7 @@ export const buildHttpServer = async (
   // Responses are plain JSON; route response schemas exist for the OpenAPI document only.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app);
+  traceRequests(app, ctx.tracing, 'public');
   throttleFailedLogins(app, ctx);
   addBodyParsers(app);
 

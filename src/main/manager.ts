@@ -1,6 +1,7 @@
 // The composition root: picks adapters for the tier and wires use cases, HTTP and loops.
 // No singletons: several managers can live in one process (benchmarks, tests).
 import { mkdir } from 'node:fs/promises';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
@@ -44,6 +45,7 @@ import type { Executor, RateLimiter, Store, TokenVerifier } from '../core/ports.
 import { systemClock } from '../core/ports.ts';
 import { boundPublicUrl } from '../core/public-url.ts';
 import { storeLocation } from '../core/tier.ts';
+import type { Tracing } from '../core/tracing.ts';
 import type { HttpContext } from '../http/context.ts';
 import { auditRoutes } from '../http/routes/audit.ts';
 import { federatedQueryRoutes } from '../http/routes/federated-query.ts';
@@ -66,6 +68,7 @@ import { createStorageResolver, type ObjectStorage, openObjectStorage } from './
 import { createPeering } from './peering-wiring.ts';
 import { bucketHooks, cacheHooks, exposeHooks, namespaceHooks } from './service-hooks.ts';
 import { leaderLoopsFor, openQueue, openRateLimiter } from './tier-wiring.ts';
+import { createTracing } from './tracing-wiring.ts';
 
 export interface Manager {
   readonly config: Config;
@@ -76,6 +79,8 @@ export interface Manager {
   readonly storage: ObjectStorage;
   readonly outbox: OutboxWorker;
   readonly statusCache: StatusCache;
+  /** The manager's tracing (the no-op unless on); forceFlush before reading a test's exporter. */
+  readonly tracing: Tracing;
   /** Clear admin password, only on the start that generated it (print it once). */
   readonly generatedAdminPassword: string | undefined;
   /** Starts listening; resolves to the bound URL. */
@@ -103,6 +108,11 @@ export interface ManagerOptions {
   peerAudit?: boolean;
   /** A rate limiter made by the caller (tests of an unreachable Valkey); else by tier. */
   rateLimit?: RateLimiter;
+  /**
+   * Tracing on, into this exporter (tests: an in-memory one), whatever the environment says.
+   * Without it tracing follows the standard OTEL_* variables (docs/operations.md).
+   */
+  traceExporter?: SpanExporter;
 }
 
 // Each tier loads only its own driver: the local tier never loads pg, the others never PGlite.
@@ -149,6 +159,13 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       delegation: (token) => resolveDelegationToken(store, token),
     });
     const build = readBuildInfo();
+    const tracing = await createTracing({
+      clusterId: config.clusterId,
+      version: build.version,
+      env: process.env,
+      exporter: opts.traceExporter,
+    });
+    closers.push(() => tracing.shutdown());
     const nodes = createNodes(config.cpusMillis, config.memoryBytes, config.nodes);
     const box = createSecretBox(await loadSecretKey(config.secretKey, config.dataDir));
 
@@ -173,12 +190,14 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       publicUrl,
       audit: opts.peerAudit === false ? undefined : audit,
       rateLimit,
+      tracing,
     });
     closers.unshift(() => peering.close());
     const peers = createPeerClient({
       timeoutMs: 10_000,
       allow: config.peerAllow ? parsePeerAllow(config.peerAllow.join(',')) : undefined,
       mtls: peering.mtls,
+      traceHeaders: tracing.enabled ? () => tracing.outgoingHeaders() : undefined,
     });
     closers.unshift(() => peers.close());
     const inputs = new JobInputs({ buckets: store, clusterId: config.clusterId });
@@ -252,6 +271,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       random: opts.random ?? Math.random,
       logger,
       openSealed: (s) => box.open(s),
+      tracing,
     });
 
     const runTimes = new RecentRunTimes();
@@ -359,6 +379,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
         const p = peering.records.find(peer);
         return p && { grantId: p.grantId, subject: p.subject };
       },
+      tracing,
     });
     const background = await leaderLoopsFor(config, {
       onElected: () => {
@@ -448,13 +469,18 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       system,
       auth,
       bodyLimitBytes: config.bodyLimitBytes,
+      tracing,
       intake,
       logs,
       sync: { executor, storage: resolver, runner, defaultTimeoutMs: config.jobTimeoutMs },
       buckets,
       federation,
       metrics,
-      plugins: [peering.routes, auditRoutes(new AuditQueries(store.audit)), federatedQueryRoutes(federatedQuery)],
+      plugins: [
+        peering.routes,
+        auditRoutes(new AuditQueries(store.audit)),
+        federatedQueryRoutes(federatedQuery),
+      ],
       loginThrottle: new LoginThrottle(),
       managerLog: new ManagerLog(logRing),
       usage: new UsageMetrics({ services, jobs: store, clock: systemClock }),
@@ -483,6 +509,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       storage,
       outbox,
       statusCache,
+      tracing,
       generatedAdminPassword: admin.generated,
       publicUrl,
       async listen() {

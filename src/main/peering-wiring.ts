@@ -16,6 +16,7 @@ import type { QueryRows } from '../app/peering/query-rows.ts';
 import type { Config } from '../config/config.ts';
 import type { PeerRecord, SecretBox, Store } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
+import type { Tracing } from '../core/tracing.ts';
 import type { HttpContext } from '../http/context.ts';
 import { buildPeerServer, type PeerServer, type PeerServerDeps } from '../http/peer-server.ts';
 import { peeringRoutes } from '../http/routes/peering.ts';
@@ -52,6 +53,7 @@ export const createPeering = async (deps: {
   /** Where the peer channel records each request (audit trail), and the per-grant limit. */
   audit?: PeerServerDeps['audit'];
   rateLimit?: PeerServerDeps['rateLimit'];
+  tracing?: Tracing;
 }): Promise<Peering> => {
   const { config, store, box, logger } = deps;
   const pki = await openPki({ settings: store, box, clusterId: config.clusterId });
@@ -169,6 +171,7 @@ export const createPeering = async (deps: {
         jobBodyLimit: federation?.jobBodyLimit,
         audit: deps.audit,
         rateLimit: deps.rateLimit,
+        tracing: deps.tracing,
       });
       try {
         const bound = new URL(await built.app.listen({ host: l.host, port: l.port }));

@@ -24,6 +24,7 @@ import type {
   PeerClient,
   PeerTarget,
 } from '../core/ports.ts';
+import { NO_TRACING, type Tracing } from '../core/tracing.ts';
 
 export type OutboxLogger = Pick<Log, 'info' | 'warn'>;
 
@@ -56,6 +57,8 @@ export interface OutboxWorkerOptions {
   /** The grant and subject a peer record acts with (for the audit row of a change sent over
    * the peer channel). */
   grantOf?: (peer: string) => { grantId: string; subject: string } | undefined;
+  /** A client span per applied row (its context goes to the peer as `traceparent`). */
+  tracing?: Pick<Tracing, 'enabled' | 'inSpan' | 'traceId' | 'captureContext' | 'withContext'>;
 }
 
 /** A persisted row as applyNow takes it: what was inserted, and the id it got. */
@@ -94,6 +97,8 @@ export class OutboxWorker implements ChangeApplier {
   private again = false;
   private stopped = false;
   private readonly listeners = new Set<() => void>();
+  /** With tracing on: the context of the request that last queued changes for a peer. */
+  private readonly queuedIn = new Map<string, unknown>();
 
   constructor(private readonly o: OutboxWorkerOptions) {}
 
@@ -147,7 +152,7 @@ export class OutboxWorker implements ChangeApplier {
         const slots = Math.max(0, limit - this.active.size);
         for (const peer of peers.slice(0, slots)) {
           this.active.add(peer);
-          void this.drainPeer(peer).finally(() => {
+          void this.drainTraced(peer).finally(() => {
             this.active.delete(peer);
             this.notify();
             this.wake();
@@ -223,8 +228,24 @@ export class OutboxWorker implements ChangeApplier {
 
   /** New rows for these peers: they need not wait for another service's backoff. */
   nudge(peers: Iterable<string>): void {
-    for (const p of peers) this.blockedUntil.delete(p);
+    const tracing = this.o.tracing;
+    for (const p of peers) {
+      this.blockedUntil.delete(p);
+      if (tracing?.enabled) this.queuedIn.set(p, tracing.captureContext());
+    }
     this.wake();
+  }
+
+  /**
+   * A peer's drain in the trace of the request that queued its changes (when this process
+   * saw it), else in none: never in whatever context the pass happened to start in.
+   */
+  private drainTraced(peer: string): Promise<void> {
+    const tracing = this.o.tracing;
+    if (!tracing?.enabled) return this.drainPeer(peer);
+    const captured = this.queuedIn.get(peer);
+    this.queuedIn.delete(peer);
+    return tracing.withContext(captured, () => this.drainPeer(peer));
   }
 
   /** A failed attempt: recorded with its kind, retried after a backoff; resolves to when. */
@@ -333,8 +354,24 @@ export class OutboxWorker implements ChangeApplier {
     return this.o.ownerToken ? this.o.ownerToken.resolveTarget(target) : target;
   }
 
+  /** One row sent to its peer, in its own span (no payload, target or credentials in it). */
+  private apply(
+    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>,
+    via?: PeerTarget['auth'],
+  ): Promise<void> {
+    const attributes = {
+      'flotilla.outbox.op': row.op,
+      'flotilla.peer': row.peer,
+      'flotilla.service': row.service,
+      'flotilla.revision': row.revision,
+    };
+    return (this.o.tracing ?? NO_TRACING).inSpan('outbox.send', 'client', attributes, () =>
+      this.audited(row, via),
+    );
+  }
+
   /** One change, with its audit row (the request is kept only as the hash of what was sent). */
-  private async apply(
+  private async audited(
     row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>,
     via?: PeerTarget['auth'],
   ) {
@@ -364,7 +401,7 @@ export class OutboxWorker implements ChangeApplier {
         outcome,
         bytesOut: row.payload ? Buffer.byteLength(JSON.stringify(row.payload)) : 0,
         latencyMs: Math.round((performance.now() - t0) * 1000) / 1000,
-        traceId: null,
+        traceId: this.o.tracing?.traceId() ?? null,
       });
     }
   }

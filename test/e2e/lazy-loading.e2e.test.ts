@@ -62,6 +62,10 @@ describe('what a started manager has loaded', { timeout: 120_000 }, () => {
       '@kubernetes/client-node',
       // The circuit breaker of federated queries: loaded on the first query to a peer.
       'cockatiel',
+      // Tracing is off without an OTLP endpoint: no OpenTelemetry module at all.
+      '@opentelemetry/api',
+      '@opentelemetry/sdk-trace-base',
+      '@opentelemetry/exporter-trace-otlp-http',
     ]) {
       expect(loaded.has(pkg), pkg).toBe(false);
     }
@@ -76,6 +80,27 @@ describe('what a started manager has loaded', { timeout: 120_000 }, () => {
     expect(loaded.has('@aws-sdk/client-s3')).toBe(true);
     expect(loaded.has('s3rver')).toBe(true);
     for (const pkg of ['pg', 'bullmq', 'ioredis']) expect(loaded.has(pkg), pkg).toBe(false);
+  });
+
+  describe('tracing (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
+    let traced: { c: ClusterProcess; loaded: () => Promise<Set<string>> } | undefined;
+    afterAll(async () => traced?.c.stop());
+
+    it('loads the OTel SDK and its OTLP exporter only when an endpoint is set, not when disabled', async () => {
+      // Nothing listens there: spans are dropped after the exporter's failed attempts.
+      const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' };
+      traced = await started('traced', endpoint);
+      const loaded = await traced.loaded();
+      for (const pkg of [
+        '@opentelemetry/api',
+        '@opentelemetry/sdk-trace-base',
+        '@opentelemetry/exporter-trace-otlp-http',
+      ])
+        expect(loaded.has(pkg), pkg).toBe(true);
+      await traced.c.stop();
+      traced = await started('traced-disabled', { ...endpoint, OTEL_SDK_DISABLED: 'true' });
+      expect((await traced.loaded()).has('@opentelemetry/sdk-trace-base')).toBe(false);
+    });
   });
 
   describe('standalone tier (DATABASE_URL)', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
 import { type Config, loadConfig } from '../../src/config/config.ts';
 import type { Store, TokenVerifier } from '../../src/core/ports.ts';
-import { createManager, type Manager } from '../../src/main/manager.ts';
+import { createManager, type Manager, type ManagerOptions } from '../../src/main/manager.ts';
 
 export const ADMIN_PASSWORD = 'test-admin-pw';
 export const basic = (password = ADMIN_PASSWORD, user = 'oscar') =>
@@ -22,7 +22,13 @@ export interface TestManager {
 /** Starts a manager without listening; flags as `flotilla up` takes them. */
 export const startInProcess = async (
   flags: Record<string, string> = {},
-  opts: { store?: Store; verifier?: TokenVerifier; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    store?: Store;
+    verifier?: TokenVerifier;
+    env?: NodeJS.ProcessEnv;
+    /** More of createManager's options (a trace exporter, runJobs). */
+    manager?: Omit<ManagerOptions, 'store' | 'verifier'>;
+  } = {},
 ): Promise<TestManager> => {
   const dataDir = await mkdtemp(join(tmpdir(), 'flotilla-test-'));
   const config = loadConfig(
@@ -30,7 +36,7 @@ export const startInProcess = async (
     opts.env ?? {},
   );
   const store = opts.store ?? (await PgliteStore.open(undefined));
-  const manager = await createManager(config, { store, verifier: opts.verifier });
+  const manager = await createManager(config, { ...opts.manager, store, verifier: opts.verifier });
   return {
     manager,
     config,

@@ -29,6 +29,8 @@ export interface HttpPeerClientOptions {
    * under; undefined keeps this client's own agents. `connect` holds the --peer-allow lookup.
    */
   transport?: PeerTransport;
+  /** The active trace's headers (`traceparent`) for every call; undefined: tracing is off. */
+  traceHeaders?: () => Record<string, string>;
 }
 
 export type PeerTransport = (
@@ -185,7 +187,11 @@ export const createHttpPeerClient = (
         kind: 'unreachable',
       });
     if (admitted(url) === false) throw unreachable(who, { code: NOT_ALLOWED }, t.clusterId);
-    const headers: Record<string, string> = { ...authHeader(t), ...(o.headers ?? {}) };
+    const headers: Record<string, string> = {
+      ...authHeader(t),
+      ...opts.traceHeaders?.(),
+      ...(o.headers ?? {}),
+    };
     let body: string | Uint8Array | undefined;
     if (o.raw) {
       body = o.raw;

@@ -23,6 +23,7 @@ import type {
   PeerTarget,
   SettingsStore,
 } from '../../core/ports.ts';
+import { delegatedJobKey, NO_TRACING, type Tracing } from '../../core/tracing.ts';
 
 /** How this cluster reaches another on behalf of a service (strongest credential first). */
 export interface DelegationCredentials {
@@ -65,6 +66,8 @@ export interface DelegatorDeps {
   /** How long a delegation token (for the origin's storage keys) stays valid. */
   delegationTokenTtlMs?: number;
   metrics?: Pick<MetricsSink, 'jobDelegated' | 'delegationFailed'>;
+  /** A span per hand-over, whose context the `traceparent` carries (random without tracing). */
+  tracing?: Pick<Tracing, 'enabled' | 'inSpan' | 'traceparent' | 'keptContext' | 'withContext'>;
 }
 
 export const replicasOf = (s: Service): Replica[] =>
@@ -73,9 +76,29 @@ export const replicasOf = (s: Service): Replica[] =>
 export const DELEGATION_TOKEN_PREFIX = 'dlg_';
 const tokenKey = (token: string) => `delegation:${createHash('sha256').update(token).digest('hex')}`;
 
-/** A W3C traceparent for the hop to the replica. */
-const traceparent = (): string =>
-  `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+/** A hand-over in its own client span: job id, target cluster, and the outcome (ok or an error code). */
+const handOver = <T>(d: DelegatorDeps, job: JobRecord, to: string, send: () => Promise<T>): Promise<T> => {
+  const tracing = d.tracing ?? NO_TRACING;
+  const span = () =>
+    tracing.inSpan(
+      'delegation.hand-over',
+      'client',
+      { 'flotilla.job.id': job.id, 'flotilla.target_cluster': to },
+      send,
+    );
+  // A job delegated here, sent on: in the trace of the request that brought it, when kept.
+  const kept =
+    tracing.enabled && job.originCluster && job.delegatedId
+      ? tracing.keptContext(delegatedJobKey(job.originCluster, job.delegatedId))
+      : undefined;
+  return kept ? tracing.withContext(kept, span) : span();
+};
+
+/** An endpoint's answer other than 2xx fails the hand-over. */
+const answeredOk = (status: number): number => {
+  if (status < 200 || status >= 300) throw new Error(`answered HTTP ${status}`);
+  return status;
+};
 
 export interface DelegationOutcome {
   clusterId: string;
@@ -84,6 +107,11 @@ export interface DelegationOutcome {
 
 export class Delegator {
   constructor(private readonly d: DelegatorDeps) {}
+
+  /** The active hand-over span's traceparent with tracing on; a random one (as OSCAR sends) off. */
+  private traceparent(): string {
+    return (this.d.tracing ?? NO_TRACING).traceparent();
+  }
 
   /** Candidates in the order they would be tried, for a job of this size (pure read of the cache). */
   plan(service: Service, demand: JobDemand): Replica[] {
@@ -129,12 +157,14 @@ export class Delegator {
       }
       const headers = await this.headers(job, service);
       const send = () =>
-        this.d.peers.submitJob(
-          target,
-          replica.service_name!,
-          this.wrappedEvent(job),
-          headers,
-          AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
+        handOver(this.d, job, replica.cluster_id!, () =>
+          this.d.peers.submitJob(
+            target,
+            replica.service_name!,
+            this.wrappedEvent(job),
+            { ...headers, traceparent: this.traceparent() },
+            AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
+          ),
         );
       let res: { job_id: string } | undefined;
       try {
@@ -186,12 +216,24 @@ export class Delegator {
   private async sendToEndpoint(job: JobRecord, replica: Replica): Promise<string | undefined> {
     const url = replica.url!;
     try {
-      const status = await this.d.peers.postEvent(
-        url,
-        job.event,
-        { ...(replica.headers ?? {}), 'x-delegated-from': this.d.clusterId, traceparent: traceparent() },
-        replica.ssl_verify !== false,
-        AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
+      const status = await handOver(
+        this.d,
+        job,
+        `endpoint:${URL.canParse(url) ? new URL(url).host : 'invalid'}`,
+        () =>
+          this.d.peers
+            .postEvent(
+              url,
+              job.event,
+              {
+                ...(replica.headers ?? {}),
+                'x-delegated-from': this.d.clusterId,
+                traceparent: this.traceparent(),
+              },
+              replica.ssl_verify !== false,
+              AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
+            )
+            .then(answeredOk),
       );
       if (status < 200 || status >= 300) throw new Error(`answered HTTP ${status}`);
       const host = new URL(url).host;
@@ -233,7 +275,6 @@ export class Delegator {
     const headers: Record<string, string> = {
       'x-delegated-job-id': delegatedIdFor(job, this.d.clusterId),
       'x-delegated-from': job.originCluster ?? this.d.clusterId,
-      traceparent: traceparent(),
     };
     headers['x-delegation-token'] = job.originToken
       ? this.d.openSealed(job.originToken)
