@@ -224,6 +224,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       random: opts.random ?? Math.random,
       logger,
       openSealed: (s) => box.open(s),
+      holdSeconds: config.delegationHoldSeconds,
     });
 
     const runTimes = new RecentRunTimes();
@@ -261,6 +262,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       peers,
       credentials,
       clock: systemClock,
+      clusterId: config.clusterId,
+      logger,
     });
     const sweeps = { store, queue, clock: systemClock, instanceId: config.replicaId, logger };
     // Every instance beats; the leader alone runs the loops that must not run twice.

@@ -2,6 +2,7 @@
 // PostgreSQL 15 (server) and 18 (PGlite): no features newer than 15.
 import {
   bigint,
+  boolean,
   customType,
   index,
   integer,
@@ -75,6 +76,12 @@ export const jobs = pgTable(
     // The manager replica that claimed it (several replicas share one database).
     runner: text('runner'),
     attempts: integer('attempts').notNull().default(0),
+    // Receiving side of a two-step hand-over (ADR 13): held | confirmed | dropped, and the
+    // deadline of a hold; null for every job not handed over with a hold.
+    holdState: text('hold_state'),
+    heldUntil: timestamp('held_until', { withTimezone: true }),
+    // Origin side: recorded at a replica that holds it, its confirm not answered yet.
+    confirmPending: boolean('confirm_pending').notNull().default(false),
   },
   (t) => [
     index('jobs_service_seq').on(t.service, t.seq),

@@ -17,6 +17,7 @@ import type {
   PeerTarget,
   SettingsStore,
 } from '../../core/ports.ts';
+import { HandOver, type HandOverTo } from './hand-over.ts';
 
 /** How this cluster reaches another on behalf of a service (strongest credential first). */
 export interface DelegationCredentials {
@@ -56,6 +57,8 @@ export interface DelegatorDeps {
   /** Opens a job's sealed origin token (a job delegated here, sent onward). */
   openSealed: (sealed: string) => string;
   sendTimeoutMs?: number;
+  /** How long replicas hold a job for this cluster's confirm (ADR 13; default 120 s). */
+  holdSeconds?: number;
   /** How long a delegation token (for the origin's storage keys) stays valid. */
   delegationTokenTtlMs?: number;
   metrics?: Pick<MetricsSink, 'jobDelegated' | 'delegationFailed'>;
@@ -77,7 +80,17 @@ export interface DelegationOutcome {
 }
 
 export class Delegator {
-  constructor(private readonly d: DelegatorDeps) {}
+  private readonly handOver: HandOver;
+
+  constructor(private readonly d: DelegatorDeps) {
+    this.handOver = new HandOver({
+      peers: d.peers,
+      store: d.store,
+      logger: d.logger,
+      sendTimeoutMs: d.sendTimeoutMs,
+      holdSeconds: d.holdSeconds,
+    });
+  }
 
   /** Candidates in the order they would be tried, for a job of this size (pure read of the cache). */
   plan(service: Service, demand: JobDemand): Replica[] {
@@ -92,6 +105,7 @@ export class Delegator {
    */
   async delegate(job: JobRecord, service: Service): Promise<DelegationOutcome | undefined> {
     const demand = { cpuMillis: job.cpuMillis, memoryBytes: job.memoryBytes };
+    const inDoubt: HandOverTo[] = [];
     for (const replica of this.plan(service, demand)) {
       if (replica.type === 'endpoint') {
         const to = replica.url ? await this.sendToEndpoint(job, replica) : undefined;
@@ -102,30 +116,12 @@ export class Delegator {
       const target = await this.d.credentials.targetFor(replica.cluster_id, service).catch(() => undefined);
       if (!target) continue;
       const headers = await this.headers(job, service);
-      const send = () =>
-        this.d.peers.submitJob(
-          target,
-          replica.service_name!,
-          this.wrappedEvent(job),
-          headers,
-          AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
-        );
-      let res: { job_id: string } | undefined;
-      try {
-        res = await send().catch(async (e) => {
-          // A timeout or a dropped connection leaves the outcome unknown: the replica may
-          // hold the job already. Asking it again with the same X-Delegated-Job-ID is safe
-          // (it answers with the job it holds); only then is the next replica tried.
-          if (
-            isFlotillaError(e) &&
-            e.code === 'PEER_UNREACHABLE' &&
-            /timed out|ECONNRESET|socket/i.test(e.message)
-          ) {
-            return send();
-          }
-          throw e;
-        });
-      } catch (e) {
+      const to = { clusterId: replica.cluster_id, target, service: replica.service_name };
+      // Two steps (ADR 13): the replica holds the job until it is confirmed there.
+      const res = await this.handOver.deliver(job, to, this.wrappedEvent(job), headers);
+      if (res.kind === 'failed') {
+        const e = res.error;
+        if (res.inDoubt) inDoubt.push(to);
         // Only an unreachable target is marked offline (for every service reaching it with
         // the same endpoint and credentials); a refusal concerns this service alone.
         if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE')
@@ -139,16 +135,19 @@ export class Delegator {
       }
       this.d.cache.reserve(service, replica.cluster_id, demand);
       this.d.metrics?.jobDelegated(replica.cluster_id);
-      // From here the replica holds the job: a failure to record it must not send it again.
-      await this.d.store
-        .markDelegated(job.id, replica.cluster_id, res.job_id ?? '')
-        .catch((e) =>
-          this.d.logger.warn({ job: job.id, err: (e as Error).message }, 'delegated, but not recorded yet'),
-        );
-      this.d.logger.info({ job: job.id, to: replica.cluster_id, remote: res.job_id }, 'job delegated');
-      return { clusterId: replica.cluster_id, remoteJobId: res.job_id };
+      this.d.logger.info({ job: job.id, to: replica.cluster_id, remote: res.remoteJobId }, 'job delegated');
+      this.abandonAll(inDoubt, job);
+      return { clusterId: replica.cluster_id, remoteJobId: res.remoteJobId };
     }
+    this.abandonAll(inDoubt, job);
     return undefined;
+  }
+
+  /** Replicas that may hold the job drop their hold: it went elsewhere or stays here. */
+  private abandonAll(inDoubt: HandOverTo[], job: JobRecord): void {
+    const id = delegatedIdFor(job, this.d.clusterId);
+    const from = job.originCluster ?? this.d.clusterId;
+    for (const to of inDoubt) void this.handOver.abandon(to, id, from);
   }
 
   /**
