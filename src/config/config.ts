@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { MAX_HOLD_SECONDS } from '../core/delegation/hand-over.ts';
 import { parseCpuMillis, parseMemoryBytes } from '../core/fdl/quantity.ts';
 import { parsePeerAllow } from '../core/federation/peer-allow.ts';
 import { TIERS, type Tier } from '../core/tier.ts';
@@ -45,6 +46,8 @@ export interface Config {
   secretKey: string | undefined;
   s3: { endpoint: string; accessKey: string; secretKey: string; region: string } | undefined;
   jobTimeoutMs: number;
+  /** Seconds replicas hold a job delegated from here for the confirm (ADR 13). */
+  delegationHoldSeconds: number;
   /** The jobs' network: isolated (outside, not the host's loopback), host, or none. */
   jobNetwork: JobNetwork;
   /** The uids a root manager gives its running jobs, one each. */
@@ -114,6 +117,7 @@ export const FLAGS = {
   s3SecretKey: { flag: '--s3-secret-key', env: ['FLOTILLA_S3_SECRET_KEY'], default: undefined },
   s3Region: { flag: '--s3-region', env: ['FLOTILLA_S3_REGION'], default: 'us-east-1' },
   jobTimeout: { flag: '--job-timeout', env: ['FLOTILLA_JOB_TIMEOUT'], default: '300' },
+  delegationHold: { flag: '--delegation-hold', env: ['FLOTILLA_DELEGATION_HOLD'], default: '120' },
   jobNetwork: { flag: '--job-network', env: ['FLOTILLA_JOB_NETWORK'], default: 'isolated' },
   jobUids: { flag: '--job-uids', env: ['FLOTILLA_JOB_UIDS'], default: '10000000-10065535' },
   bodyLimit: { flag: '--body-limit', env: ['FLOTILLA_BODY_LIMIT'], default: '50Mi' },
@@ -280,6 +284,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
   // log says so); production deployments set one.
 
   const jobTimeoutMs = int('jobTimeout', get('jobTimeout')!, 1, 7 * 24 * 3600) * 1000;
+  const delegationHoldSeconds = int('delegationHold', get('delegationHold')!, 1, MAX_HOLD_SECONDS);
   const jobNetwork = get('jobNetwork')! as JobNetwork;
   if (!(JOB_NETWORKS as readonly string[]).includes(jobNetwork)) {
     throw new ConfigError(
@@ -399,6 +404,7 @@ export const loadConfig = (flags: FlagValues, env: NodeJS.ProcessEnv = process.e
     secretKey,
     s3,
     jobTimeoutMs,
+    delegationHoldSeconds,
     jobNetwork,
     jobUids,
     bodyLimitBytes,

@@ -19,6 +19,10 @@ export const ERROR_CODES = {
   SERVICE_EXISTS: { status: 409, title: 'service already exists' },
   CONFLICT: { status: 409, title: 'conflict' },
   STALE_REVISION: { status: 409, title: 'stale revision' },
+  /** A delegated job's hold was abandoned by its origin or expired: it never runs here (ADR 13). */
+  DELEGATION_DROPPED: { status: 409, title: 'delegation hand-over dropped' },
+  /** An abandon of a delegated job that its origin had already confirmed here (ADR 13). */
+  DELEGATION_CONFIRMED: { status: 409, title: 'delegation hand-over already confirmed' },
   GONE: { status: 410, title: 'gone' },
   LENGTH_REQUIRED: { status: 411, title: 'length required' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'payload too large' },

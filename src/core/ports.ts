@@ -1,7 +1,9 @@
 // Ports: what the use cases need from the outside world. Adapters in src/adapters
 // implement them; every port has one contract suite in test/contract run against each.
+
 import type { Readable } from 'node:stream';
 import type { DelegationDecision } from './delegation/decision.ts';
+import type { HoldState } from './delegation/hand-over.ts';
 import type { Service } from './fdl/service.ts';
 import type { BucketRecord } from './storage/bucket-access.ts';
 
@@ -83,6 +85,11 @@ export interface JobRecord {
   attempts: number;
   /** Why it was delegated or kept here, and how (null: delegation was never tried). */
   delegation: DelegationDecision | null;
+  /** Receiving side of a two-step hand-over (ADR 13); null when it came without a hold. */
+  holdState: HoldState | null;
+  heldUntil: Date | null;
+  /** Origin side: recorded at a replica that holds it, whose confirm is not answered yet. */
+  confirmPending: boolean;
 }
 
 /** A job without its event, log and decision: what scheduling reads (they stay in the store). */
@@ -90,7 +97,18 @@ export type JobSummary = Omit<JobRecord, 'event' | 'log' | 'delegation'>;
 
 export type NewJob = Pick<JobRecord, 'id' | 'service' | 'event' | 'owner' | 'cpuMillis' | 'memoryBytes'> &
   Partial<
-    Pick<JobRecord, 'delegatedId' | 'delegatedTo' | 'status' | 'createdAt' | 'originCluster' | 'originToken'>
+    Pick<
+      JobRecord,
+      | 'delegatedId'
+      | 'delegatedTo'
+      | 'status'
+      | 'createdAt'
+      | 'originCluster'
+      | 'originToken'
+      | 'holdState'
+      | 'heldUntil'
+      | 'reason'
+    >
   >;
 
 /** What the origin learns of a delegated job from the cluster running it. */
@@ -142,6 +160,33 @@ export interface JobStore {
   markDelegated(id: string, clusterId: string, remoteJobId: string): Promise<void>;
   /** Stores the job's delegation decision (the latest replaces an earlier one). */
   recordDelegation(id: string, decision: DelegationDecision): Promise<void>;
+  /**
+   * Records that a claimed job went to another cluster; it mirrors the remote status from now
+   * on. `confirmPending`: the replica holds it until this cluster's confirm is answered; the
+   * job stays Running (claimed) meanwhile, so no runner here takes it.
+   */
+  markDelegated(
+    id: string,
+    clusterId: string,
+    remoteJobId: string,
+    opts?: { confirmPending?: boolean },
+  ): Promise<void>;
+  /** The replica answered the confirm: the job is its own from now on (Pending, mirrored). */
+  confirmedDelegation(id: string): Promise<void>;
+  /**
+   * A replica refused a pending confirm (its hold was dropped): the job is this cluster's
+   * again, not delegated: `Running` while the delegator still holds its claim, `Pending` for
+   * the runner. False when it was not pending a confirm.
+   */
+  takeBackDelegation(id: string, status: 'Running' | 'Pending'): Promise<boolean>;
+  /** The job a delegated id names here (the receiving side's dedupe key). */
+  getJobByDelegatedId(delegatedId: string): Promise<JobRecord | undefined>;
+  /** Held → confirmed while the hold has not expired at `now`; false otherwise. */
+  confirmHold(id: string, now: Date): Promise<boolean>;
+  /** Held → dropped (the job ends Failed with the reason, never having run); false otherwise. */
+  dropHold(id: string, reason: string, now: Date): Promise<boolean>;
+  /** Drops every hold whose deadline is past; returns their ids. */
+  dropExpiredHolds(reason: string, now: Date): Promise<string[]>;
   /** Delegated jobs whose remote status is not final yet. */
   delegatedActiveJobs(limit: number): Promise<JobRecord[]>;
   mirrorDelegated(id: string, state: MirroredState): Promise<void>;
@@ -576,13 +621,37 @@ export interface PeerClient {
   ): Promise<number>;
   /** The storage keys that cluster hands this caller (GET /system/config). */
   storageConfig(t: PeerTarget, signal?: AbortSignal): Promise<StorageCredentials>;
+  /** `held`: the receiver holds the job until it is confirmed (X-Delegation-Hold, ADR 13). */
   submitJob(
     t: PeerTarget,
     service: string,
     body: Uint8Array,
     headers: Record<string, string>,
     signal?: AbortSignal,
-  ): Promise<{ job_id: string }>;
+  ): Promise<{ job_id: string; held?: boolean }>;
+  /**
+   * Confirms a held hand-over (idempotent). Rejects with DELEGATION_DROPPED when the hold was
+   * abandoned or expired, NOT_FOUND when the receiver knows no such job of this caller.
+   */
+  confirmJob(
+    t: PeerTarget,
+    service: string,
+    delegatedId: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /**
+   * Abandons a hand-over: a held job is dropped, an unknown id remembered as dropped.
+   * 'absent': the receiver has no such route (no hold support). Rejects with
+   * DELEGATION_CONFIRMED when it had been confirmed there.
+   */
+  abandonJob(
+    t: PeerTarget,
+    service: string,
+    delegatedId: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<'abandoned' | 'absent'>;
 }
 
 // ---------------------------------------------------------------- leader election

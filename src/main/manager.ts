@@ -272,6 +272,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       logger,
       openSealed: (s) => box.open(s),
       tracing,
+      holdSeconds: config.delegationHoldSeconds,
     });
 
     const runTimes = new RecentRunTimes();
@@ -309,6 +310,8 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       peers,
       credentials,
       clock: systemClock,
+      clusterId: config.clusterId,
+      logger,
     });
     const sweeps = { store, queue, clock: systemClock, instanceId: config.replicaId, logger };
     // Every instance beats; the leader alone runs the loops that must not run twice.

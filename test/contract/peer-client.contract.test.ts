@@ -334,6 +334,55 @@ for (const adapter of adapters) {
       );
     });
 
+    it('hands a job over in two steps (ADR 13): held until confirmed; abandon drops; refusals classified', async () => {
+      const name = serviceName();
+      await peers.createService(target(), { name, image: 'alpine', script: 'echo ran' });
+      const from = { 'x-delegated-from': 'a' };
+      const headers = (id: string) => ({ 'x-delegated-job-id': id, ...from, 'x-delegation-hold': '60' });
+      const event = new TextEncoder().encode('{"x":1}');
+      const id = `a.${name}-${randomBytes(8).toString('hex')}`;
+      const first = await peers.submitJob(target(), name, event, headers(id));
+      expect(first).toEqual({ job_id: expect.any(String), held: true });
+      // The same id again: the same held job.
+      expect(await peers.submitJob(target(), name, event, headers(id))).toEqual(first);
+      expect(await peer.store.getJob(first.job_id)).toMatchObject({ holdState: 'held', status: 'Pending' });
+      await peers.confirmJob(target(), name, id, from);
+      await peers.confirmJob(target(), name, id, from); // idempotent
+      expect(await peer.store.getJob(first.job_id)).toMatchObject({ holdState: 'confirmed' });
+      expect(await peers.submitJob(target(), name, event, headers(id))).toEqual({ job_id: first.job_id });
+      const confirmed = await failure(peers.abandonJob(target(), name, id, from));
+      expect(confirmed.code).toBe('DELEGATION_CONFIRMED');
+      expect(peerFailureOf(confirmed)).toEqual({ kind: 'conflict', status: 409 });
+
+      const other = `a.${name}-${randomBytes(8).toString('hex')}`;
+      const second = await peers.submitJob(target(), name, event, headers(other));
+      expect(await peers.abandonJob(target(), name, other, from)).toBe('abandoned');
+      expect(await peer.store.getJob(second.job_id)).toMatchObject({
+        holdState: 'dropped',
+        status: 'Failed',
+      });
+      const dropped = await failure(peers.confirmJob(target(), name, other, from));
+      expect(dropped.code).toBe('DELEGATION_DROPPED');
+      expect(peerFailureOf(dropped)).toEqual({ kind: 'conflict', status: 409 });
+      expect((await failure(peers.submitJob(target(), name, event, headers(other)))).code).toBe(
+        'DELEGATION_DROPPED',
+      );
+      // An id never handed over: a confirm is NOT_FOUND; an abandon remembers it as dropped.
+      const never = `a.${name}-${randomBytes(8).toString('hex')}`;
+      expect((await failure(peers.confirmJob(target(), name, never, from))).code).toMatch(/NOT_FOUND/);
+      expect(await peers.abandonJob(target(), name, never, from)).toBe('abandoned');
+      // Another origin's name for the same id reaches nothing.
+      expect(
+        (await failure(peers.confirmJob(target(), name, id, { 'x-delegated-from': 'elsewhere' }))).code,
+      ).toMatch(/NOT_FOUND/);
+      // A cluster that does not answer: unknown (PEER_UNREACHABLE), no secret in the error.
+      const gone = await failure(peers.confirmJob(s.gone, name, id, from));
+      expect(gone.code).toBe('PEER_UNREACHABLE');
+      for (const secret of s.secrets)
+        expect(`${gone.message} ${JSON.stringify(gone.details)}`).not.toContain(secret);
+      await peers.deleteService(target(), name);
+    });
+
     it('hands over the storage keys the cluster gives this caller, or refuses: FORBIDDEN, no keys', async () => {
       if (s.storageKeys) {
         const creds = await peers.storageConfig(target());

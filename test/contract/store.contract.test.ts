@@ -217,6 +217,99 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(await store.getJob(again.id)).toBeUndefined();
     });
 
+    it('holds a handed-over job (ADR 13): never claimed or pending until confirmed; one of confirm or expiry wins', async () => {
+      const now = new Date();
+      const soon = new Date(now.getTime() + 60_000);
+      const h = job('holds', {
+        delegatedId: `o.h-${seq}`,
+        originCluster: 'o',
+        holdState: 'held',
+        heldUntil: soon,
+      });
+      const [id] = await store.insertJobs([h]);
+      expect(await store.getJob(id)).toMatchObject({ holdState: 'held', heldUntil: soon, status: 'Pending' });
+      expect(await store.getJobByDelegatedId(h.delegatedId!)).toMatchObject({ id });
+      expect(await store.claimJob(id, now)).toBe(false);
+      expect((await store.pendingJobs(1000)).map((j) => j.id)).not.toContain(id);
+      // A confirm after the deadline loses; before it, wins once.
+      expect(await store.confirmHold(id, new Date(soon.getTime() + 1))).toBe(false);
+      expect(await store.confirmHold(id, now)).toBe(true);
+      expect(await store.confirmHold(id, now)).toBe(false);
+      expect(await store.dropHold(id, 'late', now)).toBe(false);
+      expect((await store.pendingJobs(1000)).map((j) => j.id)).toContain(id);
+      expect(await store.claimJob(id, now)).toBe(true);
+
+      const [gone] = await store.insertJobs([
+        job('holds', { delegatedId: `o.h-${seq}`, holdState: 'held', heldUntil: soon }),
+      ]);
+      expect(await store.dropHold(gone, 'abandoned', now)).toBe(true);
+      expect(await store.getJob(gone)).toMatchObject({
+        holdState: 'dropped',
+        status: 'Failed',
+        reason: 'abandoned',
+      });
+      expect(await store.confirmHold(gone, now)).toBe(false);
+
+      const past = new Date(now.getTime() - 1000);
+      const [expired] = await store.insertJobs([
+        job('holds', { delegatedId: `o.h-${seq}`, holdState: 'held', heldUntil: past }),
+      ]);
+      const [live] = await store.insertJobs([
+        job('holds', { delegatedId: `o.h-${seq}`, holdState: 'held', heldUntil: soon }),
+      ]);
+      expect(await store.dropExpiredHolds('expired', now)).toEqual([expired]);
+      expect(await store.getJob(expired)).toMatchObject({
+        holdState: 'dropped',
+        status: 'Failed',
+        reason: 'expired',
+      });
+      expect(await store.getJob(live)).toMatchObject({ holdState: 'held' });
+      // A tombstone: stored dropped and ended at once.
+      const [tomb] = await store.insertJobs([
+        job('holds', {
+          delegatedId: `o.h-${seq}`,
+          holdState: 'dropped',
+          status: 'Failed',
+          reason: 'abandoned',
+        }),
+      ]);
+      expect(await store.getJob(tomb)).toMatchObject({ status: 'Failed', finishedAt: expect.any(Date) });
+    });
+
+    it('records a delegation with its confirm pending: still claimed, then confirmed or taken back', async () => {
+      const now = new Date();
+      const [a, b, c] = await store.insertJobs([job('origin'), job('origin'), job('origin')]);
+      for (const id of [a, b, c]) expect(await store.claimJob(id, now)).toBe(true);
+      await store.markDelegated(a, 'r', 'remote-a', { confirmPending: true });
+      expect(await store.getJob(a)).toMatchObject({
+        status: 'Running',
+        delegatedTo: 'r',
+        confirmPending: true,
+      });
+      expect((await store.delegatedActiveJobs(100)).map((j) => j.id)).toContain(a);
+      // Not a running job of a dead instance: the sweep leaves it to the mirror.
+      expect(await store.failRunningJobs('x', now)).not.toContain(a);
+      await store.confirmedDelegation(a);
+      expect(await store.getJob(a)).toMatchObject({
+        status: 'Pending',
+        delegatedTo: 'r',
+        confirmPending: false,
+      });
+      expect(await store.takeBackDelegation(a, 'Pending')).toBe(false);
+
+      await store.markDelegated(b, 'r', 'remote-b', { confirmPending: true });
+      expect(await store.takeBackDelegation(b, 'Running')).toBe(true);
+      expect(await store.getJob(b)).toMatchObject({
+        status: 'Running',
+        delegatedTo: null,
+        remoteJobId: null,
+      });
+      await store.markDelegated(c, 'r', 'remote-c', { confirmPending: true });
+      expect(await store.takeBackDelegation(c, 'Pending')).toBe(true);
+      expect(await store.getJob(c)).toMatchObject({ status: 'Pending', delegatedTo: null, startedAt: null });
+      expect((await store.pendingJobs(1000)).map((j) => j.id)).toContain(c);
+    });
+
     it('pages a service job listing newest first with a cursor and a remaining count', async () => {
       const ids = await store.insertJobs(Array.from({ length: 7 }, () => job('paged')));
       const p1 = await store.listJobs('paged', { limit: 3 });

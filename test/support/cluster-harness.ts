@@ -37,6 +37,11 @@ export interface ClusterProcess {
   kill(): Promise<void>;
   /** SIGTERM and wait for exit. */
   stop(): Promise<void>;
+  /** SIGSTOP: the process stalls (connections stay open, nothing answers) until resume(). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
+  readonly paused: boolean;
   restart(): Promise<void>;
   log(): Promise<string>;
 }
@@ -85,6 +90,7 @@ export const createClusterProcess = async (
   const logFile = join(opts.root, `${spec.id}.log`);
   const adminPassword = opts.adminPassword ?? `pw-${spec.id}`;
   let proc: ChildProcess | undefined;
+  let paused = false;
   const client = new FlotillaClient({ endpoint: url, user: 'oscar', password: adminPassword });
 
   const exited = (p: ChildProcess) =>
@@ -134,11 +140,27 @@ export const createClusterProcess = async (
       if (!proc || !self.running) return;
       const p = proc;
       p.kill('SIGKILL');
+      paused = false;
       await exited(p);
+    },
+    get paused() {
+      return paused && self.running;
+    },
+    pause() {
+      if (!proc || !self.running || paused) return;
+      proc.kill('SIGSTOP');
+      paused = true;
+    },
+    resume() {
+      if (!proc || !paused) return;
+      paused = false;
+      if (self.running) proc.kill('SIGCONT');
     },
     async stop() {
       if (!proc || !self.running) return;
       const p = proc;
+      // A stalled process handles no SIGTERM: let it run first.
+      self.resume();
       p.kill('SIGTERM');
       const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
       await exited(p);

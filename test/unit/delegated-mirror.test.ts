@@ -46,6 +46,9 @@ const delegatedJob = (): JobRecord => ({
   originToken: null,
   attempts: 1,
   delegation: null,
+  holdState: null,
+  heldUntil: null,
+  confirmPending: false,
 });
 
 const setup = (service: { current: Service | undefined }) => {
@@ -107,5 +110,89 @@ describe('delegated-job mirror', () => {
     expect(job.status).toBe('Failed');
     expect(mirrored.at(-1)?.reason).toMatch(/no longer/);
     expect(await passAt(20_000)).toBe(1);
+  });
+});
+
+describe('delegated-job mirror: a hand-over whose confirm was not answered (ADR 13)', () => {
+  const pendingSetup = (answers: Array<'ok' | 'timeout' | 'dropped'>) => {
+    let now = 0;
+    const calls: string[] = [];
+    const job: JobRecord = { ...delegatedJob(), status: 'Running', confirmPending: true };
+    const store = {
+      delegatedActiveJobs: async () => (job.delegatedTo && job.status !== 'Failed' ? [job] : []),
+      mirrorDelegated: async (_id: string, m: MirroredState) => {
+        calls.push(`mirror:${m.status}`);
+      },
+      confirmedDelegation: async () => {
+        calls.push('confirmed');
+        job.confirmPending = false;
+        job.status = 'Pending';
+      },
+      takeBackDelegation: async (_id: string, status: string) => {
+        calls.push(`take-back:${status}`);
+        job.delegatedTo = null;
+        return true;
+      },
+    } as unknown as JobStore;
+    const peers = {
+      confirmJob: async (_t: unknown, service: string, id: string, h: Record<string, string>) => {
+        calls.push(`confirm:${service}:${id}:${h['x-delegated-from']}`);
+        const a = answers.shift();
+        if (a === 'timeout')
+          throw new FlotillaError('PEER_UNREACHABLE', 'cluster b is unreachable: timed out');
+        if (a === 'dropped') throw new FlotillaError('DELEGATION_DROPPED', 'dropped');
+      },
+      jobStatus: async () => {
+        calls.push('status');
+        return { status: 'Running', log: '' };
+      },
+    } as unknown as PeerClient;
+    const mirror = new DelegatedMirror({
+      store,
+      services: {
+        get: async () => svc([{ type: 'oscar', cluster_id: 'b', service_name: 'origin-b' }]),
+      } as unknown as ServiceCache,
+      peers,
+      credentials: createDelegationCredentials({ refreshTokens: undefined, logger: { warn: () => {} } }),
+      clock: { now: () => new Date(now) },
+      intervalMs: 1000,
+      clusterId: 'home',
+    });
+    const passAt = async (t: number) => {
+      now = t;
+      await mirror.sync();
+    };
+    return { calls, passAt, job };
+  };
+
+  it('leaves the delegator one pass, then confirms; a confirmed job is mirrored from then on', async () => {
+    const { calls, passAt } = pendingSetup(['ok']);
+    await passAt(0);
+    expect(calls).toEqual([]);
+    await passAt(1000);
+    expect(calls).toEqual(['confirm:origin-b:home.j1:home', 'confirmed']);
+    await passAt(2000);
+    expect(calls.slice(2)).toEqual(['status', 'mirror:Running']);
+  });
+
+  it('an unanswered confirm is asked again with backoff, never taken back meanwhile', async () => {
+    const { calls, passAt, job } = pendingSetup(['timeout', 'timeout', 'ok']);
+    await passAt(0);
+    await passAt(1000);
+    await passAt(1500); // backing off
+    expect(calls.filter((c) => c.startsWith('confirm:'))).toHaveLength(1);
+    await passAt(3000);
+    await passAt(8000);
+    expect(calls.filter((c) => c.startsWith('confirm:'))).toHaveLength(3);
+    expect(calls).not.toContain('take-back:Pending');
+    expect(job.confirmPending).toBe(false);
+  });
+
+  it('a refused confirm (the hold was dropped there) makes the job this cluster’s again', async () => {
+    const { calls, passAt, job } = pendingSetup(['dropped']);
+    await passAt(0);
+    await passAt(1000);
+    expect(calls).toEqual(['confirm:origin-b:home.j1:home', 'take-back:Pending']);
+    expect(job.delegatedTo).toBeNull();
   });
 });

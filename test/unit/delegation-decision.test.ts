@@ -360,6 +360,9 @@ describe('the triggers record the decision on the job', () => {
     originToken: null,
     attempts: 0,
     delegation: null,
+    holdState: null,
+    heldUntil: null,
+    confirmPending: false,
   });
 
   /** Real triggers and delegator; the peers answer per cluster as `answers` says. */

@@ -792,6 +792,7 @@ describe('delegation triggers use the plan before touching the job', () => {
     const calls: string[] = [];
     const store = {
       getJob: async () => job,
+      dropExpiredHolds: async () => [],
       pendingJobs: async () => (job.status === 'Pending' && !job.delegatedTo ? [job] : []),
       claimJob: async () => {
         calls.push('claim');

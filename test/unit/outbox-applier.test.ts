@@ -45,6 +45,8 @@ const scriptedPeers = () => {
     postEvent: refuse,
     storageConfig: refuse,
     submitJob: refuse,
+    confirmJob: refuse,
+    abandonJob: refuse,
   };
   return { peers, calls, script };
 };

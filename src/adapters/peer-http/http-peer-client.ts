@@ -276,6 +276,8 @@ export const createHttpPeerClient = (
     );
 
   const svcPath = (name: string) => `/system/services/${segment(name)}`;
+  const delegatedPath = (service: string, delegatedId: string) =>
+    `/job/${segment(service)}/delegated/${segment(delegatedId)}`;
   /** What a member's refusal of a coordinator's change means, told from its error code alone. */
   const workerHints: Partial<Record<ErrorCode, string>> = {
     SERVICE_EXISTS: "the name is held by a service that is not this federation's worker",
@@ -404,7 +406,24 @@ export const createHttpPeerClient = (
       if (r.status !== 201 && r.status !== 200) throw failed(t, `job for ${service}`, r);
       // OSCAR answers 201 with no body: the job went there, only its id is unknown here.
       const id = isObj(r.json) ? str(r.json.job_id) : undefined;
-      return { job_id: id && JOB_ID_RE.test(id) ? id : '' };
+      // Only a literal `held: true` is a hold (ADR 13); anything else runs there already.
+      const held = isObj(r.json) && r.json.held === true;
+      return { job_id: id && JOB_ID_RE.test(id) ? id : '', ...(held ? { held } : {}) };
+    },
+    async confirmJob(t, service, delegatedId, headers, signal) {
+      const r = await call(t, 'POST', `${delegatedPath(service, delegatedId)}/confirm`, { headers, signal });
+      if (r.status !== 200) throw failed(t, `confirm of job ${delegatedId}`, r);
+      if (!isObj(r.json) || r.json.state !== 'confirmed')
+        throw unexpected(t, `confirm of job ${delegatedId}`);
+    },
+    async abandonJob(t, service, delegatedId, headers, signal) {
+      const r = await call(t, 'POST', `${delegatedPath(service, delegatedId)}/abandon`, { headers, signal });
+      // A receiver without hold support has no such route.
+      if (r.status === 404) return 'absent';
+      if (r.status !== 200) throw failed(t, `abandon of job ${delegatedId}`, r);
+      if (!isObj(r.json) || r.json.state !== 'abandoned')
+        throw unexpected(t, `abandon of job ${delegatedId}`);
+      return 'abandoned';
     },
     async close() {
       await Promise.all([secure.close(), insecure.close()]);

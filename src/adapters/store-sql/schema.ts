@@ -4,6 +4,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   customType,
   doublePrecision,
   index,
@@ -80,6 +81,12 @@ export const jobs = pgTable(
     attempts: integer('attempts').notNull().default(0),
     // Why the job was delegated or kept here (core/delegation/decision.ts), bounded in size.
     delegation: jsonb('delegation'),
+    // Receiving side of a two-step hand-over (ADR 13): held | confirmed | dropped, and the
+    // deadline of a hold; null for every job not handed over with a hold.
+    holdState: text('hold_state'),
+    heldUntil: timestamp('held_until', { withTimezone: true }),
+    // Origin side: recorded at a replica that holds it, its confirm not answered yet.
+    confirmPending: boolean('confirm_pending').notNull().default(false),
   },
   (t) => [
     index('jobs_service_seq').on(t.service, t.seq),

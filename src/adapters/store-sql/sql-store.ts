@@ -13,10 +13,12 @@ import {
   isNull,
   lt,
   lte,
+  or,
   sql,
 } from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
 import type { DelegationDecision } from '../../core/delegation/decision.ts';
+import type { HoldState } from '../../core/delegation/hand-over.ts';
 import { FlotillaError } from '../../core/errors.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import type {
@@ -60,6 +62,9 @@ const toBucket = (r: BucketRow): BucketRecord => ({
 
 type JobRow = typeof jobs.$inferSelect;
 
+/** Not a held hand-over: a held job is stored but never claimed, run or sent on (ADR 13). */
+const runnable = or(isNull(jobs.holdState), eq(jobs.holdState, 'confirmed'));
+
 const toJob = (r: JobRow): JobRecord => ({
   id: r.id,
   service: r.service,
@@ -81,6 +86,9 @@ const toJob = (r: JobRow): JobRecord => ({
   originToken: r.originToken,
   attempts: r.attempts,
   delegation: (r.delegation as DelegationDecision | null) ?? null,
+  holdState: (r.holdState as HoldState | null) ?? null,
+  heldUntil: r.heldUntil ?? null,
+  confirmPending: r.confirmPending ?? false,
 });
 
 // Scheduling reads many rows often: leave the event bytes, the log and the decision in the table.
@@ -269,11 +277,14 @@ export abstract class SqlStore implements Store {
     const col = <T>(f: (j: NewJob) => T) => newJobs.map(f);
     const inserted = await this.rawQuery<{ id: string; delegated_id: string | null }>(
       `INSERT INTO jobs (id, service, status, event, owner, cpu_millis, memory_bytes, created_at,
-                         delegated_id, delegated_to, origin_cluster, origin_token)
-       SELECT id, service, status, decode(event_hex, 'hex'), owner, cpu, mem, created, did, dto, oc, ot
+                         delegated_id, delegated_to, origin_cluster, origin_token, hold_state, held_until,
+                         reason, finished_at)
+       SELECT id, service, status, decode(event_hex, 'hex'), owner, cpu, mem, created, did, dto, oc, ot,
+              hs, hu, rs, CASE WHEN status IN ('Succeeded', 'Failed') THEN created END
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[],
-                   $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[])
-         AS t(id, service, status, event_hex, owner, cpu, mem, created, did, dto, oc, ot)
+                   $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                   $14::timestamptz[], $15::text[])
+         AS t(id, service, status, event_hex, owner, cpu, mem, created, did, dto, oc, ot, hs, hu, rs)
        ON CONFLICT DO NOTHING
        RETURNING id, delegated_id`,
       [
@@ -289,6 +300,9 @@ export abstract class SqlStore implements Store {
         col((j) => j.delegatedTo ?? null),
         col((j) => j.originCluster ?? null),
         col((j) => j.originToken ?? null),
+        col((j) => j.holdState ?? null),
+        col((j) => j.heldUntil?.toISOString() ?? null),
+        col((j) => j.reason ?? null),
       ],
     );
     if (inserted.length === newJobs.length) return newJobs.map((j) => j.id);
@@ -363,7 +377,7 @@ export abstract class SqlStore implements Store {
     const rows = await this.db
       .update(jobs)
       .set({ status: 'Running', startedAt: at, runner: runner ?? null, attempts: sql`${jobs.attempts} + 1` })
-      .where(and(eq(jobs.id, id), eq(jobs.status, 'Pending')))
+      .where(and(eq(jobs.id, id), eq(jobs.status, 'Pending'), runnable))
       .returning({ id: jobs.id });
     return rows.length > 0;
   }
@@ -388,7 +402,7 @@ export abstract class SqlStore implements Store {
     const rows = await this.db
       .select(SUMMARY_COLUMNS)
       .from(jobs)
-      .where(and(eq(jobs.status, 'Pending'), isNull(jobs.delegatedTo)))
+      .where(and(eq(jobs.status, 'Pending'), isNull(jobs.delegatedTo), runnable))
       .orderBy(asc(jobs.seq))
       .limit(limit);
     return rows.map(toSummary);
@@ -401,15 +415,80 @@ export abstract class SqlStore implements Store {
       .where(and(eq(jobs.id, id), eq(jobs.status, 'Running')));
   }
 
-  async markDelegated(id: string, clusterId: string, remoteJobId: string): Promise<void> {
+  async markDelegated(
+    id: string,
+    clusterId: string,
+    remoteJobId: string,
+    opts: { confirmPending?: boolean } = {},
+  ): Promise<void> {
     await this.db
       .update(jobs)
-      .set({ status: 'Pending', startedAt: null, delegatedTo: clusterId, remoteJobId })
+      .set({
+        ...(opts.confirmPending ? {} : { status: 'Pending', startedAt: null }),
+        delegatedTo: clusterId,
+        remoteJobId,
+        confirmPending: opts.confirmPending ?? false,
+      })
       .where(eq(jobs.id, id));
   }
 
   async recordDelegation(id: string, decision: DelegationDecision): Promise<void> {
     await this.db.update(jobs).set({ delegation: decision }).where(eq(jobs.id, id));
+  }
+
+  async confirmedDelegation(id: string): Promise<void> {
+    await this.db
+      .update(jobs)
+      .set({ status: 'Pending', startedAt: null, confirmPending: false })
+      .where(and(eq(jobs.id, id), eq(jobs.confirmPending, true)));
+  }
+
+  async takeBackDelegation(id: string, status: 'Running' | 'Pending'): Promise<boolean> {
+    const rows = await this.db
+      .update(jobs)
+      .set({
+        status,
+        ...(status === 'Pending' ? { startedAt: null } : {}),
+        delegatedTo: null,
+        remoteJobId: null,
+        confirmPending: false,
+      })
+      .where(and(eq(jobs.id, id), eq(jobs.confirmPending, true)))
+      .returning({ id: jobs.id });
+    return rows.length > 0;
+  }
+
+  async getJobByDelegatedId(delegatedId: string): Promise<JobRecord | undefined> {
+    const rows = await this.db.select().from(jobs).where(eq(jobs.delegatedId, delegatedId));
+    return rows[0] ? toJob(rows[0]) : undefined;
+  }
+
+  async confirmHold(id: string, now: Date): Promise<boolean> {
+    // One conditional update decides between a confirm and an expiry: never both.
+    const rows = await this.db
+      .update(jobs)
+      .set({ holdState: 'confirmed' })
+      .where(and(eq(jobs.id, id), eq(jobs.holdState, 'held'), gt(jobs.heldUntil, now)))
+      .returning({ id: jobs.id });
+    return rows.length > 0;
+  }
+
+  async dropHold(id: string, reason: string, now: Date): Promise<boolean> {
+    const rows = await this.db
+      .update(jobs)
+      .set({ holdState: 'dropped', status: 'Failed', finishedAt: now, reason })
+      .where(and(eq(jobs.id, id), eq(jobs.holdState, 'held')))
+      .returning({ id: jobs.id });
+    return rows.length > 0;
+  }
+
+  async dropExpiredHolds(reason: string, now: Date): Promise<string[]> {
+    const rows = await this.db
+      .update(jobs)
+      .set({ holdState: 'dropped', status: 'Failed', finishedAt: now, reason })
+      .where(and(eq(jobs.holdState, 'held'), lte(jobs.heldUntil, now)))
+      .returning({ id: jobs.id });
+    return rows.map((r) => r.id);
   }
 
   async delegatedActiveJobs(limit: number): Promise<JobRecord[]> {

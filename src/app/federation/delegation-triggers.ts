@@ -11,6 +11,7 @@ import {
   type DelegationTrigger,
   delegationDecision,
 } from '../../core/delegation/decision.ts';
+import { DROPPED_EXPIRED } from '../../core/delegation/hand-over.ts';
 import type { Service } from '../../core/fdl/service.ts';
 import type { Replica } from '../../core/federation/model.ts';
 import type { Clock, JobStore, JobSummary } from '../../core/ports.ts';
@@ -50,6 +51,9 @@ export class DelegationTriggers {
 
   /** One rescheduler pass over the pending jobs. */
   async reschedule(): Promise<void> {
+    // Holds of other clusters' hand-overs that were never confirmed end here (ADR 13).
+    const dropped = await this.d.store.dropExpiredHolds(DROPPED_EXPIRED, this.d.clock.now());
+    if (dropped.length) this.d.logger.warn({ jobs: dropped.length }, 'dropped hand-overs never confirmed');
     const now = this.d.clock.now().getTime();
     for (const job of await this.d.store.pendingJobs(500)) {
       const service = await this.d.services.get(job.service);

@@ -24,6 +24,7 @@ import type {
   SettingsStore,
 } from '../../core/ports.ts';
 import { delegatedJobKey, NO_TRACING, type Tracing } from '../../core/tracing.ts';
+import { HandOver, type HandOverTo } from './hand-over.ts';
 
 /** How this cluster reaches another on behalf of a service (strongest credential first). */
 export interface DelegationCredentials {
@@ -63,6 +64,8 @@ export interface DelegatorDeps {
   /** Opens a job's sealed origin token (a job delegated here, sent onward). */
   openSealed: (sealed: string) => string;
   sendTimeoutMs?: number;
+  /** How long replicas hold a job for this cluster's confirm (ADR 13; default 120 s). */
+  holdSeconds?: number;
   /** How long a delegation token (for the origin's storage keys) stays valid. */
   delegationTokenTtlMs?: number;
   metrics?: Pick<MetricsSink, 'jobDelegated' | 'delegationFailed'>;
@@ -77,7 +80,12 @@ export const DELEGATION_TOKEN_PREFIX = 'dlg_';
 const tokenKey = (token: string) => `delegation:${createHash('sha256').update(token).digest('hex')}`;
 
 /** A hand-over in its own client span: job id, target cluster, and the outcome (ok or an error code). */
-const handOver = <T>(d: DelegatorDeps, job: JobRecord, to: string, send: () => Promise<T>): Promise<T> => {
+const inHandOverSpan = <T>(
+  d: DelegatorDeps,
+  job: JobRecord,
+  to: string,
+  send: () => Promise<T>,
+): Promise<T> => {
   const tracing = d.tracing ?? NO_TRACING;
   const span = () =>
     tracing.inSpan(
@@ -106,7 +114,17 @@ export interface DelegationOutcome {
 }
 
 export class Delegator {
-  constructor(private readonly d: DelegatorDeps) {}
+  private readonly handOver: HandOver;
+
+  constructor(private readonly d: DelegatorDeps) {
+    this.handOver = new HandOver({
+      peers: d.peers,
+      store: d.store,
+      logger: d.logger,
+      sendTimeoutMs: d.sendTimeoutMs,
+      holdSeconds: d.holdSeconds,
+    });
+  }
 
   /** The active hand-over span's traceparent with tracing on; a random one (as OSCAR sends) off. */
   private traceparent(): string {
@@ -142,6 +160,7 @@ export class Delegator {
     const plan = this.planned(service, demand);
     if (trace) Object.assign(trace, { policy: plan.policy, considered: plan.considered() });
     const tried = (index: number, outcome: SendOutcome) => trace?.attempts.push({ index, outcome });
+    const inDoubt: HandOverTo[] = [];
     for (const { replica, index } of plan.order) {
       if (replica.type === 'endpoint') {
         const to = replica.url ? await this.sendToEndpoint(job, replica) : undefined;
@@ -156,32 +175,18 @@ export class Delegator {
         continue;
       }
       const headers = await this.headers(job, service);
-      const send = () =>
-        handOver(this.d, job, replica.cluster_id!, () =>
-          this.d.peers.submitJob(
-            target,
-            replica.service_name!,
-            this.wrappedEvent(job),
-            { ...headers, traceparent: this.traceparent() },
-            AbortSignal.timeout(this.d.sendTimeoutMs ?? 5000),
-          ),
-        );
-      let res: { job_id: string } | undefined;
-      try {
-        res = await send().catch(async (e) => {
-          // A timeout or a dropped connection leaves the outcome unknown: the replica may
-          // hold the job already. Asking it again with the same X-Delegated-Job-ID is safe
-          // (it answers with the job it holds); only then is the next replica tried.
-          if (
-            isFlotillaError(e) &&
-            e.code === 'PEER_UNREACHABLE' &&
-            /timed out|ECONNRESET|socket/i.test(e.message)
-          ) {
-            return send();
-          }
-          throw e;
-        });
-      } catch (e) {
+      const to = { clusterId: replica.cluster_id, target, service: replica.service_name };
+      // Two steps (ADR 13): the replica holds the job until it is confirmed there. In the
+      // hand-over's span, whose context the traceparent carries.
+      const res = await inHandOverSpan(this.d, job, replica.cluster_id, () =>
+        this.handOver.deliver(job, to, this.wrappedEvent(job), {
+          ...headers,
+          traceparent: this.traceparent(),
+        }),
+      );
+      if (res.kind === 'failed') {
+        const e = res.error;
+        if (res.inDoubt) inDoubt.push(to);
         // Only an unreachable target is marked offline (for every service reaching it with
         // the same endpoint and credentials); a refusal concerns this service alone.
         if (isFlotillaError(e) && e.code === 'PEER_UNREACHABLE')
@@ -197,16 +202,19 @@ export class Delegator {
       tried(index, 'accepted');
       this.d.cache.reserve(service, replica.cluster_id, demand);
       this.d.metrics?.jobDelegated(replica.cluster_id);
-      // From here the replica holds the job: a failure to record it must not send it again.
-      await this.d.store
-        .markDelegated(job.id, replica.cluster_id, res.job_id ?? '')
-        .catch((e) =>
-          this.d.logger.warn({ job: job.id, err: (e as Error).message }, 'delegated, but not recorded yet'),
-        );
-      this.d.logger.info({ job: job.id, to: replica.cluster_id, remote: res.job_id }, 'job delegated');
-      return { clusterId: replica.cluster_id, remoteJobId: res.job_id };
+      this.d.logger.info({ job: job.id, to: replica.cluster_id, remote: res.remoteJobId }, 'job delegated');
+      this.abandonAll(inDoubt, job);
+      return { clusterId: replica.cluster_id, remoteJobId: res.remoteJobId };
     }
+    this.abandonAll(inDoubt, job);
     return undefined;
+  }
+
+  /** Replicas that may hold the job drop their hold: it went elsewhere or stays here. */
+  private abandonAll(inDoubt: HandOverTo[], job: JobRecord): void {
+    const id = delegatedIdFor(job, this.d.clusterId);
+    const from = job.originCluster ?? this.d.clusterId;
+    for (const to of inDoubt) void this.handOver.abandon(to, id, from);
   }
 
   /**
@@ -216,7 +224,7 @@ export class Delegator {
   private async sendToEndpoint(job: JobRecord, replica: Replica): Promise<string | undefined> {
     const url = replica.url!;
     try {
-      const status = await handOver(
+      const status = await inHandOverSpan(
         this.d,
         job,
         `endpoint:${URL.canParse(url) ? new URL(url).host : 'invalid'}`,

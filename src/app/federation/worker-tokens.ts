@@ -8,6 +8,9 @@ import { MAX_PROOF_TOKENS, type WorkerProof } from '../../core/federation/worker
 import type { SettingsStore } from '../../core/ports.ts';
 
 const settingKey = (coordinator: string) => `federation:worker-tokens:${coordinator}`;
+/** Tokens of members removed with their services: the delete may never be applied (a later
+ * create of the member supersedes it in the outbox), so re-adding one proves with them. */
+const retiredKey = (coordinator: string) => `federation:worker-tokens-retired:${coordinator}`;
 
 export class WorkerTokens {
   constructor(
@@ -19,9 +22,13 @@ export class WorkerTokens {
     },
   ) {}
 
-  private async load(coordinator: string): Promise<Map<string, string[]>> {
-    const raw = await this.d.settings.getSetting(settingKey(coordinator));
+  private async load(coordinator: string, key = settingKey): Promise<Map<string, string[]>> {
+    const raw = await this.d.settings.getSetting(key(coordinator));
     return new Map(raw ? (Object.entries(JSON.parse(raw)) as Array<[string, string[]]>) : []);
+  }
+
+  private async save(coordinator: string, map: Map<string, string[]>, key = settingKey): Promise<void> {
+    await this.d.settings.setSetting(key(coordinator), JSON.stringify(Object.fromEntries(map)));
   }
 
   /**
@@ -35,25 +42,48 @@ export class WorkerTokens {
     rotate: boolean,
   ): Promise<Map<string, string[]>> {
     const map = await this.load(coordinator);
+    const fresh = nodes.filter((n) => !map.has(nodeKey(n)));
+    const retired = fresh.length ? await this.load(coordinator, retiredKey) : new Map<string, string[]>();
     for (const n of nodes) {
       const held = map.get(nodeKey(n));
-      if (!held) map.set(nodeKey(n), [this.d.newToken()]);
+      // A member added back: a fresh token in front of those its old worker may still hold.
+      if (!held)
+        map.set(
+          nodeKey(n),
+          [this.d.newToken(), ...(retired.get(nodeKey(n)) ?? [])].slice(0, MAX_PROOF_TOKENS),
+        );
       else if (rotate) map.set(nodeKey(n), [this.d.newToken(), ...held].slice(0, MAX_PROOF_TOKENS));
     }
-    await this.d.settings.setSetting(settingKey(coordinator), JSON.stringify(Object.fromEntries(map)));
+    await this.save(coordinator, map);
+    if (fresh.some((n) => retired.delete(nodeKey(n)))) await this.save(coordinator, retired, retiredKey);
     return map;
   }
 
   /** The tokens known for nodes (removed ones included), without making any. */
   async known(coordinator: string): Promise<Map<string, string[]>> {
-    return this.load(coordinator);
+    const retired = await this.load(coordinator, retiredKey);
+    return new Map([...retired, ...(await this.load(coordinator))]);
   }
 
-  /** Forgets these nodes (their services are deleted), or every node when none are given. */
+  /**
+   * Forgets these nodes (their services are being deleted: their tokens are kept aside in
+   * case the delete is superseded), or every node when none are given (the coordinator went).
+   */
   async forget(coordinator: string, nodes?: readonly NodeRef[]): Promise<void> {
-    const map = nodes ? await this.load(coordinator) : new Map<string, string[]>();
-    for (const n of nodes ?? []) map.delete(nodeKey(n));
-    await this.d.settings.setSetting(settingKey(coordinator), JSON.stringify(Object.fromEntries(map)));
+    if (!nodes) {
+      await this.save(coordinator, new Map());
+      await this.save(coordinator, new Map(), retiredKey);
+      return;
+    }
+    const map = await this.load(coordinator);
+    const retired = await this.load(coordinator, retiredKey);
+    for (const n of nodes) {
+      const held = map.get(nodeKey(n));
+      if (held) retired.set(nodeKey(n), held);
+      map.delete(nodeKey(n));
+    }
+    await this.save(coordinator, map);
+    await this.save(coordinator, retired, retiredKey);
   }
 
   /** The proof for calls to a node, when its tokens are known. */

@@ -20,7 +20,7 @@ import type { ServiceUseCases } from '../services.ts';
 export interface PeerFederationDeps {
   federation: Pick<FederationUseCases, 'create' | 'update' | 'delete'>;
   services: Pick<ServiceUseCases, 'get'>;
-  intake: Pick<JobIntake, 'submitAs'>;
+  intake: Pick<JobIntake, 'submitAs' | 'confirmAs' | 'abandonAs'>;
   logs: Pick<JobLogs, 'log'>;
   /** This cluster's /system/status answer. */
   status(): Promise<unknown>;
@@ -35,6 +35,7 @@ export interface DelegatedHeaders {
   delegatedId?: string;
   delegatedFrom?: string;
   delegationToken?: string;
+  hold?: string;
 }
 
 export class PeerFederation {
@@ -132,6 +133,15 @@ export class PeerFederation {
     return this.d.intake.submitAs(subjectOf(g), service, body, headers, (svc) =>
       this.enforce(g, 'job-submit', decideDelegatedJob(g.scope, svc)),
     );
+  }
+
+  /** A hand-over's confirm or abandon (ADR 13), as the grant's subject: only its own jobs. */
+  confirmJob(g: Grant, service: string, delegatedId: string, from: string | undefined) {
+    return this.d.intake.confirmAs(subjectOf(g), service, delegatedId, from);
+  }
+
+  abandonJob(g: Grant, service: string, delegatedId: string, from: string | undefined) {
+    return this.d.intake.abandonAs(subjectOf(g), service, delegatedId, from);
   }
 
   jobStatus(g: Grant, service: string, job: string) {

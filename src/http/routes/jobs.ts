@@ -3,10 +3,12 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { runSync } from '../../app/jobs/sync-run.ts';
+import { HOLD_HEADER } from '../../core/delegation/hand-over.ts';
 import { useRawBodies } from '../body-parsers.ts';
 import type { HttpContext } from '../context.ts';
 
 const params = z.object({ serviceName: z.string().min(1).max(253) });
+const handOverParams = params.extend({ delegatedId: z.string().min(1).max(128) });
 const auth: Array<Record<string, string[]>> = [{ bearer: [] }, { basic: [] }];
 const bodyOf = (body: unknown): Uint8Array => (body instanceof Uint8Array ? body : new Uint8Array(0));
 
@@ -27,10 +29,38 @@ export const jobRoutes = async (app: FastifyInstance, ctx: HttpContext): Promise
         delegatedId: header('x-delegated-job-id'),
         delegatedFrom: header('x-delegated-from'),
         delegationToken: header('x-delegation-token'),
+        hold: header(HOLD_HEADER),
       });
       reply.status(201).send(accepted);
     },
   );
+
+  // The hand-over's second step (ADR 13): the origin confirms the one cluster that runs a
+  // held job, or abandons a hold after it gave the job to another.
+  for (const step of ['confirm', 'abandon'] as const) {
+    app.post(
+      `/job/:serviceName/delegated/:delegatedId/${step}`,
+      {
+        schema: {
+          tags: ['async'],
+          summary: step === 'confirm' ? 'Confirm a held delegated job' : 'Abandon a held delegated job',
+          security: auth,
+          params: handOverParams,
+        },
+      },
+      async (req) => {
+        const { serviceName, delegatedId } = req.params as z.infer<typeof handOverParams>;
+        const from = req.headers['x-delegated-from'];
+        const headers = {
+          authorization: req.headers.authorization,
+          delegatedFrom: typeof from === 'string' ? from : undefined,
+        };
+        return step === 'confirm'
+          ? ctx.intake.confirm(serviceName, delegatedId, headers)
+          : ctx.intake.abandon(serviceName, delegatedId, headers);
+      },
+    );
+  }
 
   app.post(
     '/run/:serviceName',

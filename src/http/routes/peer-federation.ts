@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { PeerFederation } from '../../app/peering/peer-federation.ts';
+import { HOLD_HEADER } from '../../core/delegation/hand-over.ts';
 import { FlotillaError } from '../../core/errors.ts';
 import { PEER_FEDERATION_ACTIONS, PEER_FEDERATION_PREFIX } from '../../core/trust/peer-federation.ts';
 import { useRawBodies } from '../body-parsers.ts';
@@ -23,6 +24,10 @@ const jobParams = nameParams.extend({
     .min(1)
     .max(253)
     .regex(/^[^\u0000]*$/),
+});
+
+const delegatedParams = nameParams.extend({
+  delegatedId: z.string().min(1).max(128),
 });
 
 /** Path parameters, or a 400 (never a 500). */
@@ -96,9 +101,24 @@ export const peerFederationRoutes =
             delegatedId: header(req, 'x-delegated-job-id'),
             delegatedFrom: header(req, 'x-delegated-from'),
             delegationToken: header(req, 'x-delegation-token'),
+            hold: header(req, HOLD_HEADER),
           });
           reply.status(201).send(accepted);
         },
       );
+      // The hand-over's second step (ADR 13): the same grant pair as the hand-over.
+      for (const step of ['confirm', 'abandon'] as const) {
+        raw.post(
+          `${p}/job/:serviceName/delegated/:delegatedId/${step}`,
+          action('job-submit'),
+          async (req) => {
+            const { serviceName, delegatedId } = parse(delegatedParams, req.params);
+            const from = header(req, 'x-delegated-from');
+            return step === 'confirm'
+              ? ops.confirmJob(req.peerGrant!, serviceName, delegatedId, from)
+              : ops.abandonJob(req.peerGrant!, serviceName, delegatedId, from);
+          },
+        );
+      }
     });
   };
