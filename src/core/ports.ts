@@ -156,8 +156,6 @@ export interface JobStore {
   pendingJobs(limit: number): Promise<JobSummary[]>;
   /** Running → Pending: a claim given back (delegation did not happen). */
   releaseJob(id: string): Promise<void>;
-  /** Records that a claimed job went to another cluster; it mirrors the remote status from now on. */
-  markDelegated(id: string, clusterId: string, remoteJobId: string): Promise<void>;
   /** Stores the job's delegation decision (the latest replaces an earlier one). */
   recordDelegation(id: string, decision: DelegationDecision): Promise<void>;
   /**

@@ -132,7 +132,9 @@ export class HandOver {
       }
       switch (afterConfirm(outcome, attempt, CONFIRM_ATTEMPTS)) {
         case 'delegated':
-          await this.d.store
+          // Off the hand-over's path: should this record be lost, the mirror confirms again
+          // (idempotent) and records it then.
+          void this.d.store
             .confirmedDelegation(id)
             .catch((e) =>
               this.d.logger.warn({ job: id, err: (e as Error).message }, 'confirmed, not recorded'),

@@ -250,8 +250,12 @@ export class JobIntake {
         return notHere();
       case 'confirm': {
         if (await this.deps.store.confirmHold(job!.id, now)) {
-          await this.deps.queue.publish([{ id: job!.id, service: service.name }]);
-          this.deps.onStored();
+          // Offered to runners off the answer's path: a job the queue never got is offered
+          // again by the leader's sweep of waiting jobs.
+          void this.deps.queue
+            .publish([{ id: job!.id, service: service.name }])
+            .catch(() => {})
+            .finally(() => this.deps.onStored());
           return { job_id: job!.id, state: 'confirmed' };
         }
         // Confirmed or expired in between: decide again from what the store holds now.
