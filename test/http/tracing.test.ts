@@ -164,8 +164,14 @@ describe('traces across three clusters', () => {
       'flotilla.outcome': 'ok',
     });
     const received = sb.filter((s) => s.parentSpanContext?.spanId === handOver.spanContext().spanId);
-    expect(received.map((s) => [s.name, s.attributes['http.route'], s.spanContext().traceId])).toEqual([
+    // The hand-over's two steps (ADR 13): the held job, then its confirm, both in the trace.
+    expect(
+      received
+        .map((s) => [s.name, String(s.attributes['http.route']), s.spanContext().traceId])
+        .sort((x, y) => x[1].length - y[1].length),
+    ).toEqual([
       ['remote.apply', '/job/:serviceName', TRACE],
+      [expect.any(String), expect.stringMatching(/^\/job\/:serviceName\/delegated\/:\w+\/confirm$/), TRACE],
     ]);
 
     // An update: queued, then applied by the background drain, still in the client's trace.

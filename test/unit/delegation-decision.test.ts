@@ -375,6 +375,7 @@ describe('the triggers record the decision on the job', () => {
     const j = job();
     const calls: string[] = [];
     const store = {
+      dropExpiredHolds: async () => [],
       getJob: async () => j,
       pendingJobs: async () => (j.status === 'Pending' && !j.delegatedTo ? [j] : []),
       claimJob: async () => {
