@@ -283,7 +283,13 @@ describe('scope over the channel: POST /federation/v1/list/services', () => {
     );
     const tls = await enrollAs('rows', { resources: ['services'], verbs: ['list'], max_rows_per_query: 2 });
     const url = `${bPeer}/federation/v1/list/services`;
-    const first = await mtlsPost(url, tls, { limit: 1000 });
+    // The services went into b's store behind its back: b's service cache (2 s) may still hold
+    // an earlier, empty listing (CI saw []). Ask until it has been refreshed.
+    let first = await mtlsPost(url, tls, { limit: 1000 });
+    for (const deadline = Date.now() + 10_000; first.body?.rows?.length === 0 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      first = await mtlsPost(url, tls, { limit: 1000 });
+    }
     expect(first.status).toBe(200);
     expect(first.body.rows.map((r: { name: string }) => r.name)).toEqual(['s1', 's2']);
     expect(JSON.stringify(first.body)).not.toContain('never-shown');
