@@ -1,6 +1,7 @@
 // A longer fault run (issue #17): the fault suite's rounds (test/faults/fault-run.ts) back to
-// back on three real `flotilla up` managers for FAULT_MINUTES, one seed per round (the first
-// from FAULT_SEED, or fresh), then the totals: jobs, faults injected, violations (the goal is
+// back on three real `flotilla up` managers until FAULT_MINUTES of fault windows have run
+// (each round's settling and checks come on top), one seed per round (the first from
+// FAULT_SEED, or fresh), then the totals: jobs, faults injected, violations (the goal is
 // none). Each round prints its schedule, so a violation replays with
 // `FAULT_SEED=<seed> npx vitest run test/faults/fault-suite.test.ts`.
 //   FAULT_MINUTES=10 node bin/run-ts.mjs bench/fault-run.bench.ts
@@ -29,9 +30,10 @@ const proxies: Record<string, FaultProxy> = {};
 for (const c of h.clusters) proxies[c.id] = await startFaultProxy(c.port);
 const results: RoundResult[] = [];
 const started = Date.now();
+const ROUNDS = Math.max(1, Math.ceil((MINUTES * 60_000) / ROUND_MS));
 try {
   let seed = chooseSeed('FAULT_SEED', process.env.FAULT_SEED);
-  while (results.length === 0 || Date.now() - started < MINUTES * 60_000) {
+  while (results.length < ROUNDS) {
     const r = await runFaultRound({
       clusters: h.clusters,
       proxies,
@@ -56,7 +58,7 @@ try {
 const sum = (f: (r: RoundResult) => number) => results.reduce((a, r) => a + f(r), 0);
 const faults = (k: keyof RoundResult['faults']) => sum((r) => r.faults[k]);
 console.log(
-  `\n${results.length} rounds in ${((Date.now() - started) / 60_000).toFixed(1)} min; load average at end: ${loadavg()
+  `\n${results.length} rounds of ${ROUND_MS / 1000} s of faults (${((results.length * ROUND_MS) / 60_000).toFixed(1)} min) in ${((Date.now() - started) / 60_000).toFixed(1)} min with settling; load average at end: ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')}\n`,
 );

@@ -83,9 +83,21 @@ export interface RoundResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until `check` returns no problems, or the deadline; the last problems otherwise. */
-const settle = async (check: () => Promise<string[]>, ms: number): Promise<string[]> => {
-  const deadline = Date.now() + ms;
+/**
+ * Polls until `check` returns no problems, or the deadline; the last problems otherwise.
+ * With `drainMs`, a count of problems that keeps falling moves the deadline on (a backlog of
+ * accepted jobs that is still being worked off is not a violation; one that stops falling for
+ * `drainMs` is), up to `capMs` in all.
+ */
+const settle = async (
+  check: () => Promise<string[]>,
+  ms: number,
+  drain?: { drainMs: number; capMs: number; log?: (line: string) => void },
+): Promise<string[]> => {
+  const started = Date.now();
+  let deadline = started + ms;
+  let fewest = Number.POSITIVE_INFINITY;
+  let lastLog = started;
   for (;;) {
     let problems: string[];
     try {
@@ -93,7 +105,16 @@ const settle = async (check: () => Promise<string[]>, ms: number): Promise<strin
     } catch (e) {
       problems = [`check failed: ${(e as Error).message}`];
     }
-    if (problems.length === 0 || Date.now() > deadline) return problems;
+    const now = Date.now();
+    if (drain && problems.length < fewest) {
+      fewest = problems.length;
+      deadline = Math.min(started + drain.capMs, Math.max(deadline, now + drain.drainMs));
+    }
+    if (drain?.log && now - lastLog > 30_000) {
+      drain.log(`[settle] ${problems.length} left after ${Math.round((now - started) / 1000)} s`);
+      lastLog = now;
+    }
+    if (problems.length === 0 || now > deadline) return problems;
     await sleep(1000);
   }
 };
@@ -303,19 +324,26 @@ export const runFaultRound = async (s: RoundSetup): Promise<RoundResult> => {
 
   // 1. Every accepted job ended exactly once.
   violations.push(
-    ...(await settle(async () => {
-      const problems: string[] = [];
-      const listings = new Map<string, Record<string, { status: string }>>();
-      for (const a of accepted) {
-        const key = `${a.coordinator}/${a.service}`;
-        if (!listings.has(key)) listings.set(key, await allJobsOf(api(a.coordinator), a.service));
-        const st = listings.get(key)![a.jobId]?.status;
-        jobStatus.set(a.jobId, st ?? 'missing');
-        if (!st) problems.push(`accepted job ${a.jobId} (${a.marker}) is missing on ${a.coordinator}`);
-        else if (!FINAL.has(st)) problems.push(`accepted job ${a.jobId} (${a.marker}) still ${st}`);
-      }
-      return problems;
-    }, settleMs)),
+    ...(await settle(
+      async () => {
+        const problems: string[] = [];
+        const listings = new Map<string, Record<string, { status: string }>>();
+        for (const a of accepted) {
+          const key = `${a.coordinator}/${a.service}`;
+          if (!listings.has(key)) listings.set(key, await allJobsOf(api(a.coordinator), a.service));
+          const st = listings.get(key)![a.jobId]?.status;
+          jobStatus.set(a.jobId, st ?? 'missing');
+          if (!st) problems.push(`accepted job ${a.jobId} (${a.marker}) is missing on ${a.coordinator}`);
+          else if (!FINAL.has(st)) problems.push(`accepted job ${a.jobId} (${a.marker}) still ${st}`);
+        }
+        return problems;
+      },
+      settleMs,
+      { drainMs: 60_000, capMs: 30 * 60_000, log },
+    )),
+  );
+  log(
+    `[round] seed ${s.seed}: jobs settled ${Math.round((Date.now() - started) / 1000)} s after the round began`,
   );
   for (const m of s.counter.twice())
     if (m.startsWith(`${tag}-`)) violations.push(`${m} ran ${s.counter.runs(m)} times`);
