@@ -9,10 +9,11 @@
 //   node bin/run-ts.mjs bench/audit.bench.ts
 //   BENCH_SECONDS (per run, default 3), BENCH_ROUNDS (default 4), BENCH_CONNECTIONS (default 8)
 // Goal: intake throughput with audit ≥ 95 % of without (≤ 5 % overhead).
+// BENCH_CPU_PROFILE=/tmp/audit.cpuprofile profiles the intake series (both sides).
 import { loadavg } from 'node:os';
 import { Agent, request } from 'undici';
 import { certTools } from '../src/adapters/pki/x509-pki.ts';
-import { type BenchManager, basicHeader, fmt, percentile, row, startBenchManager } from './lib.ts';
+import { type BenchManager, basicHeader, fmt, percentile, profiled, row, startBenchManager } from './lib.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -110,7 +111,7 @@ try {
   console.log(row(['peer channel request', 'audit', 'requests', 'req/s', 'median ms', 'p99 ms']));
   console.log(row(['---', '---', '---:', '---:', '---:', '---:']));
   const ratios: Record<string, number> = {};
-  for (const name of ['intake', 'query'] as const) {
+  const series = async (name: 'intake' | 'query') => {
     const call = CALLS[name];
     await run(pOn, call, 1);
     await run(pOff, call, 1);
@@ -134,7 +135,9 @@ try {
           fmt(percentile(lat[k], 99), 3),
         ]),
       );
-  }
+  };
+  await profiled(process.env.BENCH_CPU_PROFILE, () => series('intake'));
+  await series('query');
   const rows = (await on.manager.store.audit.list({ afterSeq: 0, limit: 1000 })).length;
   console.log(
     `\nload average at end: ${loadavg()

@@ -1,26 +1,51 @@
 // Delegation latency with the two-step hand-over (ADR 13) vs the one-step send it replaced,
-// in the same run: origin A's store and the receiving manager B in this process (PGlite),
-// A reaching B over loopback HTTP (Basic), directly and through a proxy that adds a round
-// trip of BENCH_RTT_MS. Timed per job, from the send to the origin's record of where it went:
+// in the same run: origin A's store in this process (PGlite), the receiving manager B a
+// `flotilla up` process of its own (BENCH_B=inprocess: in this process too), A reaching B
+// over loopback HTTP (Basic), directly and through latency proxies (their own process) that
+// add a round trip of each of BENCH_RTTS ms. Timed per job, from the send to the origin's
+// record of where it went:
 //   one step: POST /job (no hold) + record it delegated;
-//   two steps: POST /job with X-Delegation-Hold + record it (confirm pending) + confirm +
-//              record it confirmed.
-// Goal: the second costs at most one round trip more. B's jobs never fit there (its cpu is
-// tiny), so nothing runs during the timing.
-//   BENCH_JOBS=300 BENCH_RTT_MS=20 node bin/run-ts.mjs bench/delegation-confirm.bench.ts
+//   two steps: POST /job with X-Delegation-Hold + record it (confirm pending) + confirm.
+// Goal: the second costs at most one round trip more. The added time is fitted as
+// slope × RTT + fixed: the slope is the round trips the confirm adds, the fixed part B's
+// work on the confirm (its lookup and conditional update). B's jobs never fit there (its cpu
+// is tiny), so nothing runs during the timing.
+//   BENCH_JOBS=300 BENCH_RTTS=20,50 node bin/run-ts.mjs bench/delegation-confirm.bench.ts
+// BENCH_CPU_PROFILE=/tmp/confirm.cpuprofile profiles the loopback series alone.
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { createHttpPeerClient } from '../src/adapters/peer-http/http-peer-client.ts';
 import { HandOver } from '../src/app/federation/hand-over.ts';
 import type { PeerTarget } from '../src/core/ports.ts';
-import { ADMIN, basicHeader, fmt, percentile, row, startBenchManager, startLatencyProxy } from './lib.ts';
+import { startClusters } from '../test/support/cluster-harness.ts';
+import {
+  ADMIN,
+  basicHeader,
+  fmt,
+  percentile,
+  profiled,
+  row,
+  startBenchManager,
+  startLatencyProxiesProcess,
+} from './lib.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
-const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 20);
+const RTTS = (process.env.BENCH_RTTS ?? process.env.BENCH_RTT_MS ?? '20,50').split(',').map(Number);
 
-const b = await startBenchManager('pglite', { clusterId: 'b', cpus: '0.05' });
+// B in its own process by default: its background work after a confirm (the queue offer, its
+// dispatcher's look at the job) is not the origin's latency. BENCH_B=inprocess shares A's loop.
+const B_IN_PROCESS = process.env.BENCH_B === 'inprocess';
+const b = B_IN_PROCESS
+  ? await startBenchManager('pglite', { clusterId: 'b', cpus: '0.05' })
+  : await (async () => {
+      const h = await startClusters([{ id: 'b', args: ['--cpus', '0.05'] }], {
+        adminPassword: ADMIN,
+        prefix: 'flotilla-bench-confirm-',
+      });
+      return { url: h.get('b').url, close: () => h.close() };
+    })();
 const a = await startBenchManager('pglite', { clusterId: 'a', cpus: '0.05' });
-const slow = await startLatencyProxy(b.url, RTT_MS / 2);
+const slow = await Promise.all(RTTS.map((rtt) => startLatencyProxiesProcess([b.url], rtt / 2)));
 try {
   const created = await fetch(`${b.url}/system/services`, {
     method: 'POST',
@@ -88,14 +113,15 @@ try {
     results[`${label}|one`] = one.sort((x, y) => x - y);
     results[`${label}|two`] = two.sort((x, y) => x - y);
   };
-  await measure('loopback', b.url, JOBS);
-  await measure(`+${RTT_MS} ms RTT`, slow.url, Math.max(20, Math.floor(JOBS / 5)));
+  await profiled(process.env.BENCH_CPU_PROFILE, () => measure('loopback', b.url, JOBS));
+  for (const [i, rtt] of RTTS.entries())
+    await measure(`+${rtt} ms RTT`, slow[i].urls[0], Math.max(20, Math.floor(JOBS / 3)));
   await peers.close();
 
   console.log(
     `load average at end: ${loadavg()
       .map((l) => l.toFixed(1))
-      .join(' ')}\n`,
+      .join(' ')}; B ${B_IN_PROCESS ? 'in this process' : 'its own process'}\n`,
   );
   console.log(
     row([
@@ -109,13 +135,12 @@ try {
     ]),
   );
   console.log(row(['---', '---:', '---:', '---:', '---:', '---:', '---:']));
-  for (const [label, rtt] of [
-    ['loopback', Number.NaN],
-    [`+${RTT_MS} ms RTT`, RTT_MS],
-  ] as const) {
+  const points: Array<[number, number]> = [];
+  for (const [label, rtt] of [['loopback', 0], ...RTTS.map((r) => [`+${r} ms RTT`, r] as const)] as const) {
     const one = results[`${label}|one`];
     const two = results[`${label}|two`];
     const added = percentile(two, 50) - percentile(one, 50);
+    points.push([rtt, added]);
     console.log(
       row([
         label,
@@ -124,12 +149,21 @@ try {
         fmt(percentile(two, 50), 2),
         fmt(added, 2),
         `${fmt(percentile(one, 99), 1)} / ${fmt(percentile(two, 99), 1)}`,
-        Number.isFinite(rtt) ? fmt(added / rtt, 2) : '-',
+        rtt > 0 ? fmt(added / rtt, 2) : '-',
       ]),
     );
   }
+  // Least squares over (RTT, added): the round trips the confirm adds, and its fixed cost.
+  const mx = points.reduce((a, [x]) => a + x, 0) / points.length;
+  const my = points.reduce((a, [, y]) => a + y, 0) / points.length;
+  const slope =
+    points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) /
+    points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  console.log(
+    `\nadded ≈ ${fmt(slope, 2)} × RTT + ${fmt(my - slope * mx, 2)} ms (the slope: round trips the confirm adds; goal ≤ 1)`,
+  );
 } finally {
-  await slow.close();
+  for (const p of slow) await p.close();
   await a.close();
   await b.close();
 }

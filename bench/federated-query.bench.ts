@@ -1,18 +1,29 @@
 // Federated query fan-out: POST /system/federation/query {verb: list, source: all} on A over
 // 1, 4 and 16 peers, each reached over the real mTLS peer channel through its own latency
-// proxy (a network round trip of 2 × BENCH_LATENCY_MS). The peers are peer records on A with
+// proxy (a network round trip of 2 × BENCH_LATENCY_MS; the proxies run in a process of their
+// own, BENCH_PROXIES=inprocess puts them on A's event loop as before). The peers are peer records on A with
 // distinct cluster ids that all lead to one real manager B (one process stands in for N
 // clusters, so B's work for the N calls of a query is serialised: an upper bound). B runs as
 // its own `flotilla up` process (BENCH_B=inprocess: in this process, sharing A's event loop).
 // Each query asks with a limit not asked before, so the 30 s peer answer cache never answers.
 //   node bin/run-ts.mjs bench/federated-query.bench.ts
 //   BENCH_PEERS=1,4,16 BENCH_QUERIES=40 BENCH_LATENCY_MS=10 BENCH_ROWS=40 BENCH_B=process
+//   BENCH_PROXIES=process|inprocess
 // Goal: a query over N peers takes the slowest single peer's time plus ≤ 20 %.
 import { loadavg } from 'node:os';
 import { Agent, request } from 'undici';
 import { createSecretBox, loadSecretKey } from '../src/adapters/secret-box/aes-gcm-box.ts';
 import { startClusters } from '../test/support/cluster-harness.ts';
-import { ADMIN, basicHeader, fmt, percentile, row, startBenchManager, startLatencyProxy } from './lib.ts';
+import {
+  ADMIN,
+  basicHeader,
+  fmt,
+  percentile,
+  row,
+  startBenchManager,
+  startLatencyProxiesProcess,
+  startLatencyProxy,
+} from './lib.ts';
 
 const PEERS = (process.env.BENCH_PEERS ?? '1,4,16').split(',').map(Number);
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 40);
@@ -37,6 +48,7 @@ const post = async (url: string, body: unknown) => {
 };
 
 const IN_PROCESS = process.env.BENCH_B === 'inprocess';
+const PROXIES_IN_PROCESS = process.env.BENCH_PROXIES === 'inprocess';
 const b = IN_PROCESS
   ? await startBenchManager('pglite', { clusterId: 'b', peerListen: '127.0.0.1:0' })
   : await (async () => {
@@ -63,14 +75,26 @@ try {
   const model = (await a.manager.store.trust.getPeer('enrolled'))!;
   await a.manager.store.trust.deletePeer('enrolled');
   const max = Math.max(...PEERS);
+  const upstream = model.peerChannelUrl.replace('https:', 'http:');
+  let proxyUrls: string[];
+  if (PROXIES_IN_PROCESS) {
+    proxyUrls = [];
+    for (let i = 0; i < max; i++) {
+      const proxy = await startLatencyProxy(upstream, LATENCY);
+      proxies.push(proxy);
+      proxyUrls.push(proxy.url);
+    }
+  } else {
+    const net = await startLatencyProxiesProcess(Array(max).fill(upstream), LATENCY);
+    proxies.push(net);
+    proxyUrls = net.urls;
+  }
   for (let i = 0; i < max; i++) {
-    const proxy = await startLatencyProxy(model.peerChannelUrl.replace('https:', 'http:'), LATENCY);
-    proxies.push(proxy);
     await a.manager.store.trust.putPeer({
       ...model,
       name: `p${i}`,
       clusterId: `p${String(i).padStart(2, '0')}`,
-      peerChannelUrl: proxy.url.replace('http:', 'https:'),
+      peerChannelUrl: proxyUrls[i].replace('http:', 'https:'),
     });
   }
 
@@ -177,7 +201,7 @@ try {
       .map((l) => l.toFixed(1))
       .join(
         ' ',
-      )}; one-way latency ${LATENCY} ms per peer; ${ROWS} rows per peer; B ${IN_PROCESS ? 'in this process' : 'its own process'}\n`,
+      )}; one-way latency ${LATENCY} ms per peer; ${ROWS} rows per peer; B ${IN_PROCESS ? 'in this process' : 'its own process'}; proxies ${PROXIES_IN_PROCESS ? 'in this process' : 'their own process'}\n`,
   );
   console.log(
     row([
@@ -189,9 +213,10 @@ try {
       'ratio',
       'vs 1 peer',
       'B answering N calls at once, median ms',
+      "ratio less B's serialisation",
     ]),
   );
-  console.log(row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+  console.log(row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
   const one = results.find((r) => r.n === 1);
   for (const r of results) {
     const med = percentile(r.all, 50);
@@ -205,12 +230,18 @@ try {
         fmt(med / r.slowest, 2),
         one ? fmt(med / percentile(one.all, 50), 2) : 'n/a',
         fmt(r.b, 2),
+        // What one B answering N calls costs beyond answering one is the stand-in's, not A's.
+        one ? fmt((med - Math.max(0, r.b - one.b)) / r.slowest, 2) : 'n/a',
       ]),
     );
   }
+  const one1 = results.find((r) => r.n === 1);
   const worst = Math.max(...results.map((r) => percentile(r.all, 50) / r.slowest));
+  const worstLessB = one1
+    ? Math.max(...results.map((r) => (percentile(r.all, 50) - Math.max(0, r.b - one1.b)) / r.slowest))
+    : Number.NaN;
   console.log(
-    `\nworst ratio to the slowest peer: ${fmt(worst, 2)} (goal ≤ 1.20: ${worst <= 1.2 ? 'met' : 'missed'})`,
+    `\nworst ratio to the slowest peer: ${fmt(worst, 2)} as measured; ${fmt(worstLessB, 2)} less what the one B standing in for N peers adds by answering N calls at once (goal ≤ 1.20)`,
   );
 } finally {
   for (const p of proxies) await p.close();

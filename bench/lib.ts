@@ -128,6 +128,39 @@ export const startLatencyProxy = async (
 };
 
 /**
+ * Latency proxies (as startLatencyProxy) run in a child process, so the bytes they relay
+ * cost the measured process nothing: a network is not the caller's work.
+ */
+export const startLatencyProxiesProcess = async (
+  targets: readonly string[],
+  oneWayMs: number,
+): Promise<{ urls: string[]; close(): Promise<void> }> => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(
+    process.execPath,
+    ['bin/run-ts.mjs', 'bench/latency-proxies.ts', String(oneWayMs), ...targets],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const urls = await new Promise<string[]>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))) as string[]);
+    });
+    child.once('exit', (code) => reject(new Error(`latency proxies exited with ${code}`)));
+  });
+  return {
+    urls,
+    close: () =>
+      new Promise<void>((r) => {
+        if (child.exitCode !== null) return r();
+        child.once('exit', () => r());
+        child.stdin.end();
+      }),
+  };
+};
+
+/**
  * A CPU profile of just `fn` (not the start-up around it) written to `path` when `path` is
  * set — e.g. BENCH_CPU_PROFILE=/tmp/create.cpuprofile; open it in Chrome's DevTools.
  */
