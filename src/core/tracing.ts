@@ -10,6 +10,11 @@ export type SpanAttributes = Record<string, string | number | boolean | undefine
 
 export interface ActiveSpan {
   set(attributes: SpanAttributes): void;
+  /**
+   * Marks the span failed as a throw would (`flotilla.outcome` the error's code), for a call
+   * that reports its failure in what it returns rather than by throwing.
+   */
+  fail(error: unknown): void;
 }
 
 /** A server span for one incoming request, started before routing decides anything. */
@@ -71,7 +76,7 @@ const hex = (bytes: number): string => {
 /** A fresh W3C traceparent (what the delegator has always sent without tracing). */
 export const randomTraceparent = (): string => `00-${hex(16)}-${hex(8)}-01`;
 
-const NO_SPAN: ActiveSpan = { set() {} };
+const NO_SPAN: ActiveSpan = { set() {}, fail() {} };
 
 /** Tracing off: spans cost a function call; hand-overs keep a random traceparent. */
 export const NO_TRACING: Tracing = {

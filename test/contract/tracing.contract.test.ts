@@ -2,6 +2,7 @@
 // OpenTelemetry one with an in-memory exporter). What callers rely on whichever is wired:
 // a span never changes what the wrapped call returns or throws, a hand-over always has a
 // W3C traceparent, and an incoming span runs the rest of the request.
+import { SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import { createOtelTracing } from '../../src/adapters/tracing-otel/otel-tracing.ts';
@@ -34,6 +35,22 @@ describe.each(adapters)('Tracing contract: $name', (adapter) => {
     await expect(tracing.inSpan('t.fail', 'client', {}, async () => Promise.reject(refused))).rejects.toBe(
       refused,
     );
+  });
+
+  it('a span a caller marks failed returns what the call returned and stays failed', async () => {
+    const { tracing, spans } = await adapter.open();
+    const refused = new FlotillaError('FORBIDDEN', 'cluster z refused the credentials');
+    const got = await tracing.inSpan('t.reported', 'client', {}, async (span) => {
+      span.fail(refused);
+      return { kind: 'failed' };
+    });
+    expect(got).toEqual({ kind: 'failed' });
+    if (spans) {
+      await tracing.forceFlush();
+      const s = spans.getFinishedSpans().find((x) => x.name === 't.reported')!;
+      expect([s.attributes['flotilla.outcome'], s.status.code]).toEqual(['FORBIDDEN', SpanStatusCode.ERROR]);
+      expect(JSON.stringify([s.attributes, s.status, s.events])).not.toContain('credentials');
+    }
   });
 
   it('always gives a hand-over a W3C traceparent, inside a span or not', async () => {

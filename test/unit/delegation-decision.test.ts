@@ -3,8 +3,11 @@
 // replicas, refused / unreachable / credential-less sends, the kept-local outcome and the
 // cap; then the real triggers and delegator recording it through a store, and a fuzz that
 // no URL, header or credential of a replica ever reaches the record or its words.
+import { SpanStatusCode } from '@opentelemetry/api';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createOtelTracing } from '../../src/adapters/tracing-otel/otel-tracing.ts';
 import { DelegationTriggers } from '../../src/app/federation/delegation-triggers.ts';
 import { Delegator } from '../../src/app/federation/delegator.ts';
 import type { ServiceCache } from '../../src/app/service-cache.ts';
@@ -30,6 +33,7 @@ import { FlotillaError } from '../../src/core/errors.ts';
 import type { Service } from '../../src/core/fdl/service.ts';
 import type { DelegationPolicy, Replica } from '../../src/core/federation/model.ts';
 import type { JobRecord, JobStore, PeerClient, SettingsStore } from '../../src/core/ports.ts';
+import type { Tracing } from '../../src/core/tracing.ts';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -370,7 +374,13 @@ describe('the triggers record the decision on the job', () => {
     replicas: Replica[],
     snapshots: Map<string, ClusterSnapshot>,
     answers: Record<string, 'ok' | FlotillaError>,
-    opts: { threshold?: number; localCpu?: number; now?: number; failRecord?: boolean } = {},
+    opts: {
+      threshold?: number;
+      localCpu?: number;
+      now?: number;
+      failRecord?: boolean;
+      tracing?: Tracing;
+    } = {},
   ) => {
     const j = job();
     const calls: string[] = [];
@@ -433,6 +443,7 @@ describe('the triggers record the decision on the job', () => {
       random: seededRandom(1),
       logger: { info: () => {}, warn: () => {} },
       openSealed: (s) => s,
+      tracing: opts.tracing,
     });
     const cpu = opts.localCpu ?? 1000;
     const triggers = new DelegationTriggers({
@@ -491,6 +502,33 @@ describe('the triggers record the decision on the job', () => {
       'Delegated to d at intake: no local node had 1 cpu and 64 MiB free. Policy static: ' +
         'b (2.0 cpu free; unreachable) before c (2.0 free; credentials or grant refused) before d (2.0 free); x offline.',
     );
+  });
+
+  it("each hand-over's span says what became of it: a send that did not deliver is failed, with its code", async () => {
+    const spans = new InMemorySpanExporter();
+    const tracing = await createOtelTracing({ clusterId: 'home', exporter: spans });
+    const { j, svc, triggers } = setup(
+      [oscar('b', 0), oscar('c', 1), oscar('d', 2)],
+      new Map([
+        ['b', free('b')],
+        ['c', free('c')],
+        ['d', free('d')],
+      ]),
+      { b: unreachable, c: forbidden, d: 'ok' },
+      { tracing },
+    );
+    expect(await triggers.atIntake(j.id, svc)).toBe('d');
+    await tracing.forceFlush();
+    const handOvers = spans
+      .getFinishedSpans()
+      .filter((s) => s.name === 'delegation.hand-over')
+      .map((s) => [s.attributes['flotilla.target_cluster'], s.attributes['flotilla.outcome'], s.status.code]);
+    expect(handOvers).toEqual([
+      ['b', 'PEER_UNREACHABLE', SpanStatusCode.ERROR],
+      ['c', 'FORBIDDEN', SpanStatusCode.ERROR],
+      ['d', 'ok', SpanStatusCode.UNSET],
+    ]);
+    await tracing.shutdown();
   });
 
   it('the rescheduler records how long the job waited; every send failing keeps it local, recorded', async () => {

@@ -64,7 +64,19 @@ const defined = (a: SpanAttributes): Record<string, string | number | boolean> =
 /** An error as a span sees it: its registry code, never its message (it may name a host or a path). */
 const outcomeOf = (e: unknown): string => (isFlotillaError(e) ? e.code : 'error');
 
-const activeSpan = (span: Span): ActiveSpan => ({ set: (a) => void span.setAttributes(defined(a)) });
+/** The span as callers see it; `failed` once a caller marked it so (it stays failed). */
+const activeSpan = (span: Span): ActiveSpan & { failed: boolean } => {
+  const active = {
+    failed: false,
+    set: (a: SpanAttributes) => void span.setAttributes(defined(a)),
+    fail(e: unknown) {
+      active.failed = true;
+      span.setAttribute('flotilla.outcome', outcomeOf(e));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    },
+  };
+  return active;
+};
 
 export const createOtelTracing = async (o: OtelTracingOptions): Promise<Tracing> => {
   installContextManager();
@@ -99,9 +111,10 @@ export const createOtelTracing = async (o: OtelTracingOptions): Promise<Tracing>
         name,
         { kind: KINDS[kind], attributes: defined(attributes) },
         async (span) => {
+          const active = activeSpan(span);
           try {
-            const result = await fn(activeSpan(span));
-            span.setAttribute('flotilla.outcome', 'ok');
+            const result = await fn(active);
+            if (!active.failed) span.setAttribute('flotilla.outcome', 'ok');
             return result;
           } catch (e) {
             span.setAttribute('flotilla.outcome', outcomeOf(e));

@@ -85,6 +85,8 @@ const inHandOverSpan = <T>(
   job: JobRecord,
   to: string,
   send: () => Promise<T>,
+  /** The failure a result reports without throwing (a hand-over that did not deliver). */
+  failureOf: (result: T) => unknown = () => undefined,
 ): Promise<T> => {
   const tracing = d.tracing ?? NO_TRACING;
   const span = () =>
@@ -92,7 +94,12 @@ const inHandOverSpan = <T>(
       'delegation.hand-over',
       'client',
       { 'flotilla.job.id': job.id, 'flotilla.target_cluster': to },
-      send,
+      async (active) => {
+        const result = await send();
+        const failure = failureOf(result);
+        if (failure !== undefined) active.fail(failure);
+        return result;
+      },
     );
   // A job delegated here, sent on: in the trace of the request that brought it, when kept.
   const kept =
@@ -178,11 +185,16 @@ export class Delegator {
       const to = { clusterId: replica.cluster_id, target, service: replica.service_name };
       // Two steps (ADR 13): the replica holds the job until it is confirmed there. In the
       // hand-over's span, whose context the traceparent carries.
-      const res = await inHandOverSpan(this.d, job, replica.cluster_id, () =>
-        this.handOver.deliver(job, to, this.wrappedEvent(job), {
-          ...headers,
-          traceparent: this.traceparent(),
-        }),
+      const res = await inHandOverSpan(
+        this.d,
+        job,
+        replica.cluster_id,
+        () =>
+          this.handOver.deliver(job, to, this.wrappedEvent(job), {
+            ...headers,
+            traceparent: this.traceparent(),
+          }),
+        (r) => (r.kind === 'failed' ? (r.error ?? new Error('not delivered')) : undefined),
       );
       if (res.kind === 'failed') {
         const e = res.error;
