@@ -181,6 +181,16 @@ export interface JobStore {
   getJobByDelegatedId(delegatedId: string): Promise<JobRecord | undefined>;
   /** Held → confirmed while the hold has not expired at `now`; false otherwise. */
   confirmHold(id: string, now: Date): Promise<boolean>;
+  /**
+   * The same in one statement, found by its delegated id and only for that caller (service,
+   * owner, origin cluster): the id of the job it confirmed, or undefined when it confirmed
+   * nothing (no such hold of that caller, not held, or expired: the caller looks closer).
+   */
+  confirmHoldOf(
+    delegatedId: string,
+    caller: { service: string; owner: string; originCluster: string },
+    now: Date,
+  ): Promise<string | undefined>;
   /** Held → dropped (the job ends Failed with the reason, never having run); false otherwise. */
   dropHold(id: string, reason: string, now: Date): Promise<boolean>;
   /** Drops every hold whose deadline is past; returns their ids. */

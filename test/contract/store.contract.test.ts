@@ -276,6 +276,30 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(await store.getJob(tomb)).toMatchObject({ status: 'Failed', finishedAt: expect.any(Date) });
     });
 
+    it('confirms a hold by its delegated id in one statement, only for its own caller and in time', async () => {
+      const now = new Date();
+      const soon = new Date(now.getTime() + 60_000);
+      const delegatedId = `o.one-${seq}`;
+      const [id] = await store.insertJobs([
+        job('holds', { delegatedId, originCluster: 'o', holdState: 'held', heldUntil: soon }),
+      ]);
+      const caller = { service: 'holds', owner: 'cluster_admin', originCluster: 'o' };
+      // Anyone else's hand-over, or this one past its deadline, confirms nothing.
+      for (const other of [
+        { ...caller, service: 'other' },
+        { ...caller, owner: 'mallory' },
+        { ...caller, originCluster: 'p' },
+      ])
+        expect(await store.confirmHoldOf(delegatedId, other, now)).toBeUndefined();
+      expect(await store.confirmHoldOf(`o.none-${seq}`, caller, now)).toBeUndefined();
+      expect(await store.confirmHoldOf(delegatedId, caller, new Date(soon.getTime() + 1))).toBeUndefined();
+      expect(await store.getJob(id)).toMatchObject({ holdState: 'held' });
+      expect(await store.confirmHoldOf(delegatedId, caller, now)).toBe(id);
+      expect(await store.getJob(id)).toMatchObject({ holdState: 'confirmed', status: 'Pending' });
+      expect(await store.confirmHoldOf(delegatedId, caller, now)).toBeUndefined();
+      expect(await store.confirmHold(id, now)).toBe(false);
+    });
+
     it('records a delegation with its confirm pending: still claimed, then confirmed or taken back', async () => {
       const now = new Date();
       const [a, b, c] = await store.insertJobs([job('origin'), job('origin'), job('origin')]);

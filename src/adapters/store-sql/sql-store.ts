@@ -473,6 +473,28 @@ export abstract class SqlStore implements Store {
     return rows.length > 0;
   }
 
+  async confirmHoldOf(
+    delegatedId: string,
+    caller: { service: string; owner: string; originCluster: string },
+    now: Date,
+  ): Promise<string | undefined> {
+    const rows = await this.db
+      .update(jobs)
+      .set({ holdState: 'confirmed' })
+      .where(
+        and(
+          eq(jobs.delegatedId, delegatedId),
+          eq(jobs.service, caller.service),
+          eq(jobs.owner, caller.owner),
+          eq(jobs.originCluster, caller.originCluster),
+          eq(jobs.holdState, 'held'),
+          gt(jobs.heldUntil, now),
+        ),
+      )
+      .returning({ id: jobs.id });
+    return rows[0]?.id;
+  }
+
   async dropHold(id: string, reason: string, now: Date): Promise<boolean> {
     const rows = await this.db
       .update(jobs)

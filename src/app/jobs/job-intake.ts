@@ -200,6 +200,22 @@ export class JobIntake {
     }
   }
 
+  private checkHandOverIds(delegatedId: string, from: string | undefined): void {
+    if (!DELEGATED_ID_RE.test(delegatedId)) fail('BAD_REQUEST', 'the delegated job id is not one');
+    if (from === undefined || !CLUSTER_ID_RE.test(from))
+      fail('BAD_REQUEST', 'X-Delegated-From must be a cluster id');
+  }
+
+  /** A confirmed hold: offered to runners off the answer's path (a job the queue never got
+   * is offered again by the leader's sweep of waiting jobs). */
+  private confirmed(id: string, service: Service): HandOverAnswer {
+    void this.deps.queue
+      .publish([{ id, service: service.name }])
+      .catch(() => {})
+      .finally(() => this.deps.onStored());
+    return { job_id: id, state: 'confirmed' };
+  }
+
   /** A held hand-over of this caller from that origin; undefined (a 404) for anyone else's. */
   private async handOverOf(
     service: Service,
@@ -207,9 +223,7 @@ export class JobIntake {
     delegatedId: string,
     from: string | undefined,
   ): Promise<JobRecord | undefined> {
-    if (!DELEGATED_ID_RE.test(delegatedId)) fail('BAD_REQUEST', 'the delegated job id is not one');
-    if (from === undefined || !CLUSTER_ID_RE.test(from))
-      fail('BAD_REQUEST', 'X-Delegated-From must be a cluster id');
+    this.checkHandOverIds(delegatedId, from);
     const job = await this.deps.store.getJobByDelegatedId(delegatedId);
     const mine =
       job && job.service === service.name && job.owner === ownerOf(principal) && job.originCluster === from;
@@ -242,22 +256,22 @@ export class JobIntake {
     delegatedId: string,
     from: string | undefined,
   ): Promise<HandOverAnswer> {
+    this.checkHandOverIds(delegatedId, from);
+    const now = this.now();
+    // The common case in one statement: this caller's hold, still held and in time.
+    const confirmed = await this.deps.store.confirmHoldOf(
+      delegatedId,
+      { service: service.name, owner: ownerOf(principal), originCluster: from! },
+      now,
+    );
+    if (confirmed) return this.confirmed(confirmed, service);
     const job = await this.handOverOf(service, principal, delegatedId, from);
     const notHere = () => fail('JOB_NOT_FOUND', `no hand-over ${delegatedId} of yours is held here`);
-    const now = this.now();
     switch (onConfirm(job, now)) {
       case 'absent':
         return notHere();
       case 'confirm': {
-        if (await this.deps.store.confirmHold(job!.id, now)) {
-          // Offered to runners off the answer's path: a job the queue never got is offered
-          // again by the leader's sweep of waiting jobs.
-          void this.deps.queue
-            .publish([{ id: job!.id, service: service.name }])
-            .catch(() => {})
-            .finally(() => this.deps.onStored());
-          return { job_id: job!.id, state: 'confirmed' };
-        }
+        if (await this.deps.store.confirmHold(job!.id, now)) return this.confirmed(job!.id, service);
         // Confirmed or expired in between: decide again from what the store holds now.
         const again = await this.deps.store.getJob(job!.id);
         if (again?.holdState === 'confirmed') return { job_id: job!.id, state: 'confirmed' };
