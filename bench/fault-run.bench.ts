@@ -47,7 +47,8 @@ try {
     console.log(
       `[round ${results.length}] seed ${seed}: ${r.jobs.accepted} jobs accepted, ${Object.values(r.faults).reduce((a, b) => a + b, 0)} faults, ${r.violations.length} violations${r.violations.length ? `: ${r.violations.slice(0, 5).join('; ')}` : ''}`,
     );
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    // In BigInt: the product passes 2^53, where a double would drop the seed's low bits.
+    seed = Number((BigInt(seed) * 1103515245n + 12345n) % 2n ** 31n);
   }
 } finally {
   for (const p of Object.values(proxies)) await p.close();
