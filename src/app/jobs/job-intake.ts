@@ -200,7 +200,7 @@ export class JobIntake {
     }
   }
 
-  private checkHandOverIds(delegatedId: string, from: string | undefined): void {
+  private checkHandOverIds(delegatedId: string, from: string | undefined): asserts from is string {
     if (!DELEGATED_ID_RE.test(delegatedId)) fail('BAD_REQUEST', 'the delegated job id is not one');
     if (from === undefined || !CLUSTER_ID_RE.test(from))
       fail('BAD_REQUEST', 'X-Delegated-From must be a cluster id');
@@ -261,7 +261,7 @@ export class JobIntake {
     // The common case in one statement: this caller's hold, still held and in time.
     const confirmed = await this.deps.store.confirmHoldOf(
       delegatedId,
-      { service: service.name, owner: ownerOf(principal), originCluster: from! },
+      { service: service.name, owner: ownerOf(principal), originCluster: from },
       now,
     );
     if (confirmed) return this.confirmed(confirmed, service);
