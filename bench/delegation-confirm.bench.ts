@@ -17,7 +17,6 @@ import { loadavg } from 'node:os';
 import { createHttpPeerClient } from '../src/adapters/peer-http/http-peer-client.ts';
 import { HandOver } from '../src/app/federation/hand-over.ts';
 import type { PeerTarget } from '../src/core/ports.ts';
-import { startClusters } from '../test/support/cluster-harness.ts';
 import {
   ADMIN,
   basicHeader,
@@ -27,6 +26,7 @@ import {
   row,
   startBenchManager,
   startLatencyProxiesProcess,
+  startManagerProcess,
 } from './lib.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 300);
@@ -37,13 +37,7 @@ const RTTS = (process.env.BENCH_RTTS ?? process.env.BENCH_RTT_MS ?? '20,50').spl
 const B_IN_PROCESS = process.env.BENCH_B === 'inprocess';
 const b = B_IN_PROCESS
   ? await startBenchManager('pglite', { clusterId: 'b', cpus: '0.05' })
-  : await (async () => {
-      const h = await startClusters([{ id: 'b', args: ['--cpus', '0.05'] }], {
-        adminPassword: ADMIN,
-        prefix: 'flotilla-bench-confirm-',
-      });
-      return { url: h.get('b').url, close: () => h.close() };
-    })();
+  : await startManagerProcess('b', ['--cpus', '0.05']);
 const a = await startBenchManager('pglite', { clusterId: 'a', cpus: '0.05' });
 const slow = await Promise.all(RTTS.map((rtt) => startLatencyProxiesProcess([b.url], rtt / 2)));
 try {

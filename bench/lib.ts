@@ -127,6 +127,19 @@ export const startLatencyProxy = async (
   };
 };
 
+/** A manager as its own `flotilla up` process (admin password ADMIN), with extra flags. */
+export const startManagerProcess = async (
+  clusterId: string,
+  args: string[],
+): Promise<{ url: string; close(): Promise<void> }> => {
+  const { startClusters } = await import('../test/support/cluster-harness.ts');
+  const h = await startClusters([{ id: clusterId, args }], {
+    adminPassword: ADMIN,
+    prefix: `flotilla-bench-${clusterId}-`,
+  });
+  return { url: h.get(clusterId).url, close: () => h.close() };
+};
+
 /**
  * Latency proxies (as startLatencyProxy) run in a child process, so the bytes they relay
  * cost the measured process nothing: a network is not the caller's work.
