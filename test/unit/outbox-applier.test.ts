@@ -212,3 +212,40 @@ describe('the background drain', () => {
     expect(await rowOf(row)).toMatchObject({ state: 'pending', lastErrorKind: 'unexpected' });
   });
 });
+
+describe('a later row behind a head waiting out its backoff', () => {
+  it('supersedes the failed head at once: a delete after a refused create goes now, not after the backoff', async () => {
+    const [create] = await persist([newRow('create')]);
+    peerScript.script.set(`POST ${create.service}`, [refusal('UNAUTHORIZED', 401, 'create')]);
+    worker.start();
+    await worker.settle(5000);
+    expect(await rowOf(create)).toMatchObject({ state: 'pending', attempts: 1 });
+    // The backoff is 60 s: only superseding the head lets the delete through within the test.
+    const { id: _created, ...createRow } = create;
+    await persist([{ ...createRow, op: 'delete', payload: null, revision: 2 }]);
+    worker.nudge(['b']);
+    await worker.settle(5000);
+    await worker.stop();
+    const rows = await store.outboxOfGroup(create.group);
+    expect(rows.map((r) => [r.op, r.state])).toEqual([
+      ['create', 'done'],
+      ['delete', 'done'],
+    ]);
+    expect(rows[0].doneAt).toEqual(SUPERSEDED_AT);
+    expect(peerScript.calls.map((c) => `${c.method} ${c.service}`)).toEqual([
+      `POST ${create.service}`,
+      `DELETE ${create.service}`,
+    ]);
+  });
+
+  it('leaves a held head (being applied at once) alone, so a later row cannot overtake it', async () => {
+    const [held] = await persist([newRow('create', { notBefore: new Date(Date.now() + 60_000) })]);
+    const { id: _held, ...heldRow } = held;
+    await persist([{ ...heldRow, op: 'delete', payload: null, revision: 2, notBefore: undefined }]);
+    worker.start();
+    await worker.settle(2000);
+    await worker.stop();
+    expect(peerScript.calls).toEqual([]);
+    expect((await store.outboxOfGroup(held.group)).map((r) => r.state)).toEqual(['pending', 'pending']);
+  });
+});
