@@ -2,7 +2,8 @@
 // plans is an outbox row, and this worker performs it. It drains the durable per-peer
 // outbox in the background: each (peer, service)'s rows are applied in order, one at a time;
 // a row that fails stays at the head of its service and is retried with backoff, so later
-// changes to that service cannot overtake it (other services' rows go on). Rows carry full
+// changes to that service cannot overtake it (other services' rows go on); a later row, which
+// carries the full state, supersedes a failed head at once instead of after its backoff. Rows carry full
 // state and are idempotent: a create is POST, falling back to PUT when an earlier attempt
 // already made it; an update is PUT, falling back to POST on 404; a delete tolerates 404; a
 // 409 for a stale revision means the peer already holds something newer. A use case that
@@ -196,7 +197,11 @@ export class OutboxWorker implements ChangeApplier {
       let wait = Number.POSITIVE_INFINITY;
       for (const row of heads) {
         if (this.stopped) return;
-        if (row.nextAttemptAt > this.o.clock.now()) {
+        // A head still waiting is either held (applied at once right now: nothing may
+        // overtake it) or waiting out the backoff of a failed attempt (nobody is applying it,
+        // so a later row may supersede it now rather than after the backoff).
+        const waiting = row.nextAttemptAt > this.o.clock.now();
+        if (waiting && row.attempts === 0) {
           wait = Math.min(wait, row.nextAttemptAt.getTime());
           continue;
         }
@@ -205,6 +210,10 @@ export class OutboxWorker implements ChangeApplier {
         if (await this.o.store.hasLaterRow(row)) {
           await this.o.store.markOutboxDone(row.id, SUPERSEDED_AT);
           progressed = true;
+          continue;
+        }
+        if (waiting) {
+          wait = Math.min(wait, row.nextAttemptAt.getTime());
           continue;
         }
         try {

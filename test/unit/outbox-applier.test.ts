@@ -226,7 +226,7 @@ describe('a later row behind a head waiting out its backoff', () => {
     worker.nudge(['b']);
     await worker.settle(5000);
     await worker.stop();
-    const rows = await store.outboxOfGroup(create.group);
+    const rows = (await store.outboxOfGroup(create.group)).sort((x, y) => x.id - y.id);
     expect(rows.map((r) => [r.op, r.state])).toEqual([
       ['create', 'done'],
       ['delete', 'done'],
