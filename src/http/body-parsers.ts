@@ -21,19 +21,31 @@ const decodeUtf8 = (body: Buffer, code: 'INVALID_JSON' | 'INVALID_YAML'): string
   }
 };
 
-/** The path of the first key that could pollute a prototype, or undefined. Iterative: no stack limit. */
+/** Where a node sits: its key and its parent's place (the path is spelled out only when found). */
+type Place = { key: string; up: Place | undefined };
+
+const pathOf = (place: Place | undefined, last: string): string => {
+  const keys = [last];
+  for (let p = place; p; p = p.up) keys.push(p.key);
+  return keys.reverse().join('.');
+};
+
+/** The path of the first key that could pollute a prototype, or undefined. Iterative: no stack
+ * limit; only objects are visited, and no path is built unless one is found. */
 export const findForbiddenKey = (value: unknown): string | undefined => {
-  const stack: Array<{ node: unknown; path: string }> = [{ node: value, path: '' }];
-  while (stack.length > 0) {
-    const { node, path } = stack.pop()!;
-    if (node === null || typeof node !== 'object') continue;
-    for (const [k, v] of Object.entries(node)) {
-      const where = path ? `${path}.${k}` : k;
-      if (k === '__proto__') return where;
-      if (k === 'constructor' && v !== null && typeof v === 'object' && Object.hasOwn(v, 'prototype')) {
-        return `${where}.prototype`;
-      }
-      stack.push({ node: v, path: where });
+  if (value === null || typeof value !== 'object') return undefined;
+  const nodes: object[] = [value];
+  const places: Array<Place | undefined> = [undefined];
+  while (nodes.length > 0) {
+    const node = nodes.pop() as Record<string, unknown>;
+    const place = places.pop();
+    for (const k of Object.keys(node)) {
+      const v = node[k];
+      if (k === '__proto__') return pathOf(place, k);
+      if (v === null || typeof v !== 'object') continue;
+      if (k === 'constructor' && Object.hasOwn(v, 'prototype')) return `${pathOf(place, k)}.prototype`;
+      nodes.push(v);
+      places.push({ key: k, up: place });
     }
   }
   return undefined;

@@ -12,7 +12,7 @@
 // recorded with its kind (core/peer-failure.ts), never parsed from its text.
 import PQueue from 'p-queue';
 import type { ChangeApplier, ChangeOutcome, PreflightOutcome } from '../app/federation/federation-common.ts';
-import { type AuditEntry, queryHashOf } from '../core/audit/chain.ts';
+import { type AuditEntry, requestDigest } from '../core/audit/chain.ts';
 import { isFlotillaError } from '../core/errors.ts';
 import { SUPERSEDED_AT } from '../core/federation/sync-state.ts';
 import { type PeerFailure, peerFailureOf, peerIsDown } from '../core/peer-failure.ts';
@@ -395,6 +395,12 @@ export class OutboxWorker implements ChangeApplier {
     } finally {
       const auth = row.target.auth;
       const who = auth.kind === 'peer' ? this.o.grantOf?.(auth.peer) : undefined;
+      // One serialisation of the definition gives both its hash and its size.
+      const digest = requestDigest({
+        method: row.op,
+        url: `${row.target.clusterId}/${row.service}#${row.revision}`,
+        body: row.payload,
+      });
       this.o.audit?.record({
         at: started,
         grantId: who?.grantId ?? null,
@@ -402,13 +408,9 @@ export class OutboxWorker implements ChangeApplier {
         subject: who?.subject ?? null,
         verb: row.op,
         resource: `services/${row.service}`,
-        queryHash: queryHashOf({
-          method: row.op,
-          url: `${row.target.clusterId}/${row.service}#${row.revision}`,
-          body: row.payload,
-        }),
+        queryHash: digest.queryHash,
         outcome,
-        bytesOut: row.payload ? Buffer.byteLength(JSON.stringify(row.payload)) : 0,
+        bytesOut: row.payload ? digest.bodyBytes : 0,
         latencyMs: Math.round((performance.now() - t0) * 1000) / 1000,
         traceId: this.o.tracing?.traceId() ?? null,
       });

@@ -1,14 +1,17 @@
 // The audit chain in core: linking, verification (a changed, removed or reordered row is
 // named), the traceparent reader and the query hash, with fuzzing of both parsers.
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type AuditEntry,
   ChainVerifier,
+  canonicalJson,
   GENESIS_HASH,
   linkHash,
   linkRows,
   queryHashOf,
+  requestDigest,
   storableEntry,
   traceIdOf,
 } from '../../src/core/audit/chain.ts';
@@ -147,6 +150,52 @@ describe('query hash', () => {
       queryHashOf({ method: 'POST', url: '/x', body: { a: 1 } }),
     );
     expect(queryHashOf({ method: 'POST', url: '/x', body: Buffer.from('raw') })).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('fuzz: the canonical form does not depend on key order, keeps the content, and its size is the JSON body’s', () => {
+    /** The same value with every object's keys in another order. */
+    const reordered = (v: unknown, seed: number): unknown => {
+      if (Array.isArray(v)) return v.map((e) => reordered(e, seed));
+      if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
+      const keys = Object.keys(v);
+      const turned = keys.map((_, i) => keys[(i + seed) % keys.length]).reverse();
+      const out: Record<string, unknown> = Object.create(null);
+      for (const k of turned) out[k] = reordered((v as Record<string, unknown>)[k], seed);
+      return out;
+    };
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.jsonValue(),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(fc.oneof(fc.string(), fc.constant('__proto__'), fc.nat(20).map(String)), tie('value'), {
+          maxKeys: 5,
+        }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(json, fc.nat(7), (body, seed) => {
+        const canonical = canonicalJson(body);
+        expect(canonicalJson(reordered(body, seed))).toBe(canonical);
+        expect(queryHashOf({ method: 'put', url: '/x', body: reordered(body, seed) })).toBe(
+          queryHashOf({ method: 'PUT', url: '/x', body }),
+        );
+        expect(JSON.parse(canonical)).toEqual(JSON.parse(JSON.stringify(body ?? null)));
+        expect(requestDigest({ method: 'PUT', url: '/x', body }).bodyBytes).toBe(
+          Buffer.byteLength(JSON.stringify(body ?? null)),
+        );
+      }),
+    );
+    expect(canonicalJson(JSON.parse('{"b":1,"__proto__":{"x":2},"a":[{"d":1,"c":2}]}'))).toBe(
+      '{"__proto__":{"x":2},"a":[{"c":2,"d":1}],"b":1}',
+    );
+    // Bytes, nested, as base64; a raw body as its bytes, tagged.
+    expect(canonicalJson({ b: Buffer.from('hi') })).toBe('{"b":{"$bytes":"aGk="}}');
+    const raw = createHash('sha256').update('POST /x\n').update('bytes:').update('hi').digest('hex');
+    expect(requestDigest({ method: 'post', url: '/x', body: Buffer.from('hi') })).toEqual({
+      queryHash: raw,
+      bodyBytes: 2,
+    });
   });
 
   it('fuzz: never throws, always 64 hex, never contains the body', () => {

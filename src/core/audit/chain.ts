@@ -134,24 +134,43 @@ export const traceIdOf = (header: unknown): string | null => {
   return m[2];
 };
 
-/** JSON with object keys sorted at every level; bytes (nested) as base64. */
-const canonicalJson = (v: unknown): string => {
-  if (v instanceof Uint8Array) return JSON.stringify({ $bytes: Buffer.from(v).toString('base64') });
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object')
-    return `{${Object.keys(v)
-      .sort()
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v ?? null);
-};
+/**
+ * JSON.stringify's replacer for the canonical form: object keys sorted at every level, bytes
+ * (nested) as base64. `this[key]` is the value before its toJSON (a Buffer's would hide its
+ * bytes). A null-prototype copy keeps a "__proto__" key as an ordinary key.
+ */
+function sortedKeys(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = this[key];
+  if (raw instanceof Uint8Array) return { $bytes: Buffer.from(raw).toString('base64') };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const sorted: Record<string, unknown> = Object.create(null);
+  for (const k of Object.keys(value).sort()) sorted[k] = (value as Record<string, unknown>)[k];
+  return sorted;
+}
 
-/** SHA-256 of the canonical request: method, URL (path and query) and body. The row keeps
- * this hash only, so equal requests can be matched without the request being stored. */
-export const queryHashOf = (req: { method: string; url: string; body?: unknown }): string => {
+/** JSON with object keys sorted at every level (integer-like keys first, in numeric order, as
+ * JavaScript orders an object's keys), undefined members left out as JSON leaves them out. */
+export const canonicalJson = (v: unknown): string => JSON.stringify(v ?? null, sortedKeys) ?? 'null';
+
+/**
+ * SHA-256 of the canonical request: method, URL (path and query) and body, and the body's
+ * size in UTF-8 bytes (the canonical form differs from the sent JSON in key order only, so
+ * its size is the body's). The row keeps the hash only, so equal requests can be matched
+ * without the request being stored.
+ */
+export const requestDigest = (req: {
+  method: string;
+  url: string;
+  body?: unknown;
+}): { queryHash: string; bodyBytes: number } => {
   const h = createHash('sha256').update(`${req.method.toUpperCase()} ${req.url}\n`, 'utf8');
   // A raw body (a job's event) is hashed as its bytes, tagged so it never equals a JSON body.
-  if (req.body instanceof Uint8Array) return h.update('bytes:').update(req.body).digest('hex');
-  return h.update(canonicalJson(req.body), 'utf8').digest('hex');
+  if (req.body instanceof Uint8Array) {
+    return { queryHash: h.update('bytes:').update(req.body).digest('hex'), bodyBytes: req.body.byteLength };
+  }
+  const body = canonicalJson(req.body);
+  return { queryHash: h.update(body, 'utf8').digest('hex'), bodyBytes: Buffer.byteLength(body) };
 };
+
+export const queryHashOf = (req: { method: string; url: string; body?: unknown }): string =>
+  requestDigest(req).queryHash;
