@@ -6,6 +6,12 @@
 // round trip (BENCH_RTT_MS, default 30 ms) to every call, as between clusters.
 //   node bin/run-ts.mjs bench/federation.bench.ts
 // BENCH_CPU_PROFILE=/tmp/fed.cpuprofile profiles the loopback series alone.
+// The largest N is also created once more and timed until it has converged: every member
+// holds its worker, listing every other node. BENCH_SIZES=1,8,32,100 makes that a mesh of 100
+// (101 managers: PostgreSQL needs max_connections ≥ 2 × 101 + 10 with the default pool of 2,
+// checked below; ALTER SYSTEM SET max_connections = 300 and a restart give it).
+import pg from 'pg';
+import { ADMIN_URL } from '../test/support/postgres.ts';
 import {
   ADMIN,
   type BenchManager,
@@ -35,7 +41,22 @@ const post = async (url: string, path: string, body: unknown, method = 'POST') =
   return text ? JSON.parse(text) : undefined;
 };
 
+/** The connections MAX + 1 managers open fit the server's limit (else a clear message, not a hang). */
+const checkConnectionLimit = async () => {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  const { rows } = await client.query<{ max_connections: string }>('SHOW max_connections');
+  await client.end();
+  const limit = Number(rows[0].max_connections);
+  const needed = (MAX + 1) * Number(process.env.BENCH_PG_POOL ?? 2) + 10;
+  if (limit < needed)
+    throw new Error(
+      `${MAX + 1} managers need PostgreSQL max_connections ≥ ${needed} (it is ${limit}): ALTER SYSTEM SET max_connections = ${needed} and restart PostgreSQL, or set BENCH_PG_POOL=1`,
+    );
+};
+
 const main = async () => {
+  await checkConnectionLimit();
   const started = performance.now();
   const managers: BenchManager[] = [];
   // Coordinator + MAX members, started a few at a time.
@@ -127,6 +148,50 @@ const main = async () => {
     series('Members on loopback (no network latency: the time is the cpu work of all managers)', clusters),
   );
   await series(`Members behind a ${RTT_MS} ms round trip (inter-cluster network)`, clustersOverWan);
+
+  // The largest mesh once more: created, then converged (every member holds its worker, and
+  // the worker lists every other node of the mesh: the coordinator and MAX − 1 members).
+  {
+    const name = `converge-${MAX}`;
+    const t = performance.now();
+    const report = await post(coord.url, '/system/services', {
+      name,
+      image: 'alpine',
+      script: 'true',
+      cpu: '0.1',
+      clusters,
+      federation: {
+        topology: 'mesh',
+        members: members.map((m) => ({
+          type: 'oscar',
+          cluster_id: m.manager.config.clusterId,
+          service_name: `${name}-w`,
+        })),
+      },
+    });
+    const created = performance.now() - t;
+    if (report?.outcome !== 'created')
+      throw new Error(`create of ${name} did not complete: ${JSON.stringify(report)}`);
+    for (;;) {
+      const listed = await Promise.all(
+        members.map(async (m) => {
+          const svc = (await m.manager.store.getService(`${name}-w`)) as Record<string, unknown> | undefined;
+          return ((svc?.replicas as unknown[] | undefined) ?? []).length;
+        }),
+      );
+      if (listed.every((n) => n === MAX)) break;
+      if (performance.now() - t > 120_000)
+        throw new Error(`mesh of ${MAX} not converged within 120 s: replicas listed ${listed.join(',')}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    lines.push(
+      row([`a mesh of ${MAX}, on loopback`, 'ms']),
+      row(['---', '---']),
+      row(['created (the atomic create answered)', fmt(created)]),
+      row(['converged (every member holds its worker listing all others)', fmt(performance.now() - t)]),
+      '',
+    );
+  }
 
   // A member change on a federation of MAX members: time until every node shows it.
   const name = 'visible';
