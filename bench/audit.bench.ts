@@ -102,7 +102,7 @@ const on = await startBenchManager(
 const off = await startBenchManager(
   'pglite',
   { clusterId: 'unaudited', peerListen: '127.0.0.1:0' },
-  { peerAudit: false, runJobs: false },
+  { audit: false, runJobs: false },
 );
 try {
   const pOn = await peerOf(on);

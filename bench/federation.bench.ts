@@ -29,6 +29,8 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
 const MAX = Math.max(...SIZES);
 /** Round trip added between the coordinator and each member in the second series. */
 const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 30);
+/** BENCH_AUDIT=off: no audit rows for the changes (what the audit trail costs a create). */
+const AUDIT = process.env.BENCH_AUDIT !== 'off';
 
 const post = async (url: string, path: string, body: unknown, method = 'POST') => {
   const res = await fetch(`${url}${path}`, {
@@ -63,7 +65,11 @@ const main = async () => {
   for (let i = 0; i <= MAX; i += 4) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(4, MAX + 1 - i) }, (_, k) =>
-        startBenchManager('postgres', { clusterId: i + k === 0 ? 'coord' : `m${i + k}` }, { runJobs: false }),
+        startBenchManager(
+          'postgres',
+          { clusterId: i + k === 0 ? 'coord' : `m${i + k}` },
+          { runJobs: false, audit: AUDIT },
+        ),
       ),
     );
     managers.push(...batch);

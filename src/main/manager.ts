@@ -104,8 +104,9 @@ export interface ManagerOptions {
   runJobs?: boolean;
   /** Randomness for the random delegation policy (seedable in tests). */
   random?: () => number;
-  /** false: the peer channel records no audit rows (benchmarks measuring the audit's cost). */
-  peerAudit?: boolean;
+  /** false: nothing records audit rows, neither the peer channel nor the outbox (benchmarks
+   * measuring the audit's cost). */
+  audit?: boolean;
   /** A rate limiter made by the caller (tests of an unreachable Valkey); else by tier. */
   rateLimit?: RateLimiter;
   /**
@@ -188,7 +189,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       box,
       logger,
       publicUrl,
-      audit: opts.peerAudit === false ? undefined : audit,
+      audit: opts.audit === false ? undefined : audit,
       rateLimit,
       tracing,
     });
@@ -377,7 +378,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       clock: systemClock,
       logger,
       ownerToken: refreshTokens,
-      audit,
+      audit: opts.audit === false ? undefined : audit,
       grantOf: (peer) => {
         const p = peering.records.find(peer);
         return p && { grantId: p.grantId, subject: p.subject };

@@ -393,28 +393,39 @@ export class OutboxWorker implements ChangeApplier {
       outcome = peerFailureOf(e).kind === 'refused' ? 'denied' : 'error';
       throw e;
     } finally {
-      const auth = row.target.auth;
-      const who = auth.kind === 'peer' ? this.o.grantOf?.(auth.peer) : undefined;
-      // One serialisation of the definition gives both its hash and its size.
-      const digest = requestDigest({
-        method: row.op,
-        url: `${row.target.clusterId}/${row.service}#${row.revision}`,
-        body: row.payload,
-      });
-      this.o.audit?.record({
-        at: started,
-        grantId: who?.grantId ?? null,
-        peer: row.peer,
-        subject: who?.subject ?? null,
-        verb: row.op,
-        resource: `services/${row.service}`,
-        queryHash: digest.queryHash,
-        outcome,
-        bytesOut: row.payload ? digest.bodyBytes : 0,
-        latencyMs: Math.round((performance.now() - t0) * 1000) / 1000,
-        traceId: this.o.tracing?.traceId() ?? null,
-      });
+      if (this.o.audit) this.recordChange(this.o.audit, row, started, outcome, performance.now() - t0);
     }
+  }
+
+  /** The audit row of one change (its definition kept only as its hash and size). */
+  private recordChange(
+    audit: NonNullable<OutboxWorkerOptions['audit']>,
+    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>,
+    started: Date,
+    outcome: AuditEntry['outcome'],
+    elapsedMs: number,
+  ): void {
+    const auth = row.target.auth;
+    const who = auth.kind === 'peer' ? this.o.grantOf?.(auth.peer) : undefined;
+    // One serialisation of the definition gives both its hash and its size.
+    const digest = requestDigest({
+      method: row.op,
+      url: `${row.target.clusterId}/${row.service}#${row.revision}`,
+      body: row.payload,
+    });
+    audit.record({
+      at: started,
+      grantId: who?.grantId ?? null,
+      peer: row.peer,
+      subject: who?.subject ?? null,
+      verb: row.op,
+      resource: `services/${row.service}`,
+      queryHash: digest.queryHash,
+      outcome,
+      bytesOut: row.payload ? digest.bodyBytes : 0,
+      latencyMs: Math.round(elapsedMs * 1000) / 1000,
+      traceId: this.o.tracing?.traceId() ?? null,
+    });
   }
 
   private async send(

@@ -495,6 +495,51 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(await store.headsOfPeer('nobody')).toEqual([]);
     });
 
+    it('gives each inserted row its own id, in the order given, with its payload, target and hold kept', async () => {
+      const later = new Date(Date.now() + 3_600_000);
+      const rows = Array.from({ length: 40 }, (_, i) => ({
+        peer: `pm${i % 3}`,
+        service: `m${String(i).padStart(2, '0')}`,
+        op: (i % 5 === 4 ? 'delete' : 'create') as 'create' | 'delete',
+        payload:
+          i % 5 === 4
+            ? null
+            : JSON.parse(
+                `{"name":"m${i}","n":${i},"text":"ünï\\n'\\"","__proto__":{"k":${i}},"list":[{"b":1,"a":[${i}]}]}`,
+              ),
+        target: {
+          clusterId: `pm${i % 3}`,
+          endpoint: `http://pm${i}`,
+          sslVerify: i % 2 === 0,
+          auth: { kind: 'none' as const },
+        },
+        group: 'g-many',
+        revision: i + 1,
+        ...(i % 7 === 0 ? { notBefore: later } : {}),
+      }));
+      const ids = await store.enqueueOutbox(rows);
+      expect(ids).toHaveLength(40);
+      expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+      const stored = new Map((await store.outboxOfGroup('g-many')).map((r) => [r.id, r]));
+      for (const [i, row] of rows.entries()) {
+        const got = stored.get(ids[i]);
+        expect(got, `row ${i}`).toMatchObject({
+          peer: row.peer,
+          service: row.service,
+          op: row.op,
+          target: row.target,
+          revision: row.revision,
+          state: 'pending',
+          attempts: 0,
+        });
+        expect(got?.payload).toEqual(row.payload);
+        if (row.payload) expect(Object.hasOwn(got!.payload!, '__proto__')).toBe(true);
+        if (row.notBefore) expect(got?.nextAttemptAt.getTime()).toBe(later.getTime());
+        else expect(got!.nextAttemptAt.getTime()).toBeLessThan(later.getTime() - 3_000_000);
+      }
+      await store.markOutboxDone(ids, new Date());
+    });
+
     it('holds a row not due before its notBefore, and closes many rows at once', async () => {
       const row = (service: string, op: 'create' | 'update' | 'delete') => ({
         peer: 'ph',

@@ -124,6 +124,9 @@ const toOutbox = (r: OutboxDbRow): OutboxRow => ({
   doneAt: r.doneAt,
 });
 
+/** The rows of a raw statement: node-postgres answers `{ rows }`, PGlite's driver the rows. */
+const rowsOf = <T>(result: unknown): T[] => (result as { rows?: T[] }).rows ?? (result as T[]);
+
 const encodeCursor = (seq: number): string => Buffer.from(String(seq)).toString('base64url');
 const decodeCursor = (cursor: string): number | undefined => {
   const n = Number(Buffer.from(cursor, 'base64url').toString());
@@ -572,20 +575,37 @@ export abstract class SqlStore implements Store {
 
   // ------------------------------------------------------------ outbox
 
+  /** One statement with one JSON parameter for the whole plan (as the audit's batches): a
+   * mesh's plan is N rows of N-long definitions, and bound parameters cost far more to build. */
   async enqueueOutbox(rows: NewOutboxRow[]): Promise<number[]> {
     if (rows.length === 0) return [];
-    const inserted = await this.db
-      .insert(outbox)
-      .values(
-        rows.map(({ notBefore, ...r }) => ({
-          ...r,
-          payload: r.payload ?? null,
-          state: 'pending',
-          ...(notBefore ? { nextAttemptAt: notBefore } : {}),
-        })),
-      )
-      .returning({ id: outbox.id });
-    return inserted.map((r) => Number(r.id));
+    const json = JSON.stringify(
+      rows.map((r, i) => ({
+        ord: i,
+        peer: r.peer,
+        service: r.service,
+        op: r.op,
+        payload: r.payload ?? null,
+        target: r.target,
+        group_name: r.group,
+        revision: r.revision,
+        next_attempt_at: r.notBefore?.toISOString() ?? null,
+      })),
+    );
+    const result = await this.db.execute(sql`
+      INSERT INTO ${outbox} (peer, service, op, payload, target, group_name, revision, state, next_attempt_at)
+      SELECT peer, service, op, payload, target, group_name, revision, 'pending', coalesce(next_attempt_at, now())
+      FROM json_to_recordset(${json}::json) AS r(ord int, peer text, service text, op text, payload jsonb,
+        target jsonb, group_name text, revision int, next_attempt_at timestamptz)
+      ORDER BY ord
+      RETURNING id`);
+    // Identity values are taken in insertion order, which is the rows' order.
+    const ids = rowsOf<{ id: string | number }>(result)
+      .map((r) => Number(r.id))
+      .sort((a, b) => a - b);
+    if (ids.length !== rows.length)
+      throw new Error(`outbox insert stored ${ids.length} of ${rows.length} rows`);
+    return ids;
   }
 
   async duePeers(now: Date): Promise<string[]> {
@@ -669,9 +689,7 @@ export abstract class SqlStore implements Store {
       WHERE o.state = 'done' AND o.done_at < ${before}
         AND EXISTS (SELECT 1 FROM outbox n WHERE n.peer = o.peer AND n.service = o.service AND n.id > o.id)
       RETURNING o.id`);
-    return (
-      (rows as unknown as { rows?: unknown[] }).rows?.length ?? (rows as unknown as unknown[]).length ?? 0
-    );
+    return rowsOf(rows).length;
   }
 
   // ------------------------------------------------------------ full-text search
@@ -714,10 +732,7 @@ export abstract class SqlStore implements Store {
       SELECT hits.resource, hits.key, hits.rank FROM (${union}) hits
       ORDER BY hits.rank DESC, hits.resource, hits.key
       LIMIT ${s.limit} OFFSET ${s.offset}`);
-    const rows =
-      (result as unknown as { rows?: Array<Record<string, unknown>> }).rows ??
-      (result as unknown as Array<Record<string, unknown>>);
-    return rows.map((r) => ({
+    return rowsOf<Record<string, unknown>>(result).map((r) => ({
       resource: r.resource as TextHit['resource'],
       key: String(r.key),
       rank: Number(r.rank),
