@@ -29,6 +29,8 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
 const MAX = Math.max(...SIZES);
 /** Round trip added between the coordinator and each member in the second series. */
 const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 30);
+/** Member changes timed on the largest mesh (BENCH_CHANGES). */
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 5);
 /** BENCH_AUDIT=off: no audit rows for the changes (what the audit trail costs a create). */
 const AUDIT = process.env.BENCH_AUDIT !== 'off';
 
@@ -214,34 +216,65 @@ const main = async () => {
         .map((m) => ({ type: 'oscar', cluster_id: m.manager.config.clusterId, service_name: `${name}-w` })),
     },
   });
+  // The last member joins and leaves in turn (CHANGES times, default 5): each change is timed
+  // until every node shows it (a joined member: its worker, and every other worker lists it;
+  // a member that left: no worker lists it any more).
   const added = members[MAX - 1];
-  const t = performance.now();
-  await post(coord.url, `/system/federation/${name}`, {
-    members: [{ type: 'oscar', cluster_id: added.manager.config.clusterId, service_name: `${name}-w` }],
-  });
-  const answered = performance.now() - t;
-  // Visible everywhere: every worker's replica list names the new member.
   const key = added.manager.config.clusterId;
-  for (;;) {
-    const seen = await Promise.all(
-      members.map(async (m) => {
-        const svc = await m.manager.store.getService(`${name}-w`);
-        const replicas =
-          ((svc as Record<string, unknown> | undefined)?.replicas as Array<{ cluster_id?: string }>) ?? [];
-        return m === added ? !!svc : replicas.some((r) => r.cluster_id === key);
-      }),
-    );
-    if (seen.every(Boolean)) break;
-    if (performance.now() - t > 60_000) throw new Error('member change not visible on all nodes within 60 s');
-    await new Promise((r) => setTimeout(r, 10));
+  const member = { type: 'oscar', cluster_id: key, service_name: `${name}-w` };
+  const answeredMs: number[] = [];
+  const visibleMs: number[] = [];
+  for (let c = 0; c < CHANGES; c++) {
+    const joins = c % 2 === 0;
+    const t = performance.now();
+    await post(coord.url, `/system/federation/${name}`, { members: [member] }, joins ? 'POST' : 'DELETE');
+    answeredMs.push(performance.now() - t);
+    for (;;) {
+      const seen = await Promise.all(
+        members.map(async (m) => {
+          if (m === added) return !joins || !!(await m.manager.store.getService(`${name}-w`));
+          const svc = await m.manager.store.getService(`${name}-w`);
+          const replicas =
+            ((svc as Record<string, unknown> | undefined)?.replicas as Array<{ cluster_id?: string }>) ?? [];
+          return replicas.some((r) => r.cluster_id === key) === joins;
+        }),
+      );
+      if (seen.every(Boolean)) break;
+      if (performance.now() - t > 60_000)
+        throw new Error('member change not visible on all nodes within 60 s');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    visibleMs.push(performance.now() - t);
   }
-  const visible = performance.now() - t;
+  const each = (xs: number[]) => xs.map((x) => fmt(x)).join(' · ');
   lines.push(
     '',
-    row(['member change on a mesh of ' + MAX, 'ms']),
-    row(['---', '---']),
-    row(['POST /system/federation answered', fmt(answered)]),
-    row([`visible on all ${MAX} members`, fmt(visible)]),
+    row([
+      `member change on a mesh of ${MAX} (${CHANGES} changes, joins and leaves in turn)`,
+      'median ms',
+      'each, ms',
+    ]),
+    row(['---', '---', '---']),
+    row([
+      'POST or DELETE /system/federation answered',
+      fmt(
+        percentile(
+          [...answeredMs].sort((x, y) => x - y),
+          50,
+        ),
+      ),
+      each(answeredMs),
+    ]),
+    row([
+      `visible on all ${MAX} members`,
+      fmt(
+        percentile(
+          [...visibleMs].sort((x, y) => x - y),
+          50,
+        ),
+      ),
+      each(visibleMs),
+    ]),
   );
   console.log(lines.join('\n'));
   await Promise.all([...proxies.values()].map((p) => p.close()));

@@ -241,6 +241,9 @@ export interface OutboxRow {
   doneAt: Date | null;
 }
 
+/** An outbox row as sync states read it: no definition, no target. */
+export type OutboxSyncRow = Omit<OutboxRow, 'payload' | 'target'>;
+
 export type NewOutboxRow = Pick<
   OutboxRow,
   'peer' | 'service' | 'op' | 'payload' | 'target' | 'group' | 'revision'
@@ -265,8 +268,11 @@ export interface OutboxStore {
   markOutboxDone(id: number | readonly number[], at: Date): Promise<void>;
   /** Records a failed attempt: one more attempt, its error and kind, when to try again. */
   markOutboxRetry(id: number, error: string, nextAttemptAt: Date, kind: PeerFailureKind): Promise<void>;
-  /** Every row of a federation group, newest first, for sync states. */
+  /** Every row of a federation group, newest first (tier copies, checks). */
   outboxOfGroup(group: string): Promise<OutboxRow[]>;
+  /** The same rows without their definitions and targets: what sync states read (a mesh's
+   * rows each carry an N-long definition, and the view is read after every change). */
+  syncRowsOfGroup(group: string): Promise<OutboxSyncRow[]>;
   pendingOutboxCount(): Promise<number>;
   /** Drops done rows older than `before`, keeping the latest per (peer, service). */
   pruneOutbox(before: Date): Promise<number>;

@@ -537,7 +537,15 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
         if (row.notBefore) expect(got?.nextAttemptAt.getTime()).toBe(later.getTime());
         else expect(got!.nextAttemptAt.getTime()).toBeLessThan(later.getTime() - 3_000_000);
       }
+      // What sync states read: the same rows, newest first, without definitions and targets.
+      const full = await store.outboxOfGroup('g-many');
+      expect(full.map((r) => r.id)).toEqual([...ids].reverse());
+      expect(await store.syncRowsOfGroup('g-many')).toEqual(
+        full.map(({ payload: _p, target: _t, ...r }) => r),
+      );
       await store.markOutboxDone(ids, new Date());
+      expect((await store.syncRowsOfGroup('g-many')).map((r) => r.state)).toEqual(ids.map(() => 'done'));
+      expect(await store.syncRowsOfGroup('no-such-group')).toEqual([]);
     });
 
     it('holds a row not due before its notBefore, and closes many rows at once', async () => {

@@ -31,6 +31,7 @@ import type {
   NewJob,
   NewOutboxRow,
   OutboxRow,
+  OutboxSyncRow,
   PeerTarget,
   Store,
   TextHit,
@@ -105,14 +106,14 @@ const toSummary = (r: Omit<JobRow, 'event' | 'log' | 'delegation'>): JobSummary 
 };
 
 type OutboxDbRow = typeof outbox.$inferSelect;
+// What sync states read of a row: all but its definition and target.
+const { payload: _payload, target: _target, ...SYNC_COLUMNS } = getTableColumns(outbox);
 
-const toOutbox = (r: OutboxDbRow): OutboxRow => ({
+const toSyncRow = (r: Omit<OutboxDbRow, 'payload' | 'target'>): OutboxSyncRow => ({
   id: Number(r.id),
   peer: r.peer,
   service: r.service,
   op: r.op as OutboxRow['op'],
-  payload: (r.payload as Record<string, unknown> | null) ?? null,
-  target: r.target as PeerTarget,
   group: r.group,
   revision: r.revision,
   state: r.state as OutboxRow['state'],
@@ -122,6 +123,12 @@ const toOutbox = (r: OutboxDbRow): OutboxRow => ({
   lastErrorKind: (r.lastErrorKind as OutboxRow['lastErrorKind']) ?? null,
   createdAt: r.createdAt,
   doneAt: r.doneAt,
+});
+
+const toOutbox = (r: OutboxDbRow): OutboxRow => ({
+  ...toSyncRow(r),
+  payload: (r.payload as Record<string, unknown> | null) ?? null,
+  target: r.target as PeerTarget,
 });
 
 /** The rows of a raw statement: node-postgres answers `{ rows }`, PGlite's driver the rows. */
@@ -675,6 +682,16 @@ export abstract class SqlStore implements Store {
       .orderBy(desc(outbox.id))
       .limit(2000);
     return rows.map(toOutbox);
+  }
+
+  async syncRowsOfGroup(group: string): Promise<OutboxSyncRow[]> {
+    const rows = await this.db
+      .select(SYNC_COLUMNS)
+      .from(outbox)
+      .where(eq(outbox.group, group))
+      .orderBy(desc(outbox.id))
+      .limit(2000);
+    return rows.map(toSyncRow);
   }
 
   async pendingOutboxCount(): Promise<number> {

@@ -57,7 +57,7 @@ export interface ChangeApplier {
 }
 
 export interface FederationDeps {
-  store: Pick<OutboxStore, 'enqueueOutbox' | 'outboxOfGroup'> & SettingsStore;
+  store: Pick<OutboxStore, 'enqueueOutbox' | 'syncRowsOfGroup'> & SettingsStore;
   services: ServiceUseCases;
   resolver: PeerResolver;
   applier: ChangeApplier;

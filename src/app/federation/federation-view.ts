@@ -5,6 +5,7 @@ import type { FederationSpec, Member } from '../../core/federation/model.ts';
 import { nodeKey } from '../../core/federation/model.ts';
 import { type SyncState, syncOf } from '../../core/federation/sync-state.ts';
 import { deployedMembers } from '../../core/federation/validate.ts';
+import type { OutboxSyncRow } from '../../core/ports.ts';
 import { type FederationCommon, isWorker } from './federation-common.ts';
 
 /** A member's liveness in the GET view: the status cache's, never a call made for it. */
@@ -65,12 +66,17 @@ export class FederationView {
   }
 
   private async syncStates(group: string, spec: FederationSpec): Promise<Map<string, SyncState>> {
-    const rows = await this.f.d.store.outboxOfGroup(group);
-    const out = new Map<string, SyncState>();
-    for (const n of deployedMembers(spec)) {
-      const mine = rows.filter((r) => r.peer === n.cluster_id && r.service === n.service_name);
-      out.set(nodeKey(n), syncOf(mine, spec.revision));
+    // Each member's rows, newest first as the store gives them.
+    const byNode = new Map<string, OutboxSyncRow[]>();
+    for (const r of await this.f.d.store.syncRowsOfGroup(group)) {
+      const key = nodeKey({ cluster_id: r.peer, service_name: r.service });
+      const mine = byNode.get(key);
+      if (mine) mine.push(r);
+      else byNode.set(key, [r]);
     }
+    const out = new Map<string, SyncState>();
+    for (const n of deployedMembers(spec))
+      out.set(nodeKey(n), syncOf(byNode.get(nodeKey(n)) ?? [], spec.revision));
     return out;
   }
 }

@@ -2,7 +2,7 @@
 // row applied there) and whether a change is still on its way, and if so whether it can heal
 // by itself. Pure: the rows come from the store, the kind of each failure from the PeerClient.
 import { isLasting } from '../peer-failure.ts';
-import type { OutboxRow } from '../ports.ts';
+import type { OutboxSyncRow } from '../ports.ts';
 
 export interface SyncState {
   state: 'synced' | 'pending' | 'failed';
@@ -18,11 +18,11 @@ export interface SyncState {
  */
 export const SUPERSEDED_AT = new Date(0);
 
-const appliedAtPeer = (r: OutboxRow): boolean =>
+const appliedAtPeer = (r: OutboxSyncRow): boolean =>
   r.state === 'done' && r.doneAt?.getTime() !== SUPERSEDED_AT.getTime();
 
 /** Sync state of one member from its outbox rows (newest first). */
-export const syncOf = (rows: readonly OutboxRow[], specRevision: number): SyncState => {
+export const syncOf = (rows: readonly OutboxSyncRow[], specRevision: number): SyncState => {
   const pending = rows.filter((r) => r.state === 'pending');
   // The revision the member holds: the newest row applied there (a superseded row was not).
   const lastDone = rows.find(appliedAtPeer);
