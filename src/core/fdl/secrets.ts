@@ -49,11 +49,27 @@ export const redactService = <T extends Obj>(svc: T): T => {
 const getPath = (root: Obj, path: string[]): unknown =>
   path.reduce<unknown>((acc, k) => (isObj(acc) ? acc[k] : undefined), root);
 
+const SECRET_PLACES = ['environment', 'clusters', 'storage_providers'];
+
+const holdsMask = (node: unknown): boolean =>
+  isObj(node) && Object.values(node).some((v) => v === MASK || holdsMask(v));
+
+/** Whether restoreMaskedSecrets has anything to do (most definitions, a worker's every
+ * update included, carry no mask: they need no copy). */
+const needsRestoring = (incoming: Obj, stored: Obj | undefined): boolean => {
+  if (SECRET_PLACES.some((top) => holdsMask(incoming[top]))) return true;
+  const kept = stored?.environment?.secrets;
+  if (isObj(kept) && Object.keys(kept).length > 0 && incoming.environment?.secrets === undefined) return true;
+  return isDefaultMinioView(incoming);
+};
+
 /**
  * Replaces every "***" in `incoming` with the stored value at the same place. A mask with
- * no stored value behind it is dropped rather than stored as a literal "***".
+ * no stored value behind it is dropped rather than stored as a literal "***". A copy, or
+ * `incoming` itself when there is nothing to restore.
  */
 export const restoreMaskedSecrets = <T extends Obj>(incoming: T, stored: Obj | undefined): T => {
+  if (!needsRestoring(incoming, stored)) return incoming;
   const walk = (node: unknown, path: string[]): void => {
     if (!isObj(node)) return;
     for (const [k, v] of Object.entries(node)) {
@@ -65,7 +81,7 @@ export const restoreMaskedSecrets = <T extends Obj>(incoming: T, stored: Obj | u
     }
   };
   const copy = structuredClone(incoming);
-  for (const top of ['environment', 'clusters', 'storage_providers']) {
+  for (const top of SECRET_PLACES) {
     if (isObj(copy[top])) walk(copy[top], [top]);
   }
   const kept = stored?.environment?.secrets;
@@ -84,10 +100,14 @@ export const restoreMaskedSecrets = <T extends Obj>(incoming: T, stored: Obj | u
  * the cluster's storage, keys masked. Sent back in a PUT it carries no keys: it is dropped,
  * so the service keeps using the cluster's storage rather than storing an empty provider.
  */
+const isDefaultMinioView = (svc: Obj): boolean => {
+  const own = svc.storage_providers?.minio?.default;
+  return isObj(own) && !own.access_key && !own.secret_key;
+};
+
 const dropDefaultMinioView = (svc: Obj): void => {
-  const minio = svc.storage_providers?.minio;
-  const own = minio?.default;
-  if (!isObj(own) || own.access_key || own.secret_key) return;
+  if (!isDefaultMinioView(svc)) return;
+  const minio = svc.storage_providers.minio;
   delete minio.default;
   if (Object.keys(minio).length === 0) delete svc.storage_providers.minio;
   if (Object.keys(svc.storage_providers).length === 0) delete svc.storage_providers;
