@@ -167,9 +167,12 @@ const kindOf = (v: unknown): string =>
 const isObj = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** Sets a key as data, never as a prototype ("__proto__" stays an ordinary key). */
+/** Sets a key as data, never as a prototype ("__proto__" stays an ordinary key; it is the
+ * only key whose assignment does something else on a fresh object). */
 const put = (o: Record<string, unknown>, k: string, v: unknown): void => {
-  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 };
 
 const join = (path: string, key: string | number): string =>

@@ -223,6 +223,9 @@ const pathOf = (v: Visit | undefined): PropertyKey[] => {
   return out.reverse();
 };
 
+// A function of the visit, not a closure made at every node (made only for an error).
+const whereOf = (v: Visit): string => formatPath(pathOf(v)) || 'service definition';
+
 /**
  * Refuses what no schema can: nesting beyond MAX_DEFINITION_DEPTH and unstorable text, naming
  * where. Linear in the definition's size (a worker of a mesh lists every member: it runs once
@@ -233,12 +236,11 @@ export const checkStorable = (raw: unknown): void => {
   while (stack.length > 0) {
     const visit = stack.pop()!;
     const { node } = visit;
-    const where = () => formatPath(pathOf(visit)) || 'service definition';
     if (typeof node === 'string') {
       if (unstorable(node)) {
         fail(
           'VALIDATION_FAILED',
-          `invalid service: ${where()}: must not contain NUL characters or invalid Unicode`,
+          `invalid service: ${whereOf(visit)}: must not contain NUL characters or invalid Unicode`,
           {
             fields: [formatPath(pathOf(visit))],
           },
@@ -263,7 +265,7 @@ export const checkStorable = (raw: unknown): void => {
       if (!isArray && unstorable(k)) {
         fail(
           'VALIDATION_FAILED',
-          `invalid service: ${where()}: a key contains NUL characters or invalid Unicode`,
+          `invalid service: ${whereOf(visit)}: a key contains NUL characters or invalid Unicode`,
           {
             fields: [formatPath(pathOf(visit))],
           },
