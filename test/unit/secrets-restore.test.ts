@@ -29,7 +29,10 @@ describe('restoreMaskedSecrets', () => {
   it('keeps the stored secrets when a PUT leaves them out, and drops the default MinIO view', () => {
     const out = restoreMaskedSecrets({ name: 's', environment: { variables: { B: '2' } } }, stored);
     expect(out.environment).toEqual({ variables: { B: '2' }, secrets: { TOKEN: 'stored-token' } });
-    const view = { name: 's', storage_providers: { minio: { default: { endpoint: 'http://m', verify: true } } } };
+    const view = {
+      name: 's',
+      storage_providers: { minio: { default: { endpoint: 'http://m', verify: true } } },
+    };
     expect(restoreMaskedSecrets(view, undefined)).toEqual({ name: 's' });
   });
 
