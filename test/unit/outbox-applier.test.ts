@@ -249,3 +249,34 @@ describe('a later row behind a head waiting out its backoff', () => {
     expect((await store.outboxOfGroup(held.group)).map((r) => r.state)).toEqual(['pending', 'pending']);
   });
 });
+
+describe('a row of a new incarnation behind a failed delete of the old one', () => {
+  it('does not supersede it: the old worker is deleted first (its proof), then the new one is created', async () => {
+    // The coordinator was deleted (revision 3) while the member was away; then a federation of
+    // the same name was created again (revision 1, other tokens). Skipping the old delete for
+    // the new create would leave the old worker there for good: the new proof cannot delete it.
+    const [gone] = await persist([newRow('delete', { revision: 3 })]);
+    peerScript.script.set(`DELETE ${gone.service}`, [down()]);
+    worker.start();
+    await worker.settle(5000);
+    expect(await rowOf(gone)).toMatchObject({ state: 'pending', attempts: 1 });
+    const { id: _gone, ...goneRow } = gone;
+    await persist([{ ...goneRow, op: 'create', payload: { name: gone.service }, revision: 1 }]);
+    // The member is back; the delete's backoff (60 s here) is the only thing in the way.
+    await store.markOutboxRetry(gone.id, 'cluster b is unreachable', new Date(Date.now() - 1), 'unreachable');
+    worker.nudge(['b']);
+    await worker.settle(5000);
+    await worker.stop();
+    const rows = (await store.outboxOfGroup(gone.group)).sort((x, y) => x.id - y.id);
+    expect(rows.map((r) => [r.op, r.state])).toEqual([
+      ['delete', 'done'],
+      ['create', 'done'],
+    ]);
+    expect(rows[0].doneAt).not.toEqual(SUPERSEDED_AT);
+    expect(peerScript.calls.map((c) => `${c.method} ${c.service}`)).toEqual([
+      `DELETE ${gone.service}`,
+      `DELETE ${gone.service}`,
+      `POST ${gone.service}`,
+    ]);
+  });
+});
