@@ -262,8 +262,13 @@ export interface OutboxStore {
    * must not hold back another's.
    */
   headsOfPeer(peer: string): Promise<OutboxRow[]>;
-  /** true when a later pending row targets the same (peer, service). */
-  hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service'>): Promise<boolean>;
+  /**
+   * true when a later pending row targets the same (peer, service) at this row's revision or
+   * a higher one. A later row with a lower revision belongs to a federation of the same name
+   * made again (its revisions start at 1, its workers prove with other tokens): it cannot
+   * stand for this row, which must be applied first (a delete of the old worker above all).
+   */
+  hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'revision'>): Promise<boolean>;
   /** Marks rows done (one statement for many). */
   markOutboxDone(id: number | readonly number[], at: Date): Promise<void>;
   /** Records a failed attempt: one more attempt, its error and kind, when to try again. */

@@ -473,6 +473,24 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect((await store.outboxOfGroup('grp')).map((r) => r.id)).toEqual([a2, b1]);
     });
 
+    it('lets a later row stand for an earlier one only at the same revision or a higher one', async () => {
+      const row = (revision: number) => ({
+        peer: 'pr',
+        service: 's9',
+        op: 'update' as const,
+        payload: { name: 's9', revision },
+        target: { clusterId: 'pr', endpoint: 'http://pr', sslVerify: true, auth: { kind: 'none' as const } },
+        group: 'g-rev',
+        revision,
+      });
+      // Revision 1 after 3: a federation of that name made again, which stands for nothing earlier.
+      const [old, again, later] = await store.enqueueOutbox([row(3), row(1), row(2)]);
+      expect(await store.hasLaterRow({ id: old, peer: 'pr', service: 's9', revision: 3 })).toBe(false);
+      expect(await store.hasLaterRow({ id: again, peer: 'pr', service: 's9', revision: 1 })).toBe(true);
+      expect(await store.hasLaterRow({ id: later, peer: 'pr', service: 's9', revision: 2 })).toBe(false);
+      await store.markOutboxDone([old, again, later], new Date());
+    });
+
     it("gives each service's oldest pending row at a peer, oldest first", async () => {
       const row = (service: string, revision: number) => ({
         peer: 'px',

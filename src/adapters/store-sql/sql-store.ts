@@ -8,6 +8,7 @@ import {
   eq,
   getTableColumns,
   gt,
+  gte,
   inArray,
   isNotNull,
   isNull,
@@ -632,7 +633,7 @@ export abstract class SqlStore implements Store {
     return rows.map(toOutbox).sort((a, b) => a.id - b.id);
   }
 
-  async hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service'>): Promise<boolean> {
+  async hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'revision'>): Promise<boolean> {
     const rows = await this.db
       .select({ id: outbox.id })
       .from(outbox)
@@ -642,6 +643,7 @@ export abstract class SqlStore implements Store {
           eq(outbox.service, row.service),
           eq(outbox.state, 'pending'),
           gt(outbox.id, row.id),
+          gte(outbox.revision, row.revision),
         ),
       )
       .limit(1);
