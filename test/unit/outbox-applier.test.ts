@@ -280,3 +280,27 @@ describe('a row of a new incarnation behind a failed delete of the old one', () 
     ]);
   });
 });
+
+describe('an update that lost a race with its coordinator’s delete', () => {
+  it('does not bring the worker back: a delete at a higher revision was applied before it', async () => {
+    // The coordinator was updated (revision 2) and deleted (revision 3) at once; the delete's
+    // row got in first and was applied. The update's row, behind it, finds no worker (404).
+    const [gone] = await persist([newRow('delete', { revision: 3 })]);
+    worker.start();
+    await worker.settle(5000);
+    expect((await rowOf(gone)).state).toBe('done');
+    const { id: _gone, ...goneRow } = gone;
+    const [late] = await persist([
+      { ...goneRow, op: 'update', payload: { name: gone.service }, revision: 2 },
+    ]);
+    peerScript.script.set(`PUT ${gone.service}`, [new FlotillaError('SERVICE_NOT_FOUND', 'not found')]);
+    worker.nudge(['b']);
+    await worker.settle(5000);
+    await worker.stop();
+    expect(peerScript.calls.map((c) => `${c.method} ${c.service}`)).toEqual([
+      `DELETE ${gone.service}`,
+      `PUT ${gone.service}`,
+    ]);
+    expect((await store.outboxOfGroup(gone.group)).find((r) => r.id === late.id)?.state).toBe('done');
+  });
+});
