@@ -269,6 +269,12 @@ export interface OutboxStore {
    * stand for this row, which must be applied first (a delete of the old worker above all).
    */
   hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'revision'>): Promise<boolean>;
+  /**
+   * true when a delete of the same (peer, service) at a higher revision was applied before
+   * this row: an update that lost a race with its coordinator's delete, which must not bring
+   * the worker back.
+   */
+  deletedAbove(row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'revision'>): Promise<boolean>;
   /** Marks rows done (one statement for many). */
   markOutboxDone(id: number | readonly number[], at: Date): Promise<void>;
   /** Records a failed attempt: one more attempt, its error and kind, when to try again. */

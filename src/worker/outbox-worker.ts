@@ -62,6 +62,9 @@ export interface OutboxWorkerOptions {
   tracing?: Pick<Tracing, 'enabled' | 'inSpan' | 'traceId' | 'captureContext' | 'withContext'>;
 }
 
+/** What applying a row reads of it. */
+type AppliedRow = Pick<OutboxRow, 'id' | 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>;
+
 /** A persisted row as applyNow takes it: what was inserted, and the id it got. */
 export type StoredChange = NewOutboxRow & { id: number };
 
@@ -366,10 +369,7 @@ export class OutboxWorker implements ChangeApplier {
   }
 
   /** One row sent to its peer, in its own span (no payload, target or credentials in it). */
-  private apply(
-    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>,
-    via?: PeerTarget['auth'],
-  ): Promise<void> {
+  private apply(row: AppliedRow, via?: PeerTarget['auth']): Promise<void> {
     const attributes = {
       'flotilla.outbox.op': row.op,
       'flotilla.peer': row.peer,
@@ -382,10 +382,7 @@ export class OutboxWorker implements ChangeApplier {
   }
 
   /** One change, with its audit row (the request is kept only as the hash of what was sent). */
-  private async audited(
-    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>,
-    via?: PeerTarget['auth'],
-  ) {
+  private async audited(row: AppliedRow, via?: PeerTarget['auth']) {
     const started = this.o.clock.now();
     const t0 = performance.now();
     let outcome: AuditEntry['outcome'] = 'ok';
@@ -402,7 +399,7 @@ export class OutboxWorker implements ChangeApplier {
   /** The audit row of one change (its definition kept only as its hash and size). */
   private recordChange(
     audit: NonNullable<OutboxWorkerOptions['audit']>,
-    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target' | 'peer' | 'revision'>,
+    row: AppliedRow,
     started: Date,
     outcome: AuditEntry['outcome'],
     elapsedMs: number,
@@ -430,10 +427,7 @@ export class OutboxWorker implements ChangeApplier {
     });
   }
 
-  private async send(
-    row: Pick<OutboxRow, 'op' | 'service' | 'payload' | 'target'>,
-    via?: PeerTarget['auth'],
-  ) {
+  private async send(row: AppliedRow, via?: PeerTarget['auth']) {
     const signal = AbortSignal.timeout(this.o.callTimeoutMs ?? 10_000);
     const target = await this.callable(row.target, via);
     if (row.op === 'delete') {
@@ -443,7 +437,7 @@ export class OutboxWorker implements ChangeApplier {
     const payload = this.o.ownerToken?.openForSending(row.payload ?? {}) ?? row.payload ?? {};
     if (row.op === 'create') await this.create(target, payload, signal);
     // 'update', and 'upsert' from rows written before creates had an op of their own.
-    else await this.update(target, payload, signal);
+    else await this.update(target, payload, signal, row);
   }
 
   private async create(t: PeerTarget, payload: Record<string, unknown>, signal: AbortSignal): Promise<void> {
@@ -463,12 +457,19 @@ export class OutboxWorker implements ChangeApplier {
     }
   }
 
-  private async update(t: PeerTarget, payload: Record<string, unknown>, signal: AbortSignal): Promise<void> {
+  private async update(
+    t: PeerTarget,
+    payload: Record<string, unknown>,
+    signal: AbortSignal,
+    row: AppliedRow,
+  ): Promise<void> {
     const { peers } = this.o;
     try {
       await peers.updateService(t, payload, signal);
     } catch (e) {
       if (isFlotillaError(e) && (e.code === 'SERVICE_NOT_FOUND' || e.code === 'NOT_FOUND')) {
+        // Gone because its coordinator was deleted after this change was planned: done.
+        if (await this.o.store.deletedAbove(row)) return;
         try {
           await peers.createService(t, payload, signal);
         } catch (e2) {

@@ -491,6 +491,40 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       await store.markOutboxDone([old, again, later], new Date());
     });
 
+    it('tells an update that a delete of a higher revision was applied before it (not one superseded)', async () => {
+      const target = {
+        clusterId: 'pd',
+        endpoint: 'http://pd',
+        sslVerify: true,
+        auth: { kind: 'none' as const },
+      };
+      const row = (service: string, op: 'update' | 'delete', revision: number) => ({
+        peer: 'pd',
+        service,
+        op,
+        payload: op === 'delete' ? null : { name: service },
+        target,
+        group: `g-${service}`,
+        revision,
+      });
+      const [applied, skipped] = await store.enqueueOutbox([row('d1', 'delete', 3), row('d2', 'delete', 3)]);
+      await store.markOutboxDone(applied, new Date());
+      await store.markOutboxDone(skipped, new Date(0));
+      const [late1, late2, same] = await store.enqueueOutbox([
+        row('d1', 'update', 2),
+        row('d2', 'update', 2),
+        row('d1', 'update', 3),
+      ]);
+      const ask = (id: number, service: string, revision: number) =>
+        store.deletedAbove({ id, peer: 'pd', service, revision });
+      expect(await ask(late1, 'd1', 2)).toBe(true);
+      expect(await ask(late2, 'd2', 2)).toBe(false);
+      expect(await ask(same, 'd1', 3)).toBe(false);
+      // Only a delete before the row counts.
+      expect(await ask(applied, 'd1', 2)).toBe(false);
+      await store.markOutboxDone([late1, late2, same], new Date());
+    });
+
     it("gives each service's oldest pending row at a peer, oldest first", async () => {
       const row = (service: string, revision: number) => ({
         peer: 'px',

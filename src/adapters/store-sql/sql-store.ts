@@ -650,6 +650,26 @@ export abstract class SqlStore implements Store {
     return rows.length > 0;
   }
 
+  async deletedAbove(row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'revision'>): Promise<boolean> {
+    const rows = await this.db
+      .select({ id: outbox.id })
+      .from(outbox)
+      .where(
+        and(
+          eq(outbox.peer, row.peer),
+          eq(outbox.service, row.service),
+          eq(outbox.op, 'delete'),
+          eq(outbox.state, 'done'),
+          // Applied at the peer: a superseded row is marked done at SUPERSEDED_AT (the epoch).
+          gt(outbox.doneAt, new Date(0)),
+          lt(outbox.id, row.id),
+          gt(outbox.revision, row.revision),
+        ),
+      )
+      .limit(1);
+    return rows.length > 0;
+  }
+
   async markOutboxDone(id: number | readonly number[], at: Date): Promise<void> {
     const ids = typeof id === 'number' ? [id] : [...id];
     if (ids.length === 0) return;
