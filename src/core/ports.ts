@@ -271,8 +271,8 @@ export interface OutboxStore {
   hasLaterRow(row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'revision'>): Promise<boolean>;
   /**
    * true when a delete of the same (peer, service) at a higher revision was applied before
-   * this row: an update that lost a race with its coordinator's delete, which must not bring
-   * the worker back.
+   * this row, and no create after it: an update that lost a race with its coordinator's
+   * delete, which must not bring the worker back.
    */
   deletedAbove(row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'revision'>): Promise<boolean>;
   /** Marks rows done (one statement for many). */

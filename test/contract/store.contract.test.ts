@@ -523,6 +523,12 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       // Only a delete before the row counts.
       expect(await ask(applied, 'd1', 2)).toBe(false);
       await store.markOutboxDone([late1, late2, same], new Date());
+      // Made again after the delete: a later update of the new worker is no late one.
+      const [made] = await store.enqueueOutbox([{ ...row('d1', 'update', 1), op: 'create' as const }]);
+      await store.markOutboxDone(made, new Date());
+      const [next] = await store.enqueueOutbox([row('d1', 'update', 2)]);
+      expect(await ask(next, 'd1', 2)).toBe(false);
+      await store.markOutboxDone(next, new Date());
     });
 
     it("gives each service's oldest pending row at a peer, oldest first", async () => {

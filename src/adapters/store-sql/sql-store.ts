@@ -651,23 +651,20 @@ export abstract class SqlStore implements Store {
   }
 
   async deletedAbove(row: Pick<OutboxRow, 'id' | 'peer' | 'service' | 'revision'>): Promise<boolean> {
-    const rows = await this.db
-      .select({ id: outbox.id })
-      .from(outbox)
-      .where(
-        and(
-          eq(outbox.peer, row.peer),
-          eq(outbox.service, row.service),
-          eq(outbox.op, 'delete'),
-          eq(outbox.state, 'done'),
-          // Applied at the peer: a superseded row is marked done at SUPERSEDED_AT (the epoch).
-          gt(outbox.doneAt, new Date(0)),
-          lt(outbox.id, row.id),
-          gt(outbox.revision, row.revision),
-        ),
-      )
-      .limit(1);
-    return rows.length > 0;
+    // Applied at the peer: a superseded row is marked done at SUPERSEDED_AT (the epoch). A
+    // create applied after the delete (a federation made again) makes the worker one to keep.
+    const result = await this.db.execute(sql`
+      SELECT 1 FROM outbox d
+      WHERE d.peer = ${row.peer} AND d.service = ${row.service} AND d.op = 'delete'
+        AND d.state = 'done' AND d.done_at > to_timestamp(0)
+        AND d.id < ${row.id} AND d.revision > ${row.revision}
+        AND NOT EXISTS (
+          SELECT 1 FROM outbox c
+          WHERE c.peer = d.peer AND c.service = d.service AND c.op = 'create'
+            AND c.state = 'done' AND c.done_at > to_timestamp(0)
+            AND c.id > d.id AND c.id < ${row.id})
+      LIMIT 1`);
+    return rowsOf(result).length > 0;
   }
 
   async markOutboxDone(id: number | readonly number[], at: Date): Promise<void> {
