@@ -2,10 +2,11 @@
 // plans is an outbox row, and this worker performs it. It drains the durable per-peer
 // outbox in the background: each (peer, service)'s rows are applied in order, one at a time;
 // a row that fails stays at the head of its service and is retried with backoff, so later
-// changes to that service cannot overtake it (other services' rows go on); a later row, which
-// carries the full state, supersedes a failed head at once instead of after its backoff. Rows carry full
+// changes to that service cannot overtake it (other services' rows go on), but a later row of
+// that service at the same revision or a higher one supersedes it at once. Rows carry full
 // state and are idempotent: a create is POST, falling back to PUT when an earlier attempt
-// already made it; an update is PUT, falling back to POST on 404; a delete tolerates 404; a
+// already made it; an update is PUT, falling back to POST on 404 (unless a newer delete was
+// applied before it); a delete tolerates 404; a
 // 409 for a stale revision means the peer already holds something newer. A use case that
 // must know the outcome before it answers (a federated create) has its rows applied at once
 // (applyNow) — the same calls, the outcome recorded on the same rows. Each failure is
