@@ -45,6 +45,31 @@ const post = async (url: string, path: string, body: unknown, method = 'POST') =
   return text ? JSON.parse(text) : undefined;
 };
 
+type ClustersMap = Record<string, { endpoint: string; auth_user: string; auth_password: string }>;
+
+/** The mesh member `name-w` on a manager. */
+const memberOn = (m: BenchManager, name: string) => ({
+  type: 'oscar',
+  cluster_id: m.manager.config.clusterId,
+  service_name: `${name}-w`,
+});
+
+/** A mesh federation `name` over these members (each worker named `name-w`). */
+const meshOf = (name: string, on: readonly BenchManager[], clusters: ClustersMap) => ({
+  name,
+  image: 'alpine',
+  script: 'true',
+  cpu: '0.1',
+  clusters,
+  federation: { topology: 'mesh', members: on.map((m) => memberOn(m, name)) },
+});
+
+/** The replicas a manager's worker of `name` lists; undefined while it has none. */
+const workerReplicas = async (m: BenchManager, name: string) => {
+  const svc = (await m.manager.store.getService(`${name}-w`)) as Record<string, unknown> | undefined;
+  return svc && ((svc.replicas as Array<{ cluster_id?: string }> | undefined) ?? []);
+};
+
 /** The connections MAX + 1 managers open fit the server's limit (else a clear message, not a hang). */
 const checkConnectionLimit = async () => {
   const client = new pg.Client({ connectionString: ADMIN_URL });
@@ -100,41 +125,14 @@ const main = async () => {
       row(['---', '---', '---', '---']),
     );
     // Warm-up: the first create pays for connection set-up and JIT on every path.
-    await post(coord.url, '/system/services', {
-      name: `warm-up-${run++}`,
-      image: 'alpine',
-      script: 'true',
-      clusters: clustersMap,
-      federation: {
-        topology: 'mesh',
-        members: members.map((m) => ({
-          type: 'oscar',
-          cluster_id: m.manager.config.clusterId,
-          service_name: `warm-up-${run}-w`,
-        })),
-      },
-    });
+    await post(coord.url, '/system/services', meshOf(`warm-up-${run++}`, members, clustersMap));
     let t1 = Number.NaN;
     for (const n of SIZES) {
       const samples: number[] = [];
       const cpu0 = process.cpuUsage();
       for (let r = 0; r < REPEATS; r++) {
         const name = `mesh-${n}-${run++}`;
-        const fed = {
-          name,
-          image: 'alpine',
-          script: 'true',
-          cpu: '0.1',
-          clusters: clustersMap,
-          federation: {
-            topology: 'mesh',
-            members: members.slice(0, n).map((m) => ({
-              type: 'oscar',
-              cluster_id: m.manager.config.clusterId,
-              service_name: `${name}-w`,
-            })),
-          },
-        };
+        const fed = meshOf(name, members.slice(0, n), clustersMap);
         const t = performance.now();
         const report = await post(coord.url, '/system/services', fed);
         samples.push(performance.now() - t);
@@ -162,30 +160,13 @@ const main = async () => {
   {
     const name = `converge-${MAX}`;
     const t = performance.now();
-    const report = await post(coord.url, '/system/services', {
-      name,
-      image: 'alpine',
-      script: 'true',
-      cpu: '0.1',
-      clusters,
-      federation: {
-        topology: 'mesh',
-        members: members.map((m) => ({
-          type: 'oscar',
-          cluster_id: m.manager.config.clusterId,
-          service_name: `${name}-w`,
-        })),
-      },
-    });
+    const report = await post(coord.url, '/system/services', meshOf(name, members, clusters));
     const created = performance.now() - t;
     if (report?.outcome !== 'created')
       throw new Error(`create of ${name} did not complete: ${JSON.stringify(report)}`);
     for (;;) {
       const listed = await Promise.all(
-        members.map(async (m) => {
-          const svc = (await m.manager.store.getService(`${name}-w`)) as Record<string, unknown> | undefined;
-          return ((svc?.replicas as unknown[] | undefined) ?? []).length;
-        }),
+        members.map(async (m) => (await workerReplicas(m, name))?.length ?? 0),
       );
       if (listed.every((n) => n === MAX)) break;
       if (performance.now() - t > 120_000)
@@ -203,25 +184,13 @@ const main = async () => {
 
   // A member change on a federation of MAX members: time until every node shows it.
   const name = 'visible';
-  await post(coord.url, '/system/services', {
-    name,
-    image: 'alpine',
-    script: 'true',
-    cpu: '0.1',
-    clusters,
-    federation: {
-      topology: 'mesh',
-      members: members
-        .slice(0, MAX - 1)
-        .map((m) => ({ type: 'oscar', cluster_id: m.manager.config.clusterId, service_name: `${name}-w` })),
-    },
-  });
+  await post(coord.url, '/system/services', meshOf(name, members.slice(0, MAX - 1), clusters));
   // The last member joins and leaves in turn (CHANGES times, default 5): each change is timed
   // until every node shows it (a joined member: its worker, and every other worker lists it;
   // a member that left: no worker lists it any more).
   const added = members[MAX - 1];
   const key = added.manager.config.clusterId;
-  const member = { type: 'oscar', cluster_id: key, service_name: `${name}-w` };
+  const member = memberOn(added, name);
   const answeredMs: number[] = [];
   const visibleMs: number[] = [];
   for (let c = 0; c < CHANGES; c++) {
@@ -232,11 +201,9 @@ const main = async () => {
     for (;;) {
       const seen = await Promise.all(
         members.map(async (m) => {
-          if (m === added) return !joins || !!(await m.manager.store.getService(`${name}-w`));
-          const svc = await m.manager.store.getService(`${name}-w`);
-          const replicas =
-            ((svc as Record<string, unknown> | undefined)?.replicas as Array<{ cluster_id?: string }>) ?? [];
-          return replicas.some((r) => r.cluster_id === key) === joins;
+          const replicas = await workerReplicas(m, name);
+          if (m === added) return !joins || replicas !== undefined;
+          return (replicas ?? []).some((r) => r.cluster_id === key) === joins;
         }),
       );
       if (seen.every(Boolean)) break;

@@ -8,7 +8,7 @@ import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
 import { PostgresStore } from '../../src/adapters/store-postgres/postgres-store.ts';
 import { isFlotillaError } from '../../src/core/errors.ts';
 import type { Service } from '../../src/core/fdl/service.ts';
-import type { BucketRecord, NewJob, Store } from '../../src/core/ports.ts';
+import type { BucketRecord, NewJob, NewOutboxRow, Store } from '../../src/core/ports.ts';
 import { createTempDatabase, type TempDatabase } from '../support/postgres.ts';
 
 const svc = (name: string, extra: Partial<Service> = {}): Service => ({
@@ -41,6 +41,22 @@ interface Harness {
   reopen?(): Promise<Store>;
   cleanup(): Promise<void>;
 }
+
+/** An outbox row for `service` at `peer` (group `g-<service>`, a definition unless a delete). */
+const outboxRow = (
+  peer: string,
+  service: string,
+  op: NewOutboxRow['op'],
+  revision: number,
+): NewOutboxRow => ({
+  peer,
+  service,
+  op,
+  payload: op === 'delete' ? null : { name: service, revision },
+  target: { clusterId: peer, endpoint: `http://${peer}`, sslVerify: true, auth: { kind: 'none' } },
+  group: `g-${service}`,
+  revision,
+});
 
 const storeContract = (name: string, makeHarness: () => Promise<Harness>, durable = true) => {
   describe(`Store contract: ${name}`, () => {
@@ -474,15 +490,7 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
     });
 
     it('lets a later row stand for an earlier one only at the same revision or a higher one', async () => {
-      const row = (revision: number) => ({
-        peer: 'pr',
-        service: 's9',
-        op: 'update' as const,
-        payload: { name: 's9', revision },
-        target: { clusterId: 'pr', endpoint: 'http://pr', sslVerify: true, auth: { kind: 'none' as const } },
-        group: 'g-rev',
-        revision,
-      });
+      const row = (revision: number) => outboxRow('pr', 's9', 'update', revision);
       // Revision 1 after 3: a federation of that name made again, which stands for nothing earlier.
       const [old, again, later] = await store.enqueueOutbox([row(3), row(1), row(2)]);
       expect(await store.hasLaterRow({ id: old, peer: 'pr', service: 's9', revision: 3 })).toBe(false);
@@ -492,21 +500,8 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
     });
 
     it('tells an update that a delete of a higher revision was applied before it (not one superseded)', async () => {
-      const target = {
-        clusterId: 'pd',
-        endpoint: 'http://pd',
-        sslVerify: true,
-        auth: { kind: 'none' as const },
-      };
-      const row = (service: string, op: 'update' | 'delete', revision: number) => ({
-        peer: 'pd',
-        service,
-        op,
-        payload: op === 'delete' ? null : { name: service },
-        target,
-        group: `g-${service}`,
-        revision,
-      });
+      const row = (service: string, op: NewOutboxRow['op'], revision: number) =>
+        outboxRow('pd', service, op, revision);
       const [applied, skipped] = await store.enqueueOutbox([row('d1', 'delete', 3), row('d2', 'delete', 3)]);
       await store.markOutboxDone(applied, new Date());
       await store.markOutboxDone(skipped, new Date(0));
@@ -524,7 +519,7 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(await ask(applied, 'd1', 2)).toBe(false);
       await store.markOutboxDone([late1, late2, same], new Date());
       // Made again after the delete: a later update of the new worker is no late one.
-      const [made] = await store.enqueueOutbox([{ ...row('d1', 'update', 1), op: 'create' as const }]);
+      const [made] = await store.enqueueOutbox([row('d1', 'create', 1)]);
       await store.markOutboxDone(made, new Date());
       const [next] = await store.enqueueOutbox([row('d1', 'update', 2)]);
       expect(await ask(next, 'd1', 2)).toBe(false);

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlotillaError } from '../../src/core/errors.ts';
 import { parseFdl } from '../../src/core/fdl/fdl-file.ts';
+import { goDecode } from '../../src/core/fdl/go-decode.ts';
 import { applyDefaults, parseServiceInput } from '../../src/core/fdl/service.ts';
 
 /** The error parseFdl throws for `text`, which must be a FlotillaError. */
@@ -451,5 +452,23 @@ describe("parseServiceInput: the zero values of oscar-cli's json.Marshal of OSCA
       // OSCAR's label on every service, by which its test suite finds services.
       labels: { oscar_service: 'zeroes' },
     });
+  });
+});
+
+describe('goDecode: keys are data', () => {
+  it('keeps "__proto__" in a map, a struct and an unknown field as an ordinary key, never as a prototype', () => {
+    const raw = JSON.parse(
+      '{"name":"s","__proto__":{"polluted":1},"labels":{"__proto__":"x","a":"b"},"environment":{"__proto__":{"p":2},"variables":{"A":"1"}}}',
+    );
+    const { value, issues } = goDecode(raw);
+    const out = value as Record<string, any>;
+    expect(issues).toEqual([]);
+    for (const node of [out, out.labels, out.environment]) {
+      expect(Object.getPrototypeOf(node)).toBe(Object.prototype);
+      expect(Object.hasOwn(node, '__proto__')).toBe(true);
+    }
+    expect(out.labels).toEqual(JSON.parse('{"__proto__":"x","a":"b"}'));
+    expect(out.polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });

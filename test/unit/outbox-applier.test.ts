@@ -88,6 +88,11 @@ const persist = async (rows: NewOutboxRow[]) => {
 };
 
 const rowOf = async (r: { group: string }): Promise<OutboxRow> => (await store.outboxOfGroup(r.group))[0];
+/** A group's rows, oldest first. */
+const rowsOf = async (group: string): Promise<OutboxRow[]> =>
+  (await store.outboxOfGroup(group)).sort((x, y) => x.id - y.id);
+/** What the peer was asked, in order. */
+const asked = (): string[] => peerScript.calls.map((c) => `${c.method} ${c.service}`);
 
 beforeAll(async () => {
   store = await PgliteStore.open(undefined);
@@ -226,16 +231,13 @@ describe('a later row behind a head waiting out its backoff', () => {
     worker.nudge(['b']);
     await worker.settle(5000);
     await worker.stop();
-    const rows = (await store.outboxOfGroup(create.group)).sort((x, y) => x.id - y.id);
+    const rows = await rowsOf(create.group);
     expect(rows.map((r) => [r.op, r.state])).toEqual([
       ['create', 'done'],
       ['delete', 'done'],
     ]);
     expect(rows[0].doneAt).toEqual(SUPERSEDED_AT);
-    expect(peerScript.calls.map((c) => `${c.method} ${c.service}`)).toEqual([
-      `POST ${create.service}`,
-      `DELETE ${create.service}`,
-    ]);
+    expect(asked()).toEqual([`POST ${create.service}`, `DELETE ${create.service}`]);
   });
 
   it('leaves a held head (being applied at once) alone, so a later row cannot overtake it', async () => {
@@ -267,17 +269,13 @@ describe('a row of a new incarnation behind a failed delete of the old one', () 
     worker.nudge(['b']);
     await worker.settle(5000);
     await worker.stop();
-    const rows = (await store.outboxOfGroup(gone.group)).sort((x, y) => x.id - y.id);
+    const rows = await rowsOf(gone.group);
     expect(rows.map((r) => [r.op, r.state])).toEqual([
       ['delete', 'done'],
       ['create', 'done'],
     ]);
     expect(rows[0].doneAt).not.toEqual(SUPERSEDED_AT);
-    expect(peerScript.calls.map((c) => `${c.method} ${c.service}`)).toEqual([
-      `DELETE ${gone.service}`,
-      `DELETE ${gone.service}`,
-      `POST ${gone.service}`,
-    ]);
+    expect(asked()).toEqual([`DELETE ${gone.service}`, `DELETE ${gone.service}`, `POST ${gone.service}`]);
   });
 });
 
@@ -297,10 +295,7 @@ describe('an update that lost a race with its coordinator’s delete', () => {
     worker.nudge(['b']);
     await worker.settle(5000);
     await worker.stop();
-    expect(peerScript.calls.map((c) => `${c.method} ${c.service}`)).toEqual([
-      `DELETE ${gone.service}`,
-      `PUT ${gone.service}`,
-    ]);
+    expect(asked()).toEqual([`DELETE ${gone.service}`, `PUT ${gone.service}`]);
     expect((await store.outboxOfGroup(gone.group)).find((r) => r.id === late.id)?.state).toBe('done');
   });
 });

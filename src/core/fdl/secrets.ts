@@ -95,16 +95,17 @@ export const restoreMaskedSecrets = <T extends Obj>(incoming: T, stored: Obj | u
   return copy;
 };
 
-/**
- * `storage_providers.minio.default` as GET shows it when the service has none of its own:
- * the cluster's storage, keys masked. Sent back in a PUT it carries no keys: it is dropped,
- * so the service keeps using the cluster's storage rather than storing an empty provider.
- */
+/** Whether the service carries `storage_providers.minio.default` as GET shows it (no keys). */
 const isDefaultMinioView = (svc: Obj): boolean => {
   const own = svc.storage_providers?.minio?.default;
   return isObj(own) && !own.access_key && !own.secret_key;
 };
 
+/**
+ * `storage_providers.minio.default` as GET shows it when the service has none of its own:
+ * the cluster's storage, keys masked. Sent back in a PUT it carries no keys: it is dropped,
+ * so the service keeps using the cluster's storage rather than storing an empty provider.
+ */
 const dropDefaultMinioView = (svc: Obj): void => {
   if (!isDefaultMinioView(svc)) return;
   const minio = svc.storage_providers.minio;
