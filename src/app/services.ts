@@ -21,9 +21,15 @@ import {
   decideWorkerUpdate,
   type WorkerProof,
 } from '../core/federation/worker-guard.ts';
-import type { Store } from '../core/ports.ts';
+import type { NewOutboxRow, Store } from '../core/ports.ts';
 
 export const newServiceToken = (): string => randomBytes(32).toString('hex');
+
+/**
+ * The outbox rows a service write stores with it, both or neither (a coordinator's change
+ * plan). Built once the before-hooks ran: they may keep what the rows read (the owner's token).
+ */
+export type QueueWith = () => Promise<NewOutboxRow[]>;
 
 /** Hooks other use cases attach to the service lifecycle (buckets, federation). */
 export interface ServiceHooks {
@@ -79,10 +85,12 @@ export class ServiceUseCases {
     return service;
   }
 
-  async commitCreate(principal: Principal, service: Service): Promise<void> {
+  /** Stores the service (and what `queue` builds, in the same write); the rows' ids. */
+  async commitCreate(principal: Principal, service: Service, queue?: QueueWith): Promise<number[]> {
     for (const h of this.hooks) await h.beforeCreate?.(service, principal);
-    await this.deps.store.createService(service);
+    const ids = await this.deps.store.createService(service, await queue?.());
     for (const h of this.hooks) await h.afterCreate?.(service, principal);
+    return ids;
   }
 
   /** Replaces a service's definition; token and owner stay the server's. */
@@ -125,10 +133,17 @@ export class ServiceUseCases {
     return { service, previous };
   }
 
-  async commitUpdate(principal: Principal, service: Service, previous: Service): Promise<void> {
+  /** Stores the new definition (and what `queue` builds, in the same write); the rows' ids. */
+  async commitUpdate(
+    principal: Principal,
+    service: Service,
+    previous: Service,
+    queue?: QueueWith,
+  ): Promise<number[]> {
     for (const h of this.hooks) await h.beforeUpdate?.(service, previous, principal);
-    await this.deps.store.updateService(service);
+    const ids = await this.deps.store.updateService(service, await queue?.());
     for (const h of this.hooks) await h.afterUpdate?.(service, previous, principal);
+    return ids;
   }
 
   async get(principal: Principal, name: string): Promise<Service> {
@@ -179,11 +194,18 @@ export class ServiceUseCases {
     return service;
   }
 
-  async commitDelete(principal: Principal, service: Service, opts: { cascade: boolean }): Promise<void> {
+  /** Removes the service (and stores what `queue` builds, in the same write); the rows' ids. */
+  async commitDelete(
+    principal: Principal,
+    service: Service,
+    opts: { cascade: boolean },
+    queue?: QueueWith,
+  ): Promise<number[]> {
     for (const h of this.hooks) await h.beforeDelete?.(service, principal);
-    const removed = await this.deps.store.deleteService(service.name);
-    if (!removed) fail('SERVICE_NOT_FOUND', `service "${service.name}" not found`);
+    const ids = await this.deps.store.deleteService(service.name, await queue?.());
+    if (!ids) return fail('SERVICE_NOT_FOUND', `service "${service.name}" not found`);
     for (const h of this.hooks) await h.afterDelete?.(service, principal, opts);
+    return ids;
   }
 
   /** A client's definition: validated, cluster endpoints normalised (DESIGN §3.2). */

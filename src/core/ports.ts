@@ -20,15 +20,19 @@ import type { PeerFailureKind } from './peer-failure.ts';
 
 // ---------------------------------------------------------------- store
 
+/**
+ * Service writes. Each may carry outbox rows (a coordinator's change plan): they are stored in
+ * the same statement as the write, both or neither, and their ids returned in order.
+ */
 export interface ServiceStore {
   /** Inserts; throws FlotillaError SERVICE_EXISTS when the name is taken. */
-  createService(service: Service): Promise<void>;
+  createService(service: Service, queue?: NewOutboxRow[]): Promise<number[]>;
   /** Replaces; throws FlotillaError SERVICE_NOT_FOUND when absent. */
-  updateService(service: Service): Promise<void>;
+  updateService(service: Service, queue?: NewOutboxRow[]): Promise<number[]>;
   getService(name: string): Promise<Service | undefined>;
   listServices(): Promise<Service[]>;
-  /** true when a row was removed. */
-  deleteService(name: string): Promise<boolean>;
+  /** The rows' ids when a service was removed; undefined (and no row stored) when none was. */
+  deleteService(name: string, queue?: NewOutboxRow[]): Promise<number[] | undefined>;
 }
 
 /** Bucket owners and grants on this cluster's store (DESIGN §3.2): one row per bucket. */

@@ -80,8 +80,8 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect((await store.listServices()).map((s) => s.name)).toEqual(['alpha', 'beta']);
       await store.updateService(svc('alpha', { cpu: '1' }));
       expect((await store.getService('alpha'))?.cpu).toBe('1');
-      expect(await store.deleteService('beta')).toBe(true);
-      expect(await store.deleteService('beta')).toBe(false);
+      expect(await store.deleteService('beta')).toEqual([]);
+      expect(await store.deleteService('beta')).toBeUndefined();
       expect(await store.getService('beta')).toBeUndefined();
     });
 
@@ -632,6 +632,69 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
         now.getTime(),
         0,
       ]);
+    });
+
+    it("stores a service's write and the outbox rows it carries both or neither", async () => {
+      const rows = (service: string, op: NewOutboxRow['op'], revision: number) => [
+        { ...outboxRow('pw1', `${service}-w`, op, revision), group: `g-${service}` },
+        { ...outboxRow('pw2', `${service}-w`, op, revision), group: `g-${service}` },
+      ];
+      // A NUL in a jsonb value: the database refuses the statement that stores it.
+      const refused = (service: string, op: NewOutboxRow['op'], revision: number) =>
+        rows(service, op, revision).map((r, i) =>
+          i === 1 ? { ...r, target: { ...r.target, endpoint: 'http://a\u0000b' } } : r,
+        );
+      const groupIds = async (service: string) =>
+        (await store.outboxOfGroup(`g-${service}`)).map((r) => r.id);
+      const codeOf = (p: Promise<unknown>) =>
+        p.then(
+          () => 'ok',
+          (e) => (isFlotillaError(e) ? e.code : 'failed'),
+        );
+
+      // create
+      expect(await codeOf(store.createService(svc('cw'), refused('cw', 'create', 1)))).toBe('failed');
+      expect(await store.getService('cw')).toBeUndefined();
+      expect(await groupIds('cw')).toEqual([]);
+      const made = await store.createService(svc('cw'), rows('cw', 'create', 1));
+      expect(made).toHaveLength(2);
+      expect((await groupIds('cw')).reverse()).toEqual(made);
+      expect(await store.getService('cw')).toBeDefined();
+      expect(await codeOf(store.createService(svc('cw'), rows('cw', 'create', 1)))).toBe('SERVICE_EXISTS');
+      expect(await groupIds('cw')).toHaveLength(2);
+
+      // update
+      expect(await codeOf(store.updateService(svc('cw', { cpu: '2' }), refused('cw', 'update', 2)))).toBe(
+        'failed',
+      );
+      expect((await store.getService('cw'))?.cpu).toBe('0.2');
+      expect(await groupIds('cw')).toHaveLength(2);
+      expect(await codeOf(store.updateService(svc('cx'), rows('cx', 'update', 2)))).toBe('SERVICE_NOT_FOUND');
+      expect(await groupIds('cx')).toEqual([]);
+      const changed = await store.updateService(svc('cw', { cpu: '2' }), rows('cw', 'update', 2));
+      expect(changed).toHaveLength(2);
+      expect((await store.getService('cw'))?.cpu).toBe('2');
+      const updates = await store.outboxOfGroup('g-cw');
+      expect(updates.slice(0, 2).map((r) => [r.id, r.op, r.revision, r.peer])).toEqual([
+        [changed[1], 'update', 2, 'pw2'],
+        [changed[0], 'update', 2, 'pw1'],
+      ]);
+
+      // delete
+      expect(await codeOf(store.deleteService('cw', refused('cw', 'delete', 3)))).toBe('failed');
+      expect(await store.getService('cw')).toBeDefined();
+      expect(await store.deleteService('cx', rows('cx', 'delete', 3))).toBeUndefined();
+      expect(await groupIds('cx')).toEqual([]);
+      const gone = await store.deleteService('cw', rows('cw', 'delete', 3));
+      expect(gone).toHaveLength(2);
+      expect(await store.getService('cw')).toBeUndefined();
+      expect(await groupIds('cw')).toHaveLength(6);
+
+      // Applied and pruned: later tests count pending and prunable rows of the whole store.
+      const ids = await groupIds('cw');
+      await store.markOutboxDone(ids, new Date(0));
+      expect(await store.pruneOutbox(new Date(1000))).toBeGreaterThanOrEqual(4);
+      expect(await groupIds('cw')).toEqual([gone[1], gone[0]]);
     });
 
     it('ranks full-text search over the names, logs and buckets it is given, and only those', async () => {

@@ -15,6 +15,7 @@ import {
   lt,
   lte,
   or,
+  type SQL,
   sql,
 } from 'drizzle-orm';
 import type { PgDatabase } from 'drizzle-orm/pg-core';
@@ -157,11 +158,21 @@ export abstract class SqlStore implements Store {
 
   // ------------------------------------------------------------ services
 
-  async createService(service: Service): Promise<void> {
+  async createService(service: Service, queue: NewOutboxRow[] = []): Promise<number[]> {
     try {
+      if (queue.length > 0) {
+        // An insert either writes its row or throws.
+        const ids = await this.writeWithOutbox(
+          sql`INSERT INTO ${services} (name, owner, definition)
+            VALUES (${service.name}, ${service.owner}, ${JSON.stringify(service)}::jsonb) RETURNING name`,
+          queue,
+        );
+        return ids ?? [];
+      }
       await this.db
         .insert(services)
         .values({ name: service.name, owner: service.owner, definition: service });
+      return [];
     } catch (e) {
       if (isUniqueViolation(e))
         throw new FlotillaError('SERVICE_EXISTS', `service "${service.name}" already exists`);
@@ -169,14 +180,24 @@ export abstract class SqlStore implements Store {
     }
   }
 
-  async updateService(service: Service): Promise<void> {
+  async updateService(service: Service, queue: NewOutboxRow[] = []): Promise<number[]> {
+    const missing = () => new FlotillaError('SERVICE_NOT_FOUND', `service "${service.name}" not found`);
+    if (queue.length > 0) {
+      const ids = await this.writeWithOutbox(
+        sql`UPDATE ${services} SET owner = ${service.owner}, definition = ${JSON.stringify(service)}::jsonb,
+          updated_at = now() WHERE name = ${service.name} RETURNING name`,
+        queue,
+      );
+      if (!ids) throw missing();
+      return ids;
+    }
     const rows = await this.db
       .update(services)
       .set({ owner: service.owner, definition: service, updatedAt: new Date() })
       .where(eq(services.name, service.name))
       .returning({ name: services.name });
-    if (rows.length === 0)
-      throw new FlotillaError('SERVICE_NOT_FOUND', `service "${service.name}" not found`);
+    if (rows.length === 0) throw missing();
+    return [];
   }
 
   async getService(name: string): Promise<Service | undefined> {
@@ -189,12 +210,15 @@ export abstract class SqlStore implements Store {
     return rows.map((r) => r.definition as Service);
   }
 
-  async deleteService(name: string): Promise<boolean> {
+  async deleteService(name: string, queue: NewOutboxRow[] = []): Promise<number[] | undefined> {
+    if (queue.length > 0) {
+      return this.writeWithOutbox(sql`DELETE FROM ${services} WHERE name = ${name} RETURNING name`, queue);
+    }
     const rows = await this.db
       .delete(services)
       .where(eq(services.name, name))
       .returning({ name: services.name });
-    return rows.length > 0;
+    return rows.length > 0 ? [] : undefined;
   }
 
   // ------------------------------------------------------------ settings
@@ -583,10 +607,30 @@ export abstract class SqlStore implements Store {
 
   // ------------------------------------------------------------ outbox
 
-  /** One statement with one JSON parameter for the whole plan (as the audit's batches): a
-   * mesh's plan is N rows of N-long definitions, and bound parameters cost far more to build. */
   async enqueueOutbox(rows: NewOutboxRow[]): Promise<number[]> {
     if (rows.length === 0) return [];
+    const result = await this.db.execute(this.outboxInsert(rows));
+    return this.insertedIds(rowsOf<{ id: string | number }>(result), rows.length);
+  }
+
+  /**
+   * A service write (a statement `RETURNING name`) and the outbox rows it carries, in one
+   * statement: the rows are stored only when the write touched a service, and a row the
+   * database refuses fails the write too. The rows' ids, or undefined when no service was touched.
+   */
+  private async writeWithOutbox(write: SQL, rows: NewOutboxRow[]): Promise<number[] | undefined> {
+    const result = await this.db.execute(sql`
+      WITH written AS (${write}), queued AS (${this.outboxInsert(rows, true)})
+      SELECT w.n AS written, q.id FROM (SELECT count(*)::int AS n FROM written) w LEFT JOIN queued q ON true`);
+    const out = rowsOf<{ written: number | string; id: string | number | null }>(result);
+    if (Number(out[0]?.written ?? 0) === 0) return undefined;
+    return this.insertedIds(out as Array<{ id: string | number }>, rows.length);
+  }
+
+  /** One statement with one JSON parameter for the whole plan (as the audit's batches): a
+   * mesh's plan is N rows of N-long definitions, and bound parameters cost far more to build.
+   * `afterWrite`: one row per service the CTE `written` touched (none: nothing inserted). */
+  private outboxInsert(rows: NewOutboxRow[], afterWrite = false): SQL {
     const json = JSON.stringify(
       rows.map((r, i) => ({
         ord: i,
@@ -600,19 +644,19 @@ export abstract class SqlStore implements Store {
         next_attempt_at: r.notBefore?.toISOString() ?? null,
       })),
     );
-    const result = await this.db.execute(sql`
+    return sql`
       INSERT INTO ${outbox} (peer, service, op, payload, target, group_name, revision, state, next_attempt_at)
       SELECT peer, service, op, payload, target, group_name, revision, 'pending', coalesce(next_attempt_at, now())
       FROM json_to_recordset(${json}::json) AS r(ord int, peer text, service text, op text, payload jsonb,
-        target jsonb, group_name text, revision int, next_attempt_at timestamptz)
+        target jsonb, group_name text, revision int, next_attempt_at timestamptz)${afterWrite ? sql`, written` : sql``}
       ORDER BY ord
-      RETURNING id`);
-    // Identity values are taken in insertion order, which is the rows' order.
-    const ids = rowsOf<{ id: string | number }>(result)
-      .map((r) => Number(r.id))
-      .sort((a, b) => a - b);
-    if (ids.length !== rows.length)
-      throw new Error(`outbox insert stored ${ids.length} of ${rows.length} rows`);
+      RETURNING id`;
+  }
+
+  /** Identity values are taken in insertion order, which is the rows' order. */
+  private insertedIds(rows: Array<{ id: string | number }>, expected: number): number[] {
+    const ids = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+    if (ids.length !== expected) throw new Error(`outbox insert stored ${ids.length} of ${expected} rows`);
     return ids;
   }
 

@@ -1,13 +1,14 @@
 // PUT and DELETE of a coordinator, and the change of its graph that member changes make too:
-// the coordinator is stored, the change plan (create the new members, update the kept ones,
-// delete or detach the removed ones) is persisted, and the applier propagates it; the answer
+// the coordinator is stored with its change plan (create the new members, update the kept
+// ones, delete or detach the removed ones) in one write, and the applier propagates it; the answer
 // waits a little for it (settle) but not for a member that is down.
 import { narrowsVisibility, type Principal } from '../../core/auth/principal.ts';
 import type { Service } from '../../core/fdl/service.ts';
-import { changePlan } from '../../core/federation/change-plan.ts';
+import { type ChangePlan, changePlan } from '../../core/federation/change-plan.ts';
 import type { FederationSpec } from '../../core/federation/model.ts';
 import { deployedMembers } from '../../core/federation/validate.ts';
 import type { WorkerProof } from '../../core/federation/worker-guard.ts';
+import type { NewOutboxRow } from '../../core/ports.ts';
 import { type FederationCommon, isWorker } from './federation-common.ts';
 
 export class FederatedChanges {
@@ -34,23 +35,28 @@ export class FederatedChanges {
     const { d } = this.f;
     const service = await d.services.prepareDelete(principal, name, opts.proof);
     const spec = isWorker(service) ? undefined : this.f.currentSpec(service);
-    if (spec && opts.cascade) {
-      const tokens = await d.workerTokens.known(service.name);
-      await this.f.persist(
-        changePlan({
-          group: service.name,
-          revision: (spec.revision ?? 0) + 1,
-          desired: [],
-          current: deployedMembers(spec),
-          removed: 'delete',
-          target: (n) => this.f.target(n.cluster_id, service, tokens, n),
-        }),
-      );
-    }
-    await d.services.commitDelete(principal, service, opts);
+    let rows: NewOutboxRow[] = [];
+    const cascade = spec && opts.cascade ? async () => (rows = await this.cascade(service, spec)) : undefined;
+    await d.services.commitDelete(principal, service, opts, cascade);
+    this.f.queued(rows);
     // The queued deletes carry their proofs; nothing else needs the tokens.
     if (spec) await d.workerTokens.forget(service.name);
-    if (spec && opts.cascade) await d.applier.settle(d.settleMs ?? 5000);
+    if (cascade) await d.applier.settle(d.settleMs ?? 5000);
+  }
+
+  /** A delete of every deployed member, each proving with its worker's token. */
+  private async cascade(service: Service, spec: FederationSpec): Promise<NewOutboxRow[]> {
+    const tokens = await this.f.d.workerTokens.known(service.name);
+    return this.f.rows(
+      changePlan({
+        group: service.name,
+        revision: (spec.revision ?? 0) + 1,
+        desired: [],
+        current: deployedMembers(spec),
+        removed: 'delete',
+        target: (n) => this.f.target(n.cluster_id, service, tokens, n),
+      }),
+    );
   }
 
   /**
@@ -76,26 +82,32 @@ export class FederatedChanges {
       narrowsVisibility(previous, service),
     );
     const expansion = this.f.expand(service, next, tokens);
-    await d.services.commitUpdate(principal, expansion.coordinator, previous);
-    await this.f.attachOwnerToken(service, expansion, { orStored: true });
-    const plan = changePlan({
-      group: service.name,
-      revision,
-      desired: expansion.workers,
-      current: before ? deployedMembers(before) : [],
-      removed: opts.deleteRemoved ? 'delete' : { detachFrom: expansion.coordinator },
-      // A removed member is reached as the previous definition knew it, when it did.
-      target: (n, leaving) =>
-        this.f.target(
-          n.cluster_id,
-          leaving && previous.clusters?.[n.cluster_id] ? previous : expansion.coordinator,
-          tokens,
-          n,
-        ),
+    let plan: ChangePlan | undefined;
+    let rows: NewOutboxRow[] = [];
+    await d.services.commitUpdate(principal, expansion.coordinator, previous, async () => {
+      // After the before-hooks: the owner's token they kept is what the workers get.
+      await this.f.attachOwnerToken(service, expansion, { orStored: true });
+      plan = changePlan({
+        group: service.name,
+        revision,
+        desired: expansion.workers,
+        current: before ? deployedMembers(before) : [],
+        removed: opts.deleteRemoved ? 'delete' : { detachFrom: expansion.coordinator },
+        // A removed member is reached as the previous definition knew it, when it did.
+        target: (n, leaving) =>
+          this.f.target(
+            n.cluster_id,
+            leaving && previous.clusters?.[n.cluster_id] ? previous : expansion.coordinator,
+            tokens,
+            n,
+          ),
+      });
+      rows = this.f.rows(plan);
+      return rows;
     });
-    await this.f.persist(plan);
+    this.f.queued(rows);
     // A removed member keeps its tokens (re-adding it proves with them) unless it is deleted.
-    const removed = plan.changes.filter((c) => c.op === 'delete');
+    const removed = plan?.changes.filter((c) => c.op === 'delete') ?? [];
     if (opts.deleteRemoved && removed.length) await d.workerTokens.forget(service.name, removed);
     await d.applier.settle(d.settleMs ?? 5000);
     return next;

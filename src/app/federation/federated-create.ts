@@ -1,9 +1,9 @@
 // POST /system/services for a coordinator: the plan (a create per member) is persisted and
 // applied at once, and the answer reports each member's outcome. Atomic: every member is
 // checked first (nothing is stored when one fails the check); then the coordinator is stored
-// and the plan applied; when any create fails, compensating deletes are applied for every
-// member whose create may have happened, the coordinator is deleted again, and the answer is
-// 502 with the report — a compensating delete that fails stays queued. Best-effort: the
+// with the plan and the plan applied; when any create fails, the coordinator is deleted with
+// compensating deletes for every member whose create may have happened, which are applied at
+// once, and the answer is 502 with the report — a compensating delete that fails stays queued. Best-effort: the
 // creates that fail stay queued and are retried until the member has its worker.
 import type { Principal } from '../../core/auth/principal.ts';
 import { FlotillaError, isFlotillaError } from '../../core/errors.ts';
@@ -130,9 +130,11 @@ export class FederatedCreate {
       });
     }
 
-    // 2. Local first, then the plan, applied at once: a create that fails is not retried.
-    await d.services.commitCreate(principal, expansion.coordinator);
-    const creates = await this.f.persistAndApply(plan, { via, onFailure: 'abandon' });
+    // 2. The coordinator with its plan, then the plan applied at once: a create that fails is
+    // not retried.
+    const rows = this.f.rows(plan, { held: true });
+    const ids = await d.services.commitCreate(principal, expansion.coordinator, async () => rows);
+    const creates = await this.f.applyStored(rows, ids, { via, onFailure: 'abandon' });
     if (creates.every((c) => c.ok)) {
       return this.report(
         expansion,
@@ -142,13 +144,20 @@ export class FederatedCreate {
       );
     }
 
-    // 3. Undo: a delete for every member whose create may have happened (404 tolerated),
-    // applied at once; one that fails stays queued, so no orphan outlives the member's return.
+    // 3. Undo: the coordinator deleted with a delete for every member whose create may have
+    // happened (404 tolerated), applied at once; one that fails stays queued, so no orphan
+    // outlives the member's return.
     const mayExist = plan.changes.filter((_, i) => !holdsName(creates[i]));
     const undo = compensation(plan, mayExist);
-    const deletes = await this.f.persistAndApply(undo, { via, onFailure: 'retry' });
+    const undoRows = this.f.rows(undo, { held: true });
+    const undoIds = await d.services.commitDelete(
+      principal,
+      expansion.coordinator,
+      { cascade: false },
+      async () => undoRows,
+    );
+    const deletes = await this.f.applyStored(undoRows, undoIds, { via, onFailure: 'retry' });
     const queued = new Set(undo.changes.filter((_, i) => !deletes[i].ok).map((c) => nodeKey(c)));
-    await d.services.commitDelete(principal, expansion.coordinator, { cascade: false });
     // The queued deletes carry their proofs.
     await d.workerTokens.forget(name);
     const members = plan.changes.map((c, i): MemberReport => {
@@ -174,11 +183,12 @@ export class FederatedCreate {
     plan: ChangePlan,
     via: PeerTarget['auth'] | undefined,
   ): Promise<CreateReport> {
-    await this.f.d.services.commitCreate(principal, expansion.coordinator);
     // Every create that fails stays queued, one refused because the member holds the name
     // too: the member refuses to let a federation overwrite a service that is not its
     // worker (409, shown as its sync state), and the worker is created once the name is free.
-    const creates = await this.f.persistAndApply(plan, { via, onFailure: 'retry' });
+    const rows = this.f.rows(plan, { held: true });
+    const ids = await this.f.d.services.commitCreate(principal, expansion.coordinator, async () => rows);
+    const creates = await this.f.applyStored(rows, ids, { via, onFailure: 'retry' });
     const members = plan.changes.map((c, i): MemberReport => {
       const o = creates[i];
       return o.ok

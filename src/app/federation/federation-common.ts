@@ -1,7 +1,7 @@
 // What the federation use cases share: their dependencies, how a service's federation block
-// reads, the graph with the workers' tokens, how a member is reached, and how a change plan
-// is persisted (one insert: one transaction) and, when the answer needs its outcome, applied
-// at once by the applier. No use case calls a peer itself.
+// reads, the graph with the workers' tokens, how a member is reached, and a change plan's
+// rows: stored with the coordinator's write and, when the answer needs their outcome,
+// applied at once by the applier. No use case calls a peer itself.
 import type { ClusterSnapshot } from '../../core/delegation/policy.ts';
 import { fail } from '../../core/errors.ts';
 import { attachOwnerToken } from '../../core/fdl/owner-token.ts';
@@ -57,7 +57,7 @@ export interface ChangeApplier {
 }
 
 export interface FederationDeps {
-  store: Pick<OutboxStore, 'enqueueOutbox' | 'syncRowsOfGroup'> & SettingsStore;
+  store: Pick<OutboxStore, 'syncRowsOfGroup'> & SettingsStore;
   services: ServiceUseCases;
   resolver: PeerResolver;
   applier: ChangeApplier;
@@ -143,22 +143,27 @@ export class FederationCommon {
     if (sealed) for (const w of expansion.workers) attachOwnerToken(w.definition, sealed);
   }
 
-  /** Persists the plan's rows in one insert and has the applier take them up. */
-  async persist(plan: ChangePlan): Promise<void> {
-    const rows = outboxRows(plan);
-    if (rows.length === 0) return;
-    await this.d.store.enqueueOutbox(rows);
-    this.d.applier.nudge(new Set(rows.map((r) => r.peer)));
+  /**
+   * The plan's rows, stored with the coordinator's own write (both or neither: a plan lost
+   * between the two left the coordinator at a revision no member reached). `held`: kept from
+   * the background drain while the caller applies them at once.
+   */
+  rows(plan: ChangePlan, opts: { held?: boolean } = {}): NewOutboxRow[] {
+    return outboxRows(plan, opts.held ? this.d.applier.holdUntil(plan.changes.length) : undefined);
   }
 
-  /** Persists the plan's rows (held from the background drain) and applies them now. */
-  async persistAndApply(
-    plan: ChangePlan,
+  /** Rows just stored: the applier takes them up now rather than at its next poll. */
+  queued(rows: readonly NewOutboxRow[]): void {
+    if (rows.length > 0) this.d.applier.nudge(new Set(rows.map((r) => r.peer)));
+  }
+
+  /** Held rows just stored (`ids` in their order), applied now. */
+  async applyStored(
+    rows: readonly NewOutboxRow[],
+    ids: readonly number[],
     opts: { via?: PeerTarget['auth']; onFailure: 'retry' | 'abandon' },
   ): Promise<ChangeOutcome[]> {
-    const rows = outboxRows(plan, this.d.applier.holdUntil(plan.changes.length));
     if (rows.length === 0) return [];
-    const ids = await this.d.store.enqueueOutbox(rows);
     return this.d.applier.applyNow(
       rows.map((r, i) => ({ ...r, id: ids[i] })),
       opts,
