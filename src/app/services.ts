@@ -22,6 +22,7 @@ import {
   type WorkerProof,
 } from '../core/federation/worker-guard.ts';
 import type { NewOutboxRow, Store } from '../core/ports.ts';
+import type { WorkerTombstones } from './federation/worker-tombstones.ts';
 
 export const newServiceToken = (): string => randomBytes(32).toString('hex');
 
@@ -50,6 +51,8 @@ export interface ServiceDeps {
   catalog?: { list(): Promise<Service[]> };
   clusterId: string;
   hooks?: ServiceHooks[];
+  /** The tokens coordinators' proven deletes spent: a create proving with one is a late one. */
+  tombstones: WorkerTombstones;
 }
 
 export class ServiceUseCases {
@@ -62,7 +65,7 @@ export class ServiceUseCases {
   /** Validates, applies defaults and stores a new service. */
   async create(principal: Principal, raw: unknown, proof?: WorkerProof): Promise<Service> {
     const service = await this.prepareCreate(principal, raw, proof);
-    await this.commitCreate(principal, service);
+    await this.commitCreate(principal, service, { proof });
     return service;
   }
 
@@ -74,6 +77,7 @@ export class ServiceUseCases {
     this.refuseServiceToken(principal);
     const input = this.parse(raw);
     const worker = decideWorkerCreate(input, proof);
+    if (proof && (await this.deps.tombstones.spent(proof.tokens[0]))) lateCreate(input.name);
     const service = applyDefaults(this.stripMasks(withAnnotations(input, worker.annotations), undefined), {
       token: worker.token ?? newServiceToken(),
       owner: ownerOf(principal),
@@ -85,11 +89,23 @@ export class ServiceUseCases {
     return service;
   }
 
-  /** Stores the service (and what `queue` builds, in the same write); the rows' ids. */
-  async commitCreate(principal: Principal, service: Service, queue?: QueueWith): Promise<number[]> {
+  /**
+   * Stores the service (and what `queue` builds, in the same write); the rows' ids. A worker
+   * (`proof`) whose coordinator's delete spent its token meanwhile is deleted again: checked
+   * after the insert, as that delete recorded before it looked (worker-tombstones.ts).
+   */
+  async commitCreate(
+    principal: Principal,
+    service: Service,
+    opts: { queue?: QueueWith; proof?: WorkerProof } = {},
+  ): Promise<number[]> {
     for (const h of this.hooks) await h.beforeCreate?.(service, principal);
-    const ids = await this.deps.store.createService(service, await queue?.());
+    const ids = await this.deps.store.createService(service, await opts.queue?.());
     for (const h of this.hooks) await h.afterCreate?.(service, principal);
+    if (opts.proof && (await this.deps.tombstones.spent(opts.proof.tokens[0]))) {
+      await this.commitDelete(principal, service, { cascade: false });
+      lateCreate(service.name);
+    }
     return ids;
   }
 
@@ -168,9 +184,13 @@ export class ServiceUseCases {
     return service;
   }
 
-  /** The service a delete would remove; with a coordinator's `proof`, only its own worker. */
+  /**
+   * The service a delete would remove; with a coordinator's `proof`, only its own worker, and
+   * the tokens it proves with are spent first, whether the worker is there yet or not.
+   */
   async prepareDelete(principal: Principal, name: string, proof?: WorkerProof): Promise<Service> {
-    const service = await this.getManageable(principal, name, 'delete');
+    if (proof) await this.deps.tombstones.record(proof.tokens);
+    const service = await this.getManageable(principal, name, 'delete', proof);
     decideWorkerDelete(name, service, proof);
     return service;
   }
@@ -178,14 +198,20 @@ export class ServiceUseCases {
   /**
    * The service, after checking the caller may change or delete it. A delete refused to a
    * user says what OSCAR says (its test suite reads it), also for a service that does not
-   * exist: OSCAR does not tell a user which names are taken.
+   * exist: OSCAR does not tell a user which names are taken. A coordinator's delete of its
+   * worker (`proof`) is told 404, which it reads as "already gone" (OSCAR clients send none).
    */
-  async getManageable(principal: Principal, name: string, action?: 'delete'): Promise<Service> {
+  async getManageable(
+    principal: Principal,
+    name: string,
+    action?: 'delete',
+    proof?: WorkerProof,
+  ): Promise<Service> {
     this.refuseServiceToken(principal);
     const service = await this.deps.store.getService(name);
     const deleteDenied = 'You do not have permission to delete this service';
     if (!service) {
-      if (action === 'delete' && principal.kind === 'user') fail('FORBIDDEN', deleteDenied);
+      if (action === 'delete' && principal.kind === 'user' && !proof) fail('FORBIDDEN', deleteDenied);
       return fail('SERVICE_NOT_FOUND', `service "${name}" not found`);
     }
     const denied = (text: string) => fail('FORBIDDEN', action === 'delete' ? deleteDenied : text);
@@ -225,6 +251,13 @@ export class ServiceUseCases {
     }
   }
 }
+
+/** A coordinator's create of a worker that its own delete, sent after it, has already taken. */
+const lateCreate = (name: string): never =>
+  fail(
+    'STALE_REVISION',
+    `service "${name}": its coordinator deleted this worker already; the create, sent before that delete, is refused`,
+  );
 
 /** The input with the annotations the worker rules decided (kept absent when there are none). */
 const withAnnotations = (

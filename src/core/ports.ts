@@ -59,6 +59,12 @@ export interface SettingsStore {
   setSettingIfAbsent(key: string, value: string): Promise<string>;
 }
 
+/** Settings some of which are stamped: their value is a time (ms since the epoch, in decimal). */
+export interface StampedSettingsStore extends SettingsStore {
+  /** Drops the settings under `prefix` stamped before `before` (others stay); the number dropped. */
+  pruneSettings(prefix: string, before: Date): Promise<number>;
+}
+
 export type JobStatus = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
 
 export interface JobRecord {
@@ -342,7 +348,13 @@ export interface SearchStore {
   searchText(s: TextSearch): Promise<TextHit[]>;
 }
 
-export interface Store extends ServiceStore, SettingsStore, BucketStore, JobStore, OutboxStore, SearchStore {
+export interface Store
+  extends ServiceStore,
+    StampedSettingsStore,
+    BucketStore,
+    JobStore,
+    OutboxStore,
+    SearchStore {
   readonly kind: 'pglite' | 'postgres';
   /** Grants, enrollment tokens, issued serials and peers (tables of the same database). */
   readonly trust: TrustStore;

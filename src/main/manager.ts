@@ -21,6 +21,7 @@ import { canDelegateFrom, Delegator, resolveDelegationToken } from '../app/feder
 import { FederationUseCases } from '../app/federation/federation-use-cases.ts';
 import { peerResolver } from '../app/federation/peer-resolver.ts';
 import { WorkerTokens } from '../app/federation/worker-tokens.ts';
+import { WorkerTombstones } from '../app/federation/worker-tombstones.ts';
 import { JobInputs } from '../app/job-inputs.ts';
 import { JobIntake } from '../app/jobs/job-intake.ts';
 import { JobLogs } from '../app/jobs/job-logs.ts';
@@ -315,6 +316,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       logger,
     });
     const sweeps = { store, queue, clock: systemClock, instanceId: config.replicaId, logger };
+    const tombstones = new WorkerTombstones({ settings: store, clock: systemClock });
     // Every instance beats; the leader alone runs the loops that must not run twice.
     const heartbeat = new PeriodicLoop(
       'heartbeat',
@@ -328,6 +330,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       new PeriodicLoop('dead-instances', () => sweepDeadInstances(sweeps), 5000, logger),
       new PeriodicLoop('re-offer', () => reofferWaitingJobs(sweeps), 5000, logger),
       new PeriodicLoop('outbox-prune', () => pruneOutbox(sweeps), 600_000, logger),
+      new PeriodicLoop('tombstone-prune', async () => void (await tombstones.prune()), 600_000, logger),
       new PeriodicLoop(
         'audit-cold',
         async () => {
@@ -364,6 +367,7 @@ export const createManager = async (config: Config, opts: ManagerOptions = {}): 
       store,
       catalog: serviceCache,
       clusterId: config.clusterId,
+      tombstones,
       hooks: [
         refreshTokens.hooks(),
         bucketHooks({ objects: storage.local, store, clusterId: config.clusterId, log: logger }),

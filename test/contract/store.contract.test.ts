@@ -93,6 +93,24 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       expect(isFlotillaError(missing) && missing.code).toBe('SERVICE_NOT_FOUND');
     });
 
+    it('drops the stamped settings under a prefix that are older than a time, and no other', async () => {
+      await store.setSetting('stamp:old', '1000');
+      await store.setSetting('stamp:new', '5000');
+      await store.setSetting('stamp:text', 'not a time');
+      await store.setSetting('stampless', '1');
+      await store.setSetting('other:old', '1');
+      // A prefix is matched as written: % and _ are no wildcards.
+      await store.setSetting('p%_:old', '1');
+      await store.setSetting('pxy:old', '1');
+      expect(await store.pruneSettings('stamp:', new Date(2000))).toBe(1);
+      expect(await store.getSetting('stamp:old')).toBeUndefined();
+      for (const kept of ['stamp:new', 'stamp:text', 'stampless', 'other:old']) {
+        expect(await store.getSetting(kept), kept).toBeDefined();
+      }
+      expect(await store.pruneSettings('p%_:', new Date(10))).toBe(1);
+      expect(await store.getSetting('pxy:old')).toBe('1');
+    });
+
     it('keeps settings, first writer wins with setSettingIfAbsent', async () => {
       expect(await store.getSetting('k')).toBeUndefined();
       expect(await store.setSettingIfAbsent('k', 'one')).toBe('one');
@@ -694,7 +712,7 @@ const storeContract = (name: string, makeHarness: () => Promise<Harness>, durabl
       const ids = await groupIds('cw');
       await store.markOutboxDone(ids, new Date(0));
       expect(await store.pruneOutbox(new Date(1000))).toBeGreaterThanOrEqual(4);
-      expect(await groupIds('cw')).toEqual([gone[1], gone[0]]);
+      expect(await groupIds('cw')).toEqual([gone![1], gone![0]]);
     });
 
     it('ranks full-text search over the names, logs and buckets it is given, and only those', async () => {

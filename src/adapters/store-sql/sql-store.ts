@@ -235,6 +235,18 @@ export abstract class SqlStore implements Store {
       .onConflictDoUpdate({ target: settings.key, set: { value } });
   }
 
+  async pruneSettings(prefix: string, before: Date): Promise<number> {
+    // left() rather than LIKE: a prefix needs no escaping; CASE: a value that is no time is kept.
+    const rows = await this.db
+      .delete(settings)
+      .where(
+        sql`left(${settings.key}, ${prefix.length}) = ${prefix} AND CASE WHEN ${settings.value} ~ '^[0-9]{1,15}$'
+          THEN ${settings.value}::bigint < ${before.getTime()} ELSE false END`,
+      )
+      .returning({ key: settings.key });
+    return rows.length;
+  }
+
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     await this.db.insert(settings).values({ key, value }).onConflictDoNothing({ target: settings.key });
     return (await this.getSetting(key)) as string;

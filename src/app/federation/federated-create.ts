@@ -62,7 +62,7 @@ export class FederatedCreate {
     const spec = this.f.spec(service);
     if (!spec || deployedMembers(spec).length === 0) {
       const plain = spec ? this.f.expand(service, { ...spec, revision: 1 }, new Map()).coordinator : service;
-      await d.services.commitCreate(principal, plain);
+      await d.services.commitCreate(principal, plain, { proof });
       return undefined;
     }
     // Fresh tokens for the workers, kept before any call: every later change proves with them.
@@ -133,7 +133,7 @@ export class FederatedCreate {
     // 2. The coordinator with its plan, then the plan applied at once: a create that fails is
     // not retried.
     const rows = this.f.rows(plan, { held: true });
-    const ids = await d.services.commitCreate(principal, expansion.coordinator, async () => rows);
+    const ids = await d.services.commitCreate(principal, expansion.coordinator, { queue: async () => rows });
     const creates = await this.f.applyStored(rows, ids, { via, onFailure: 'abandon' });
     if (creates.every((c) => c.ok)) {
       return this.report(
@@ -187,7 +187,9 @@ export class FederatedCreate {
     // too: the member refuses to let a federation overwrite a service that is not its
     // worker (409, shown as its sync state), and the worker is created once the name is free.
     const rows = this.f.rows(plan, { held: true });
-    const ids = await this.f.d.services.commitCreate(principal, expansion.coordinator, async () => rows);
+    const ids = await this.f.d.services.commitCreate(principal, expansion.coordinator, {
+      queue: async () => rows,
+    });
     const creates = await this.f.applyStored(rows, ids, { via, onFailure: 'retry' });
     const members = plan.changes.map((c, i): MemberReport => {
       const o = creates[i];

@@ -98,10 +98,8 @@ export class PeerFederation {
 
   async deleteReplica(g: Grant, name: string, proof: WorkerProof | undefined): Promise<void> {
     const checked = this.requireProof(g, 'replica-delete', proof);
-    // A replica that is not there is a 404 (a rollback tolerates it), as a read tells it;
-    // a user's delete of a missing service would answer 403.
-    await this.d.services.get(subjectOf(g), name);
-    // A worker is deleted alone: only its coordinator fans out.
+    // A replica that is not there is a 404 (a rollback tolerates it): a proven delete is told
+    // so. A worker is deleted alone: only its coordinator fans out.
     await this.d.federation.delete(subjectOf(g), name, {
       cascade: false,
       proof: checked,
