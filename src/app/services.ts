@@ -51,7 +51,7 @@ export interface ServiceDeps {
   catalog?: { list(): Promise<Service[]> };
   clusterId: string;
   hooks?: ServiceHooks[];
-  /** The tokens coordinators' proven deletes spent: a create proving with one is a late one. */
+  /** The tokens coordinators' proven deletes spent on a worker: a create proving with one is late. */
   tombstones: WorkerTombstones;
 }
 
@@ -77,7 +77,7 @@ export class ServiceUseCases {
     this.refuseServiceToken(principal);
     const input = this.parse(raw);
     const worker = decideWorkerCreate(input, proof);
-    if (proof && (await this.deps.tombstones.spent(proof.tokens[0]))) lateCreate(input.name);
+    if (proof && (await this.deps.tombstones.spent(input.name, proof.tokens[0]))) lateCreate(input.name);
     const service = applyDefaults(this.stripMasks(withAnnotations(input, worker.annotations), undefined), {
       token: worker.token ?? newServiceToken(),
       owner: ownerOf(principal),
@@ -102,7 +102,7 @@ export class ServiceUseCases {
     for (const h of this.hooks) await h.beforeCreate?.(service, principal);
     const ids = await this.deps.store.createService(service, await opts.queue?.());
     for (const h of this.hooks) await h.afterCreate?.(service, principal);
-    if (opts.proof && (await this.deps.tombstones.spent(opts.proof.tokens[0]))) {
+    if (opts.proof && (await this.deps.tombstones.spent(service.name, opts.proof.tokens[0]))) {
       await this.commitDelete(principal, service, { cascade: false });
       lateCreate(service.name);
     }
@@ -189,7 +189,7 @@ export class ServiceUseCases {
    * the tokens it proves with are spent first, whether the worker is there yet or not.
    */
   async prepareDelete(principal: Principal, name: string, proof?: WorkerProof): Promise<Service> {
-    if (proof) await this.deps.tombstones.record(proof.tokens);
+    if (proof) await this.deps.tombstones.record(name, proof.tokens);
     const service = await this.getManageable(principal, name, 'delete', proof);
     decideWorkerDelete(name, service, proof);
     return service;

@@ -1,5 +1,5 @@
-// The tokens coordinators' proven deletes spent: kept by hash (never the token), refused for an
-// hour, then pruned.
+// The tokens coordinators' proven deletes spent on a worker: kept by hash (never the token),
+// refused for an hour, then pruned.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
@@ -20,11 +20,13 @@ describe('worker tombstones', () => {
   it('keeps a hash of each spent token, never the token itself', async () => {
     const t = new WorkerTombstones({ settings: store, clock });
     const spent = 'e'.repeat(64);
-    await t.record([spent, 'f'.repeat(64), spent]);
-    expect(await t.spent(spent)).toBe(true);
-    expect(await t.spent('f'.repeat(64))).toBe(true);
-    expect(await t.spent('0'.repeat(64))).toBe(false);
-    const hash = createHash('sha256').update(spent).digest('hex');
+    await t.record('w1', [spent, 'f'.repeat(64), spent]);
+    expect(await t.spent('w1', spent)).toBe(true);
+    expect(await t.spent('w1', 'f'.repeat(64))).toBe(true);
+    expect(await t.spent('w1', '0'.repeat(64))).toBe(false);
+    // Spent on that worker only: a token is one worker's, and another's create is no late one.
+    expect(await t.spent('w2', spent)).toBe(false);
+    const hash = createHash('sha256').update(`w1\n${spent}`).digest('hex');
     expect(await store.getSetting(`worker-deleted:${hash}`)).toBe(String(now));
     expect(await store.getSetting(`worker-deleted:${spent}`)).toBeUndefined();
   });
@@ -33,12 +35,12 @@ describe('worker tombstones', () => {
     const t = new WorkerTombstones({ settings: store, clock });
     const older = '1'.repeat(64);
     const newer = '2'.repeat(64);
-    await t.record([older]);
+    await t.record('w3', [older]);
     now += TOMBSTONE_KEEP_MS / 2;
-    await t.record([newer]);
+    await t.record('w3', [newer]);
     now += TOMBSTONE_KEEP_MS / 2 + 1;
     expect(await t.prune()).toBeGreaterThanOrEqual(1);
-    expect(await t.spent(older)).toBe(false);
-    expect(await t.spent(newer)).toBe(true);
+    expect(await t.spent('w3', older)).toBe(false);
+    expect(await t.spent('w3', newer)).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 // What a member keeps of its coordinators' proven deletes (DESIGN §3.2, ADR 3): the sha256 of
-// each token a delete proved with, for an hour. A create of that worker sent before the delete
+// the worker's name with each token a delete proved with, for an hour. A create of that worker sent before the delete
 // and landing after it (slow on a busy member, or its answer lost and the undo sent at once)
 // proves with one of them and is refused, so it cannot leave a worker no coordinator lists.
 // A coordinator never makes a worker with a token it deleted one with: a federation made
@@ -13,20 +13,21 @@ const PREFIX = 'worker-deleted:';
 /** Far longer than a create can be in flight (the coordinator's call gives up after seconds). */
 export const TOMBSTONE_KEEP_MS = 3_600_000;
 
-const keyOf = (token: string): string => PREFIX + createHash('sha256').update(token, 'utf8').digest('hex');
+const keyOf = (service: string, token: string): string =>
+  PREFIX + createHash('sha256').update(`${service}\n${token}`, 'utf8').digest('hex');
 
 export class WorkerTombstones {
   constructor(private readonly d: { settings: StampedSettingsStore; clock: Clock }) {}
 
-  /** A proven delete is about to look for its worker: the tokens it proves with are spent. */
-  async record(tokens: readonly string[]): Promise<void> {
+  /** A proven delete is about to look for its worker: the tokens it proves with are spent on it. */
+  async record(service: string, tokens: readonly string[]): Promise<void> {
     const at = String(this.d.clock.now().getTime());
-    for (const token of new Set(tokens)) await this.d.settings.setSetting(keyOf(token), at);
+    for (const token of new Set(tokens)) await this.d.settings.setSetting(keyOf(service, token), at);
   }
 
-  /** true when a proven delete spent this token (a create proving with it is a late one). */
-  async spent(token: string): Promise<boolean> {
-    return (await this.d.settings.getSetting(keyOf(token))) !== undefined;
+  /** true when a proven delete of `service` spent this token (a create proving with it is late). */
+  async spent(service: string, token: string): Promise<boolean> {
+    return (await this.d.settings.getSetting(keyOf(service, token))) !== undefined;
   }
 
   /** Drops tombstones older than the keep time; the number dropped. */
