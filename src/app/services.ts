@@ -77,7 +77,6 @@ export class ServiceUseCases {
     this.refuseServiceToken(principal);
     const input = this.parse(raw);
     const worker = decideWorkerCreate(input, proof);
-    if (proof && (await this.deps.tombstones.spent(input.name, proof.tokens[0]))) lateCreate(input.name);
     const service = applyDefaults(this.stripMasks(withAnnotations(input, worker.annotations), undefined), {
       token: worker.token ?? newServiceToken(),
       owner: ownerOf(principal),

@@ -5,7 +5,8 @@
 // A coordinator never makes a worker with a token it deleted one with: a federation made
 // again, or a member removed with its service and added back, gets fresh tokens.
 // The order closes the race: a delete records before it reads the service, a create checks
-// again after it stored its own, so whichever of the two runs second sees the other's write.
+// after it stored its own (and is undone), so whichever of the two runs second sees the
+// other's write. Not checked before as well: a late create is rare, a query per create is not.
 import { createHash } from 'node:crypto';
 import type { Clock, StampedSettingsStore } from '../../core/ports.ts';
 
