@@ -1,10 +1,11 @@
-// POST /system/services for a coordinator: the plan (a create per member) is persisted and
-// applied at once, and the answer reports each member's outcome. Atomic: every member is
-// checked first (nothing is stored when one fails the check); then the coordinator is stored
-// with the plan and the plan applied; when any create fails, the coordinator is deleted with
-// compensating deletes for every member whose create may have happened, which are applied at
-// once, and the answer is 502 with the report — a compensating delete that fails stays queued. Best-effort: the
-// creates that fail stay queued and are retried until the member has its worker.
+// POST /system/services for a coordinator: the plan (a create per member) is stored with the
+// coordinator and applied at once, and the answer reports each member's outcome. Atomic:
+// every member is checked first (nothing is stored when one fails the check); then the
+// coordinator is stored with the plan and the plan applied; when any create fails, the
+// coordinator is deleted with compensating deletes for every member whose create may have
+// happened, which are applied at once, and the answer is 502 with the report — a compensating
+// delete that fails stays queued. Best-effort: the creates that fail stay queued and are
+// retried until the member has its worker.
 import type { Principal } from '../../core/auth/principal.ts';
 import { FlotillaError, isFlotillaError } from '../../core/errors.ts';
 import { type ChangePlan, changePlan, compensation } from '../../core/federation/change-plan.ts';
