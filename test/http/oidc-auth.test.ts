@@ -254,3 +254,16 @@ describe('identity', () => {
     expect(await list(bearer(CAROL))).toEqual(['carol-svc']);
   });
 });
+
+describe("a coordinator's proven delete of a worker that is not there", () => {
+  it("is told 404, which it reads as gone; a user's plain delete of a missing service keeps OSCAR's 403", async () => {
+    const proof = { 'x-flotilla-origin': 'a/fed', 'x-flotilla-worker-token': 'd'.repeat(64) };
+    expectError(await del(bearer(ALICE), 'never-made'), 403, 'FORBIDDEN');
+    const proven = await call(
+      { ...bearer(ALICE), ...proof },
+      { method: 'DELETE', url: '/system/services/never-made?cascade=false' },
+    );
+    // A 403 here was retried by the coordinator's outbox for good (OIDC mode acts as the owner).
+    expectError(proven, 404, 'SERVICE_NOT_FOUND');
+  });
+});
