@@ -21,6 +21,9 @@ import { runFaultRound } from './fault-run.ts';
  *   were lost kept its old worker (the create superseded the delete), which refused the
  *   fresh token forever (`sync: failed`, "not this federation's worker"). Fixed in
  *   worker-tokens.ts: a removed member's tokens are kept aside and proved with on re-add.
+ *   Later they found two more (session 8's runs, fixed since): a coordinator SIGKILLed between
+ *   its own write and its plan's (one statement now: ServiceStore takes the rows), and an
+ *   atomic create's member create landing after the undo's delete (worker-tombstones.ts).
  */
 const REGRESSION_SEEDS: number[] = [1162936332, 1055445502];
 
