@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteStore } from '../../src/adapters/store-pglite/pglite-store.ts';
 import type { Store } from '../../src/core/ports.ts';
-import { ADMIN_PASSWORD, basic, startInProcess, type TestManager } from '../support/in-process.ts';
+import { adminCall } from '../support/admin-http.ts';
+import { ADMIN_PASSWORD, startInProcess, type TestManager } from '../support/in-process.ts';
 import { waitFor } from '../support/wait.ts';
 
 let a: TestManager;
@@ -43,15 +44,7 @@ const breakable = (store: PgliteStore): Store =>
     },
   }) as unknown as Store;
 
-const call = async (url: string, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: basic(), ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-};
+const call = adminCall;
 
 const federated = (name: string, deployment: 'atomic' | 'best-effort') => ({
   name,
@@ -69,6 +62,17 @@ const federated = (name: string, deployment: 'atomic' | 'best-effort') => ({
     members: [{ type: 'oscar', cluster_id: 'b', service_name: `${name}-b` }],
   },
 });
+
+/** The call made while `what` is broken: it fails as a server error, and nothing is kept. */
+const refusedWhile = async (what: keyof typeof breaks, method: string, path: string, body?: unknown) => {
+  breaks[what] = true;
+  try {
+    const res = await call(aUrl, method, path, body);
+    expect(res.status).toBeGreaterThanOrEqual(500);
+  } finally {
+    breaks[what] = false;
+  }
+};
 
 const revisionOn = async (url: string, name: string) =>
   (await call(url, 'GET', `/system/services/${name}`)).body?.federation?.revision;
@@ -88,13 +92,7 @@ afterAll(async () => {
 
 describe("a coordinator's write and its change plan are stored together or not at all", () => {
   it('an atomic create whose plan the database refuses keeps no coordinator', async () => {
-    breaks.plan = true;
-    try {
-      const res = await call(aUrl, 'POST', '/system/services', federated('plan-create', 'atomic'));
-      expect(res.status).toBeGreaterThanOrEqual(500);
-    } finally {
-      breaks.plan = false;
-    }
+    await refusedWhile('plan', 'POST', '/system/services', federated('plan-create', 'atomic'));
     expect((await call(aUrl, 'GET', '/system/services/plan-create')).status).toBe(404);
     expect(await base.outboxOfGroup('plan-create')).toEqual([]);
     // Nothing is left behind that would stop the same create from succeeding now.
@@ -109,13 +107,7 @@ describe("a coordinator's write and its change plan are stored together or not a
     const current = (await call(aUrl, 'GET', '/system/services/plan-update')).body;
     expect(current.federation.revision).toBe(1);
 
-    breaks.plan = true;
-    try {
-      const res = await call(aUrl, 'PUT', '/system/services', { ...current, script: 'echo v2' });
-      expect(res.status).toBeGreaterThanOrEqual(500);
-    } finally {
-      breaks.plan = false;
-    }
+    await refusedWhile('plan', 'PUT', '/system/services', { ...current, script: 'echo v2' });
     const kept = (await call(aUrl, 'GET', '/system/services/plan-update')).body;
     expect(kept.federation.revision).toBe(1);
     expect(kept.script).toBe('echo v1');
@@ -130,15 +122,9 @@ describe("a coordinator's write and its change plan are stored together or not a
   it('a member change whose plan the database refuses changes no member list', async () => {
     const made = await call(aUrl, 'POST', '/system/services', federated('plan-members', 'best-effort'));
     expect(made.status, JSON.stringify(made.body)).toBe(201);
-    breaks.plan = true;
-    try {
-      const res = await call(aUrl, 'DELETE', '/system/federation/plan-members', {
-        members: [{ cluster_id: 'b', service_name: 'plan-members-b' }],
-      });
-      expect(res.status).toBeGreaterThanOrEqual(500);
-    } finally {
-      breaks.plan = false;
-    }
+    await refusedWhile('plan', 'DELETE', '/system/federation/plan-members', {
+      members: [{ cluster_id: 'b', service_name: 'plan-members-b' }],
+    });
     const kept = (await call(aUrl, 'GET', '/system/services/plan-members')).body;
     expect(kept.federation.revision).toBe(1);
     expect(kept.federation.members.map((m: { cluster_id: string }) => m.cluster_id)).toEqual(['b']);
@@ -149,13 +135,7 @@ describe("a coordinator's write and its change plan are stored together or not a
     expect(made.status, JSON.stringify(made.body)).toBe(201);
     const before = (await base.outboxOfGroup('write-delete')).length;
 
-    breaks.serviceWrite = true;
-    try {
-      const res = await call(aUrl, 'DELETE', '/system/services/write-delete');
-      expect(res.status).toBeGreaterThanOrEqual(500);
-    } finally {
-      breaks.serviceWrite = false;
-    }
+    await refusedWhile('serviceWrite', 'DELETE', '/system/services/write-delete');
     expect((await call(aUrl, 'GET', '/system/services/write-delete')).status).toBe(200);
     const rows = await base.outboxOfGroup('write-delete');
     expect(rows).toHaveLength(before);
@@ -166,13 +146,7 @@ describe("a coordinator's write and its change plan are stored together or not a
   it('a delete whose plan the database refuses keeps the coordinator and its workers', async () => {
     const made = await call(aUrl, 'POST', '/system/services', federated('plan-delete', 'best-effort'));
     expect(made.status, JSON.stringify(made.body)).toBe(201);
-    breaks.plan = true;
-    try {
-      const res = await call(aUrl, 'DELETE', '/system/services/plan-delete');
-      expect(res.status).toBeGreaterThanOrEqual(500);
-    } finally {
-      breaks.plan = false;
-    }
+    await refusedWhile('plan', 'DELETE', '/system/services/plan-delete');
     // Deleted without its plan, the coordinator would leave its worker on b for good.
     expect((await call(aUrl, 'GET', '/system/services/plan-delete')).status).toBe(200);
     const res = await call(aUrl, 'DELETE', '/system/services/plan-delete');

@@ -266,4 +266,14 @@ describe("a coordinator's proven delete of a worker that is not there", () => {
     // A 403 here was retried by the coordinator's outbox for good (OIDC mode acts as the owner).
     expectError(proven, 404, 'SERVICE_NOT_FOUND');
   });
+
+  it("a proof header gives no one another user's service: Bob's proven delete of Alice's is refused", async () => {
+    const proof = { 'x-flotilla-origin': 'b/fed', 'x-flotilla-worker-token': 'e'.repeat(64) };
+    const res = await call(
+      { ...bearer(BOB), ...proof },
+      { method: 'DELETE', url: '/system/services/alice-private?cascade=false' },
+    );
+    expectError(res, 403, 'FORBIDDEN');
+    expect((await getSvc(bearer(ALICE), 'alice-private')).statusCode).toBe(200);
+  });
 });

@@ -2,7 +2,8 @@
 // that name is not the federation's worker) keeps that change pending and visible as
 // failed, and does not hold back another federation's changes to the same member.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, basic, startInProcess, type TestManager } from '../support/in-process.ts';
+import { adminCall } from '../support/admin-http.ts';
+import { ADMIN_PASSWORD, startInProcess, type TestManager } from '../support/in-process.ts';
 import { waitFor } from '../support/wait.ts';
 
 let a: TestManager;
@@ -10,15 +11,7 @@ let b: TestManager;
 let aUrl: string;
 let bUrl: string;
 
-const call = async (url: string, method: string, path: string, body?: unknown) => {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: basic(), ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-};
+const call = adminCall;
 
 const clusters = () => ({
   a: { endpoint: aUrl, auth_user: 'oscar', auth_password: ADMIN_PASSWORD },
